@@ -1,0 +1,57 @@
+# fanfare: PGXS build of the extension, plus the gateway and the project's
+# entry points (run, test, bench).  See README.md.
+
+EXTENSION  = fanfare
+EXTVERSION = 0.1.0
+
+MODULE_big = fanfare
+OBJS = \
+	src/fanfare.o \
+	src/field_catalogue.o \
+	src/js_number.o \
+	src/email_check.o \
+	src/timestamp_check.o \
+	src/issue_list.o \
+	src/validate.o \
+	src/tenant_context.o \
+	src/uuidv7.o \
+	src/keys.o \
+	src/consumer_insert.o \
+	src/email_uniqueness.o \
+	src/response.o \
+	src/create_consumers.o
+
+DATA = $(wildcard fanfare--*.sql)
+
+# pg_regress suites (sql/ + expected/) and isolation specs (test/isolation/)
+REGRESS = install validation defaults response tenancy limits errors
+REGRESS_OPTS = --inputdir=. --outputdir=results
+ISOLATION = email_race
+ISOLATION_OPTS = --inputdir=test/isolation --outputdir=output_iso
+
+PG_CONFIG ?= pg_config
+PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-sign-compare \
+	-Wno-missing-field-initializers -Wno-cast-function-type
+
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+# --- the gateway (its own Makefile; links libmicrohttpd, libpq, jansson) ---
+all: gateway
+.PHONY: gateway run test bench check-memory
+gateway:
+	$(MAKE) -C src/gateway PG_CONFIG=$(PG_CONFIG)
+
+clean: clean-gateway
+clean-gateway:
+	$(MAKE) -C src/gateway clean
+
+# --- the README's two commands ---
+run:
+	tools/run.sh
+
+test:
+	tools/test.sh
+
+bench:
+	bench/run.sh $(BENCH_ARGS)

@@ -1,0 +1,354 @@
+/* fanfare--0.1.0.sql: install script for the fanfare extension */
+
+-- complain if script is sourced in psql, rather than via CREATE EXTENSION
+\echo Use "CREATE EXTENSION fanfare" to load this file. \quit
+
+------------------------------------------------------------------------------
+-- Storage (names, types, keys and checks as in contract/consumers.sql)
+------------------------------------------------------------------------------
+
+CREATE TYPE fanfare.consumer_status AS ENUM ('ACTIVE', 'INACTIVE');
+
+COMMENT ON TYPE fanfare.consumer_status IS
+    'Lifecycle status of a consumer, as the Fanfare Admin API spells it.';
+
+CREATE TABLE fanfare.consumers (
+    organization_id                      uuid        NOT NULL,
+    id                                   uuid        NOT NULL,
+    created_at                           timestamptz NOT NULL DEFAULT now(),
+    created_by                           text        NOT NULL,
+    updated_at                           timestamptz,
+    updated_by                           text,
+    archived                             boolean     NOT NULL DEFAULT false,
+
+    email                                text,
+    email_verified                       boolean     NOT NULL,
+    phone                                text,
+    phone_verified                       boolean     NOT NULL,
+    full_name                            text,
+    status                               fanfare.consumer_status NOT NULL,
+    sms_opt_out                          boolean     NOT NULL DEFAULT false,
+
+    activity_rank                        smallint    NOT NULL DEFAULT 0 CHECK (activity_rank BETWEEN 0 AND 5),
+    activity_score                       double precision NOT NULL DEFAULT 0,
+    activity_score_updated_at            timestamptz,
+    monetary_rank                        smallint    NOT NULL DEFAULT 0 CHECK (monetary_rank BETWEEN 0 AND 5),
+    monetary_score                       double precision NOT NULL DEFAULT 0,
+    monetary_score_updated_at            timestamptz,
+    purchase_frequency_rank              smallint    NOT NULL DEFAULT 0 CHECK (purchase_frequency_rank BETWEEN 0 AND 5),
+    purchase_frequency_score             double precision NOT NULL DEFAULT 0,
+    purchase_frequency_score_updated_at  timestamptz,
+
+    aov                                  numeric     NOT NULL DEFAULT 0 CHECK (aov >= 0 AND aov < 1e12 AND scale(aov) <= 8),
+    ltv                                  numeric     NOT NULL DEFAULT 0 CHECK (ltv >= 0 AND ltv < 1e12 AND scale(ltv) <= 8),
+
+    engaged_count                        bigint      NOT NULL DEFAULT 0 CHECK (engaged_count >= 0),
+    last_engaged_at                      timestamptz,
+    total_engagements                    bigint      NOT NULL DEFAULT 0 CHECK (total_engagements >= 0),
+    total_messages                       bigint      NOT NULL DEFAULT 0 CHECK (total_messages >= 0),
+    total_orders                         bigint      NOT NULL DEFAULT 0 CHECK (total_orders >= 0),
+    total_returns                        bigint      NOT NULL DEFAULT 0 CHECK (total_returns >= 0),
+    last_login_at                        timestamptz,
+    last_order_at                        timestamptz,
+    last_return_at                       timestamptz,
+
+    last_geo_at                          timestamptz,
+    last_geo_city                        text,
+    last_geo_latitude                    double precision CHECK (last_geo_latitude BETWEEN -90 AND 90),
+    last_geo_longitude                   double precision CHECK (last_geo_longitude BETWEEN -180 AND 180),
+    last_geo_country                     text,
+    last_geo_postal_code                 text,
+    last_geo_region                      text,
+    last_geo_source                      text,
+    last_geo_timezone                    text,
+
+    loyalty_balance                      double precision NOT NULL DEFAULT 0,
+    loyalty_last_activity_at             timestamptz,
+    loyalty_lifetime_points              double precision NOT NULL DEFAULT 0,
+
+    metadata                             jsonb,
+
+    primary_external_id                  text,
+    primary_last_synced_at               timestamptz,
+    primary_source_vendor                text,
+    primary_sync_source_id               text,
+
+    verification_code                    text,
+    verification_code_expires_at         timestamptz,
+
+    PRIMARY KEY (organization_id, id),
+    CHECK ((last_geo_latitude IS NULL) = (last_geo_longitude IS NULL))
+);
+
+-- "Email already exists": one live consumer per email per organization,
+-- compared case-insensitively.  create_consumers() relies on this index to
+-- settle races between concurrent batches (ON CONFLICT DO NOTHING).
+CREATE UNIQUE INDEX consumers_org_email_key
+    ON fanfare.consumers (organization_id, lower(email))
+    WHERE email IS NOT NULL AND NOT archived;
+
+COMMENT ON TABLE fanfare.consumers IS
+    'Consumers of every organization (tenant). Every key starts with organization_id so the table can be sharded by tenant; row-level security limits each role to the current tenant.';
+COMMENT ON INDEX fanfare.consumers_org_email_key IS
+    'One live consumer per case-insensitive email per organization.';
+
+------------------------------------------------------------------------------
+-- Tenant context
+------------------------------------------------------------------------------
+
+CREATE FUNCTION fanfare.current_organization_id() RETURNS uuid
+    AS 'MODULE_PATHNAME', 'fanfare_current_organization_id'
+    LANGUAGE C STABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION fanfare.current_organization_id() IS
+    'The tenant of the current request: the fanfare.organization_id setting, else the organization_id claim of request.jwt.claims (PostgREST); NULL when neither is set.';
+
+CREATE FUNCTION fanfare.current_actor() RETURNS text
+    AS 'MODULE_PATHNAME', 'fanfare_current_actor'
+    LANGUAGE C STABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION fanfare.current_actor() IS
+    'Who is acting (stored as createdBy): the fanfare.actor setting, else the sub claim of request.jwt.claims, else the current role name.';
+
+ALTER TABLE fanfare.consumers ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY consumers_tenant_isolation ON fanfare.consumers
+    USING (organization_id = fanfare.current_organization_id())
+    WITH CHECK (organization_id = fanfare.current_organization_id());
+
+COMMENT ON POLICY consumers_tenant_isolation ON fanfare.consumers IS
+    'A role that is not the table owner sees and writes only the rows of the current tenant.';
+
+------------------------------------------------------------------------------
+-- The API
+------------------------------------------------------------------------------
+
+CREATE FUNCTION fanfare.create_consumers(payload jsonb) RETURNS jsonb
+    AS 'MODULE_PATHNAME', 'fanfare_create_consumers'
+    LANGUAGE C VOLATILE;
+
+COMMENT ON FUNCTION fanfare.create_consumers(jsonb) IS
+    'POST /consumers/batch: validates {"consumers":[...]}, applies defaults, inserts all rows or none for the current tenant and returns the created consumers as a jsonb array. Invalid input raises SQLSTATE 22023 whose DETAIL is the 400 response body.';
+
+CREATE FUNCTION fanfare.staged_consumer_rows() RETURNS SETOF record
+    AS 'MODULE_PATHNAME', 'fanfare_staged_consumer_rows'
+    LANGUAGE C VOLATILE ROWS 500;
+
+COMMENT ON FUNCTION fanfare.staged_consumer_rows() IS
+    'Internal: the row source of the one INSERT that create_consumers() runs per batch. Raises an error when called on its own.';
+
+CREATE FUNCTION fanfare.validate_consumers(payload jsonb) RETURNS jsonb
+    AS 'MODULE_PATHNAME', 'fanfare_validate_consumers'
+    LANGUAGE C STABLE;
+
+COMMENT ON FUNCTION fanfare.validate_consumers(jsonb) IS
+    'Dry run of create_consumers: the same validation (duplicate emails included), writes nothing, returns the issues array ([] when the batch is valid).';
+
+------------------------------------------------------------------------------
+-- Privileges: nothing for PUBLIC; the API role gets the API
+------------------------------------------------------------------------------
+
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'fanfare_api') THEN
+        CREATE ROLE fanfare_api NOLOGIN;
+        COMMENT ON ROLE fanfare_api IS
+            'Role of API callers (the gateway, PostgREST): may call the fanfare API functions for the tenant set in the session.';
+    END IF;
+END
+$$;
+
+REVOKE ALL ON FUNCTION fanfare.create_consumers(jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION fanfare.validate_consumers(jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION fanfare.staged_consumer_rows() FROM PUBLIC;
+REVOKE ALL ON FUNCTION fanfare.current_organization_id() FROM PUBLIC;
+REVOKE ALL ON FUNCTION fanfare.current_actor() FROM PUBLIC;
+
+GRANT USAGE ON SCHEMA fanfare TO fanfare_api;
+GRANT SELECT, INSERT ON fanfare.consumers TO fanfare_api;
+GRANT USAGE ON TYPE fanfare.consumer_status TO fanfare_api;
+GRANT EXECUTE ON FUNCTION fanfare.create_consumers(jsonb) TO fanfare_api;
+GRANT EXECUTE ON FUNCTION fanfare.validate_consumers(jsonb) TO fanfare_api;
+GRANT EXECUTE ON FUNCTION fanfare.staged_consumer_rows() TO fanfare_api;
+GRANT EXECUTE ON FUNCTION fanfare.current_organization_id() TO fanfare_api;
+GRANT EXECUTE ON FUNCTION fanfare.current_actor() TO fanfare_api;
+
+------------------------------------------------------------------------------
+-- Organizations and API keys (used by the HTTP gateway)
+------------------------------------------------------------------------------
+-- BEGIN keys section (owned by the gateway work; see README "Secret keys")
+--
+-- An organization is a tenant.  Callers of the HTTP API present a secret key
+-- (sk_live_... or sk_test_...); only its SHA-256 hash is stored, and keys are
+-- compared by hash.  fanfare.api_create_consumers() authenticates a key and
+-- creates consumers in one statement.  The SQLSTATEs it raises, which the
+-- gateway maps to HTTP statuses:
+--   28P01  invalid secret key      unknown or revoked key         -> 401
+--   28F01  secret key required     a publishable (pk_) key        -> 401
+--   42F01  organization disabled   the key's organization is off  -> 403
+
+CREATE TABLE fanfare.organizations (
+    id          uuid        NOT NULL PRIMARY KEY,
+    name        text        NOT NULL CHECK (length(name) BETWEEN 1 AND 200),
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    disabled_at timestamptz
+);
+
+COMMENT ON TABLE fanfare.organizations IS
+    'Tenants. consumers.organization_id refers to id; an organization with disabled_at set is refused by the API (403).';
+
+CREATE TABLE fanfare.api_keys (
+    id              uuid        NOT NULL PRIMARY KEY,
+    organization_id uuid        NOT NULL REFERENCES fanfare.organizations (id),
+    kind            text        NOT NULL CHECK (kind IN ('secret', 'publishable')),
+    mode            text        NOT NULL CHECK (mode IN ('live', 'test')),
+    display_prefix  text        NOT NULL,
+    key_hash        bytea       NOT NULL UNIQUE CHECK (length(key_hash) = 32),
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    revoked_at      timestamptz
+);
+
+-- at most one usable key per organization, kind and mode: rotation revokes
+-- the previous one in the same transaction
+CREATE UNIQUE INDEX api_keys_one_active_key
+    ON fanfare.api_keys (organization_id, kind, mode)
+    WHERE revoked_at IS NULL;
+
+COMMENT ON TABLE fanfare.api_keys IS
+    'API keys of organizations. The plaintext key is shown once by rotate_secret_key/rotate_publishable_key and never stored: key_hash is its SHA-256, display_prefix a non-secret prefix for display.';
+COMMENT ON INDEX fanfare.api_keys_one_active_key IS
+    'One unrevoked key per organization, kind and mode.';
+
+CREATE FUNCTION fanfare.random_key_bytes(n integer) RETURNS bytea
+    AS 'MODULE_PATHNAME', 'fanfare_random_key_bytes'
+    LANGUAGE C VOLATILE STRICT;
+
+COMMENT ON FUNCTION fanfare.random_key_bytes(integer) IS
+    'n bytes (16 to 1024) from the operating system''s CSPRNG (pg_strong_random), for API keys.';
+
+CREATE FUNCTION fanfare.create_organization(name text) RETURNS uuid
+    LANGUAGE sql VOLATILE STRICT
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    INSERT INTO fanfare.organizations (id, name)
+    VALUES (pg_catalog.gen_random_uuid(), create_organization.name)
+    RETURNING id
+$$;
+
+COMMENT ON FUNCTION fanfare.create_organization(text) IS
+    'Creates an organization (tenant) and returns its id. It has no keys yet: see rotate_secret_key.';
+
+-- Issues a new key of the given kind and mode for an organization, revoking
+-- the previous unrevoked one of the same kind and mode, and returns the
+-- plaintext once.  The organization row is locked so that concurrent
+-- rotations queue up instead of colliding on api_keys_one_active_key.
+CREATE FUNCTION fanfare.issue_api_key(organization_id uuid, kind text, mode text) RETURNS text
+    LANGUAGE plpgsql VOLATILE STRICT
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    key_prefix text;
+    key_text   text;
+BEGIN
+    IF kind NOT IN ('secret', 'publishable') THEN
+        RAISE EXCEPTION 'invalid key kind: %', kind
+            USING ERRCODE = '22023', DETAIL = 'The kind must be secret or publishable.';
+    END IF;
+    IF mode NOT IN ('live', 'test') THEN
+        RAISE EXCEPTION 'invalid key mode: %', mode
+            USING ERRCODE = '22023', DETAIL = 'The mode must be live or test.';
+    END IF;
+    PERFORM 1 FROM fanfare.organizations o WHERE o.id = issue_api_key.organization_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'organization % does not exist', issue_api_key.organization_id
+            USING ERRCODE = '22023';
+    END IF;
+
+    UPDATE fanfare.api_keys k SET revoked_at = now()
+     WHERE k.organization_id = issue_api_key.organization_id
+       AND k.kind = issue_api_key.kind AND k.mode = issue_api_key.mode
+       AND k.revoked_at IS NULL;
+
+    -- 32 random bytes, base64url without padding (43 characters)
+    key_prefix := CASE kind WHEN 'secret' THEN 'sk_' ELSE 'pk_' END || mode || '_';
+    key_text := key_prefix || translate(rtrim(encode(fanfare.random_key_bytes(32), 'base64'), '='), '+/', '-_');
+
+    INSERT INTO fanfare.api_keys (id, organization_id, kind, mode, display_prefix, key_hash)
+    VALUES (gen_random_uuid(), issue_api_key.organization_id, issue_api_key.kind, issue_api_key.mode,
+            left(key_text, length(key_prefix) + 4), sha256(convert_to(key_text, 'UTF8')));
+    RETURN key_text;
+END
+$$;
+
+COMMENT ON FUNCTION fanfare.issue_api_key(uuid, text, text) IS
+    'Issues a new secret or publishable key (live or test) for an organization, revokes the previous one of that kind and mode at once, and returns the plaintext key, which is not stored anywhere.';
+
+CREATE FUNCTION fanfare.rotate_secret_key(organization_id uuid, mode text DEFAULT 'live') RETURNS text
+    LANGUAGE sql VOLATILE STRICT
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT fanfare.issue_api_key(rotate_secret_key.organization_id, 'secret', rotate_secret_key.mode)
+$$;
+
+COMMENT ON FUNCTION fanfare.rotate_secret_key(uuid, text) IS
+    'Returns a new sk_live_/sk_test_ secret key for the organization (shown once) and revokes its previous secret key of that mode immediately.';
+
+CREATE FUNCTION fanfare.rotate_publishable_key(organization_id uuid, mode text DEFAULT 'live') RETURNS text
+    LANGUAGE sql VOLATILE STRICT
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT fanfare.issue_api_key(rotate_publishable_key.organization_id, 'publishable', rotate_publishable_key.mode)
+$$;
+
+COMMENT ON FUNCTION fanfare.rotate_publishable_key(uuid, text) IS
+    'Returns a new pk_live_/pk_test_ publishable key for the organization (shown once) and revokes its previous publishable key of that mode. Publishable keys cannot call the Admin API.';
+
+-- The gateway's one statement per request: authenticate the key by its hash,
+-- set the tenant context for this transaction only, and create consumers.
+CREATE FUNCTION fanfare.api_create_consumers(key text, payload jsonb) RETURNS jsonb
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    found_key record;
+BEGIN
+    IF key IS NULL OR key NOT LIKE 'sk\_%' THEN
+        IF key LIKE 'pk\_%' THEN
+            RAISE EXCEPTION 'secret key required' USING ERRCODE = '28F01',
+                DETAIL = 'Publishable keys cannot call the Admin API.';
+        END IF;
+        RAISE EXCEPTION 'invalid secret key' USING ERRCODE = '28P01';
+    END IF;
+
+    SELECT k.organization_id, k.display_prefix, k.revoked_at, o.disabled_at
+      INTO found_key
+      FROM fanfare.api_keys k
+      JOIN fanfare.organizations o ON o.id = k.organization_id
+     WHERE k.key_hash = sha256(convert_to(key, 'UTF8')) AND k.kind = 'secret';
+    IF NOT FOUND OR found_key.revoked_at IS NOT NULL THEN
+        RAISE EXCEPTION 'invalid secret key' USING ERRCODE = '28P01';
+    END IF;
+    IF found_key.disabled_at IS NOT NULL THEN
+        RAISE EXCEPTION 'organization disabled' USING ERRCODE = '42F01';
+    END IF;
+
+    PERFORM set_config('fanfare.organization_id', found_key.organization_id::text, true),
+            set_config('fanfare.actor', 'api_key:' || found_key.display_prefix, true);
+    RETURN fanfare.create_consumers(payload);
+END
+$$;
+
+COMMENT ON FUNCTION fanfare.api_create_consumers(text, jsonb) IS
+    'POST /consumers/batch for the HTTP gateway: authenticates a secret key by its SHA-256 hash, sets fanfare.organization_id and fanfare.actor (api_key:<prefix>) for the transaction and calls create_consumers. SQLSTATE 28P01 = unknown or revoked key, 28F01 = publishable key, 42F01 = organization disabled.';
+
+REVOKE ALL ON TABLE fanfare.organizations FROM PUBLIC;
+REVOKE ALL ON TABLE fanfare.api_keys FROM PUBLIC;
+REVOKE ALL ON FUNCTION fanfare.random_key_bytes(integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION fanfare.create_organization(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION fanfare.issue_api_key(uuid, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION fanfare.rotate_secret_key(uuid, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION fanfare.rotate_publishable_key(uuid, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION fanfare.api_create_consumers(text, jsonb) FROM PUBLIC;
+
+GRANT EXECUTE ON FUNCTION fanfare.api_create_consumers(text, jsonb) TO fanfare_api;
+-- END keys section

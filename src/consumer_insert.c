@@ -1,0 +1,443 @@
+/*
+ * consumer_insert.c
+ *	  Storing a validated batch with one INSERT.
+ *
+ * The rows of a batch are staged in a tuplestore while the batch is walked,
+ * then inserted by one prepared statement per backend:
+ *
+ *	 INSERT INTO fanfare.consumers (...)
+ *	 SELECT * FROM fanfare.staged_consumer_rows() AS r(...)
+ *	 ON CONFLICT (organization_id, lower(email)) WHERE ... DO NOTHING
+ *
+ * fanfare.staged_consumer_rows() hands the staged tuplestore to the
+ * executor, so triggers, constraints, row-level security, partitioning and
+ * sharding engines all see an ordinary INSERT ... SELECT, and no column
+ * array or per-row statement is built.  ON CONFLICT DO NOTHING lets a batch
+ * that races another one on an email skip the row instead of failing; the
+ * caller then reports "Email already exists" (email_uniqueness.c).
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "access/htup_details.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
+#include "utils/lsyscache.h"
+#include "utils/syscache.h"
+
+#include "batch.h"
+
+/* The batch whose rows the running INSERT reads (NULL outside of it). */
+static StagedRows *current_rows = NULL;
+
+/* The prepared INSERT, kept for the life of the backend. */
+static SPIPlanPtr insert_plan = NULL;
+
+#define SERVER_COLUMNS 4		/* organization_id, id, created_at, created_by */
+#define ROW_COLUMNS (SERVER_COLUMNS + FIELD_COUNT + 1)	/* geo takes two */
+
+static Oid
+consumer_status_type(void)
+{
+	Oid			nsp = get_namespace_oid("fanfare", false);
+	Oid			typ = GetSysCacheOid2(TYPENAMENSP, Anum_pg_type_oid,
+									  CStringGetDatum("consumer_status"),
+									  ObjectIdGetDatum(nsp));
+
+	if (!OidIsValid(typ))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("type fanfare.consumer_status does not exist"),
+				 errhint("Reinstall the extension: DROP EXTENSION fanfare; CREATE EXTENSION fanfare;")));
+	return typ;
+}
+
+static Oid
+kind_type(FieldKind kind, Oid status_type)
+{
+	switch (kind)
+	{
+		case FK_BOOL:
+		case FK_OBOOL:
+			return BOOLOID;
+		case FK_STATUS:
+			return status_type;
+		case FK_RANK:
+			return INT2OID;
+		case FK_SCORE:
+		case FK_GEO:
+			return FLOAT8OID;
+		case FK_COUNT:
+			return INT8OID;
+		case FK_DECIMAL:
+			return NUMERICOID;
+		case FK_TIMESTAMP:
+			return TIMESTAMPTZOID;
+		case FK_TEXT:
+		case FK_EMAIL:
+			return TEXTOID;
+		case FK_METADATA:
+			return JSONBOID;
+	}
+	return InvalidOid;
+}
+
+/* The staged rows' columns: the server's four, then the catalogue's. */
+static TupleDesc
+staged_rows_desc(Oid status_type)
+{
+	TupleDesc	desc = CreateTemplateTupleDesc(ROW_COLUMNS);
+	AttrNumber	att = 1;
+
+	TupleDescInitEntry(desc, att++, "organization_id", UUIDOID, -1, 0);
+	TupleDescInitEntry(desc, att++, "id", UUIDOID, -1, 0);
+	TupleDescInitEntry(desc, att++, "created_at", TIMESTAMPTZOID, -1, 0);
+	TupleDescInitEntry(desc, att++, "created_by", TEXTOID, -1, 0);
+	for (int i = 0; i < FIELD_COUNT; i++)
+	{
+		const FieldDef *field = &field_catalogue[i];
+		Oid			type = kind_type(field->kind, status_type);
+
+		if (field->kind == FK_GEO)
+		{
+			TupleDescInitEntry(desc, att++, psprintf("%s_latitude", field->column), type, -1, 0);
+			TupleDescInitEntry(desc, att++, psprintf("%s_longitude", field->column), type, -1, 0);
+		}
+		else
+			TupleDescInitEntry(desc, att++, field->column, type, -1, 0);
+	}
+	Assert(att == ROW_COLUMNS + 1);
+	return desc;
+}
+
+static char *
+insert_statement(TupleDesc desc)
+{
+	StringInfoData columns;
+	StringInfoData definitions;
+
+	initStringInfo(&columns);
+	initStringInfo(&definitions);
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		appendStringInfo(&columns, "%s%s", i ? ", " : "", NameStr(att->attname));
+		appendStringInfo(&definitions, "%s%s %s", i ? ", " : "", NameStr(att->attname),
+						 format_type_extended(att->atttypid, -1, FORMAT_TYPE_FORCE_QUALIFY));
+	}
+	return psprintf("INSERT INTO fanfare.consumers (%s) "
+					"SELECT * FROM fanfare.staged_consumer_rows() AS r(%s) "
+					"ON CONFLICT (organization_id, pg_catalog.lower(email)) "
+					"WHERE email IS NOT NULL AND NOT archived DO NOTHING",
+					columns.data, definitions.data);
+}
+
+void
+staged_rows_begin(StagedRows *rows, const BatchContext *batch)
+{
+	Oid			status_type = consumer_status_type();
+
+	rows->desc = staged_rows_desc(status_type);
+	rows->store = tuplestore_begin_heap(false, false, work_mem);
+	rows->status_active = DirectFunctionCall2(enum_in, CStringGetDatum("ACTIVE"),
+											  ObjectIdGetDatum(status_type));
+	rows->status_inactive = DirectFunctionCall2(enum_in, CStringGetDatum("INACTIVE"),
+												ObjectIdGetDatum(status_type));
+	rows->zero_numeric = NumericGetDatum(int64_to_numeric(0));
+	rows->created_by = PointerGetDatum(cstring_to_text(batch->actor));
+	rows->consumed = false;
+}
+
+/* A numeric column from a valid aov/ltv string. */
+static Datum
+decimal_datum(const JsonbNode *node)
+{
+	char	   *text = pnstrdup(node->data, node->len);
+
+	return DirectFunctionCall3(numeric_in, CStringGetDatum(text),
+							   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+}
+
+/* Add one consumer; allocations are the caller's per-element scratch. */
+void
+staged_rows_add(StagedRows *rows, const BatchContext *batch,
+				const ConsumerValues *consumer, const Jsonb *metadata)
+{
+	Datum		values[ROW_COLUMNS];
+	bool		nulls[ROW_COLUMNS] = {0};
+	int			col = 0;
+
+	values[col++] = UUIDPGetDatum(&batch->organization_id);
+	values[col++] = UUIDPGetDatum(&batch->ids[consumer->index]);
+	values[col++] = TimestampTzGetDatum(batch->created_at);
+	values[col++] = rows->created_by;
+
+	for (int i = 0; i < FIELD_COUNT; i++)
+	{
+		const FieldDef *field = &field_catalogue[i];
+		const FieldValue *fv = &consumer->fields[i];
+
+		switch (field->kind)
+		{
+			case FK_BOOL:
+			case FK_OBOOL:
+				values[col] = BoolGetDatum(fv->present && fv->node.type == JENTRY_ISBOOL_TRUE);
+				break;
+			case FK_STATUS:
+				values[col] = fv->node.len == 6 ? rows->status_active : rows->status_inactive;
+				break;
+			case FK_RANK:
+				values[col] = Int16GetDatum(fv->present ? (int16) fv->number : 0);
+				break;
+			case FK_SCORE:
+				/* + 0.0 turns -0 into 0, as JSON.stringify prints it */
+				values[col] = Float8GetDatum(fv->present ? fv->number + 0.0 : 0.0);
+				break;
+			case FK_COUNT:
+				values[col] = Int64GetDatum(fv->present ? (int64) fv->number : 0);
+				break;
+			case FK_DECIMAL:
+				values[col] = fv->present ? decimal_datum(&fv->node) : rows->zero_numeric;
+				break;
+			case FK_TIMESTAMP:
+				values[col] = TimestampTzGetDatum(fv->timestamp);
+				nulls[col] = !fv->present;
+				break;
+			case FK_TEXT:
+			case FK_EMAIL:
+				if (fv->present)
+					values[col] = PointerGetDatum(cstring_to_text_with_len(fv->node.data,
+																		   fv->node.len));
+				nulls[col] = !fv->present;
+				break;
+			case FK_GEO:
+				values[col] = Float8GetDatum(fv->latitude + 0.0);
+				nulls[col] = !fv->present;
+				col++;
+				values[col] = Float8GetDatum(fv->longitude + 0.0);
+				nulls[col] = !fv->present;
+				break;
+			case FK_METADATA:
+				if (fv->present)
+					values[col] = PointerGetDatum(metadata);
+				nulls[col] = !fv->present;
+				break;
+		}
+		col++;
+	}
+	Assert(col == ROW_COLUMNS);
+	tuplestore_putvalues(rows->store, rows->desc, values, nulls);
+}
+
+/* ---- metadata as stored ---- */
+
+static bool
+is_skipped_key(const JsonbNode *key)
+{
+	return (key->len == 9 && memcmp(key->data, "__proto__", 9) == 0) ||
+		(key->len == 11 && memcmp(key->data, "constructor", 11) == 0) ||
+		(key->len == 9 && memcmp(key->data, "prototype", 9) == 0);
+}
+
+/* A metadata scalar as JSON.stringify(JSON.parse(x)) leaves it. */
+static void
+scalar_value(const JsonbNode *node, JsonbValue *v)
+{
+	bool		short_form;
+
+	switch (node->type)
+	{
+		case JENTRY_ISSTRING:
+			v->type = jbvString;
+			v->val.string.val = (char *) node->data;
+			v->val.string.len = node->len;
+			break;
+		case JENTRY_ISNUMERIC:
+			if (!isfinite(numeric_to_js_double((Numeric) node->data, &short_form)))
+				v->type = jbvNull;	/* Infinity stringifies as null */
+			else
+			{
+				v->type = jbvNumeric;
+				v->val.numeric = (Numeric) node->data;
+			}
+			break;
+		case JENTRY_ISBOOL_TRUE:
+		case JENTRY_ISBOOL_FALSE:
+			v->type = jbvBool;
+			v->val.boolean = node->type == JENTRY_ISBOOL_TRUE;
+			break;
+		default:
+			v->type = jbvNull;
+			break;
+	}
+}
+
+static void
+push_metadata_value(JsonbParseState **state, const JsonbNode *node)
+{
+	JsonbValue	v;
+
+	if (node_is_array(node))
+	{
+		ChildCursor cur;
+		JsonbNode	item;
+
+		pushJsonbValue(state, WJB_BEGIN_ARRAY, NULL);
+		cursor_init(&cur, node_container(node), 0);
+		for (int i = 0; i < node_size(node); i++)
+		{
+			cursor_next(&cur, &item);
+			scalar_value(&item, &v);
+			pushJsonbValue(state, WJB_ELEM, &v);
+		}
+		pushJsonbValue(state, WJB_END_ARRAY, NULL);
+		return;
+	}
+	scalar_value(node, &v);
+	pushJsonbValue(state, WJB_VALUE, &v);
+}
+
+/*
+ * The jsonb to store for a valid metadata value.  Usually the payload's own
+ * container, copied; rewritten (rebuild) when it was an array (stored keyed
+ * "0", "1", ...), had keys a JavaScript record skips, or numbers that
+ * JSON.parse turns into Infinity.
+ */
+Jsonb *
+metadata_for_storage(const FieldValue *fv)
+{
+	const JsonbContainer *c = node_container(&fv->node);
+	JsonbParseState *state = NULL;
+	JsonbValue *result;
+	JsonbValue	key;
+	int			n = JsonContainerSize(c);
+
+	if (!fv->rebuild)
+	{
+		Jsonb	   *copy = palloc(VARHDRSZ + fv->node.len);
+
+		SET_VARSIZE(copy, VARHDRSZ + fv->node.len);
+		memcpy(&copy->root, fv->node.data, fv->node.len);
+		return copy;
+	}
+
+	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+	key.type = jbvString;
+	if (JsonContainerIsArray(c))
+	{
+		ChildCursor cur;
+		JsonbNode	item;
+
+		cursor_init(&cur, c, 0);
+		for (int i = 0; i < n; i++)
+		{
+			key.val.string.val = psprintf("%d", i);
+			key.val.string.len = strlen(key.val.string.val);
+			pushJsonbValue(&state, WJB_KEY, &key);
+			cursor_next(&cur, &item);
+			push_metadata_value(&state, &item);
+		}
+	}
+	else
+	{
+		ChildCursor keys;
+		ChildCursor values;
+		JsonbNode	k;
+		JsonbNode	v;
+
+		cursor_init(&keys, c, 0);
+		cursor_init(&values, c, n);
+		for (int i = 0; i < n; i++)
+		{
+			cursor_next(&keys, &k);
+			cursor_next(&values, &v);
+			if (is_skipped_key(&k))
+				continue;
+			key.val.string.val = (char *) k.data;
+			key.val.string.len = k.len;
+			pushJsonbValue(&state, WJB_KEY, &key);
+			push_metadata_value(&state, &v);
+		}
+	}
+	result = pushJsonbValue(&state, WJB_END_OBJECT, NULL);
+	return JsonbValueToJsonb(result);
+}
+
+/* ---- the INSERT ---- */
+
+/*
+ * Insert the staged rows; the caller is connected to SPI.  Returns how many
+ * rows were inserted: fewer than staged when ON CONFLICT skipped some.
+ */
+uint64
+staged_rows_insert(StagedRows *rows)
+{
+	StagedRows *outer = current_rows;
+	int			ret;
+
+	if (insert_plan == NULL)
+	{
+		SPIPlanPtr	plan = SPI_prepare(insert_statement(rows->desc), 0, NULL);
+
+		if (plan == NULL)
+			elog(ERROR, "could not prepare the consumers INSERT: %s",
+				 SPI_result_code_string(SPI_result));
+		SPI_keepplan(plan);
+		insert_plan = plan;
+	}
+
+	/* a trigger may create consumers too: keep the outer batch's rows */
+	current_rows = rows;
+	PG_TRY();
+	{
+		ret = SPI_execute_plan(insert_plan, NULL, NULL, false, 0);
+	}
+	PG_FINALLY();
+	{
+		current_rows = outer;
+	}
+	PG_END_TRY();
+
+	if (ret != SPI_OK_INSERT)
+		elog(ERROR, "consumers INSERT failed: %s", SPI_result_code_string(ret));
+	if (!rows->consumed)
+		elog(ERROR, "consumers INSERT did not read the staged rows");
+	return SPI_processed;
+}
+
+PG_FUNCTION_INFO_V1(fanfare_staged_consumer_rows);
+
+/*
+ * SQL: fanfare.staged_consumer_rows(), the row source of the INSERT above.
+ * Only meaningful while create_consumers() runs that INSERT.
+ */
+Datum
+fanfare_staged_consumer_rows(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+
+	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo) ||
+		!(rsinfo->allowedModes & SFRM_Materialize))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("set-valued function called in context that cannot accept a set")));
+	if (current_rows == NULL || current_rows->consumed)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("fanfare.staged_consumer_rows() is only available to fanfare.create_consumers()"),
+				 errdetail("It returns the rows of the batch that create_consumers() is inserting.")));
+
+	current_rows->consumed = true;
+	rsinfo->returnMode = SFRM_Materialize;
+	rsinfo->setResult = current_rows->store;
+	/* the executor frees a non-refcounted descriptor: give it a copy */
+	rsinfo->setDesc = CreateTupleDescCopy(current_rows->desc);
+	return (Datum) 0;
+}

@@ -1,0 +1,214 @@
+/*
+ * email_uniqueness.c
+ *	  "Email already exists": one live consumer per email per organization.
+ *
+ * Emails compare case-insensitively (they are ASCII by the email rule).  A
+ * batch may not repeat an email (the second and later occurrences are
+ * reported) nor reuse one a live consumer of the organization has.  The
+ * unique index consumers_org_email_key is what settles races between
+ * concurrent batches: their INSERT skips conflicting rows (ON CONFLICT DO
+ * NOTHING) and the skipped rows are reported here, so a race never ends in a
+ * unique-violation error and no duplicate is ever stored.
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "common/hashfn.h"
+#include "executor/spi.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+
+#include "batch.h"
+
+/* The batch's emails, lower-cased; NULL where a consumer has none. */
+typedef struct BatchEmails
+{
+	int			n;
+	char	  **lowered;
+	int		   *len;
+	const char **sent;			/* as sent, for "received" */
+} BatchEmails;
+
+static void
+batch_emails(const BatchContext *batch, BatchEmails *emails)
+{
+	emails->n = batch->n;
+	emails->lowered = palloc0(sizeof(char *) * batch->n);
+	emails->len = palloc0(sizeof(int) * batch->n);
+	emails->sent = palloc0(sizeof(char *) * batch->n);
+	for (int i = 0; i < batch->n; i++)
+	{
+		JsonbNode	element;
+		JsonbNode	email;
+
+		container_child(batch->consumers, i, &element);
+		if (!node_is_object(&element) ||
+			!object_lookup(node_container(&element), "email", 5, &email) ||
+			email.type != JENTRY_ISSTRING)
+			continue;
+		emails->lowered[i] = palloc(email.len + 1);
+		for (int j = 0; j < (int) email.len; j++)
+			emails->lowered[i][j] = pg_ascii_tolower(email.data[j]);
+		emails->lowered[i][email.len] = '\0';
+		emails->len[i] = email.len;
+	}
+}
+
+/*
+ * Mark the second and later occurrences of an email within the batch.
+ * Returns true when there is any.
+ */
+bool
+email_duplicates_in_batch(const BatchContext *batch, bool *duplicate)
+{
+	BatchEmails emails;
+	int			size = 16;
+	int		   *slots;
+	bool		any = false;
+
+	batch_emails(batch, &emails);
+	while (size < 2 * batch->n)
+		size *= 2;
+	slots = palloc(sizeof(int) * size);
+	memset(slots, -1, sizeof(int) * size);
+
+	for (int i = 0; i < batch->n; i++)
+	{
+		uint32		h;
+
+		if (emails.lowered[i] == NULL)
+			continue;
+		h = hash_bytes((const unsigned char *) emails.lowered[i], emails.len[i]);
+		for (;;)
+		{
+			int			s = slots[h & (size - 1)];
+
+			if (s < 0)
+			{
+				slots[h & (size - 1)] = i;
+				break;
+			}
+			if (emails.len[s] == emails.len[i] &&
+				memcmp(emails.lowered[s], emails.lowered[i], emails.len[i]) == 0)
+			{
+				duplicate[i] = any = true;
+				break;
+			}
+			h++;
+		}
+	}
+	return any;
+}
+
+/*
+ * Mark the consumers whose email a live consumer of the organization already
+ * has.  The caller is connected to SPI.
+ */
+void
+email_duplicates_stored(const BatchContext *batch, bool *duplicate)
+{
+	BatchEmails emails;
+	Datum	   *elems;
+	int			nelems = 0;
+	ArrayType  *array;
+	Datum		args[2];
+	Oid			types[2] = {UUIDOID, TEXTARRAYOID};
+	int			ret;
+
+	batch_emails(batch, &emails);
+	elems = palloc(sizeof(Datum) * batch->n);
+	for (int i = 0; i < batch->n; i++)
+		if (emails.lowered[i])
+			elems[nelems++] = PointerGetDatum(cstring_to_text(emails.lowered[i]));
+	if (nelems == 0)
+		return;
+	array = construct_array(elems, nelems, TEXTOID, -1, false, TYPALIGN_INT);
+	args[0] = UUIDPGetDatum(&batch->organization_id);
+	args[1] = PointerGetDatum(array);
+
+	ret = SPI_execute_with_args("SELECT DISTINCT pg_catalog.lower(email) FROM fanfare.consumers "
+								"WHERE organization_id = $1 AND email IS NOT NULL AND NOT archived "
+								"AND pg_catalog.lower(email) OPERATOR(pg_catalog.=) ANY ($2)",
+								2, types, args, NULL, true, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "email lookup failed: %s", SPI_result_code_string(ret));
+
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		char	   *stored = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1);
+
+		for (int i = 0; i < batch->n; i++)
+			if (emails.lowered[i] && strcmp(emails.lowered[i], stored) == 0)
+				duplicate[i] = true;
+	}
+}
+
+static int
+id_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, UUID_LEN);
+}
+
+/*
+ * After an INSERT that skipped rows: mark the consumers whose row is not
+ * there (ON CONFLICT skipped it: its email was taken meanwhile).
+ */
+void
+email_duplicates_not_inserted(const BatchContext *batch, bool *duplicate)
+{
+	Datum	   *elems = palloc(sizeof(Datum) * batch->n);
+	ArrayType  *array;
+	Datum		args[2];
+	Oid			types[2] = {UUIDOID, UUIDARRAYOID};
+	bool	   *inserted = palloc0(sizeof(bool) * batch->n);
+	int			ret;
+
+	for (int i = 0; i < batch->n; i++)
+		elems[i] = UUIDPGetDatum(&batch->ids[i]);
+	array = construct_array(elems, batch->n, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR);
+	args[0] = UUIDPGetDatum(&batch->organization_id);
+	args[1] = PointerGetDatum(array);
+
+	ret = SPI_execute_with_args("SELECT id FROM fanfare.consumers "
+								"WHERE organization_id = $1 AND id OPERATOR(pg_catalog.=) ANY ($2)",
+								2, types, args, NULL, false, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "consumer lookup failed: %s", SPI_result_code_string(ret));
+
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		bool		isnull;
+		pg_uuid_t  *id = DatumGetUUIDP(SPI_getbinval(SPI_tuptable->vals[r],
+												   SPI_tuptable->tupdesc, 1, &isnull));
+		pg_uuid_t  *hit = bsearch(id, batch->ids, batch->n, sizeof(pg_uuid_t), id_cmp);
+
+		if (hit)
+			inserted[hit - batch->ids] = true;
+	}
+	for (int i = 0; i < batch->n; i++)
+		if (!inserted[i])
+			duplicate[i] = true;
+}
+
+/* One issue per marked consumer, at consumers.N.email, in index order. */
+void
+email_duplicate_issues(const BatchContext *batch, const bool *duplicate, IssueList *issues)
+{
+	for (int i = 0; i < batch->n; i++)
+	{
+		JsonbNode	element;
+		JsonbNode	email;
+		Issue	   *issue;
+
+		if (!duplicate[i])
+			continue;
+		container_child(batch->consumers, i, &element);
+		if (!object_lookup(node_container(&element), "email", 5, &email))
+			continue;
+		issue = issue_add(issues, "validation", "unique", "unique", "unique");
+		issue->message = "Email already exists";
+		issue_set_input(issue, &email);
+		issue_path_element(issue, i, &element);
+		issue_path_key(issue, &element, "email", 5, &email);
+	}
+}

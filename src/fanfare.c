@@ -1,0 +1,56 @@
+/*
+ * fanfare.c
+ *	  Module entry: settings under the reserved fanfare. prefix.
+ */
+#include "postgres.h"
+
+#include <limits.h>
+
+#include "fmgr.h"
+#include "utils/guc.h"
+
+#include "fanfare.h"
+
+PG_MODULE_MAGIC;
+
+int			fanfare_max_batch_size = 500;
+int			fanfare_max_issues = 100;
+char	   *fanfare_organization_id_setting = NULL;
+char	   *fanfare_actor_setting = NULL;
+
+void		_PG_init(void);
+
+void
+_PG_init(void)
+{
+	DefineCustomIntVariable("fanfare.max_batch_size",
+							"Most consumers one batch may create.",
+							"Larger batches get the max_length issue. 500 is the documented Fanfare limit.",
+							&fanfare_max_batch_size,
+							500, 1, 10000000,
+							PGC_SUSET, 0,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("fanfare.max_issues",
+							"Most issues reported for one invalid batch.",
+							"Every issue is counted in issueCount; only this many are listed.",
+							&fanfare_max_issues,
+							100, 1, 100000,
+							PGC_USERSET, 0,
+							NULL, NULL, NULL);
+	DefineCustomStringVariable("fanfare.organization_id",
+							   "Organization (tenant) the current request acts for.",
+							   "A uuid; the gateway sets it per transaction. When empty, the organization_id claim of request.jwt.claims is used.",
+							   &fanfare_organization_id_setting,
+							   "",
+							   PGC_USERSET, 0,
+							   NULL, NULL, NULL);
+	DefineCustomStringVariable("fanfare.actor",
+							   "Who is acting: stored as createdBy.",
+							   "When empty, the sub claim of request.jwt.claims, else the current role.",
+							   &fanfare_actor_setting,
+							   "",
+							   PGC_USERSET, 0,
+							   NULL, NULL, NULL);
+	MarkGUCPrefixReserved("fanfare");
+	field_catalogue_init();
+}

@@ -1,0 +1,89 @@
+/*
+ * fanfare.h
+ *	  Declarations shared by the files of the fanfare extension.
+ *
+ * The extension implements POST /consumers/batch of the Fanfare Admin API
+ * inside PostgreSQL: fanfare.create_consumers(jsonb) validates the body
+ * exactly as the contract's Valibot schema does, applies the defaults,
+ * inserts every consumer in one INSERT and returns the created rows.
+ */
+#ifndef FANFARE_H
+#define FANFARE_H
+
+#include "postgres.h"
+
+#include "datatype/timestamp.h"
+#include "lib/stringinfo.h"
+#include "utils/jsonb.h"
+#include "utils/numeric.h"
+#include "utils/uuid.h"
+
+/* ---- settings (fanfare.c) ---- */
+extern int	fanfare_max_batch_size;
+extern int	fanfare_max_issues;
+extern char *fanfare_organization_id_setting;
+extern char *fanfare_actor_setting;
+
+/* ---- the field catalogue (field_catalogue.c) ---- */
+
+/*
+ * What a request field is, which fixes how it is validated, stored, defaulted
+ * and returned.  Optionality follows from the kind: BOOL and STATUS are
+ * required; the number kinds, OBOOL and DECIMAL are optional (absent means
+ * the default, null is a type error); the rest are nullish.
+ */
+typedef enum FieldKind
+{
+	FK_BOOL,					/* required boolean */
+	FK_OBOOL,					/* optional boolean, default false */
+	FK_STATUS,					/* required picklist ACTIVE | INACTIVE */
+	FK_RANK,					/* integer 0..5, default 0 (smallint) */
+	FK_SCORE,					/* finite number, default 0 (float8) */
+	FK_COUNT,					/* safe integer >= 0, default 0 (bigint) */
+	FK_DECIMAL,					/* ^\d{1,12}(\.\d{1,8})?$, default "0" (numeric) */
+	FK_TIMESTAMP,				/* ISO timestamp naming a real instant (timestamptz) */
+	FK_TEXT,					/* any string (text) */
+	FK_EMAIL,					/* email (text) */
+	FK_GEO,						/* {latitude, longitude} (two float8 columns) */
+	FK_METADATA					/* record of scalars or scalar arrays (jsonb) */
+} FieldKind;
+
+typedef struct FieldDef
+{
+	const char *name;			/* JSON name, e.g. "activityRank" */
+	const char *column;			/* column, e.g. "activity_rank" (geo: prefix) */
+	FieldKind	kind;
+} FieldDef;
+
+/* input fields in schema (alphabetical) order, which is issue order */
+#define FIELD_COUNT 41
+extern const FieldDef field_catalogue[FIELD_COUNT];
+#define field_count FIELD_COUNT
+
+/* field indexes sorted the way jsonb sorts object keys (length, then bytes) */
+extern int	field_jsonb_order[];
+
+extern void field_catalogue_init(void);
+extern int	jsonb_key_cmp(const char *a, int alen, const char *b, int blen);
+
+/* ---- numbers as JavaScript sees them (js_number.c) ---- */
+extern double numeric_to_js_double(Numeric num, bool *short_form);
+extern bool numeric_is_huge(Numeric num);
+extern int	js_number_format(double d, char *buf);	/* buf >= 32 bytes */
+extern Numeric js_double_to_numeric(double d);
+
+/* ---- string checks (email_check.c, timestamp_check.c) ---- */
+extern bool email_is_valid(const char *s, int len);
+extern bool iso_timestamp_parse(const char *s, int len, TimestampTz *result);
+extern int	js_iso_string(TimestampTz ts, char *buf);	/* buf >= 32 bytes */
+
+/* ---- ids (uuidv7.c) ---- */
+extern void uuidv7_generate(pg_uuid_t *ids, int n);
+extern void uuid_format(const pg_uuid_t *id, char *buf);	/* buf >= 37 bytes */
+
+/* ---- tenant context (tenant_context.c) ---- */
+extern bool tenant_organization_id(pg_uuid_t *org);
+extern pg_uuid_t tenant_require_organization_id(void);
+extern char *tenant_actor(void);
+
+#endif							/* FANFARE_H */

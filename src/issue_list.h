@@ -1,0 +1,92 @@
+/*
+ * issue_list.h
+ *	  Validation issues, shaped and ordered as Valibot 1.5.0 reports them.
+ */
+#ifndef ISSUE_LIST_H
+#define ISSUE_LIST_H
+
+#include "postgres.h"
+
+#include "lib/stringinfo.h"
+
+#include "jsonb_walk.h"
+
+/* One step of an issue's path: {type, origin, input, key, value}. */
+typedef struct PathItem
+{
+	bool		is_array;		/* type "array" with a numeric key */
+	bool		origin_key;		/* origin "key": the key is missing */
+	bool		input_null;		/* outer container: input printed as null */
+	bool		value_null;		/* body item: value printed as null */
+	JsonbNode	input;			/* the container */
+	const char *key;			/* object key (not NUL-terminated) */
+	int			keylen;
+	int			index;			/* array index */
+	JsonbNode	value;			/* input[key]; unused on a missing key */
+} PathItem;
+
+#define ISSUE_MAX_PATH 4
+
+typedef enum IssueInput
+{
+	INPUT_NODE,					/* the offending value */
+	INPUT_ABSENT,				/* missing key: no input member */
+	INPUT_NULL					/* printed as null (the whole batch) */
+} IssueInput;
+
+typedef enum Requirement
+{
+	REQ_NONE,					/* no requirement member */
+	REQ_NUMBER,					/* a number: min/max value, max length */
+	REQ_REGEX					/* a RegExp, which JSON.stringify prints as {} */
+} Requirement;
+
+typedef struct Issue
+{
+	const char *kind;			/* "schema" or "validation" */
+	const char *type;
+	const char *label;			/* the word after "Invalid" in the message */
+	const char *expected;		/* NULL prints null */
+	IssueInput	input_kind;
+	JsonbNode	input;
+	const char *received;		/* NULL: derived from input */
+	const char *message;		/* NULL: Valibot's template */
+	Requirement requirement;
+	double		requirement_value;
+	int			npath;
+	PathItem	path[ISSUE_MAX_PATH];
+	int			nsub;			/* union: the options' issues */
+	struct Issue *sub;
+} Issue;
+
+typedef struct IssueList
+{
+	Issue	   *items;			/* the first max_items issues */
+	int			nitems;
+	int			allocated;
+	int			max_items;
+	int			total;			/* every issue found, kept or not */
+	bool		schema_seen;	/* a schema-kind issue was found */
+} IssueList;
+
+extern void issue_list_init(IssueList *list, int max_items);
+extern Issue *issue_add(IssueList *list, const char *kind, const char *type,
+						const char *label, const char *expected);
+extern void issue_init(Issue *issue, const char *kind, const char *type,
+					   const char *label, const char *expected);
+extern void issue_set_input(Issue *issue, const JsonbNode *input);
+extern void issue_path_body(Issue *issue, bool missing);
+extern void issue_path_element(Issue *issue, int index, const JsonbNode *element);
+extern void issue_path_key(Issue *issue, const JsonbNode *container,
+						   const char *key, int keylen, const JsonbNode *value);
+extern void issue_path_index(Issue *issue, const JsonbNode *container,
+							 int index, const JsonbNode *value);
+
+extern void issue_list_write(StringInfo out, const IssueList *list);
+extern char *issue_list_error_body(const IssueList *list);
+extern char *issue_summary(const Issue *issue);
+
+extern void write_json_string(StringInfo out, const char *s, int len);
+extern void write_received(StringInfo out, const JsonbNode *node);
+
+#endif							/* ISSUE_LIST_H */

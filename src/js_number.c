@@ -1,0 +1,266 @@
+/*
+ * js_number.c
+ *	  Numbers as JavaScript sees them.
+ *
+ * The contract's validator runs on the result of JSON.parse, so every JSON
+ * number is first rounded to an IEEE double (1e400 becomes Infinity, 1e-400
+ * becomes 0, 9007199254740993 becomes 2^53), and issues print numbers with
+ * Number#toString.  jsonb keeps numbers as numeric; this file converts them
+ * the way JSON.parse does and prints doubles the way JavaScript does.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "common/shortest_dec.h"
+#include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
+
+#include "fanfare.h"
+
+/*
+ * The numeric on-disk header (see numeric.c): it is stable across releases
+ * because pg_upgrade keeps numeric data as is.  Only what is needed to read
+ * the sign, weight and base-10000 digits is mirrored here.
+ */
+#define NUMH_SIGN_MASK			0xC000
+#define NUMH_NEG				0x4000
+#define NUMH_SHORT				0x8000
+#define NUMH_SPECIAL			0xC000
+#define NUMH_SHORT_SIGN			0x2000
+#define NUMH_SHORT_WEIGHT_SIGN	0x0040
+#define NUMH_SHORT_WEIGHT_MASK	0x003F
+
+typedef struct NumericParts
+{
+	bool		neg;
+	int			weight;			/* base-10000 exponent of the first digit */
+	int			ndigits;
+	const char *digits;			/* ndigits uint16s, possibly unaligned */
+} NumericParts;
+
+static inline uint16
+read_u16(const char *p)
+{
+	uint16		v;
+
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+/* Split a finite numeric into its parts; false for NaN and infinities. */
+static bool
+numeric_parts(Numeric num, NumericParts *parts)
+{
+	const char *p = VARDATA_ANY(num);
+	int			size = VARSIZE_ANY_EXHDR(num);
+	uint16		h = read_u16(p);
+
+	if ((h & NUMH_SIGN_MASK) == NUMH_SPECIAL)
+		return false;
+	if (h & NUMH_SHORT)
+	{
+		parts->neg = (h & NUMH_SHORT_SIGN) != 0;
+		parts->weight = (h & NUMH_SHORT_WEIGHT_SIGN ? ~NUMH_SHORT_WEIGHT_MASK : 0) |
+			(h & NUMH_SHORT_WEIGHT_MASK);
+		parts->digits = p + 2;
+		parts->ndigits = (size - 2) / 2;
+	}
+	else
+	{
+		parts->neg = (h & NUMH_SIGN_MASK) == NUMH_NEG;
+		parts->weight = (int16) read_u16(p + 2);
+		parts->digits = p + 4;
+		parts->ndigits = (size - 4) / 2;
+	}
+	return true;
+}
+
+/*
+ * True when |num| >= 1e300: only such numbers can overflow a double, so
+ * only they need the full conversion to find out.
+ */
+bool
+numeric_is_huge(Numeric num)
+{
+	NumericParts parts;
+
+	return !numeric_parts(num, &parts) || (parts.ndigits > 0 && parts.weight >= 75);
+}
+
+static const double exact_powers_of_ten[] = {
+	1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+	1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22
+};
+
+/*
+ * The double JSON.parse gives for this number, correctly rounded.
+ *
+ * Numbers of at most 16 significant digits and a small exponent are
+ * converted exactly from the base-10000 digits (one correctly rounded
+ * multiplication or division of exact operands); anything else goes through
+ * strtod, which rounds correctly and overflows to +-Infinity like JSON.parse.
+ * *short_form is set when the number has at most 15 significant digits, so
+ * that its decimal text reads back as the same double and can be reused.
+ */
+double
+numeric_to_js_double(Numeric num, bool *short_form)
+{
+	NumericParts parts;
+	char	   *text;
+	double		d;
+
+	*short_form = false;
+	if (numeric_parts(num, &parts))
+	{
+		uint64		mantissa = 0;
+		int			exp10;
+
+		if (parts.ndigits == 0)
+		{
+			*short_form = true;
+			return 0.0;
+		}
+		if (parts.ndigits <= 4)
+		{
+			for (int i = 0; i < parts.ndigits; i++)
+				mantissa = mantissa * 10000 + read_u16(parts.digits + 2 * i);
+			exp10 = 4 * (parts.weight - parts.ndigits + 1);
+			while (mantissa % 10 == 0)
+			{
+				mantissa /= 10;
+				exp10++;
+			}
+			if (mantissa <= (UINT64CONST(1) << 53) && exp10 >= -22 && exp10 <= 22)
+			{
+				int			digits = 1;
+
+				for (uint64 m = mantissa; m >= 10; m /= 10)
+					digits++;
+				*short_form = digits <= 15;
+				d = exp10 >= 0 ? (double) mantissa * exact_powers_of_ten[exp10]
+					: (double) mantissa / exact_powers_of_ten[-exp10];
+				return parts.neg ? -d : d;
+			}
+		}
+	}
+
+	text = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(num)));
+	d = strtod(text, NULL);
+	pfree(text);
+	return d;
+}
+
+/*
+ * Print a double as JavaScript's Number#toString does; returns the length.
+ * The shortest round-tripping digits come from PostgreSQL's Ryu; only the
+ * layout (where JavaScript switches to exponent form) is done here.
+ */
+int
+js_number_format(double d, char *buf)
+{
+	char		tmp[32];
+	char		raw[32];
+	const char *digits;
+	int			nraw = 0;
+	int			before_point = -1;
+	int			exp10 = 0;
+	int			k;
+	int			n;
+	char	   *out = buf;
+	const char *p;
+
+	if (isnan(d))
+		return sprintf(buf, "NaN");
+	if (isinf(d))
+		return sprintf(buf, d > 0 ? "Infinity" : "-Infinity");
+	if (d == 0)
+		return sprintf(buf, "0");	/* also -0 */
+
+	tmp[double_to_shortest_decimal_bufn(d, tmp)] = '\0';
+	p = tmp;
+	if (*p == '-')
+	{
+		*out++ = '-';
+		p++;
+	}
+	/* mantissa digits, and how many of them stand before the point */
+	for (; *p && *p != 'e' && *p != 'E'; p++)
+	{
+		if (*p == '.')
+			before_point = nraw;
+		else
+			raw[nraw++] = *p;
+	}
+	if (before_point < 0)
+		before_point = nraw;
+	if (*p)
+		exp10 = atoi(p + 1);
+
+	/* value = 0.digits * 10^n, digits without leading or trailing zeros */
+	digits = raw;
+	k = nraw;
+	while (k > 1 && *digits == '0')
+	{
+		digits++;
+		k--;
+		before_point--;
+	}
+	while (k > 1 && digits[k - 1] == '0')
+		k--;
+	n = before_point + exp10;
+
+	if (k <= n && n <= 21)
+	{
+		memcpy(out, digits, k);
+		out += k;
+		for (int i = k; i < n; i++)
+			*out++ = '0';
+	}
+	else if (0 < n && n <= 21)
+	{
+		memcpy(out, digits, n);
+		out += n;
+		*out++ = '.';
+		memcpy(out, digits + n, k - n);
+		out += k - n;
+	}
+	else if (-6 < n && n <= 0)
+	{
+		*out++ = '0';
+		*out++ = '.';
+		for (int i = 0; i < -n; i++)
+			*out++ = '0';
+		memcpy(out, digits, k);
+		out += k;
+	}
+	else
+	{
+		*out++ = digits[0];
+		if (k > 1)
+		{
+			*out++ = '.';
+			memcpy(out, digits + 1, k - 1);
+			out += k - 1;
+		}
+		out += sprintf(out, "e%c%d", n - 1 >= 0 ? '+' : '-', abs(n - 1));
+	}
+	*out = '\0';
+	return out - buf;
+}
+
+/*
+ * The numeric holding exactly the shortest decimal of a finite double, as
+ * JSON.stringify would print it.
+ */
+Numeric
+js_double_to_numeric(double d)
+{
+	char		buf[32];
+
+	Assert(isfinite(d));
+	js_number_format(d, buf);
+	return DatumGetNumeric(DirectFunctionCall3(numeric_in, CStringGetDatum(buf),
+											   ObjectIdGetDatum(InvalidOid),
+											   Int32GetDatum(-1)));
+}

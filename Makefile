@@ -25,7 +25,7 @@ DATA = $(wildcard fanfare--*.sql)
 
 # pg_regress suites (sql/ + expected/) and isolation specs (test/isolation/)
 REGRESS = install validation defaults response tenancy limits errors
-REGRESS_OPTS = --inputdir=. --outputdir=results
+REGRESS_OPTS = --inputdir=.
 ISOLATION = email_race
 ISOLATION_OPTS = --inputdir=test/isolation --outputdir=output_iso
 

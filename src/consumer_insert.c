@@ -145,7 +145,12 @@ staged_rows_begin(StagedRows *rows, const BatchContext *batch)
 	Oid			status_type = consumer_status_type();
 
 	rows->desc = staged_rows_desc(status_type);
-	rows->store = tuplestore_begin_heap(false, false, work_mem);
+	/*
+	 * The rows are about the size of the payload, which is already in
+	 * memory: spilling them to a temporary file at work_mem costs more than
+	 * it saves, so allow up to 256MB (or work_mem, if larger) in memory.
+	 */
+	rows->store = tuplestore_begin_heap(false, false, Max(work_mem, 256 * 1024));
 	rows->status_active = DirectFunctionCall2(enum_in, CStringGetDatum("ACTIVE"),
 											  ObjectIdGetDatum(status_type));
 	rows->status_inactive = DirectFunctionCall2(enum_in, CStringGetDatum("INACTIVE"),

@@ -100,6 +100,16 @@ email_duplicates_in_batch(const BatchContext *batch, bool *duplicate)
 	return any;
 }
 
+/* qsort comparator: batch indexes by lower-cased email */
+static const BatchEmails *sorted_emails;
+
+static int
+email_order_cmp(const void *a, const void *b)
+{
+	return strcmp(sorted_emails->lowered[*(const int *) a],
+				  sorted_emails->lowered[*(const int *) b]);
+}
+
 /*
  * Mark the consumers whose email a live consumer of the organization already
  * has.  The caller is connected to SPI.
@@ -114,6 +124,8 @@ email_duplicates_stored(const BatchContext *batch, bool *duplicate)
 	Datum		args[2];
 	Oid			types[2] = {UUIDOID, TEXTARRAYOID};
 	int			ret;
+	int		   *order;
+	int			norder = 0;
 
 	batch_emails(batch, &emails);
 	elems = palloc(sizeof(Datum) * batch->n);
@@ -133,13 +145,33 @@ email_duplicates_stored(const BatchContext *batch, bool *duplicate)
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "email lookup failed: %s", SPI_result_code_string(ret));
 
+	if (SPI_processed == 0)
+		return;
+
+	/* match the stored emails against the batch's, sorted: O(n log n) */
+	sorted_emails = &emails;
+	order = palloc(sizeof(int) * batch->n);
+	for (int i = 0; i < batch->n; i++)
+		if (emails.lowered[i])
+			order[norder++] = i;
+	qsort(order, norder, sizeof(int), email_order_cmp);
 	for (uint64 r = 0; r < SPI_processed; r++)
 	{
 		char	   *stored = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1);
+		int			lo = 0;
+		int			hi = norder;
 
-		for (int i = 0; i < batch->n; i++)
-			if (emails.lowered[i] && strcmp(emails.lowered[i], stored) == 0)
-				duplicate[i] = true;
+		while (lo < hi)
+		{
+			int			mid = (lo + hi) / 2;
+
+			if (strcmp(emails.lowered[order[mid]], stored) < 0)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		for (; lo < norder && strcmp(emails.lowered[order[lo]], stored) == 0; lo++)
+			duplicate[order[lo]] = true;
 	}
 }
 

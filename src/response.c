@@ -108,6 +108,16 @@ response_init_once(void)
 
 /* ---- low-level writing into the buffer ---- */
 
+/* Reserve n bytes at the end of the buffer (filled in later). */
+static void
+reserve(StringInfo buf, int n)
+{
+	enlargeStringInfo(buf, n);
+	memset(buf->data + buf->len, 0, n);
+	buf->len += n;
+	buf->data[buf->len] = '\0';
+}
+
 static void
 pad_to_int(StringInfo buf)
 {
@@ -124,7 +134,7 @@ put_numeric(StringInfo buf, Numeric num)
 
 	pad_to_int(buf);
 	at = buf->len;
-	appendStringInfoSpaces(buf, VARHDRSZ);
+	reserve(buf, VARHDRSZ);
 	SET_VARSIZE(buf->data + at, size + VARHDRSZ);
 	appendBinaryStringInfo(buf, VARDATA_ANY(num), size);
 	return JENTRY_ISNUMERIC;
@@ -211,7 +221,7 @@ put_geo(StringInfo buf, const FieldValue *fv)
 	pad_to_int(buf);
 	appendBinaryStringInfo(buf, (char *) &header, sizeof(header));
 	jentries = buf->len;
-	appendStringInfoSpaces(buf, sizeof(je));
+	reserve(buf, sizeof(je));
 	data_start = buf->len;
 	appendBinaryStringInfo(buf, geo_keys, 17);
 	child = buf->len;
@@ -290,8 +300,10 @@ response_begin(ResponseWriter *w, int n)
 	initStringInfo(&w->buf);
 	w->n = n;
 	w->count = 0;
+	/* a consumer takes about 1.5 kB: size the buffer once, not by doubling */
+	enlargeStringInfo(&w->buf, (int) Min((Size) n * 1536, MaxAllocSize / 2));
 	/* varlena header, array header, one JEntry per element */
-	appendStringInfoSpaces(&w->buf, VARHDRSZ + sizeof(uint32) + sizeof(JEntry) * n);
+	reserve(&w->buf, VARHDRSZ + sizeof(uint32) + sizeof(JEntry) * n);
 	w->data_start = w->buf.len;
 }
 
@@ -314,7 +326,7 @@ response_add(ResponseWriter *w, const BatchContext *batch,
 	pad_to_int(buf);
 	appendBinaryStringInfo(buf, (char *) &header, sizeof(header));
 	jentries = buf->len;
-	appendStringInfoSpaces(buf, sizeof(JEntry) * 2 * NENTRIES);
+	reserve(buf, sizeof(JEntry) * 2 * NENTRIES);
 	data_start = buf->len;
 	appendBinaryStringInfo(buf, keys_blob, keys_blob_len);
 

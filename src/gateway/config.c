@@ -1,0 +1,241 @@
+/*
+ * config.c
+ *		Flags and environment variables of fanfare-gateway.
+ *
+ * Every setting has a flag and an environment variable; a flag wins over the
+ * variable, which wins over the default.  Numbers are parsed strictly and
+ * bounded, so a typo stops the program at start rather than at 3 a.m.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define GATEWAY_VERSION "0.1.0"
+
+enum setting_kind
+{
+	SETTING_TEXT,				/* copied into listen[] */
+	SETTING_STRING,				/* pointer kept (argv or environ) */
+	SETTING_INT,
+	SETTING_SIZE				/* bytes, with optional K or M suffix */
+};
+
+struct setting
+{
+	const char *flag;
+	const char *env;
+	enum setting_kind kind;
+	size_t		offset;
+	long		min;
+	long		max;
+	const char *help;
+};
+
+#define FIELD(name) offsetof(struct gateway_config, name)
+
+static const struct setting settings[] = {
+	{"listen", "FANFARE_LISTEN", SETTING_TEXT, FIELD(listen), 0, 0,
+	"address and port to listen on (default 127.0.0.1:4800; [::1]:4800 for IPv6; port 0 picks a free port)"},
+	{"database", "FANFARE_DATABASE_URL", SETTING_STRING, FIELD(database), 0, 0,
+	"libpq connection string or URI (default: empty, i.e. the PG* environment variables)"},
+	{"pool", "FANFARE_POOL", SETTING_INT, FIELD(pool_size), 1, 1000,
+	"database connections (default 2 x CPU cores)"},
+	{"threads", "FANFARE_THREADS", SETTING_INT, FIELD(threads), 1, 1000,
+	"HTTP worker threads (default: the pool size)"},
+	{"max-body", "FANFARE_MAX_BODY", SETTING_SIZE, FIELD(max_body), 1, 1L << 30,
+	"largest request body in bytes, K and M suffixes allowed (default 16M)"},
+	{"statement-timeout", "FANFARE_STATEMENT_TIMEOUT", SETTING_INT, FIELD(statement_timeout_ms), 0, INT_MAX,
+	"statement_timeout in ms for the gateway's sessions, 0 = server default (default 30000)"},
+	{"pool-wait", "FANFARE_POOL_WAIT", SETTING_INT, FIELD(pool_wait_ms), 0, 600000,
+	"ms to wait for a free database connection before answering 503 (default 5000)"},
+	{"max-connections", "FANFARE_MAX_CONNECTIONS", SETTING_INT, FIELD(max_connections), 1, 100000,
+	"concurrent HTTP connections (default 512)"},
+	{"idle-timeout", "FANFARE_IDLE_TIMEOUT", SETTING_INT, FIELD(idle_timeout_s), 1, 3600,
+	"seconds of inactivity after which an HTTP connection is closed (default 30)"},
+	{"retry-after", "FANFARE_RETRY_AFTER", SETTING_INT, FIELD(retry_after_s), 1, 3600,
+	"Retry-After seconds sent with 503 (default 2)"},
+	{"shutdown-timeout", "FANFARE_SHUTDOWN_TIMEOUT", SETTING_INT, FIELD(shutdown_timeout_s), 0, 3600,
+	"seconds to let in-flight requests finish on SIGINT/SIGTERM (default 30)"},
+};
+
+#define N_SETTINGS (sizeof(settings) / sizeof(settings[0]))
+
+static void
+print_help(FILE *out)
+{
+	fprintf(out,
+			"fanfare-gateway " GATEWAY_VERSION ": HTTP gateway for the fanfare extension\n"
+			"(POST /consumers/batch, GET /healthz, GET /openapi.json).\n\n"
+			"usage: fanfare-gateway [--flag value | --flag=value]...\n\n");
+	for (size_t i = 0; i < N_SETTINGS; i++)
+		fprintf(out, "  --%-18s %s\n  %-20s env %s\n",
+				settings[i].flag, settings[i].help, "", settings[i].env);
+	fprintf(out,
+			"  --%-18s show this help\n  --%-18s show the version\n\n"
+			"Access log lines go to stdout, diagnostics to stderr.\n",
+			"help", "version");
+}
+
+/* Parses a whole decimal number within [min, max]; K/M suffixes if sized. */
+static bool
+parse_number(const char *text, bool sized, long min, long max, long *out)
+{
+	char	   *end;
+	long		value;
+	long		unit = 1;
+
+	if (text[0] < '0' || text[0] > '9')
+		return false;
+	errno = 0;
+	value = strtol(text, &end, 10);
+	if (errno != 0)
+		return false;
+	if (sized && (*end == 'K' || *end == 'k'))
+		unit = 1024, end++;
+	else if (sized && (*end == 'M' || *end == 'm'))
+		unit = 1024 * 1024, end++;
+	if (*end != '\0' || value > max / unit)
+		return false;
+	value *= unit;
+	if (value < min || value > max)
+		return false;
+	*out = value;
+	return true;
+}
+
+/* Stores one textual value into its setting; false (with a message) if bad. */
+static bool
+apply(struct gateway_config *config, const struct setting *s,
+	  const char *value, const char *source)
+{
+	char	   *field = (char *) config + s->offset;
+	long		number;
+
+	switch (s->kind)
+	{
+		case SETTING_TEXT:
+			if (strlen(value) == 0 || strlen(value) > LISTEN_MAX)
+			{
+				fprintf(stderr, "fanfare-gateway: %s: bad value for %s\n", source, s->flag);
+				return false;
+			}
+			strcpy(field, value);
+			return true;
+		case SETTING_STRING:
+			*(const char **) field = value;
+			return true;
+		case SETTING_INT:
+		case SETTING_SIZE:
+			if (!parse_number(value, s->kind == SETTING_SIZE, s->min, s->max, &number))
+			{
+				fprintf(stderr, "fanfare-gateway: %s: %s must be a number from %ld to %ld\n",
+						source, s->flag, s->min, s->max);
+				return false;
+			}
+			if (s->kind == SETTING_SIZE)
+				*(size_t *) field = (size_t) number;
+			else
+				*(int *) field = (int) number;
+			return true;
+	}
+	return false;
+}
+
+static const struct setting *
+find_setting(const char *flag, size_t len)
+{
+	for (size_t i = 0; i < N_SETTINGS; i++)
+		if (strlen(settings[i].flag) == len && strncmp(settings[i].flag, flag, len) == 0)
+			return &settings[i];
+	return NULL;
+}
+
+static void
+set_defaults(struct gateway_config *config)
+{
+	long		cores = sysconf(_SC_NPROCESSORS_ONLN);
+
+	memset(config, 0, sizeof(*config));
+	strcpy(config->listen, "127.0.0.1:4800");
+	config->database = "";
+	config->pool_size = (int) (cores > 0 && cores < 500 ? 2 * cores : 4);
+	config->threads = 0;		/* follows pool_size unless set */
+	config->max_body = 16 * 1024 * 1024;
+	config->statement_timeout_ms = 30000;
+	config->pool_wait_ms = 5000;
+	config->max_connections = 512;
+	config->idle_timeout_s = 30;
+	config->retry_after_s = 2;
+	config->shutdown_timeout_s = 30;
+}
+
+/*
+ * Fills config from defaults, then the environment, then argv.  Returns
+ * CONFIG_EXIT_OK after --help/--version, CONFIG_ERROR after a bad setting.
+ */
+enum config_result
+config_load(struct gateway_config *config, int argc, char **argv)
+{
+	set_defaults(config);
+
+	for (size_t i = 0; i < N_SETTINGS; i++)
+	{
+		const char *value = getenv(settings[i].env);
+
+		if (value != NULL && value[0] != '\0' &&
+			!apply(config, &settings[i], value, settings[i].env))
+			return CONFIG_ERROR;
+	}
+
+	for (int i = 1; i < argc; i++)
+	{
+		const char *arg = argv[i];
+		const char *eq;
+		const struct setting *s;
+		const char *value;
+
+		if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0)
+		{
+			print_help(stdout);
+			return CONFIG_EXIT_OK;
+		}
+		if (strcmp(arg, "--version") == 0)
+		{
+			printf("fanfare-gateway " GATEWAY_VERSION "\n");
+			return CONFIG_EXIT_OK;
+		}
+		if (strncmp(arg, "--", 2) != 0)
+		{
+			fprintf(stderr, "fanfare-gateway: unexpected argument \"%s\" (see --help)\n", arg);
+			return CONFIG_ERROR;
+		}
+		arg += 2;
+		eq = strchr(arg, '=');
+		s = find_setting(arg, eq ? (size_t) (eq - arg) : strlen(arg));
+		if (s == NULL)
+		{
+			fprintf(stderr, "fanfare-gateway: unknown flag --%s (see --help)\n", arg);
+			return CONFIG_ERROR;
+		}
+		if (eq != NULL)
+			value = eq + 1;
+		else if (i + 1 < argc)
+			value = argv[++i];
+		else
+		{
+			fprintf(stderr, "fanfare-gateway: --%s needs a value\n", s->flag);
+			return CONFIG_ERROR;
+		}
+		if (!apply(config, s, value, "command line"))
+			return CONFIG_ERROR;
+	}
+
+	if (config->threads == 0)
+		config->threads = config->pool_size;
+	return CONFIG_OK;
+}

@@ -1,0 +1,53 @@
+/*
+ * gateway.h
+ *		What every route can reach: the settings, the database pool and
+ *		the state of one request.
+ */
+#ifndef GATEWAY_GATEWAY_H
+#define GATEWAY_GATEWAY_H
+
+#include <microhttpd.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <time.h>
+
+#include "config.h"
+#include "db_outcome.h"
+#include "db_pool.h"
+#include "reply.h"
+#include "request_id.h"
+
+struct route;
+
+struct gateway
+{
+	const struct gateway_config *config;
+	struct db_pool *pool;
+	atomic_int	in_flight;		/* requests begun and not yet completed */
+	atomic_bool draining;		/* SIGINT/SIGTERM received */
+};
+
+#define LOG_METHOD_MAX 16
+#define LOG_PATH_MAX 200
+
+struct request_state
+{
+	struct timespec started_wall;	/* for the log's time */
+	struct timespec started;	/* CLOCK_MONOTONIC, for the duration */
+	char		request_id[REQUEST_ID_MAX + 1];
+	char		organization_id[ORGANIZATION_ID_LEN + 1];
+	char		method[LOG_METHOD_MAX];
+	char		path[LOG_PATH_MAX];
+	const struct route *route;
+	struct reply early;			/* answer decided from the headers alone */
+	char	   *body;			/* owned; NUL-terminated when complete */
+	size_t		body_len;
+	size_t		body_cap;
+	size_t		body_discarded; /* bytes dropped after the limit was hit */
+	bool		body_too_large;
+	bool		responded;
+	unsigned int status;
+	size_t		bytes;
+};
+
+#endif

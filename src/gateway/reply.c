@@ -1,0 +1,130 @@
+/*
+ * reply.c
+ *		Building replies, and the fixed error bodies of the contract.
+ */
+#include "reply.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CANNED(name, status, text) \
+	void name(struct reply *reply) \
+	{ \
+		static const char body[] = "{\"error\":\"" text "\"}"; \
+		reply_static(reply, status, body, sizeof(body) - 1); \
+	}
+
+CANNED(reply_authentication_required, 401, "Authentication required")
+CANNED(reply_invalid_secret_key, 401, "Invalid secret key")
+CANNED(reply_secret_key_required, 401, "Secret key required")
+CANNED(reply_forbidden, 403, "Forbidden")
+CANNED(reply_not_found, 404, "Not found")
+CANNED(reply_unsupported_media_type, 415, "Unsupported media type")
+CANNED(reply_payload_too_large, 413, "Payload too large")
+CANNED(reply_internal_error, 500, "Internal server error")
+
+void
+reply_init(struct reply *reply)
+{
+	memset(reply, 0, sizeof(*reply));
+}
+
+void
+reply_free(struct reply *reply)
+{
+	if (!reply->body_static)
+		free(reply->body);
+	reply_init(reply);
+}
+
+void
+reply_static(struct reply *reply, unsigned int status, const char *body, size_t len)
+{
+	reply_free(reply);
+	reply->status = status;
+	reply->body = (char *) body;
+	reply->body_len = len;
+	reply->body_static = true;
+}
+
+void
+reply_take(struct reply *reply, unsigned int status, char *body, size_t len)
+{
+	reply_free(reply);
+	reply->status = status;
+	reply->body = body;
+	reply->body_len = len;
+}
+
+void
+reply_copy(struct reply *reply, unsigned int status, const char *body, size_t len)
+{
+	char	   *copy = malloc(len + 1);
+
+	if (copy == NULL)
+	{
+		reply_internal_error(reply);
+		return;
+	}
+	memcpy(copy, body, len);
+	copy[len] = '\0';
+	reply_take(reply, status, copy, len);
+}
+
+void
+reply_method_not_allowed(struct reply *reply, const char *allow)
+{
+	static const char body[] = "{\"error\":\"Method not allowed\"}";
+
+	reply_static(reply, 405, body, sizeof(body) - 1);
+	reply->allow = allow;
+}
+
+void
+reply_service_unavailable(struct reply *reply)
+{
+	static const char body[] = "{\"error\":\"Service unavailable\"}";
+
+	reply_static(reply, 503, body, sizeof(body) - 1);
+	reply->retry_after = true;
+}
+
+/*
+ * The 400 body for a request body that is not JSON, or is JSON that
+ * PostgreSQL cannot store: the shape of the extension's validation bodies,
+ * with one issue and no path (the issue is about the body as a whole).
+ * Both texts must be UTF-8; if they are not, a generic wording is used.
+ */
+void
+reply_invalid_json(struct reply *reply, const char *received, const char *reason)
+{
+	json_t	   *body;
+	char	   *text;
+	char		message[512];
+
+	snprintf(message, sizeof(message), "Invalid JSON: %s", reason);
+	body = json_pack("{s:s, s:[{s:s, s:s, s:s, s:s, s:s}], s:i}",
+					 "error", "validation_error",
+					 "issues",
+					 "kind", "schema", "type", "json", "expected", "JSON",
+					 "received", received, "message", message,
+					 "issueCount", 1);
+	if (body == NULL)
+		body = json_pack("{s:s, s:[{s:s, s:s, s:s, s:s, s:s}], s:i}",
+						 "error", "validation_error",
+						 "issues",
+						 "kind", "schema", "type", "json", "expected", "JSON",
+						 "received", "invalid text",
+						 "message", "Invalid JSON: the body is not valid JSON text",
+						 "issueCount", 1);
+	text = body ? json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	json_decref(body);
+	if (text == NULL)
+	{
+		reply_internal_error(reply);
+		return;
+	}
+	reply_take(reply, 400, text, strlen(text));
+}

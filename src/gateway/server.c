@@ -1,0 +1,366 @@
+/*
+ * server.c
+ *		libmicrohttpd glue: one request_state per request, body collection
+ *		under --max-body, dispatch to the routes, responses with the common
+ *		headers, the access log line, and the graceful stop.
+ *
+ * libmicrohttpd calls on_request several times per request: once with the
+ * headers, then once per chunk of body, then once more with no data.  The
+ * state lives in *req_cls from the first call until on_completed.
+ */
+#include "server.h"
+
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "access_log.h"
+#include "routes.h"
+
+#define BODY_INITIAL_CAPACITY (64 * 1024)
+#define HEADER_MEMORY_LIMIT (64 * 1024)
+
+/*
+ * libmicrohttpd 0.9.75 cannot answer before it has read the whole body, so
+ * a chunked body that outgrows --max-body is read on and dropped, then
+ * answered 413; past this many dropped bytes the connection is just closed.
+ */
+#define BODY_DISCARD_LIMIT ((size_t) 8 * 1024 * 1024)
+
+static double
+elapsed_ms(const struct timespec *since)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double) (now.tv_sec - since->tv_sec) * 1000.0 +
+		(double) (now.tv_nsec - since->tv_nsec) / 1e6;
+}
+
+static struct request_state *
+request_state_new(struct MHD_Connection *connection, const char *url, const char *method)
+{
+	struct request_state *rs = calloc(1, sizeof(*rs));
+
+	if (rs == NULL)
+		return NULL;
+	clock_gettime(CLOCK_REALTIME, &rs->started_wall);
+	clock_gettime(CLOCK_MONOTONIC, &rs->started);
+	request_id_choose(MHD_lookup_connection_value(connection, MHD_HEADER_KIND, "X-Request-Id"),
+					  rs->request_id);
+	access_log_sanitize(rs->method, sizeof(rs->method), method);
+	access_log_sanitize(rs->path, sizeof(rs->path), url);
+	return rs;
+}
+
+static void
+request_state_free(struct request_state *rs)
+{
+	reply_free(&rs->early);
+	free(rs->body);
+	free(rs);
+}
+
+/*
+ * Appends a chunk of body.  Past max_body the body is dropped and the rest
+ * counted but not kept; false when even that has gone on for too long.
+ */
+static bool
+body_append(struct request_state *rs, size_t max_body, const char *data, size_t size)
+{
+	size_t		need;
+
+	if (rs->body_too_large || size > max_body - rs->body_len)
+	{
+		if (!rs->body_too_large)
+		{
+			rs->body_too_large = true;
+			rs->body_discarded = rs->body_len;
+			free(rs->body);
+			rs->body = NULL;
+			rs->body_len = rs->body_cap = 0;
+		}
+		rs->body_discarded += size;
+		return rs->body_discarded - max_body <= BODY_DISCARD_LIMIT;
+	}
+	need = rs->body_len + size + 1;
+	if (need > rs->body_cap)
+	{
+		size_t		cap = rs->body_cap ? rs->body_cap : BODY_INITIAL_CAPACITY;
+		char	   *grown;
+
+		while (cap < need)
+			cap *= 2;
+		if (cap > max_body + 1)
+			cap = max_body + 1;
+		grown = realloc(rs->body, cap);
+		if (grown == NULL)
+			return false;
+		rs->body = grown;
+		rs->body_cap = cap;
+	}
+	memcpy(rs->body + rs->body_len, data, size);
+	rs->body_len += size;
+	rs->body[rs->body_len] = '\0';
+	return true;
+}
+
+/* Sends a reply with the common headers; the reply is consumed. */
+static enum MHD_Result
+respond(struct gateway *gw, struct MHD_Connection *connection,
+		struct request_state *rs, struct reply *reply)
+{
+	struct MHD_Response *response;
+	enum MHD_Result queued;
+	char		seconds[16];
+	size_t		len = reply->body_len;
+
+	if (reply->body_static)
+		response = MHD_create_response_from_buffer(len, reply->body, MHD_RESPMEM_PERSISTENT);
+	else
+	{
+		response = MHD_create_response_from_buffer(len, reply->body, MHD_RESPMEM_MUST_FREE);
+		if (response != NULL)
+			reply->body = NULL; /* libmicrohttpd frees it now */
+	}
+	if (response == NULL)
+	{
+		reply_free(reply);
+		return MHD_NO;
+	}
+	MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+	MHD_add_response_header(response, "X-Request-Id", rs->request_id);
+	MHD_add_response_header(response, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	if (reply->allow != NULL)
+		MHD_add_response_header(response, MHD_HTTP_HEADER_ALLOW, reply->allow);
+	if (reply->retry_after)
+	{
+		snprintf(seconds, sizeof(seconds), "%d", gw->config->retry_after_s);
+		MHD_add_response_header(response, MHD_HTTP_HEADER_RETRY_AFTER, seconds);
+	}
+	if (atomic_load(&gw->draining))
+		MHD_add_response_header(response, MHD_HTTP_HEADER_CONNECTION, "close");
+
+	queued = MHD_queue_response(connection, reply->status, response);
+	MHD_destroy_response(response);
+	if (queued == MHD_YES)
+	{
+		rs->responded = true;
+		rs->status = reply->status;
+		rs->bytes = len;
+	}
+	reply_free(reply);
+	return queued;
+}
+
+/* true if the request announces a body (Content-Length > 0 or chunked) */
+static bool
+has_body(struct MHD_Connection *connection)
+{
+	const char *length = MHD_lookup_connection_value(connection, MHD_HEADER_KIND,
+													 MHD_HTTP_HEADER_CONTENT_LENGTH);
+
+	if (MHD_lookup_connection_value(connection, MHD_HEADER_KIND,
+									MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL)
+		return true;
+	return length != NULL && strspn(length, "0") != strlen(length);
+}
+
+/*
+ * First call: request state, routing, and the header-only checks.  An answer
+ * that needs no body is kept for the last call when no body follows (so the
+ * connection stays open for the next request), and sent at once when one
+ * does (so the body is never read; libmicrohttpd then closes the connection).
+ */
+static enum MHD_Result
+on_headers(struct gateway *gw, struct MHD_Connection *connection, const char *url,
+		   const char *method, void **req_cls)
+{
+	struct request_state *rs = request_state_new(connection, url, method);
+
+	if (rs == NULL)
+		return MHD_NO;
+	*req_cls = rs;
+	atomic_fetch_add(&gw->in_flight, 1);
+
+	reply_init(&rs->early);
+	if (routes_match(url, method, &rs->route, &rs->early) &&
+		(rs->route->begin == NULL || !rs->route->begin(gw, connection, rs, &rs->early)))
+	{
+		reply_free(&rs->early);
+		return MHD_YES;			/* the route runs after the body */
+	}
+	if (has_body(connection))
+		return respond(gw, connection, rs, &rs->early);
+	return MHD_YES;
+}
+
+static enum MHD_Result
+on_request(void *cls, struct MHD_Connection *connection, const char *url,
+		   const char *method, const char *version, const char *upload_data,
+		   size_t *upload_data_size, void **req_cls)
+{
+	struct gateway *gw = cls;
+	struct request_state *rs = *req_cls;
+	struct reply reply;
+
+	(void) version;
+	if (rs == NULL)
+		return on_headers(gw, connection, url, method, req_cls);
+
+	if (*upload_data_size > 0)
+	{
+		size_t		size = *upload_data_size;
+
+		*upload_data_size = 0;
+		if (rs->responded)
+			return MHD_YES;
+		if (!body_append(rs, gw->config->max_body, upload_data, size))
+			return MHD_NO;		/* close the connection */
+		return MHD_YES;
+	}
+	if (rs->responded)
+		return MHD_YES;
+	if (rs->early.status != 0)
+		return respond(gw, connection, rs, &rs->early);
+
+	reply_init(&reply);
+	rs->route->finish(gw, connection, rs, &reply);
+	return respond(gw, connection, rs, &reply);
+}
+
+/* After the response was sent or the connection failed: log and free. */
+static void
+on_completed(void *cls, struct MHD_Connection *connection, void **req_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	struct gateway *gw = cls;
+	struct request_state *rs = *req_cls;
+	struct access_entry entry;
+
+	(void) connection;
+	(void) toe;
+	if (rs == NULL)
+		return;
+	entry.started = rs->started_wall;
+	entry.duration_ms = elapsed_ms(&rs->started);
+	entry.method = rs->method;
+	entry.path = rs->path;
+	entry.status = rs->status;
+	entry.bytes = rs->bytes;
+	entry.request_id = rs->request_id;
+	entry.organization_id = rs->organization_id;
+	access_log_write(&entry);
+	request_state_free(rs);
+	*req_cls = NULL;
+	atomic_fetch_sub(&gw->in_flight, 1);
+}
+
+static void
+on_mhd_error(void *cls, const char *fmt, va_list ap)
+{
+	(void) cls;
+	fputs("fanfare-gateway: http: ", stderr);
+	vfprintf(stderr, fmt, ap);
+}
+
+/* "host:port" or "[v6]:port" to an address; false with a message if bad. */
+static bool
+resolve_listen(const char *listen, struct sockaddr_storage *addr, socklen_t *len)
+{
+	char		host[LISTEN_MAX + 1];
+	const char *colon = strrchr(listen, ':');
+	const char *h = listen;
+	size_t		hlen;
+	struct addrinfo hints, *found = NULL;
+	int			rc;
+
+	if (colon == NULL || colon[1] == '\0')
+		goto bad;
+	hlen = (size_t) (colon - listen);
+	if (hlen >= 2 && listen[0] == '[' && listen[hlen - 1] == ']')
+		h++, hlen -= 2;
+	if (hlen == 0)
+		goto bad;
+	memcpy(host, h, hlen);
+	host[hlen] = '\0';
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICSERV;
+	rc = getaddrinfo(host, colon + 1, &hints, &found);
+	if (rc != 0 || found == NULL || found->ai_addrlen > sizeof(*addr))
+	{
+		fprintf(stderr, "fanfare-gateway: cannot listen on %s: %s\n", listen,
+				rc != 0 ? gai_strerror(rc) : "no address");
+		if (found)
+			freeaddrinfo(found);
+		return false;
+	}
+	memcpy(addr, found->ai_addr, found->ai_addrlen);
+	*len = found->ai_addrlen;
+	freeaddrinfo(found);
+	return true;
+
+bad:
+	fprintf(stderr, "fanfare-gateway: --listen must be host:port, got \"%s\"\n", listen);
+	return false;
+}
+
+struct MHD_Daemon *
+server_start(struct gateway *gw, unsigned int *port)
+{
+	const struct gateway_config *config = gw->config;
+	struct sockaddr_storage addr;
+	socklen_t	addr_len;
+	struct MHD_Daemon *daemon;
+	const union MHD_DaemonInfo *info;
+	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+		MHD_USE_ITC | MHD_USE_ERROR_LOG;
+
+	if (!resolve_listen(config->listen, &addr, &addr_len))
+		return NULL;
+	if (addr.ss_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+
+	daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, gw,
+							  MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, NULL,
+							  MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &addr,
+							  MHD_OPTION_THREAD_POOL_SIZE, (unsigned int) config->threads,
+							  MHD_OPTION_CONNECTION_LIMIT, (unsigned int) config->max_connections,
+							  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) config->idle_timeout_s,
+							  MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) HEADER_MEMORY_LIMIT,
+							  MHD_OPTION_NOTIFY_COMPLETED, on_completed, gw,
+							  MHD_OPTION_END);
+	if (daemon == NULL)
+	{
+		fprintf(stderr, "fanfare-gateway: cannot listen on %s\n", config->listen);
+		return NULL;
+	}
+	info = MHD_get_daemon_info(daemon, MHD_DAEMON_INFO_BIND_PORT);
+	*port = info ? info->port : 0;
+	return daemon;
+}
+
+void
+server_stop(struct gateway *gw, struct MHD_Daemon *daemon)
+{
+	MHD_socket	listener;
+	struct timespec tick = {0, 50 * 1000 * 1000};
+	long		ticks = (long) gw->config->shutdown_timeout_s * 20;
+
+	atomic_store(&gw->draining, true);
+	listener = MHD_quiesce_daemon(daemon);
+	if (listener != MHD_INVALID_SOCKET)
+		close(listener);
+	while (atomic_load(&gw->in_flight) > 0 && ticks-- > 0)
+		nanosleep(&tick, NULL);
+	if (atomic_load(&gw->in_flight) > 0)
+		fprintf(stderr, "fanfare-gateway: %d requests still running at shutdown\n",
+				atomic_load(&gw->in_flight));
+	MHD_stop_daemon(daemon);
+}

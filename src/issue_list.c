@@ -352,8 +352,6 @@ write_issue(StringInfo out, const Issue *issue, StringInfo scratch)
 			appendStringInfoString(out, ",\"input\":");
 			write_js_value(out, &issue->input);
 		}
-		else if (issue->input_kind == INPUT_NULL)
-			appendStringInfoString(out, ",\"input\":null");
 		appendStringInfoString(out, ",\"expected\":");
 		if (issue->expected)
 			write_json_string(out, issue->expected, strlen(issue->expected));

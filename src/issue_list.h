@@ -30,8 +30,7 @@ typedef struct PathItem
 typedef enum IssueInput
 {
 	INPUT_NODE,					/* the offending value */
-	INPUT_ABSENT,				/* missing key: no input member */
-	INPUT_NULL					/* printed as null (the whole batch) */
+	INPUT_ABSENT				/* missing key: no input member */
 } IssueInput;
 
 typedef enum Requirement

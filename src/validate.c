@@ -687,7 +687,8 @@ batch_walk(const Jsonb *payload, IssueList *issues, ConsumerSink sink, void *sin
 		Issue	   *issue = issue_add(issues, "validation", "max_length", "length",
 									  psprintf("<=%d", fanfare_max_batch_size));
 
-		issue->input_kind = INPUT_NULL;
+		/* the whole array, as Valibot does: one issue, so still linear */
+		issue_set_input(issue, &consumers);
 		issue->received = psprintf("%d", n);
 		bound_issue(issue, fanfare_max_batch_size);
 		issue_path_body(issue, false);

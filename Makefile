@@ -38,7 +38,7 @@ include $(PGXS)
 
 # --- the gateway (its own Makefile; links libmicrohttpd, libpq, jansson) ---
 all: gateway
-.PHONY: gateway run test bench check-memory
+.PHONY: gateway run test bench fuzz check-memory soak
 gateway:
 	$(MAKE) -C src/gateway PG_CONFIG=$(PG_CONFIG)
 
@@ -55,3 +55,13 @@ test:
 
 bench:
 	bench/run.sh $(BENCH_ARGS)
+
+# --- the long runs (see RELIABILITY.md) ---
+fuzz:
+	SEED=$(SEED) N=$(N) test/fuzz/long.sh
+
+check-memory:
+	test/memcheck/run.sh
+
+soak:
+	test/soak/run.sh

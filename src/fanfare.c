@@ -51,6 +51,10 @@ _PG_init(void)
 							   "",
 							   PGC_USERSET, 0,
 							   NULL, NULL, NULL);
+#if PG_VERSION_NUM >= 150000
 	MarkGUCPrefixReserved("fanfare");
+#else
+	EmitWarningsOnPlaceholders("fanfare");
+#endif
 	field_catalogue_init();
 }

@@ -18,6 +18,12 @@
 #include "utils/numeric.h"
 #include "utils/uuid.h"
 
+/* int64_to_numeric() is exported from PostgreSQL 14 on */
+#if PG_VERSION_NUM < 140000
+#include "utils/fmgrprotos.h"
+#define int64_to_numeric(v) DatumGetNumeric(DirectFunctionCall1(int8_numeric, Int64GetDatum(v)))
+#endif
+
 /* ---- settings (fanfare.c) ---- */
 extern int	fanfare_max_batch_size;
 extern int	fanfare_max_issues;

@@ -52,6 +52,20 @@ SELECT jsonb_pretty(fanfare.validate_consumers('{"consumers":[
   {"emailVerified":true,"phoneVerified":true,"status":"ACTIVE","email":"fresh@EXAMPLE.com"}]}'));
 SELECT email FROM fanfare.consumers ORDER BY email;
 
+-- many stored duplicates at once (their issues outlive the lookup)
+BEGIN;
+SET LOCAL fanfare.max_issues = 1000;
+SELECT jsonb_array_length(fanfare.create_consumers(
+  (SELECT jsonb_build_object('consumers', jsonb_agg(jsonb_build_object('emailVerified', true,
+     'phoneVerified', true, 'status', 'ACTIVE', 'email', 'many' || i || '@example.com')))
+   FROM generate_series(1, 400) i)));
+SELECT count(*), count(DISTINCT i->>'received'), min(i->>'message'), max(i->>'message')
+FROM jsonb_array_elements(fanfare.validate_consumers(
+  (SELECT jsonb_build_object('consumers', jsonb_agg(jsonb_build_object('emailVerified', true,
+     'phoneVerified', true, 'status', 'ACTIVE', 'email', 'MANY' || i || '@example.com')))
+   FROM generate_series(1, 400) i))) AS i;
+ROLLBACK;
+
 -- uniqueness is checked only once everything else passes
 SELECT fanfare.validate_consumers('{"consumers":[
   {"emailVerified":true,"phoneVerified":true,"status":"ACTIVE","email":"taken@example.com"},

@@ -68,6 +68,7 @@ extern const FieldDef field_catalogue[FIELD_COUNT];
 
 /* field indexes sorted the way jsonb sorts object keys (length, then bytes) */
 extern int	field_jsonb_order[];
+extern int	field_name_length[];	/* strlen of each name */
 
 extern void field_catalogue_init(void);
 extern int	jsonb_key_cmp(const char *a, int alen, const char *b, int blen);

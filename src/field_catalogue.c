@@ -56,6 +56,7 @@ const FieldDef field_catalogue[FIELD_COUNT] = {
 };
 
 int			field_jsonb_order[FIELD_COUNT];
+int			field_name_length[FIELD_COUNT];
 
 /*
  * Compare two object keys the way jsonb orders them: shorter first, then
@@ -86,6 +87,9 @@ void
 field_catalogue_init(void)
 {
 	for (int i = 0; i < field_count; i++)
+	{
 		field_jsonb_order[i] = i;
+		field_name_length[i] = strlen(field_catalogue[i].name);
+	}
 	qsort(field_jsonb_order, field_count, sizeof(int), field_jsonb_cmp);
 }

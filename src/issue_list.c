@@ -22,10 +22,15 @@
 #include "fanfare.h"
 #include "issue_list.h"
 
+/*
+ * An empty list whose issues live in the current memory context, wherever
+ * they are found later (SPI switches contexts under its callers).
+ */
 void
 issue_list_init(IssueList *list, int max_items)
 {
 	memset(list, 0, sizeof(*list));
+	list->cxt = CurrentMemoryContext;
 	list->max_items = max_items;
 }
 
@@ -66,7 +71,7 @@ issue_add(IssueList *list, const char *kind, const char *type,
 		list->allocated = Min(list->allocated, list->max_items);
 		list->items = list->items
 			? repalloc(list->items, sizeof(Issue) * list->allocated)
-			: palloc(sizeof(Issue) * list->allocated);
+			: MemoryContextAlloc(list->cxt, sizeof(Issue) * list->allocated);
 	}
 	issue = &list->items[list->nitems++];
 	issue_init(issue, kind, type, label, expected);

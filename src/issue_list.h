@@ -60,6 +60,7 @@ typedef struct Issue
 
 typedef struct IssueList
 {
+	MemoryContext cxt;			/* where issues live (not SPI's contexts) */
 	Issue	   *items;			/* the first max_items issues */
 	int			nitems;
 	int			allocated;

@@ -587,9 +587,10 @@ check_element(IssueList *issues, int index, const JsonbNode *element,
 			container_child(c, k, &key);
 			while (f < FIELD_COUNT)
 			{
-				const char *name = field_catalogue[field_jsonb_order[f]].name;
+				int			field = field_jsonb_order[f];
 
-				cmp = jsonb_key_cmp(name, strlen(name), key.data, key.len);
+				cmp = jsonb_key_cmp(field_catalogue[field].name, field_name_length[field],
+									key.data, key.len);
 				if (cmp >= 0)
 					break;
 				f++;

@@ -10,6 +10,7 @@
 
 #include <stdio.h>
 
+/* Makes client-supplied text safe for one quoted logfmt value. */
 void
 access_log_sanitize(char *dst, size_t cap, const char *text)
 {
@@ -26,6 +27,7 @@ access_log_sanitize(char *dst, size_t cap, const char *text)
 	dst[n] = '\0';
 }
 
+/* Writes one line; time is UTC with milliseconds. */
 void
 access_log_write(const struct access_entry *entry)
 {

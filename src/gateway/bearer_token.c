@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
+/* b64token characters other than the trailing '=' padding. */
 static bool
 is_token_char(char c)
 {

@@ -65,6 +65,7 @@ static const struct setting settings[] = {
 
 #define N_SETTINGS (sizeof(settings) / sizeof(settings[0]))
 
+/* The --help text, generated from the settings table. */
 static void
 print_help(FILE *out)
 {
@@ -146,6 +147,7 @@ apply(struct gateway_config *config, const struct setting *s,
 	return false;
 }
 
+/* The setting named by a flag (without "--"), or NULL. */
 static const struct setting *
 find_setting(const char *flag, size_t len)
 {
@@ -155,6 +157,7 @@ find_setting(const char *flag, size_t len)
 	return NULL;
 }
 
+/* Defaults; the pool follows the number of CPU cores. */
 static void
 set_defaults(struct gateway_config *config)
 {

@@ -26,6 +26,7 @@ static const char create_sql[] =
 "SELECT created, pg_catalog.current_setting('fanfare.organization_id', true)"
 " FROM (SELECT fanfare.api_create_consumers($1, $2::jsonb) AS created OFFSET 0) AS call";
 
+/* Header-only checks; true when reply holds the answer already. */
 bool
 consumers_batch_begin(struct gateway *gw, struct MHD_Connection *connection,
 					  struct request_state *rs, struct reply *reply)
@@ -64,6 +65,7 @@ consumers_batch_begin(struct gateway *gw, struct MHD_Connection *connection,
 	return false;
 }
 
+/* The whole body is in rs->body: one statement, then the status mapping. */
 void
 consumers_batch_finish(struct gateway *gw, struct MHD_Connection *connection,
 					   struct request_state *rs, struct reply *reply)

@@ -21,6 +21,7 @@
 
 #define REASON_MAX 200
 
+/* An error field of a result, "" when absent (or no result at all). */
 static const char *
 field(const PGresult *result, int code)
 {
@@ -77,6 +78,7 @@ failed_reading_body(const PGresult *result)
 		(strncmp(state, "22", 2) == 0 || strcmp(state, "54001") == 0);
 }
 
+/* The 400 for a body PostgreSQL could not read as jsonb. */
 static void
 reply_body_unreadable(const PGresult *result, struct reply *reply)
 {
@@ -105,6 +107,7 @@ is_validation_body(const char *detail)
 		detail[strlen(detail) - 1] == '}';
 }
 
+/* Logs what became a 500: SQLSTATE and primary message, never DETAIL (it may quote data). */
 static void
 log_unmapped(const PGresult *result, const char *request_id, const char *what)
 {
@@ -113,6 +116,7 @@ log_unmapped(const PGresult *result, const char *request_id, const char *what)
 			field(result, PG_DIAG_MESSAGE_PRIMARY));
 }
 
+/* The 200: column 1 is the jsonb array, column 2 the tenant. */
 static void
 map_success(const PGresult *result, const char *request_id,
 			char *organization_id, struct reply *reply)

@@ -37,6 +37,7 @@ struct db_pool
 	struct db_slot *slots;
 };
 
+/* An empty pool; connections are opened on first use. */
 struct db_pool *
 db_pool_create(const char *conninfo, int size, int wait_ms, int statement_timeout_ms)
 {
@@ -67,6 +68,7 @@ db_pool_create(const char *conninfo, int size, int wait_ms, int statement_timeou
 	return pool;
 }
 
+/* Closes every connection; no lease may be outstanding. */
 void
 db_pool_destroy(struct db_pool *pool)
 {
@@ -128,6 +130,7 @@ connection_alive(PGconn *conn)
 	return PQstatus(conn) == CONNECTION_OK;
 }
 
+/* Now + ms on CLOCK_MONOTONIC, the clock of the condition variable. */
 static void
 deadline_after(struct timespec *deadline, int ms)
 {
@@ -169,6 +172,7 @@ take_slot(struct db_pool *pool)
 	return slot;
 }
 
+/* Marks a slot free and wakes one waiter. */
 static void
 give_back(struct db_pool *pool, int slot)
 {
@@ -225,6 +229,7 @@ db_pool_release(struct db_lease *lease)
 	memset(lease, 0, sizeof(*lease));
 }
 
+/* Connects one slot, so that a wrong --database shows at start. */
 bool
 db_pool_probe(struct db_pool *pool)
 {

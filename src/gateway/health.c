@@ -4,6 +4,7 @@
  */
 #include "routes.h"
 
+/* SELECT 1 on a pooled connection. */
 void
 health_finish(struct gateway *gw, struct MHD_Connection *connection,
 			  struct request_state *rs, struct reply *reply)

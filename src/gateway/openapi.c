@@ -10,6 +10,7 @@
 extern const unsigned char openapi_json[];
 extern const size_t openapi_json_len;
 
+/* The embedded document, never copied. */
 void
 openapi_finish(struct gateway *gw, struct MHD_Connection *connection,
 			   struct request_state *rs, struct reply *reply)

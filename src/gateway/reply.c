@@ -25,12 +25,14 @@ CANNED(reply_unsupported_media_type, 415, "Unsupported media type")
 CANNED(reply_payload_too_large, 413, "Payload too large")
 CANNED(reply_internal_error, 500, "Internal server error")
 
+/* An empty reply (status 0 = none yet). */
 void
 reply_init(struct reply *reply)
 {
 	memset(reply, 0, sizeof(*reply));
 }
 
+/* Frees an owned body and empties the reply. */
 void
 reply_free(struct reply *reply)
 {
@@ -73,6 +75,7 @@ reply_copy(struct reply *reply, unsigned int status, const char *body, size_t le
 	reply_take(reply, status, copy, len);
 }
 
+/* 405 with the Allow header of the path. */
 void
 reply_method_not_allowed(struct reply *reply, const char *allow)
 {
@@ -82,6 +85,7 @@ reply_method_not_allowed(struct reply *reply, const char *allow)
 	reply->allow = allow;
 }
 
+/* 503 with Retry-After. */
 void
 reply_service_unavailable(struct reply *reply)
 {

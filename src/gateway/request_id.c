@@ -12,6 +12,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+/* 1 to REQUEST_ID_MAX characters that are safe in a header and a log line. */
 bool
 request_id_is_sane(const char *text)
 {
@@ -34,6 +35,7 @@ request_id_is_sane(const char *text)
 	return true;
 }
 
+/* 32 hex digits from getrandom(). */
 void
 request_id_generate(char *out)
 {

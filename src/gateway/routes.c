@@ -12,6 +12,7 @@ static const struct route route_table[] = {
 	{"/openapi.json", "GET", "GET, HEAD", NULL, openapi_finish},
 };
 
+/* Exact path match; a known path with another method is 405, not 404. */
 bool
 routes_match(const char *path, const char *method, const struct route **route,
 			 struct reply *reply)

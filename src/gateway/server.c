@@ -30,6 +30,7 @@
  */
 #define BODY_DISCARD_LIMIT ((size_t) 8 * 1024 * 1024)
 
+/* Milliseconds since a CLOCK_MONOTONIC instant. */
 static double
 elapsed_ms(const struct timespec *since)
 {
@@ -40,6 +41,7 @@ elapsed_ms(const struct timespec *since)
 		(double) (now.tv_nsec - since->tv_nsec) / 1e6;
 }
 
+/* State for a new request: timing, request id, sanitized method and path for the log. */
 static struct request_state *
 request_state_new(struct MHD_Connection *connection, const char *url, const char *method)
 {
@@ -198,6 +200,7 @@ on_headers(struct gateway *gw, struct MHD_Connection *connection, const char *ur
 	return MHD_YES;
 }
 
+/* libmicrohttpd's access handler: headers, body chunks, then the final call. */
 static enum MHD_Result
 on_request(void *cls, struct MHD_Connection *connection, const char *url,
 		   const char *method, const char *version, const char *upload_data,
@@ -259,6 +262,7 @@ on_completed(void *cls, struct MHD_Connection *connection, void **req_cls,
 	atomic_fetch_sub(&gw->in_flight, 1);
 }
 
+/* libmicrohttpd's own diagnostics, to stderr. */
 static void
 on_mhd_error(void *cls, const char *fmt, va_list ap)
 {
@@ -311,6 +315,7 @@ bad:
 	return false;
 }
 
+/* The daemon: a thread pool, each thread with its own epoll loop. */
 struct MHD_Daemon *
 server_start(struct gateway *gw, unsigned int *port)
 {
@@ -346,6 +351,7 @@ server_start(struct gateway *gw, unsigned int *port)
 	return daemon;
 }
 
+/* Quiesce (close the listening socket), wait for in-flight requests, stop. */
 void
 server_stop(struct gateway *gw, struct MHD_Daemon *daemon)
 {

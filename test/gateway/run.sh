@@ -1,0 +1,582 @@
+#!/usr/bin/env bash
+# Integration tests of fanfare-gateway: the real gateway against the real
+# database, spoken to over HTTP with curl.
+#
+# Called by tools/test.sh with PGHOST/PGPORT/PGUSER pointing at a running
+# throwaway cluster with the extension installed, FANFARE_TEST_DATADIR and
+# FANFARE_TEST_PORT (to stop and restart that cluster).  Creates its own
+# database, fanfare_gateway_test.  Runs every test against the gateway, then
+# a subset against the gateway under valgrind (FANFARE_SKIP_VALGRIND=1 skips
+# that part).  Prints "N passed, M failed"; exits non-zero on any failure.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+root=$PWD
+: "${PGHOST:?PGHOST must point at the test cluster}" "${PGPORT:?}"
+: "${FANFARE_TEST_DATADIR:?}" "${FANFARE_TEST_PORT:?}"
+export PGUSER=${PGUSER:-postgres}
+
+gateway=$root/src/gateway/fanfare-gateway
+db=fanfare_gateway_test
+login=fanfare_gateway_test_login
+work=$(mktemp -d /tmp/fanfare-gateway-test.XXXXXX)
+chmod 755 "$work"
+passed=0
+failed=0
+pass=setup
+gw_pid=
+port=
+gw_name=
+launcher=()
+
+# --- reporting ---------------------------------------------------------------
+ok() { passed=$((passed + 1)); echo "ok - $1"; }
+fail() { failed=$((failed + 1)); echo "FAIL - $1${2:+ ($2)}"; }
+check() { local name=$1; shift; if "$@"; then ok "$name"; else fail "$name"; return 1; fi; }
+# expect_status NAME CODE: checks the last response's status and X-Request-Id
+expect_status() {
+    if [ "$status" = "$2" ] && [ -n "$(header X-Request-Id)" ]; then ok "$1"
+    else fail "$1" "status $status, want $2; body: $(head -c 300 "$work/body" 2>/dev/null)"; fi
+}
+matches() { [[ $1 =~ $2 ]]; }
+expect_body() {
+    if [ "$(cat "$work/body")" = "$2" ]; then ok "$1"; else fail "$1" "body: $(head -c 300 "$work/body")"; fi
+}
+
+# --- database ----------------------------------------------------------------
+psql_db() { psql -X -q -v ON_ERROR_STOP=1 -At -d "$db" "$@"; }
+count_rows() { psql_db -c "SELECT count(*) FROM fanfare.consumers WHERE organization_id = '$1'"; }
+cluster_running() {
+    [ -f "$FANFARE_TEST_DATADIR/postmaster.pid" ] &&
+        kill -0 "$(head -1 "$FANFARE_TEST_DATADIR/postmaster.pid")" 2>/dev/null
+}
+
+# --- HTTP --------------------------------------------------------------------
+# req METHOD PATH [curl args...]: sets $status; body and headers in $work
+req() {
+    local method=$1 path=$2
+    shift 2
+    : >"$work/headers"
+    : >"$work/body"
+    status=$(curl -sS --max-time 120 -o "$work/body" -D "$work/headers" -w '%{http_code}' \
+        -X "$method" "http://127.0.0.1:$port$path" "$@" 2>"$work/curl.err") || true
+    [ -n "$status" ] || status=000
+}
+header() { grep -i "^$1:" "$work/headers" | head -1 | cut -d: -f2- | sed 's/^ *//; s/\r$//'; }
+# post KEY FILE [curl args...]: POST /consumers/batch with a JSON body file
+post() {
+    local key=$1 file=$2
+    shift 2
+    post_as application/json "$key" "$file" "$@"
+}
+# post_as CONTENT-TYPE KEY FILE [curl args...]: the same with another Content-Type
+post_as() {
+    local type=$1 key=$2 file=$3
+    shift 3
+    req POST /consumers/batch -H "Authorization: Bearer $key" \
+        -H "Content-Type: $type" --data-binary "@$file" "$@"
+}
+# js EXPR: evaluates EXPR with b = the last response body parsed as JSON
+js() {
+    node -e 'const fs = require("fs");
+        let b; try { b = JSON.parse(fs.readFileSync(process.argv[1], "utf8")); } catch (e) { process.stdout.write("NOT JSON"); process.exit(0); }
+        process.stdout.write(String(new Function("b", "return (" + process.argv[2] + ")")(b)));' \
+        "$work/body" "$1"
+}
+# batch FILE N PREFIX: a valid body of N consumers with emails
+# PASS.PREFIX-i@example.com (PASS keeps the gateway's passes apart)
+batch() {
+    node -e 'const [n, p] = [+process.argv[1], process.argv[2]]; const c = [];
+        for (let i = 0; i < n; i++) c.push({email: `${p}-${i}@example.com`, emailVerified: true, phoneVerified: false, status: "ACTIVE", fullName: `Person ${i}`});
+        process.stdout.write(JSON.stringify({consumers: c}));' "$2" "$pass.$3" >"$1"
+}
+# raw REQUEST-FILE: sends bytes on a fresh TCP connection, prints the status line
+raw() {
+    timeout 10 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1; cat "$2" >&3; head -1 <&3 | tr -d "\r"' _ "$port" "$1" 2>/dev/null
+}
+
+# --- the gateway -------------------------------------------------------------
+# start_gateway NAME [flags...]: sets gw_pid and port; logs in $work/NAME.{out,err}
+start_gateway() {
+    gw_name=$1
+    shift
+    port=
+    "${launcher[@]}" "$gateway" --listen 127.0.0.1:0 \
+        --database "host=$PGHOST port=$PGPORT dbname=$db user=$login" "$@" \
+        >"$work/$gw_name.out" 2>"$work/$gw_name.err" &
+    gw_pid=$!
+    for _ in $(seq 1 600); do
+        port=$(sed -n 's/.*listening on .*(port \([0-9]*\)).*/\1/p' "$work/$gw_name.err")
+        [ -n "$port" ] && return 0
+        kill -0 "$gw_pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    echo "gateway $gw_name did not start:"; cat "$work/$gw_name.err"
+    return 1
+}
+# stop_gateway: SIGTERM and wait; sets gw_rc
+stop_gateway() {
+    kill -TERM "$gw_pid" 2>/dev/null
+    wait "$gw_pid"
+    gw_rc=$?
+    gw_pid=
+}
+
+cleanup() {
+    [ -n "$gw_pid" ] && kill -KILL "$gw_pid" 2>/dev/null
+    [ -n "${lock_pid:-}" ] && kill "$lock_pid" 2>/dev/null
+    cluster_running || "$root/tools/cluster.sh" start "$FANFARE_TEST_DATADIR" "$FANFARE_TEST_PORT" >/dev/null 2>&1
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+# hold_lock SECONDS: blocks every write to fanfare.consumers for a while
+hold_lock() {
+    psql_db -c "BEGIN; LOCK TABLE fanfare.consumers IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep($1); COMMIT;" >/dev/null &
+    lock_pid=$!
+    sleep 0.5
+}
+
+# === setup ===================================================================
+setup() {
+    PGOPTIONS="-c client_min_messages=warning" dropdb --if-exists "$db" && createdb "$db" || return 1
+    psql_db <<SQL || return 1
+CREATE EXTENSION fanfare;
+ALTER DATABASE $db SET fanfare.max_batch_size = 20000;
+DO \$\$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = '$login') THEN
+        CREATE ROLE $login LOGIN IN ROLE fanfare_api;
+    END IF;
+END
+\$\$;
+-- the DETAIL that create_consumers raises for a payload, to compare bodies
+CREATE FUNCTION public.validation_detail(org uuid, payload jsonb) RETURNS text
+LANGUAGE plpgsql AS \$\$
+DECLARE d text;
+BEGIN
+    PERFORM set_config('fanfare.organization_id', org::text, true);
+    PERFORM set_config('fanfare.actor', 'test', true);
+    PERFORM fanfare.create_consumers(payload);
+    RETURN NULL;
+EXCEPTION WHEN invalid_parameter_value THEN
+    GET STACKED DIAGNOSTICS d = PG_EXCEPTION_DETAIL;
+    RETURN d;
+END
+\$\$;
+SQL
+    orgA=$(psql_db -c "SELECT fanfare.create_organization('Org A')")
+    orgB=$(psql_db -c "SELECT fanfare.create_organization('Org B')")
+    orgC=$(psql_db -c "SELECT fanfare.create_organization('Org C (disabled)')")
+    keyA=$(psql_db -c "SELECT fanfare.rotate_secret_key('$orgA')")
+    keyB=$(psql_db -c "SELECT fanfare.rotate_secret_key('$orgB', 'test')")
+    keyC=$(psql_db -c "SELECT fanfare.rotate_secret_key('$orgC')")
+    pkA=$(psql_db -c "SELECT fanfare.rotate_publishable_key('$orgA')")
+    psql_db -c "UPDATE fanfare.organizations SET disabled_at = now() WHERE id = '$orgC'"
+    [[ $keyA == sk_live_* && $keyB == sk_test_* && $pkA == pk_live_* ]] || return 1
+    printf '%s' '{"consumers":[{"email":"one@example.com","emailVerified":true,"phoneVerified":false,"status":"ACTIVE"}]}' >"$work/one.json"
+    printf '%s' '{"consumers":[{"emailVerified":"yes","status":"GONE"},{"phoneVerified":true}]}' >"$work/invalid.json"
+}
+
+# === tests ===================================================================
+t_cli() {
+    "$gateway" --help >"$work/help" 2>&1
+    check "--help exits 0 and lists --max-body" grep -q -- --max-body "$work/help"
+    "$gateway" --pool zero >/dev/null 2>&1
+    check "a bad flag value exits 2" [ $? = 2 ]
+}
+
+t_health() {
+    req GET /healthz
+    expect_status "GET /healthz is 200 while the database answers" 200
+    expect_body "GET /healthz body" '{"status":"ok"}'
+    req HEAD /healthz
+    expect_status "HEAD /healthz is 200" 200
+}
+
+t_openapi() {
+    req GET /openapi.json
+    expect_status "GET /openapi.json is 200" 200
+    check "/openapi.json is the project's contract/openapi.json" cmp -s "$work/body" "$root/contract/openapi.json"
+    check "/openapi.json is application/json" [ "$(header Content-Type)" = application/json ]
+    check "contract/openapi.json is in sync with openapi.yaml" make -s -C "$root/src/gateway" check-contract
+}
+
+t_not_found() {
+    for path in /nope /consumers /consumers/batch/ /; do
+        req GET "$path"
+        expect_status "GET $path is 404" 404
+        expect_body "GET $path body" '{"error":"Not found"}'
+    done
+    req POST /nope -H 'Content-Type: application/json' --data-binary '{}'
+    expect_status "POST /nope with a body is 404" 404
+}
+
+t_method() {
+    req GET /consumers/batch
+    expect_status "GET /consumers/batch is 405" 405
+    check "405 Allow: POST" [ "$(header Allow)" = POST ]
+    req DELETE /consumers/batch
+    expect_status "DELETE /consumers/batch is 405" 405
+    req POST /healthz -H 'Content-Type: application/json' --data-binary '{}'
+    expect_status "POST /healthz is 405" 405
+    check "405 Allow: GET, HEAD" [ "$(header Allow)" = "GET, HEAD" ]
+}
+
+t_auth() {
+    req POST /consumers/batch -H 'Content-Type: application/json' --data-binary "@$work/one.json"
+    expect_status "no Authorization is 401" 401
+    expect_body "no Authorization body" '{"error":"Authentication required"}'
+    for bad in "Basic dXNlcjpwYXNz" "Bearer" "Bearer " "Bearer a b" "Bearer ${keyA}é" "$keyA"; do
+        req POST /consumers/batch -H "Authorization: $bad" -H 'Content-Type: application/json' --data-binary "@$work/one.json"
+        [ "$status" = 401 ] && [ "$(cat "$work/body")" = '{"error":"Authentication required"}' ] ||
+            { fail "malformed Authorization is 401 Authentication required" "${bad:0:12}...: $status"; return; }
+    done
+    ok "malformed Authorization headers are 401 Authentication required"
+    post "sk_live_doesnotexist0123456789" "$work/one.json"
+    expect_status "unknown secret key is 401" 401
+    expect_body "unknown secret key body" '{"error":"Invalid secret key"}'
+    post "$pkA" "$work/one.json"
+    expect_status "publishable key is 401" 401
+    expect_body "publishable key body" '{"error":"Secret key required"}'
+    post "$keyC" "$work/one.json"
+    expect_status "key of a disabled organization is 403" 403
+    expect_body "disabled organization body" '{"error":"Forbidden"}'
+    check "nothing was created for the disabled organization" [ "$(count_rows "$orgC")" = 0 ]
+}
+
+t_media() {
+    post_as text/plain "$keyA" "$work/one.json"
+    expect_status "Content-Type text/plain is 415" 415
+    expect_body "415 body" '{"error":"Unsupported media type"}'
+    req POST /consumers/batch -H "Authorization: Bearer $keyA" -H 'Content-Type:' --data-binary "@$work/one.json"
+    expect_status "no Content-Type is 415" 415
+    post_as "application/json; charset=latin1" "$keyA" "$work/one.json"
+    expect_status "JSON in another charset is 415" 415
+    post_as application/jsonx "$keyA" "$work/one.json"
+    expect_status "application/jsonx is 415" 415
+    batch "$work/charset.json" 1 charset
+    post_as "Application/JSON; charset=UTF-8" "$keyA" "$work/charset.json"
+    expect_status "application/json; charset=utf-8 is accepted" 200
+}
+
+t_validation() {
+    local detail
+    post "$keyA" "$work/invalid.json"
+    expect_status "invalid batch is 400" 400
+    detail=$(psql_db -v body="$(cat "$work/invalid.json")" <<<"SELECT public.validation_detail('$orgA', :'body'::jsonb)")
+    check "400 body is the extension's DETAIL byte for byte" cmp -s <(printf '%s' "$detail") "$work/body"
+    check "400 Content-Type is application/json" [ "$(header Content-Type)" = application/json ]
+    check "400 body says validation_error" [ "$(js 'b.error + "/" + (b.issueCount === b.issues.length)')" = validation_error/true ]
+}
+
+t_not_json() {
+    local i=0 name
+    printf '%s' '{"consumers":[' >"$work/nj0"
+    printf '%s' 'hello' >"$work/nj1"
+    : >"$work/nj2"
+    printf '%s' '{"consumers":[{"fullName":"a\u0000b","emailVerified":true,"phoneVerified":true,"status":"ACTIVE"}]}' >"$work/nj3"
+    printf '{"consumers":[{"fullName":"\xff\xfe","emailVerified":true,"phoneVerified":true,"status":"ACTIVE"}]}' >"$work/nj4"
+    printf '{"consumers":[]}\0' >"$work/nj5"
+    printf '%s' '{"consumers":[{"fullName":"\ud800","emailVerified":true,"phoneVerified":true,"status":"ACTIVE"}]}' >"$work/nj6"
+    node -e 'process.stdout.write("[".repeat(200000) + "]".repeat(200000))' >"$work/nj7"
+    for name in "truncated JSON" "not JSON at all" "empty body" "\\u0000 in a string" "invalid UTF-8" "a NUL byte" "lone surrogate" "200000 nested arrays"; do
+        post "$keyA" "$work/nj$i"
+        if [ "$status" = 400 ] &&
+            [ "$(js 'b.error === "validation_error" && b.issueCount === 1 && b.issues.length === 1 && !("path" in b.issues[0]) && ["kind","type","expected","received","message"].every((k) => typeof b.issues[0][k] === "string")')" = true ]; then
+            ok "$name is 400 validation_error with one issue without path"
+        else
+            fail "$name is 400 validation_error with one issue without path" "status $status: $(head -c 200 "$work/body")"
+        fi
+        i=$((i + 1))
+    done
+}
+
+t_success() {
+    local before rid
+    before=$(count_rows "$orgA")
+    batch "$work/two.json" 2 success
+    post "$keyA" "$work/two.json" -H 'X-Request-Id: test-success-1'
+    expect_status "valid batch is 200" 200
+    check "200 Content-Type is application/json" [ "$(header Content-Type)" = application/json ]
+    check "200 body is the created consumers of the key's organization" \
+        [ "$(js "b.length === 2 && b.every((c) => c.organizationId === '$orgA' && c.createdBy.startsWith('api_key:sk_live_'))")" = true ]
+    check "200 body validates against the OpenAPI response schema" \
+        node test/gateway/schema_check.mjs contract/openapi.json "$work/body"
+    check "the schema check itself rejects bad bodies" node test/gateway/schema_check.mjs --self-test contract/openapi.json
+    check "the rows are in the database" [ "$(count_rows "$orgA")" = $((before + 2)) ]
+    check "access log line with status, request id and organization" \
+        grep -q "method=POST path=\"/consumers/batch\" status=200 .* request_id=test-success-1 organization_id=$orgA" "$work/$gw_name.out"
+}
+
+t_request_id() {
+    req GET /healthz -H 'X-Request-Id: abc-123_x.y'
+    check "a sane X-Request-Id is echoed" [ "$(header X-Request-Id)" = abc-123_x.y ]
+    req GET /healthz -H 'X-Request-Id: two words'
+    check "an unsafe X-Request-Id is replaced" matches "$(header X-Request-Id)" '^[0-9a-f]{32}$'
+    req GET /healthz -H "X-Request-Id: $(printf 'a%.0s' $(seq 1 200))"
+    check "an overlong X-Request-Id is replaced" matches "$(header X-Request-Id)" '^[0-9a-f]{32}$'
+    req GET /nope
+    check "responses without one get a generated X-Request-Id" matches "$(header X-Request-Id)" '^[0-9a-f]{32}$'
+}
+
+t_isolation() {
+    local a_before b_before
+    a_before=$(count_rows "$orgA")
+    b_before=$(count_rows "$orgB")
+    printf '%s' "{\"consumers\":[{\"organizationId\":\"$orgA\",\"email\":\"shared@example.com\",\"emailVerified\":true,\"phoneVerified\":false,\"status\":\"ACTIVE\"}]}" >"$work/iso.json"
+    post "$keyB" "$work/iso.json"
+    expect_status "key B with organizationId A in the body is 200" 200
+    check "the row belongs to org B whatever the body says" [ "$(js "b[0].organizationId")" = "$orgB" ]
+    check "org A got no row, org B one" [ "$(count_rows "$orgA")/$(count_rows "$orgB")" = "$a_before/$((b_before + 1))" ]
+    post "$keyA" "$work/iso.json"
+    expect_status "the same email in org A is not a duplicate of org B's" 200
+    check "and it belongs to org A" [ "$(js "b[0].organizationId")" = "$orgA" ]
+}
+
+t_rotation() {
+    local old=$keyA
+    keyA=$(psql_db -c "SELECT fanfare.rotate_secret_key('$orgA')")
+    post "$old" "$work/one.json"
+    expect_status "the rotated-out key is refused at once" 401
+    expect_body "rotated-out key body" '{"error":"Invalid secret key"}'
+    batch "$work/rot.json" 1 rotation
+    post "$keyA" "$work/rot.json"
+    expect_status "the new key works" 200
+    check "exactly one unrevoked secret key per org and mode" \
+        [ "$(psql_db -c "SELECT count(*) FROM fanfare.api_keys WHERE organization_id = '$orgA' AND kind = 'secret' AND revoked_at IS NULL")" = 1 ]
+    check "only hashes are stored" \
+        [ "$(psql_db -c "SELECT count(*) FROM fanfare.api_keys WHERE key_hash = sha256(convert_to('$keyA', 'UTF8')) AND position('$keyA' in display_prefix) = 0")" = 1 ]
+}
+
+t_concurrent() {
+    local before i codes
+    before=$(count_rows "$orgB")
+    local pids=()
+    for i in $(seq 1 16); do
+        batch "$work/par$i.json" 5 "parallel$i"
+    done
+    for i in $(seq 1 16); do
+        curl -sS -o "$work/par$i.resp" -w '%{http_code}' -X POST "http://127.0.0.1:$port/consumers/batch" \
+            -H "Authorization: Bearer $keyB" -H 'Content-Type: application/json' \
+            --data-binary "@$work/par$i.json" >"$work/par$i.code" 2>/dev/null &
+        pids+=($!)
+    done
+    wait "${pids[@]}"
+    codes=$(for i in $(seq 1 16); do cat "$work/par$i.code"; echo; done | sort | uniq -c | tr -s ' ')
+    check "16 concurrent requests all answered 200" [ "$codes" = " 16 200" ] || echo "# codes: $codes"
+    check "16 concurrent requests created 80 rows" [ "$(count_rows "$orgB")" = $((before + 80)) ]
+    check "each concurrent response holds its own 5 consumers" \
+        [ "$(for i in $(seq 1 16); do node -e 'const b = JSON.parse(require("fs").readFileSync(process.argv[1])); process.stdout.write(String(b.length === 5 && b.every((c) => c.email.startsWith(process.argv[2] + "-"))))' "$work/par$i.resp" "$pass.parallel$i"; done | tr -d '\n')" = "$(printf 'true%.0s' $(seq 1 16))" ]
+}
+
+t_big_batch() {
+    local start took
+    batch "$work/big.json" 10000 big
+    start=$(date +%s%N)
+    post "$keyA" "$work/big.json"
+    took=$((($(date +%s%N) - start) / 1000000))
+    expect_status "a 10000-row batch (limit raised) is 200 (${took} ms)" 200
+    check "and returns 10000 consumers" [ "$(js 'b.length')" = 10000 ]
+}
+
+t_too_large() {
+    local up
+    head -c $((5 * 1024 * 1024)) /dev/zero | tr '\0' ' ' >"$work/5m.json"
+    up=$(curl -sS -o "$work/body" -w '%{http_code} %{size_upload}' -X POST "http://127.0.0.1:$port/consumers/batch" \
+        -H "Authorization: Bearer $keyA" -H 'Content-Type: application/json' --data-binary "@$work/5m.json" 2>/dev/null)
+    check "Content-Length over --max-body is 413" [ "${up% *}" = 413 ]
+    check "413 is answered before the body is sent" [ "${up#* }" -lt $((1024 * 1024)) ]
+    expect_body "413 body" '{"error":"Payload too large"}'
+    head -c $((4 * 1024 * 1024 + 4096)) /dev/zero | tr '\0' ' ' >"$work/4m.json"
+    post "$keyA" "$work/4m.json" -H 'Transfer-Encoding: chunked'
+    expect_status "a chunked body that outgrows --max-body is 413" 413
+    head -c $((40 * 1024 * 1024)) /dev/zero >"$work/40m.bin"
+    post "$keyA" "$work/40m.bin" -H 'Transfer-Encoding: chunked'
+    # 100: the connection was closed after "100 Continue", without a final answer
+    check "a far larger chunked body is cut off (413 or connection closed)" matches "$status" '^(413|000|100)$' || echo "# status $status $(cat "$work/curl.err")"
+    rm -f "$work/40m.bin" "$work/5m.json" "$work/4m.json"
+    req GET /healthz
+    expect_status "the gateway still answers after oversized bodies" 200
+}
+
+t_malformed_http() {
+    local line
+    printf 'GARBAGE\r\n\r\n' >"$work/m1"
+    printf 'POST /consumers/batch HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n' >"$work/m2"
+    printf 'GET /healthz HTTP/1.1\r\nHost: x\r\nno colon here\r\n\r\n' >"$work/m3"
+    { printf 'GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: '; head -c 100000 /dev/zero | tr '\0' a; printf '\r\n\r\n'; } >"$work/m4"
+    printf 'GET /healthz HTTP/9.9\r\nHost: x\r\n\r\n' >"$work/m5"
+    line=$(raw "$work/m1")
+    check "a garbage request line is refused (4xx or closed)" matches "$line" '^(HTTP/1\.[01] 4.*)?$'
+    line=$(raw "$work/m2")
+    check "a bad Content-Length is 400" matches "$line" '^HTTP/1\.[01] 400'
+    line=$(raw "$work/m3")
+    check "a header line without a colon is 400" matches "$line" '^HTTP/1\.[01] 400'
+    line=$(raw "$work/m4")
+    check "a 100 kB header is refused with a 4xx" matches "$line" '^HTTP/1\.[01] 4'
+    line=$(raw "$work/m5")
+    check "an unknown HTTP version is refused (4xx/505 or closed)" matches "$line" '^(HTTP/1\.[01] (4|505).*)?$'
+    req GET /healthz
+    expect_status "the gateway still answers after malformed requests" 200
+}
+
+t_internal_error() {
+    psql_db -c "REVOKE EXECUTE ON FUNCTION fanfare.api_create_consumers(text, jsonb) FROM fanfare_api"
+    post "$keyA" "$work/one.json" -H 'X-Request-Id: test-500'
+    expect_status "an unexpected database error is 500" 500
+    expect_body "500 body" '{"error":"Internal server error"}'
+    check "the 500's cause is logged with its request id" grep -q "request_id=test-500 .*42501" "$work/$gw_name.err"
+    psql_db -c "GRANT EXECUTE ON FUNCTION fanfare.api_create_consumers(text, jsonb) TO fanfare_api"
+}
+
+t_database_restart() {
+    local i
+    "$root/tools/cluster.sh" stop "$FANFARE_TEST_DATADIR"
+    post "$keyA" "$work/one.json"
+    expect_status "database stopped: POST is 503" 503
+    expect_body "503 body" '{"error":"Service unavailable"}'
+    check "503 has Retry-After" [ -n "$(header Retry-After)" ]
+    req GET /healthz
+    expect_status "database stopped: /healthz is 503" 503
+    "$root/tools/cluster.sh" start "$FANFARE_TEST_DATADIR" "$FANFARE_TEST_PORT"
+    for i in $(seq 1 100); do
+        req GET /healthz
+        [ "$status" = 200 ] && break
+        sleep 0.2
+    done
+    expect_status "database back: /healthz is 200 again" 200
+    batch "$work/back.json" 3 restarted
+    post "$keyA" "$work/back.json"
+    expect_status "database back: the next POST is 200 without a gateway restart" 200
+    batch "$work/back2.json" 3 restarted2
+    post "$keyA" "$work/back2.json"
+    expect_status "database back: and the one after" 200
+    check "the gateway process survived" kill -0 "$gw_pid"
+}
+
+t_no_secrets_logged() {
+    check "no key appears in the logs" \
+        bash -c '! grep -qF -e "$1" -e "$2" -e "$3" -e "$4" "$5"/{main,small}.{out,err}' _ "$keyA" "$keyB" "$keyC" "$pkA" "$work"
+    check "no body appears in the logs" bash -c '! grep -q -e "@example.com" -e "Person " "$1"/{main,small}.{out,err}' _ "$work"
+}
+
+# The key functions in SQL: arguments, privileges, key format.
+t_keys_sql() {
+    local sk
+    sk=$(psql_db -c "SELECT fanfare.rotate_secret_key('$orgB', 'live')")
+    check "secret keys are sk_<mode>_ and 43 base64url characters" matches "$sk" '^sk_live_[A-Za-z0-9_-]{43}$'
+    check "two rotations never return the same key" \
+        [ "$(psql_db -c "SELECT fanfare.rotate_secret_key('$orgB', 'live') <> fanfare.rotate_secret_key('$orgB', 'live')")" = t ]
+    check "live and test keys of one organization are independent" \
+        [ "$(psql_db -c "SELECT count(*) FROM fanfare.api_keys WHERE organization_id = '$orgB' AND kind = 'secret' AND revoked_at IS NULL")" = 2 ]
+    check "a bad mode is refused (22023)" \
+        bash -c 'psql -X -At -d "$1" -c "SELECT fanfare.rotate_secret_key('"'"'$2'"'"', '"'"'prod'"'"')" 2>&1 | grep -q "invalid key mode"' _ "$db" "$orgB"
+    check "an unknown organization is refused" \
+        bash -c '! psql -X -At -v ON_ERROR_STOP=1 -d "$1" -c "SELECT fanfare.rotate_secret_key(gen_random_uuid())" >/dev/null 2>&1' _ "$db"
+    check "the API role may not read api_keys" \
+        bash -c '! psql -X -At -v ON_ERROR_STOP=1 -U "$2" -d "$1" -c "SELECT count(*) FROM fanfare.api_keys" >/dev/null 2>&1' _ "$db" "$login"
+    check "the API role may not issue keys" \
+        bash -c '! psql -X -At -v ON_ERROR_STOP=1 -U "$2" -d "$1" -c "SELECT fanfare.rotate_secret_key('"'"'$3'"'"')" >/dev/null 2>&1' _ "$db" "$login" "$orgB"
+    check "random_key_bytes bounds its argument" \
+        bash -c '! psql -X -At -v ON_ERROR_STOP=1 -d "$1" -c "SELECT fanfare.random_key_bytes(100000)" >/dev/null 2>&1' _ "$db"
+    check "random_key_bytes gives n bytes" [ "$(psql_db -c "SELECT length(fanfare.random_key_bytes(32))")" = 32 ]
+    check "every key object has a comment" [ "$(psql_db -c "SELECT count(*) FROM (VALUES
+        ('fanfare.organizations'::regclass::oid, 'pg_class'::regclass), ('fanfare.api_keys'::regclass, 'pg_class'),
+        ('fanfare.create_organization(text)'::regprocedure, 'pg_proc'), ('fanfare.rotate_secret_key(uuid,text)'::regprocedure, 'pg_proc'),
+        ('fanfare.rotate_publishable_key(uuid,text)'::regprocedure, 'pg_proc'), ('fanfare.api_create_consumers(text,jsonb)'::regprocedure, 'pg_proc'),
+        ('fanfare.issue_api_key(uuid,text,text)'::regprocedure, 'pg_proc'), ('fanfare.random_key_bytes(integer)'::regprocedure, 'pg_proc')) o(oid, cls)
+        WHERE obj_description(oid, cls::regclass::text) IS NULL")" = 0 ]
+}
+
+# Second gateway, one connection: pool exhaustion, statement timeout, drain.
+t_pool_timeout_and_shutdown() {
+    local slow_pid code
+    start_gateway small --pool 1 --threads 4 --pool-wait 300 --statement-timeout 2500 || { fail "small gateway starts"; return; }
+    hold_lock 4
+    curl -sS -o /dev/null -X POST "http://127.0.0.1:$port/consumers/batch" \
+        -H "Authorization: Bearer $keyA" -H 'Content-Type: application/json' \
+        --data-binary "@$work/one.json" 2>/dev/null &
+    slow_pid=$!
+    sleep 0.5
+    post "$keyA" "$work/one.json"
+    expect_status "all connections busy past --pool-wait is 503" 503
+    check "pool 503 has Retry-After" [ -n "$(header Retry-After)" ]
+    wait "$slow_pid"
+    req GET /healthz
+    check "a statement past --statement-timeout was answered 503" grep -q "database unavailable: sqlstate=57014" "$work/small.err"
+    wait "$lock_pid"
+    lock_pid=
+
+    # graceful stop: an in-flight request finishes, new connections are refused
+    batch "$work/drain.json" 1 drain
+    hold_lock 2
+    curl -sS -o "$work/drain.body" -w '%{http_code}' -X POST "http://127.0.0.1:$port/consumers/batch" \
+        -H "Authorization: Bearer $keyA" -H 'Content-Type: application/json' \
+        --data-binary "@$work/drain.json" >"$work/drain.code" 2>/dev/null &
+    slow_pid=$!
+    sleep 0.3
+    kill -TERM "$gw_pid"
+    sleep 0.3
+    req GET /healthz
+    check "after SIGTERM new connections are refused" [ "$status" = 000 ]
+    wait "$slow_pid"
+    code=$(cat "$work/drain.code")
+    wait "$lock_pid"
+    lock_pid=
+    check "after SIGTERM the in-flight request still completes with 200" [ "$code" = 200 ] || echo "# code $code $(cat "$work/drain.body")"
+    wait "$gw_pid"
+    check "the gateway exits 0 after SIGTERM" [ $? = 0 ]
+    gw_pid=
+}
+
+# === run =====================================================================
+all_tests=(t_keys_sql t_cli t_health t_openapi t_not_found t_method t_auth t_media t_validation
+    t_not_json t_success t_request_id t_isolation t_rotation t_concurrent t_big_batch
+    t_too_large t_malformed_http t_internal_error t_database_restart)
+valgrind_tests=(t_health t_openapi t_not_found t_method t_auth t_media t_validation
+    t_not_json t_success t_request_id t_rotation t_concurrent t_too_large
+    t_malformed_http t_internal_error t_database_restart)
+
+if [ ! -x "$gateway" ]; then
+    echo "no gateway binary at $gateway (run make)"
+    echo "0 passed, 1 failed"
+    exit 1
+fi
+if ! setup; then
+    echo "setup failed"
+    echo "0 passed, 1 failed"
+    exit 1
+fi
+
+echo "# gateway"
+pass=main
+if start_gateway main --max-body 4M; then
+    for t in "${all_tests[@]}"; do "$t"; done
+    stop_gateway
+    check "the gateway exits 0 on SIGTERM" [ "$gw_rc" = 0 ]
+    check "the gateway logged its stop" grep -q "fanfare-gateway: stopped" "$work/main.err"
+else
+    fail "the gateway starts"
+fi
+t_pool_timeout_and_shutdown
+t_no_secrets_logged
+
+if [ "${FANFARE_SKIP_VALGRIND:-0}" != 1 ]; then
+    echo "# gateway under valgrind"
+    pass=valgrind
+    launcher=(valgrind -q --leak-check=full --show-leak-kinds=definite,indirect
+        --errors-for-leak-kinds=definite,indirect --error-exitcode=97 --log-file="$work/valgrind.log")
+    if start_gateway valgrind --max-body 4M --pool 2; then
+        for t in "${valgrind_tests[@]}"; do "$t"; done
+        stop_gateway
+        if [ "$gw_rc" = 0 ]; then ok "valgrind: no invalid accesses, no leaks"
+        else fail "valgrind: no invalid accesses, no leaks" "exit $gw_rc"; head -100 "$work/valgrind.log"; fi
+    else
+        fail "the gateway starts under valgrind"
+    fi
+    launcher=()
+fi
+
+echo
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

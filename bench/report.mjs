@@ -1,0 +1,249 @@
+// report.mjs: turns the raw numbers of bench/run.sh into the markdown report
+// and the chart's data file.
+//
+//   node bench/report.mjs RAWDIR RESULTSDIR
+//
+// Reads RAWDIR/contenders.tsv (bench-driver lines), RAWDIR/gateway.tsv and
+// RAWDIR/meta.tsv; writes RESULTSDIR/latest.md and RAWDIR/chart.dat (rows/s
+// per contender and batch size, for bench/chart.gp).  Times are medians over
+// the rounds; memory is the largest round.
+
+import { readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+
+const [rawDir, resultsDir] = process.argv.slice(2);
+const tsv = (name) => {
+  const p = join(rawDir, name);
+  if (!existsSync(p)) return [];
+  return readFileSync(p, 'utf8').split('\n').filter(Boolean).map((l) => l.split('\t'));
+};
+const meta = Object.fromEntries(tsv('meta.tsv').map(([k, ...v]) => [k, v.join('\t')]));
+
+const CONTENDERS = [
+  ['fanfare', 'fanfare'],
+  ['plain', '(a) plain SQL'],
+  ['plpgsql', '(b) PL/pgSQL'],
+  ['copy', '(c) COPY'],
+];
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+const fmt = (x, digits = 0) =>
+  x === undefined || Number.isNaN(x) ? '–' : x.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+const ms = (x) => fmt(x, x < 10 ? 2 : x < 100 ? 1 : 0);
+const mb = (kb) => fmt(kb / 1024, 1);
+
+// results[contender][rows] = {ms, rowsPerSec, msPerRow, rounds, privatePeakKb, hwmKb, hwmDeltaKb, bytes}
+const results = {};
+const groups = new Map();
+for (const [label, rows, , t, hwmBefore, hwmAfter, anonBefore, anonPeak, bytes] of tsv('contenders.tsv')) {
+  const key = `${label}\t${rows}`;
+  if (!groups.has(key)) groups.set(key, []);
+  groups.get(key).push({ t: +t, hwmBefore: +hwmBefore, hwmAfter: +hwmAfter, anonBefore: +anonBefore, anonPeak: +anonPeak, bytes: +bytes });
+}
+for (const [key, rounds] of groups) {
+  const [label, rowsText] = key.split('\t');
+  const rows = +rowsText;
+  const t = median(rounds.map((r) => r.t));
+  (results[label] ??= {})[rows] = {
+    ms: t,
+    rowsPerSec: rows / (t / 1000),
+    msPerRow: t / rows,
+    rounds: rounds.length,
+    privatePeakKb: Math.max(...rounds.map((r) => r.anonPeak - r.anonBefore)),
+    hwmKb: Math.max(...rounds.map((r) => r.hwmAfter)),
+    hwmDeltaKb: Math.max(...rounds.map((r) => r.hwmAfter - r.hwmBefore)),
+    bytes: rounds[0].bytes,
+  };
+}
+const sizes = [...new Set(Object.values(results).flatMap((r) => Object.keys(r).map(Number)))].sort((a, b) => a - b);
+const get = (label, rows) => results[label]?.[rows];
+
+const out = [];
+out.push('# fanfare benchmark');
+out.push('');
+out.push(`${meta.quick === '1' ? '**Quick run (CI size), not the reference numbers.** ' : ''}` +
+  `Run ${meta.date} on ${meta.cpu}, PostgreSQL ${meta.postgres}, commit ${meta.commit}; ` +
+  `\`${meta.command.trim()}\`. Rounds: ${meta.rounds}; medians shown. Load average ${meta.load}.`);
+out.push('');
+{
+  const cores = parseInt(meta.cpu, 10);
+  const loads = (meta.load || '').match(/^(\S+) .* at the start, (\S+) /);
+  if (cores && loads && Math.max(+loads[1], +loads[2]) > cores) {
+    out.push(`**The machine was busy** (1-minute load above its ${cores} cores): other work shared the CPUs, ` +
+      'so single numbers are noisy; compare contenders within this run only.');
+    out.push('');
+  }
+}
+out.push('Throwaway cluster with `fsync = off` (tools/cluster.sh, FANFARE_FAST_CLUSTER=1). ' +
+  'Each timed call is one statement sent by `bench/driver.c` (libpq, body as a text parameter; ' +
+  'COPY streams the CSV), measured from sending to having the whole result; ' +
+  'the table is truncated once per round, before an untimed 1-row warm-up call; a round of a small batch is 2 000 / rows calls (at most 200), each with its own consumers, averaged. fanfare, (a) and (b) run as a non-owner role ' +
+  'member of `fanfare_api`, so row-level security applies; (c) runs as the owner (no RLS, no ' +
+  'validation, no response).');
+out.push('');
+
+// --- throughput table
+out.push('## Throughput: ms per batch, rows/s');
+out.push('');
+out.push(`| rows | ${CONTENDERS.map(([, name]) => name).join(' | ')} |`);
+out.push(`|---:|${CONTENDERS.map(() => '---:').join('|')}|`);
+for (const n of sizes) {
+  out.push(`| ${fmt(n)} | ${CONTENDERS.map(([c]) => {
+    const r = get(c, n);
+    return r ? `${ms(r.ms)} ms · ${fmt(r.rowsPerSec)} rows/s` : '–';
+  }).join(' | ')} |`);
+}
+out.push('');
+out.push('![rows/s by batch size](latest.svg)');
+out.push('');
+
+// --- targets
+const targets = [];
+const ratio = (a, b, n) => {
+  const x = get(a, n);
+  const y = get(b, n);
+  return x && y ? x.rowsPerSec / y.rowsPerSec : undefined;
+};
+const verdict = (ok) => (ok === undefined ? 'not measured' : ok ? '**met**' : '**not met**');
+for (const n of [500, 10000]) {
+  const r = ratio('fanfare', 'plain', n);
+  targets.push([`fanfare ≥ 3× (a) plain SQL rows/s at ${fmt(n)} rows`, r === undefined ? '–' : `${fmt(r, 2)}×`, verdict(r === undefined ? undefined : r >= 3)]);
+}
+for (const n of [500, 10000]) {
+  const r = ratio('fanfare', 'plpgsql', n);
+  targets.push([`fanfare ≥ 5× (b) PL/pgSQL rows/s at ${fmt(n)} rows`, r === undefined ? '–' : `${fmt(r, 2)}×`, verdict(r === undefined ? undefined : r >= 5)]);
+}
+{
+  const r = ratio('fanfare', 'copy', 10000);
+  targets.push(['fanfare ≥ 0.5× (c) COPY rows/s at 10,000 rows', r === undefined ? '–' : `${fmt(r, 2)}×`, verdict(r === undefined ? undefined : r >= 0.5)]);
+}
+{
+  const a = get('fanfare', 500);
+  const b = get('fanfare', 100000);
+  const r = a && b ? b.msPerRow / a.msPerRow : undefined;
+  targets.push(['linear: ms/row at 100,000 ≤ 1.25× ms/row at 500',
+    r === undefined ? '–' : `${fmt(b.msPerRow * 1000, 1)} µs vs ${fmt(a.msPerRow * 1000, 1)} µs per row: ${fmt(r, 2)}×`,
+    verdict(r === undefined ? undefined : r <= 1.25)]);
+}
+{
+  const b = get('fanfare', 100000);
+  const r = b ? (b.privatePeakKb * 1024) / b.bytes : undefined;
+  targets.push(['peak backend memory for 100,000 rows ≤ 3× payload size',
+    r === undefined ? '–' : `${mb(b.privatePeakKb)} MB private peak for a ${fmt(b.bytes / 1048576, 1)} MB payload: ${fmt(r, 2)}× (VmHWM grew ${mb(b.hwmDeltaKb)} MB)`,
+    verdict(r === undefined ? undefined : r <= 3)]);
+}
+
+// gateway rows: gw[tool][rows][conns]
+const gw = {};
+for (const [tool, rows, conns, requests, duration, p50, p99, errors] of tsv('gateway.tsv')) {
+  ((gw[tool] ??= {})[rows] ??= {})[conns] = {
+    rps: +requests / +duration, rowsPerSec: (+requests * +rows) / +duration, p50: +p50, p99: +p99, errors: +errors,
+  };
+}
+const gwRatio = (rows, conns, key) => {
+  const w = gw.wrk?.[rows]?.[conns];
+  const p = gw.pgbench?.[rows]?.[conns];
+  return w && p ? w[key] / p[key] : undefined;
+};
+{
+  const r = gwRatio(500, 8, 'rowsPerSec');
+  targets.push(['gateway 500-row batches at 8 connections ≥ 0.8× pgbench rows/s', r === undefined ? '–' : `${fmt(r, 2)}×`, verdict(r === undefined ? undefined : r >= 0.8)]);
+}
+{
+  const r = gwRatio(1, 8, 'rps');
+  targets.push(['gateway 1-row batches at 8 connections ≥ 0.7× pgbench transactions/s', r === undefined ? '–' : `${fmt(r, 2)}×`, verdict(r === undefined ? undefined : r >= 0.7)]);
+}
+
+out.push('## Targets (issue 4)');
+out.push('');
+out.push('| target | measured | |');
+out.push('|---|---|---|');
+for (const [t, m, v] of targets) out.push(`| ${t} | ${m} | ${v} |`);
+out.push('');
+
+// --- ratios at every size
+out.push('## fanfare against each contender (rows/s ratio)');
+out.push('');
+out.push('| rows | fanfare/(a) | fanfare/(b) | fanfare/(c) | fanfare µs/row |');
+out.push('|---:|---:|---:|---:|---:|');
+for (const n of sizes) {
+  const f = get('fanfare', n);
+  const cell = (c) => { const r = ratio('fanfare', c, n); return r === undefined ? '–' : `${fmt(r, 2)}×`; };
+  out.push(`| ${fmt(n)} | ${cell('plain')} | ${cell('plpgsql')} | ${cell('copy')} | ${f ? fmt(f.msPerRow * 1000, 1) : '–'} |`);
+}
+out.push('');
+
+// --- memory
+out.push('## Peak backend memory');
+out.push('');
+out.push('Each round runs on a new connection, after a 1-row warm-up call. *Private peak*: the largest ' +
+  'RssAnon of the backend, sampled every millisecond during the call, minus its value before the call. ' +
+  '*VmHWM*: the backend\'s peak resident set read from /proc right after the call; it also counts the ' +
+  'shared buffers the backend touched (the table and index pages it wrote).');
+out.push('');
+out.push('| contender | rows | payload MB | private peak MB | private / payload | VmHWM MB (growth during call) |');
+out.push('|---|---:|---:|---:|---:|---:|');
+for (const [c, name] of CONTENDERS) {
+  for (const n of sizes.filter((s) => s >= 10000)) {
+    const r = get(c, n);
+    if (!r) continue;
+    out.push(`| ${name} | ${fmt(n)} | ${fmt(r.bytes / 1048576, 1)} | ${mb(r.privatePeakKb)} | ${fmt((r.privatePeakKb * 1024) / r.bytes, 2)}× | ${mb(r.hwmKb)} (+${mb(r.hwmDeltaKb)}) |`);
+  }
+}
+out.push('');
+
+// --- gateway
+out.push('## Gateway (wrk) against pgbench issuing the same SQL');
+out.push('');
+if (meta.gateway_note) {
+  out.push(`Not measured: ${meta.gateway_note}.`);
+} else {
+  out.push(`\`wrk\` POSTs a fixed body to \`fanfare-gateway\` (${meta.duration} s per cell); \`pgbench -M simple\` ` +
+    'runs `SELECT fanfare.api_create_consumers(key, body)` with the same body as a literal, so the JSON is ' +
+    'parsed on every call in both. Bodies omit `email`, so requests never collide on the unique email index; ' +
+    'the table is truncated before every cell. Latencies in ms. The gateway runs with its defaults ' +
+    `(${(meta.gateway_start || '').replace(/^fanfare-gateway: /, '')}); wrk and pgbench use 2 threads (1 at 1 connection), on the same machine.`);
+  out.push('');
+  out.push('| rows/batch | connections | gateway req/s | gateway rows/s | p50 | p99 | pgbench tx/s | pgbench rows/s | p50 | p99 | gateway/pgbench |');
+  out.push('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+  for (const rows of ['1', '500']) {
+    for (const conns of ['1', '8', '32']) {
+      const w = gw.wrk?.[rows]?.[conns];
+      const p = gw.pgbench?.[rows]?.[conns];
+      if (!w && !p) continue;
+      const r = gwRatio(rows, conns, 'rps');
+      const err = (x) => (x && x.errors ? ` (${x.errors} errors)` : '');
+      out.push(`| ${rows} | ${conns} | ${w ? fmt(w.rps) + err(w) : '–'} | ${w ? fmt(w.rowsPerSec) : '–'} | ${w ? fmt(w.p50, 2) : '–'} | ${w ? fmt(w.p99, 2) : '–'} | ` +
+        `${p ? fmt(p.rps) + err(p) : '–'} | ${p ? fmt(p.rowsPerSec) : '–'} | ${p ? fmt(p.p50, 2) : '–'} | ${p ? fmt(p.p99, 2) : '–'} | ${r === undefined ? '–' : fmt(r, 2) + '×'} |`);
+    }
+  }
+}
+out.push('');
+
+// --- how the contenders differ
+out.push('## Contenders');
+out.push('');
+out.push('- **fanfare**: `SELECT fanfare.create_consumers($1)`: strict validation, duplicate-email check, defaults, one INSERT, camelCase response.');
+out.push('- **(a) plain SQL** (`bench/plain_sql.sql`): `INSERT ... SELECT FROM jsonb_to_recordset($1->\'consumers\') RETURNING *` + `jsonb_agg(to_jsonb(row))`; no validation, snake_case response.');
+out.push('- **(b) PL/pgSQL** (`bench/plpgsql_contender.sql`): the strict validation in a loop over the elements, duplicate-email check, one set-based INSERT, camelCase response with `jsonb_build_object`. It raises on the **first** invalid element instead of listing every issue. ' +
+  `Verdicts against the conformance cases (bench/check_plpgsql.sql): ${meta.plpgsql_check}; the known differences are a number that underflows (1e-400) and UTC offsets beyond ±15:59, which timestamptz rejects.`);
+out.push('- **(c) COPY**: `COPY fanfare.consumers (...) FROM STDIN (FORMAT csv)` of the same rows, defaults filled in by the generator, as the table owner.');
+out.push('');
+out.push('Raw numbers: `bench/results/raw/` (not committed). Regenerate with `make bench` (or `bench/run.sh --help`).');
+if (meta.with_fanfare === '0') {
+  out.push('');
+  out.push('**This run used `--without-fanfare`**: the table came from contract/consumers.sql with SQL stand-ins for the tenant functions (bench/standin.sql); fanfare itself was not measured.');
+}
+out.push('');
+
+writeFileSync(join(resultsDir, 'latest.md'), out.join('\n'));
+
+// chart data: batch size, then rows/s per contender (NaN where not measured)
+const chart = ['# rows ' + CONTENDERS.map(([c]) => c).join(' ')];
+for (const n of sizes) {
+  chart.push([n, ...CONTENDERS.map(([c]) => (get(c, n) ? get(c, n).rowsPerSec.toFixed(1) : 'NaN'))].join(' '));
+}
+writeFileSync(join(rawDir, 'chart.dat'), chart.join('\n') + '\n');

@@ -1,0 +1,285 @@
+#!/usr/bin/env bash
+# `make bench`: fanfare against the other ways to create consumers, side by side.
+#
+#   bench/run.sh [--quick] [--rounds N] [--sizes 1,100,500,10000,100000]
+#                [--duration SECONDS] [--no-gateway] [--without-fanfare]
+#                [--results DIR]
+#
+# Installs missing packages, builds and installs the extension (and the
+# gateway), starts a throwaway cluster (fsync off) that it stops at exit,
+# generates deterministic consumers (bench/gen.mjs), and times, for every
+# batch size, the same rows through:
+#   fanfare   SELECT fanfare.create_consumers($1)
+#   plain     (a) INSERT ... SELECT FROM jsonb_to_recordset RETURNING + jsonb_agg (plain_sql.sql)
+#   plpgsql   (b) the same validation in PL/pgSQL (plpgsql_contender.sql)
+#   copy      (c) COPY FROM STDIN of the same rows as CSV, as the table owner
+# then the gateway with wrk against pgbench issuing the same SQL.  Results:
+# DIR/latest.md and DIR/latest.svg, raw numbers in bench/results/raw/.
+#
+# --quick: CI-sized (sizes up to 10 000, 3 rounds, 3 s gateway runs), results
+# and raw numbers in bench/results/raw/quick/ so the committed latest.md is
+# left alone.
+# --without-fanfare: no build; the contract's table and SQL stand-ins
+# (standin.sql) so that (a), (b) and (c) can run before the extension exists.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+args="$*"
+
+usage() { sed -n '4,6p' "$0" | sed 's/^# \{0,1\}//'; }
+
+quick=0 gateway=1 with_fanfare=1
+rounds='' sizes='' duration='' results=''
+while [ $# -gt 0 ]; do
+    case $1 in
+    --quick) quick=1 ;;
+    --rounds) rounds=${2:?--rounds N}; shift ;;
+    --sizes) sizes=${2:?--sizes LIST}; shift ;;
+    --duration) duration=${2:?--duration SECONDS}; shift ;;
+    --results) results=${2:?--results DIR}; shift ;;
+    --no-gateway) gateway=0 ;;
+    --without-fanfare) with_fanfare=0 gateway=0 ;;
+    -h | --help) usage; exit 0 ;;
+    *) echo "bench: unknown argument: $1" >&2; usage >&2; exit 2 ;;
+    esac
+    shift
+done
+if [ "$quick" = 1 ]; then
+    sizes=${sizes:-1,100,500,10000} duration=${duration:-3} results=${results:-bench/results/raw/quick}
+    rounds_small=${rounds:-3} rounds_big=${rounds:-3}
+else
+    sizes=${sizes:-1,100,500,10000,100000} duration=${duration:-10} results=${results:-bench/results}
+    rounds_small=${rounds:-5} rounds_big=${rounds:-3}
+fi
+raw=bench/results/raw
+[ "$quick" = 1 ] && raw=$results
+mkdir -p "$raw" "$results"
+rm -f "$raw"/*.tsv "$raw"/*.txt "$raw"/gateway.log "$raw"/chart.dat
+log() { printf 'bench: %s\n' "$*" >&2; }
+
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
+
+# --- packages, build, install ----------------------------------------------
+FANFARE_BENCH_DEPS=1 tools/deps.sh
+export PG_CONFIG=${PG_CONFIG:-$(ls -d /usr/lib/postgresql/15/bin/pg_config 2>/dev/null || command -v pg_config)}
+SUDO=
+[ "$(id -u)" -eq 0 ] || SUDO=sudo
+gateway_built=0
+if [ "$with_fanfare" = 1 ]; then
+    if make -s PG_CONFIG="$PG_CONFIG" >"$raw/build.log" 2>&1; then
+        gateway_built=1
+        $SUDO make -s install PG_CONFIG="$PG_CONFIG" >>"$raw/build.log" 2>&1
+    else
+        # the gateway may not build yet; the extension alone is enough for the SQL part
+        log "full build failed (see $raw/build.log); building the extension alone"
+        if ! make -s -o gateway PG_CONFIG="$PG_CONFIG" >>"$raw/build.log" 2>&1; then
+            tail -30 "$raw/build.log" >&2
+            log "the extension does not build; run with --without-fanfare to measure (a), (b), (c) only"
+            exit 1
+        fi
+        $SUDO make -s -o gateway install PG_CONFIG="$PG_CONFIG" >>"$raw/build.log" 2>&1
+    fi
+fi
+
+# --- throwaway cluster -------------------------------------------------------
+work=$(mktemp -d /tmp/fanfare-bench.XXXXXX)
+chmod 755 "$work"
+port=${FANFARE_BENCH_PORT:-$((50000 + RANDOM % 5000))}
+gateway_pid=
+cleanup() {
+    [ -n "$gateway_pid" ] && kill "$gateway_pid" 2>/dev/null && wait "$gateway_pid" 2>/dev/null
+    tools/cluster.sh stop "$work/data" || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+export FANFARE_FAST_CLUSTER=1
+tools/cluster.sh start "$work/data" "$port"
+eval "$(tools/cluster.sh env "$work/data" "$port")"
+db=fanfare_bench
+admin="host=$PGHOST port=$PGPORT user=postgres dbname=$db"
+api="host=$PGHOST port=$PGPORT user=bench_api dbname=$db"
+organization=0190f5c2-0000-7000-8000-0000000b3e0c
+
+psql -X -q -v ON_ERROR_STOP=1 -d postgres -c "CREATE DATABASE $db"
+if [ "$with_fanfare" = 1 ]; then
+    psql -X -q -v ON_ERROR_STOP=1 -d "$db" -c "CREATE EXTENSION fanfare"
+else
+    psql -X -q -v ON_ERROR_STOP=1 -d "$db" -f bench/standin.sql
+fi
+psql -X -q -v ON_ERROR_STOP=1 -d "$db" -f bench/plpgsql_contender.sql 2>&1 | grep -v NOTICE || true
+psql -X -q -v ON_ERROR_STOP=1 -d "$db" <<SQL
+CREATE ROLE bench_api LOGIN IN ROLE fanfare_api;
+GRANT USAGE ON SCHEMA fanfare_bench TO fanfare_api;
+SQL
+# batches beyond the documented 500 (the PL/pgSQL contender reads the same setting)
+if [ "$with_fanfare" = 1 ]; then
+    # the library defines the setting once loaded
+    psql -X -q -v ON_ERROR_STOP=1 -d "$db" <<SQL
+LOAD 'fanfare';
+ALTER SYSTEM SET fanfare.max_batch_size = 1000000;
+SELECT pg_reload_conf() \gset
+SQL
+else
+    psql -X -q -v ON_ERROR_STOP=1 -d "$db" -c "ALTER ROLE bench_api SET fanfare.max_batch_size = 1000000"
+fi
+
+# contender (b) against the oracle's verdicts (not timed)
+psql -X -q -d "$db" -f bench/check_plpgsql.sql <test/conformance/cases.jsonl >"$raw/plpgsql_check.txt" 2>&1 || true
+plpgsql_check=$(grep -o '(b) PL/pgSQL agrees.*verdicts' "$raw/plpgsql_check.txt" || echo "conformance check failed, see raw/plpgsql_check.txt")
+
+# --- data and driver -----------------------------------------------------------
+log "generating data for sizes $sizes"
+node bench/gen.mjs "$work/set" "1,$sizes" "$organization"
+cc -O2 -Wall -o "$work/bench-driver" bench/driver.c -I"$("$PG_CONFIG" --includedir)" \
+    -L"$("$PG_CONFIG" --libdir)" -lpq -lpthread
+
+setup="SET fanfare.organization_id = '$organization'; SET fanfare.actor = 'bench'; SET TimeZone = 'UTC'"
+copy_statement="COPY fanfare.consumers ($(cat "$work/set/copy-columns.txt")) FROM STDIN (FORMAT csv)"
+contenders=(plain plpgsql copy)
+[ "$with_fanfare" = 1 ] && contenders=(fanfare "${contenders[@]}")
+
+# One contender at one size, on a new connection (after a 1-row warm-up
+# call): one line per round appended to contenders.tsv.
+measure() {
+    local contender=$1 n=$2 rounds=$3 round_label=$4
+    case $contender in
+    fanfare) set -- --conn "$api" --setup "$setup" --statement 'SELECT fanfare.create_consumers($1)' ;;
+    plain) set -- --conn "$api" --setup "$setup" --statement "$(cat bench/plain_sql.sql)" ;;
+    plpgsql) set -- --conn "$api" --setup "$setup" --statement 'SELECT fanfare_bench.plpgsql_create_consumers($1)' ;;
+    copy) set -- --mode copy --conn "$admin" --statement "$copy_statement" ;;
+    esac
+    # small batches: several calls per round (mean reported), each with its
+    # own consumers (gen.mjs writes one file per call); one truncation per round
+    local repeat=$((2000 / n))
+    [ "$repeat" -gt 200 ] && repeat=200
+    [ "$repeat" -lt 1 ] && repeat=1
+    local data=$work/set/payload-$n.%d.json warm=$work/set/warmup.json
+    [ "$contender" = copy ] && data=$work/set/rows-$n.%d.csv warm=$work/set/warmup.csv
+    log "$contender, $n rows, round $round_label"
+    "$work/bench-driver" "$@" --admin "$admin" --label "$contender" --data "$data" \
+        --warmup "$warm" --rows "$n" --rounds "$rounds" --repeat "$repeat" |
+        awk -v round="${round_label%/*}" 'BEGIN { FS = OFS = "\t" } { $3 = round; print }' >>"$raw/contenders.tsv"
+}
+
+: >"$raw/contenders.tsv"
+IFS=, read -ra size_list <<<"$sizes"
+for n in "${size_list[@]}"; do
+    r=$rounds_small
+    [ "$n" -ge 10000 ] && r=$rounds_big
+    # rounds interleaved across contenders, so that a slow spell on this
+    # (possibly shared) machine does not fall on one contender only
+    for ((i = 1; i <= r; i++)); do
+        for c in "${contenders[@]}"; do
+            measure "$c" "$n" 1 "$i/$r"
+        done
+    done
+done
+
+# --- gateway against pgbench ----------------------------------------------------
+: >"$raw/gateway.tsv"
+gateway_note=
+gateway_bin=src/gateway/fanfare-gateway
+missing_functions=$(psql -X -At -d "$db" -c "
+    SELECT string_agg('fanfare.' || f, ', ')
+    FROM unnest(ARRAY['api_create_consumers', 'create_organization', 'rotate_secret_key']) f
+    WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_proc
+                      WHERE proname = f AND pronamespace = 'fanfare'::regnamespace)")
+if [ "$gateway" = 0 ]; then
+    gateway_note="gateway part not run (--no-gateway or --without-fanfare)"
+elif [ "$gateway_built" = 0 ] || [ ! -x "$gateway_bin" ]; then
+    gateway_note="gateway part skipped: $gateway_bin did not build"
+elif [ -n "$missing_functions" ]; then
+    gateway_note="gateway part skipped: missing SQL functions: $missing_functions"
+fi
+
+if [ -z "$gateway_note" ]; then
+    gw_port=$((port + 1))
+    # the gateway and pgbench connect as the same role; bench_api when it may
+    # call the API function, else the superuser (then row-level security is
+    # bypassed for both alike)
+    gw_user=bench_api
+    [ "$(psql -X -At -d "$db" -c "SELECT has_function_privilege('bench_api',
+        'fanfare.api_create_consumers(text,jsonb)', 'EXECUTE')")" = t ] || gw_user=postgres
+    key=$(psql -X -At -d "$db" -c "SELECT fanfare.rotate_secret_key(fanfare.create_organization('bench'))")
+    PGUSER=$gw_user PGDATABASE=$db "$gateway_bin" --listen "127.0.0.1:$gw_port" \
+        >"$raw/gateway.log" 2>&1 &
+    gateway_pid=$!
+    for _ in $(seq 50); do
+        curl -fs "http://127.0.0.1:$gw_port/healthz" >/dev/null 2>&1 && break
+        sleep 0.2
+    done
+    if ! curl -fs "http://127.0.0.1:$gw_port/healthz" >/dev/null 2>&1; then
+        gateway_note="gateway part skipped: the gateway did not become healthy (see raw/gateway.log)"
+        kill "$gateway_pid" 2>/dev/null || true
+        gateway_pid=
+    fi
+fi
+
+if [ -z "$gateway_note" ]; then
+    for n in 1 500; do
+        body=$work/set/gw-$n.json
+        status=$(curl -s -o "$work/gw-check.json" -w '%{http_code}' -X POST \
+            -H 'Content-Type: application/json' -H "Authorization: Bearer $key" \
+            --data-binary "@$body" "http://127.0.0.1:$gw_port/consumers/batch")
+        if [ "$status" != 200 ]; then
+            log "gateway answered $status to a valid $n-row batch:"
+            head -c 500 "$work/gw-check.json" >&2; echo >&2
+            exit 1
+        fi
+        # the same statement for pgbench, body as a literal: parsed on every call
+        printf "SELECT fanfare.api_create_consumers('%s', '%s'::jsonb);\n" \
+            "$key" "$(sed "s/'/''/g" "$body")" >"$work/pgbench-$n.sql"
+        for conns in 1 8 32; do
+            threads=$((conns < 2 ? conns : 2))
+            psql -X -q -d "$db" -c "TRUNCATE fanfare.consumers"
+            log "gateway: wrk, $n-row batches, $conns connections, ${duration}s"
+            FANFARE_BENCH_BODY=$body FANFARE_BENCH_KEY=$key \
+                wrk -t"$threads" -c"$conns" -d"${duration}s" --timeout 60s -s bench/gateway.lua \
+                "http://127.0.0.1:$gw_port/consumers/batch" >"$raw/wrk-$n-$conns.txt"
+            awk -v n="$n" -v c="$conns" -F'\t' '$1 == "RESULT" {
+                    printf "wrk\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n, c, $2, $3, $4, $5, $6 }' \
+                "$raw/wrk-$n-$conns.txt" >>"$raw/gateway.tsv"
+
+            psql -X -q -d "$db" -c "TRUNCATE fanfare.consumers"
+            log "gateway: pgbench, $n-row batches, $conns clients, ${duration}s"
+            rm -f "$work"/pgbench_log*
+            if ! (cd "$work" && PGUSER=$gw_user pgbench -n -M simple -c "$conns" -j "$threads" \
+                -T "$duration" -l --log-prefix=pgbench_log -f "pgbench-$n.sql" "$db") \
+                >"$raw/pgbench-$n-$conns.txt" 2>&1; then
+                cat "$raw/pgbench-$n-$conns.txt" >&2
+                exit 1
+            fi
+            failed=$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' "$raw/pgbench-$n-$conns.txt")
+            cat "$work"/pgbench_log* | awk '{ print $3 / 1000 }' | sort -n |
+                awk -v n="$n" -v c="$conns" -v d="$duration" -v failed="${failed:-0}" '
+                    { lat[NR] = $1 }
+                    END {
+                        p50 = lat[int((NR - 1) * 0.50) + 1]; p99 = lat[int((NR - 1) * 0.99) + 1]
+                        printf "pgbench\t%s\t%s\t%d\t%.3f\t%.3f\t%.3f\t%d\n", n, c, NR, d, p50, p99, failed
+                    }' >>"$raw/gateway.tsv"
+        done
+    done
+fi
+
+# --- report ------------------------------------------------------------------------
+{
+    echo "date	$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    dirty=
+    [ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ] && dirty=" (with uncommitted changes)"
+    echo "commit	$(git rev-parse --short HEAD 2>/dev/null || echo none)$dirty"
+    echo "cpu	$(nproc) x $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)"
+    echo "load	$load_start at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end (1, 5, 15 min)"
+    echo "postgres	$(psql -X -At -d "$db" -c 'SHOW server_version')"
+    echo "command	bench/run.sh $args"
+    echo "quick	$quick"
+    echo "rounds	$rounds_small (batches under 10 000), $rounds_big (10 000 and more)"
+    echo "duration	$duration"
+    echo "gateway_start	$(grep -m1 'listening on' "$raw/gateway.log" 2>/dev/null || true)"
+    echo "gateway_note	$gateway_note"
+    echo "with_fanfare	$with_fanfare"
+    echo "plpgsql_check	$plpgsql_check"
+} >"$raw/meta.tsv"
+node bench/report.mjs "$raw" "$results"
+gnuplot -e "datafile='$raw/chart.dat'; outfile='$results/latest.svg'" bench/chart.gp
+log "wrote $results/latest.md and $results/latest.svg"
+[ -n "$gateway_note" ] && log "$gateway_note"
+exit 0

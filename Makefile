@@ -29,6 +29,9 @@ REGRESS_OPTS = --inputdir=.
 ISOLATION = email_race
 ISOLATION_OPTS = --inputdir=test/isolation --outputdir=output_iso
 
+# rebuild objects when a header they include changes
+autodepend = yes
+
 PG_CONFIG ?= pg_config
 PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-sign-compare \
 	-Wno-missing-field-initializers -Wno-cast-function-type

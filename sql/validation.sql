@@ -50,6 +50,11 @@ SELECT * FROM pg_temp.issues('{"consumers":[{"emailVerified":true,"phoneVerified
 SELECT * FROM pg_temp.issues('{"consumers":[{"emailVerified":true,"phoneVerified":true,"status":"ACTIVE",
   "activityScore":1e309,"monetaryScore":-1e400,"loyaltyBalance":1.7976931348623159e308}]}');
 
+-- numbers at the end of a double's rounding interval print as JavaScript
+-- prints them (shorter than the strictly-inside shortest digits)
+SELECT received FROM pg_temp.issues('{"consumers":[{"emailVerified":true,"phoneVerified":true,"status":"ACTIVE",
+  "engagedCount":58003624577995136,"totalEngagements":65207108211218899,"totalMessages":1e23,"totalOrders":-1e23}]}');
+
 -- aov / ltv: ^\d{1,12}(\.\d{1,8})?$
 SELECT * FROM pg_temp.issues('{"consumers":[{"emailVerified":true,"phoneVerified":true,"status":"ACTIVE",
   "aov":"1.","ltv":"1000000000000"}]}');

@@ -151,6 +151,83 @@ numeric_to_js_double(Numeric num, bool *short_form)
 	return d;
 }
 
+/* The double that digits (k of them, value 0.digits x 10^n) read back as. */
+static double
+digits_value(double sign, const char *digits, int k, int n)
+{
+	char		text[48];
+
+	snprintf(text, sizeof(text), "%s0.%.*se%d", sign < 0 ? "-" : "", k, digits, n);
+	return strtod(text, NULL);
+}
+
+/*
+ * Try one digit fewer, rounded down and up: when one of them still reads
+ * back as d, it is the shorter form JavaScript prints (the nearer of the
+ * two if both do, the even one on a tie).  Repeats while it succeeds.
+ * Returns k unchanged, or -k' with the new digits in out (and *n moved
+ * when the digits rounded up to a power of ten).
+ */
+static int
+shorten_at_interval_end(double d, const char *digits, int k, int *n, char *out)
+{
+	int			best = k;
+
+	memcpy(out, digits, k);
+	while (best > 1)
+	{
+		char		down[32];
+		char		up[32];
+		int			m = best - 1;
+		bool		down_ok;
+		bool		up_ok;
+		int			carry = 1;
+
+		memcpy(down, out, m);
+		memcpy(up, out, m);
+		for (int i = m - 1; i >= 0 && carry; i--)
+		{
+			if (up[i] == '9')
+				up[i] = '0';
+			else
+			{
+				up[i]++;
+				carry = 0;
+			}
+		}
+		if (carry)
+		{
+			/* 99..9 rounds up to 10^n: the digit 1, one place higher */
+			if (digits_value(d, "1", 1, *n + 1) == d)
+			{
+				out[0] = '1';
+				(*n)++;
+				best = 1;
+			}
+			break;
+		}
+		down_ok = digits_value(d, down, m, *n) == d;
+		up_ok = digits_value(d, up, m, *n) == d;
+		if (!down_ok && !up_ok)
+			break;
+		if (down_ok && up_ok)
+		{
+			/* the dropped digit says which is nearer; 5 is a tie: even */
+			char		dropped = out[m];
+			bool		more = m + 1 < best;
+
+			if (dropped > '5' ||
+				(dropped == '5' && (more || (down[m - 1] - '0') % 2 == 1)))
+				down_ok = false;
+		}
+		memcpy(out, down_ok ? down : up, m);
+		best = m;
+		while (best > 1 && out[best - 1] == '0')
+			best--;
+	}
+	return best == k ? k : -best;
+}
+
 /*
  * Print a double as JavaScript's Number#toString does; returns the length.
  * The shortest round-tripping digits come from PostgreSQL's Ryu; only the
@@ -161,6 +238,7 @@ js_number_format(double d, char *buf)
 {
 	char		tmp[32];
 	char		raw[32];
+	char		shortened[32];
 	const char *digits;
 	int			nraw = 0;
 	int			before_point = -1;
@@ -209,6 +287,20 @@ js_number_format(double d, char *buf)
 	while (k > 1 && digits[k - 1] == '0')
 		k--;
 	n = before_point + exp10;
+
+	/*
+	 * Ryu gives the shortest digits strictly inside the double's rounding
+	 * interval; JavaScript also accepts its ends, which read back to the
+	 * double by round-half-even.  Only from 2^53 on (ulp >= 2) can an end
+	 * be shorter, e.g. 58003624577995136 prints as 58003624577995140.
+	 */
+	if (fabs(d) >= 9007199254740992.0)
+		k = shorten_at_interval_end(d, digits, k, &n, shortened);
+	if (k < 0)
+	{
+		k = -k;
+		digits = shortened;
+	}
 
 	if (k <= n && n <= 21)
 	{

@@ -52,6 +52,34 @@ EXCEPTION WHEN invalid_parameter_value THEN
 END $$;
 RESET fanfare.max_issues;
 
+-- fanfare.max_error_size bounds the printed issues: past it, issues are
+-- left out (issueCount counts them all)
+SET fanfare.max_error_size = '64kB';
+DO $$
+DECLARE
+  body jsonb;
+BEGIN
+  PERFORM fanfare.create_consumers((SELECT jsonb_build_object('consumers', jsonb_agg(jsonb_build_object(
+    'emailVerified', true, 'phoneVerified', true, 'status', 'ACTIVE', 'activityRank', 'x', 'fullName', repeat('n', 2000))))
+    FROM generate_series(1, 50)));
+EXCEPTION WHEN invalid_parameter_value THEN
+  GET STACKED DIAGNOSTICS body = PG_EXCEPTION_DETAIL;
+  RAISE NOTICE 'listed=%, issueCount=%, under 64kB: %', jsonb_array_length(body->'issues'),
+    body->'issueCount', length(body::text) < 64 * 1024 + 200;
+END $$;
+RESET fanfare.max_error_size;
+-- one issue that repeats a large array in every nested path (Valibot's
+-- form is quadratic in the body) is printed in compact form: repeated
+-- inputs as null, and only the nested issues that fit
+-- (jsonb prints a space after every comma and colon: hence the margin)
+SELECT n, length(v::text) < 5 * 1024 * 1024 AS bounded, jsonb_array_length(v) AS listed,
+       jsonb_array_length(v->0->'issues') AS nested, v->0->'path'->3->'input' = 'null' AS compact
+FROM (VALUES (100), (1600), (20000)) AS t(n),
+     LATERAL fanfare.validate_consumers(jsonb_build_object('consumers', jsonb_build_array(jsonb_build_object(
+       'emailVerified', true, 'phoneVerified', true, 'status', 'ACTIVE',
+       'metadata', jsonb_build_object('k', (SELECT jsonb_agg('{}'::jsonb) FROM generate_series(1, n))))))) AS v
+ORDER BY n;
+
 -- a big batch is fine once the limit is raised
 SET fanfare.max_batch_size = 20000;
 BEGIN;

@@ -15,6 +15,7 @@ PG_MODULE_MAGIC;
 
 int			fanfare_max_batch_size = 500;
 int			fanfare_max_issues = 100;
+int			fanfare_max_error_size = 4096;
 char	   *fanfare_organization_id_setting = NULL;
 char	   *fanfare_actor_setting = NULL;
 
@@ -36,6 +37,13 @@ _PG_init(void)
 							&fanfare_max_issues,
 							100, 1, 100000,
 							PGC_USERSET, 0,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("fanfare.max_error_size",
+							"Largest list of issues in one error.",
+							"Issues that would make the list larger are left out (issueCount still counts them); it bounds the memory an invalid batch can take.",
+							&fanfare_max_error_size,
+							4096, 64, MAX_KILOBYTES,
+							PGC_USERSET, GUC_UNIT_KB,
 							NULL, NULL, NULL);
 	DefineCustomStringVariable("fanfare.organization_id",
 							   "Organization (tenant) the current request acts for.",

@@ -27,6 +27,7 @@
 /* ---- settings (fanfare.c) ---- */
 extern int	fanfare_max_batch_size;
 extern int	fanfare_max_issues;
+extern int	fanfare_max_error_size;	/* kB */
 extern char *fanfare_organization_id_setting;
 extern char *fanfare_actor_setting;
 

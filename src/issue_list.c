@@ -154,6 +154,29 @@ issue_path_index(Issue *issue, const JsonbNode *container,
 
 /* ---- printing ---- */
 
+/*
+ * Printing state.  The 400 body is bounded: once out reaches limit, the
+ * writers stop (exceeded) and the issue being printed is taken back.  In
+ * compact form, values that Valibot repeats from parent containers (inputs,
+ * path inputs and values) print as null, which keeps an issue linear in
+ * size: a metadata array of n bad items otherwise repeats the array n times.
+ */
+typedef struct IssueWriter
+{
+	StringInfo	out;
+	int			limit;
+	bool		exceeded;
+	bool		compact;
+} IssueWriter;
+
+static bool
+over_limit(IssueWriter *w)
+{
+	if (w->out->len > w->limit)
+		w->exceeded = true;
+	return w->exceeded;
+}
+
 /* A JSON string literal, escaped as JSON.stringify escapes. */
 void
 write_json_string(StringInfo out, const char *s, int len)
@@ -224,9 +247,18 @@ write_number(StringInfo out, const JsonbNode *node, bool infinite_as_null)
 
 /* A value as JSON.stringify prints what JSON.parse made of it. */
 static void
-write_js_value(StringInfo out, const JsonbNode *node)
+write_js_value(IssueWriter *w, const JsonbNode *node)
 {
+	StringInfo	out = w->out;
+
 	check_stack_depth();
+	if (over_limit(w))
+		return;
+	if (w->compact)
+	{
+		appendStringInfoString(out, "null");
+		return;
+	}
 	switch (node->type)
 	{
 		case JENTRY_ISSTRING:
@@ -256,7 +288,7 @@ write_js_value(StringInfo out, const JsonbNode *node)
 				appendStringInfoChar(out, object ? '{' : '[');
 				cursor_init(&keys, c, 0);
 				cursor_init(&values, c, object ? n : 0);
-				for (int i = 0; i < n; i++)
+				for (int i = 0; i < n && !over_limit(w); i++)
 				{
 					if (i > 0)
 						appendStringInfoChar(out, ',');
@@ -267,7 +299,7 @@ write_js_value(StringInfo out, const JsonbNode *node)
 						appendStringInfoChar(out, ':');
 						cursor_next(&values, &child);
 					}
-					write_js_value(out, &child);
+					write_js_value(w, &child);
 				}
 				appendStringInfoChar(out, object ? '}' : ']');
 			}
@@ -305,15 +337,17 @@ write_received(StringInfo out, const JsonbNode *node)
 }
 
 static void
-write_path_item(StringInfo out, const PathItem *item)
+write_path_item(IssueWriter *w, const PathItem *item)
 {
+	StringInfo	out = w->out;
+
 	appendStringInfo(out, "{\"type\":\"%s\",\"origin\":\"%s\",\"input\":",
 					 item->is_array ? "array" : "object",
 					 item->origin_key ? "key" : "value");
 	if (item->input_null)
 		appendStringInfoString(out, "null");
 	else
-		write_js_value(out, &item->input);
+		write_js_value(w, &item->input);
 	appendStringInfoString(out, ",\"key\":");
 	if (item->is_array)
 		appendStringInfo(out, "%d", item->index);
@@ -324,17 +358,20 @@ write_path_item(StringInfo out, const PathItem *item)
 	else if (!item->origin_key)
 	{
 		appendStringInfoString(out, ",\"value\":");
-		write_js_value(out, &item->value);
+		write_js_value(w, &item->value);
 	}
 	appendStringInfoChar(out, '}');
 }
 
 static void
-write_issue(StringInfo out, const Issue *issue, StringInfo scratch)
+write_issue(IssueWriter *w, const Issue *issue, StringInfo scratch)
 {
+	StringInfo	out = w->out;
 	char		buf[32];
 
 	check_stack_depth();
+	if (over_limit(w))
+		return;
 
 	/* received and message, unescaped, in scratch */
 	resetStringInfo(scratch);
@@ -355,7 +392,7 @@ write_issue(StringInfo out, const Issue *issue, StringInfo scratch)
 		if (issue->input_kind == INPUT_NODE)
 		{
 			appendStringInfoString(out, ",\"input\":");
-			write_js_value(out, &issue->input);
+			write_js_value(w, &issue->input);
 		}
 		appendStringInfoString(out, ",\"expected\":");
 		if (issue->expected)
@@ -386,7 +423,7 @@ write_issue(StringInfo out, const Issue *issue, StringInfo scratch)
 		{
 			if (i > 0)
 				appendStringInfoChar(out, ',');
-			write_path_item(out, &issue->path[i]);
+			write_path_item(w, &issue->path[i]);
 		}
 		appendStringInfoChar(out, ']');
 	}
@@ -396,11 +433,22 @@ write_issue(StringInfo out, const Issue *issue, StringInfo scratch)
 
 		initStringInfo(&sub_scratch);
 		appendStringInfoString(out, ",\"issues\":[");
-		for (int i = 0; i < issue->nsub; i++)
+		for (int i = 0; i < issue->nsub && !over_limit(w); i++)
 		{
+			int			sub_start = out->len;
+
 			if (i > 0)
 				appendStringInfoChar(out, ',');
-			write_issue(out, &issue->sub[i], &sub_scratch);
+			write_issue(w, &issue->sub[i], &sub_scratch);
+			if (w->exceeded && w->compact && i > 0)
+			{
+				/* compact form: list the sub-issues that fit, then close */
+				out->len = sub_start;
+				out->data[out->len] = '\0';
+				w->exceeded = false;
+				w->limit = out->len;
+				break;
+			}
 		}
 		appendStringInfoChar(out, ']');
 		pfree(sub_scratch.data);
@@ -408,19 +456,41 @@ write_issue(StringInfo out, const Issue *issue, StringInfo scratch)
 	appendStringInfoChar(out, '}');
 }
 
-/* The issues array, as JSON text. */
+/*
+ * The issues array, as JSON text: the listed issues (at most max_issues)
+ * while they fit in fanfare.max_error_size.  An issue that would cross it is
+ * left out with all after it (issueCount still counts them); when even the
+ * first does not fit, it is printed in compact form, and if need be with
+ * only the first of its nested union issues that fit.
+ */
 void
 issue_list_write(StringInfo out, const IssueList *list)
 {
 	StringInfoData scratch;
+	IssueWriter w = {out, out->len + fanfare_max_error_size * 1024L, false, false};
 
 	initStringInfo(&scratch);
 	appendStringInfoChar(out, '[');
 	for (int i = 0; i < list->nitems; i++)
 	{
+		int			start = out->len;
+
 		if (i > 0)
 			appendStringInfoChar(out, ',');
-		write_issue(out, &list->items[i], &scratch);
+		write_issue(&w, &list->items[i], &scratch);
+		if (w.exceeded && i == 0)
+		{
+			out->len = start;
+			w.exceeded = false;
+			w.compact = true;
+			write_issue(&w, &list->items[i], &scratch);
+		}
+		if (w.exceeded)
+		{
+			out->len = start;
+			out->data[out->len] = '\0';
+			break;
+		}
 	}
 	appendStringInfoChar(out, ']');
 	pfree(scratch.data);

@@ -243,14 +243,6 @@ staged_rows_add(StagedRows *rows, const BatchContext *batch,
 
 /* ---- metadata as stored ---- */
 
-static bool
-is_skipped_key(const JsonbNode *key)
-{
-	return (key->len == 9 && memcmp(key->data, "__proto__", 9) == 0) ||
-		(key->len == 11 && memcmp(key->data, "constructor", 11) == 0) ||
-		(key->len == 9 && memcmp(key->data, "prototype", 9) == 0);
-}
-
 /* A metadata scalar as JSON.stringify(JSON.parse(x)) leaves it. */
 static void
 scalar_value(const JsonbNode *node, JsonbValue *v)
@@ -363,7 +355,7 @@ metadata_for_storage(const FieldValue *fv)
 		{
 			cursor_next(&keys, &k);
 			cursor_next(&values, &v);
-			if (is_skipped_key(&k))
+			if (is_prototype_key(k.data, k.len))
 				continue;
 			key.val.string.val = (char *) k.data;
 			key.val.string.len = k.len;

@@ -21,6 +21,7 @@
 
 #include "fanfare.h"
 #include "issue_list.h"
+#include "validate.h"
 
 /*
  * An empty list whose issues live in the current memory context, wherever
@@ -307,6 +308,125 @@ write_js_value(IssueWriter *w, const JsonbNode *node)
 	}
 }
 
+/*
+ * A metadata record as the schema outputs it: array-index keys first, in
+ * ascending order, then the others (in jsonb's order); the keys a
+ * JavaScript record skips left out; an array becomes an object keyed
+ * "0", "1", ...
+ */
+static void
+write_metadata_output(IssueWriter *w, const JsonbNode *metadata)
+{
+	const JsonbContainer *c = node_container(metadata);
+	int			n = JsonContainerSize(c);
+	bool		first = true;
+	JsonbNode	key;
+	JsonbNode	value;
+
+	appendStringInfoChar(w->out, '{');
+	if (JsonContainerIsArray(c))
+	{
+		ChildCursor items;
+
+		cursor_init(&items, c, 0);
+		for (int i = 0; i < n && !over_limit(w); i++)
+		{
+			cursor_next(&items, &value);
+			appendStringInfo(w->out, "%s\"%d\":", i ? "," : "", i);
+			write_js_value(w, &value);
+		}
+	}
+	else
+	{
+		for (int pass = 0; pass < 2; pass++)
+		{
+			ChildCursor keys;
+			ChildCursor values;
+
+			cursor_init(&keys, c, 0);
+			cursor_init(&values, c, n);
+			for (int i = 0; i < n && !over_limit(w); i++)
+			{
+				cursor_next(&keys, &key);
+				cursor_next(&values, &value);
+				if (is_array_index_key(key.data, key.len) != (pass == 0) ||
+					is_prototype_key(key.data, key.len))
+					continue;
+				if (!first)
+					appendStringInfoChar(w->out, ',');
+				first = false;
+				write_json_string(w->out, key.data, key.len);
+				appendStringInfoChar(w->out, ':');
+				write_js_value(w, &value);
+			}
+		}
+	}
+	appendStringInfoChar(w->out, '}');
+}
+
+/*
+ * The consumers array as the schema outputs it (what Valibot hands to
+ * maxLength): each consumer's known keys in schema order, unknown keys
+ * stripped, coordinates reduced to latitude and longitude, metadata as
+ * above.  Only printed for batches without schema issues, so every element
+ * is an object and every value has its type.
+ */
+static void
+write_batch_output(IssueWriter *w, const JsonbNode *consumers)
+{
+	ChildCursor elements;
+	JsonbNode	element;
+
+	if (w->compact)
+	{
+		appendStringInfoString(w->out, "null");
+		return;
+	}
+	appendStringInfoChar(w->out, '[');
+	cursor_init(&elements, node_container(consumers), 0);
+	for (int i = 0; i < node_size(consumers) && !over_limit(w); i++)
+	{
+		bool		first = true;
+
+		cursor_next(&elements, &element);
+		if (i > 0)
+			appendStringInfoChar(w->out, ',');
+		appendStringInfoChar(w->out, '{');
+		for (int f = 0; f < FIELD_COUNT; f++)
+		{
+			const FieldDef *field = &field_catalogue[f];
+			JsonbNode	value;
+
+			if (!node_is_object(&element) ||
+				!object_lookup(node_container(&element), field->name,
+							   field_name_length[f], &value))
+				continue;
+			appendStringInfo(w->out, "%s\"%s\":", first ? "" : ",", field->name);
+			first = false;
+			if (value.type == JENTRY_ISNULL)
+				appendStringInfoString(w->out, "null");
+			else if (field->kind == FK_GEO)
+			{
+				JsonbNode	coordinate;
+
+				appendStringInfoString(w->out, "{\"latitude\":");
+				object_lookup(node_container(&value), "latitude", 8, &coordinate);
+				write_js_value(w, &coordinate);
+				appendStringInfoString(w->out, ",\"longitude\":");
+				object_lookup(node_container(&value), "longitude", 9, &coordinate);
+				write_js_value(w, &coordinate);
+				appendStringInfoChar(w->out, '}');
+			}
+			else if (field->kind == FK_METADATA)
+				write_metadata_output(w, &value);
+			else
+				write_js_value(w, &value);
+		}
+		appendStringInfoChar(w->out, '}');
+	}
+	appendStringInfoChar(w->out, ']');
+}
+
 /* Valibot's "received": strings quoted but not escaped, containers by kind. */
 void
 write_received(StringInfo out, const JsonbNode *node)
@@ -393,6 +513,11 @@ write_issue(IssueWriter *w, const Issue *issue, StringInfo scratch)
 		{
 			appendStringInfoString(out, ",\"input\":");
 			write_js_value(w, &issue->input);
+		}
+		else if (issue->input_kind == INPUT_BATCH_OUTPUT)
+		{
+			appendStringInfoString(out, ",\"input\":");
+			write_batch_output(w, &issue->input);
 		}
 		appendStringInfoString(out, ",\"expected\":");
 		if (issue->expected)

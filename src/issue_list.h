@@ -30,7 +30,8 @@ typedef struct PathItem
 typedef enum IssueInput
 {
 	INPUT_NODE,					/* the offending value */
-	INPUT_ABSENT				/* missing key: no input member */
+	INPUT_ABSENT,				/* missing key: no input member */
+	INPUT_BATCH_OUTPUT			/* the consumers array as the schema outputs it */
 } IssueInput;
 
 typedef enum Requirement

@@ -285,7 +285,7 @@ is_scalar(const JsonbNode *node)
 }
 
 /* Keys a JavaScript record skips: they are neither validated nor kept. */
-static bool
+bool
 is_prototype_key(const char *key, int len)
 {
 	return (len == 9 && memcmp(key, "__proto__", 9) == 0) ||
@@ -294,7 +294,7 @@ is_prototype_key(const char *key, int len)
 }
 
 /* "0".."4294967294" without leading zeros: JavaScript iterates these first. */
-static bool
+bool
 is_array_index_key(const char *key, int len)
 {
 	uint64		v = 0;
@@ -688,8 +688,9 @@ batch_walk(const Jsonb *payload, IssueList *issues, ConsumerSink sink, void *sin
 		Issue	   *issue = issue_add(issues, "validation", "max_length", "length",
 									  psprintf("<=%d", fanfare_max_batch_size));
 
-		/* the whole array, as Valibot does: one issue, so still linear */
+		/* the array's output, as Valibot does: one issue, so still linear */
 		issue_set_input(issue, &consumers);
+		issue->input_kind = INPUT_BATCH_OUTPUT;
 		issue->received = psprintf("%d", n);
 		bound_issue(issue, fanfare_max_batch_size);
 		issue_path_body(issue, false);

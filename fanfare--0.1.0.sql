@@ -87,6 +87,9 @@ CREATE UNIQUE INDEX consumers_org_email_key
     ON fanfare.consumers (organization_id, lower(email))
     WHERE email IS NOT NULL AND NOT archived;
 
+-- consumers are user data: pg_dump must dump them (not only the extension)
+SELECT pg_catalog.pg_extension_config_dump('fanfare.consumers', '');
+
 COMMENT ON TABLE fanfare.consumers IS
     'Consumers of every organization (tenant). Every key starts with organization_id so the table can be sharded by tenant; row-level security limits each role to the current tenant.';
 COMMENT ON INDEX fanfare.consumers_org_email_key IS
@@ -176,7 +179,7 @@ GRANT EXECUTE ON FUNCTION fanfare.current_actor() TO fanfare_api;
 ------------------------------------------------------------------------------
 -- Organizations and API keys (used by the HTTP gateway)
 ------------------------------------------------------------------------------
--- BEGIN keys section (owned by the gateway work; see README "Secret keys")
+-- BEGIN keys section
 --
 -- An organization is a tenant.  Callers of the HTTP API present a secret key
 -- (sk_live_... or sk_test_...); only its SHA-256 hash is stored, and keys are
@@ -186,6 +189,7 @@ GRANT EXECUTE ON FUNCTION fanfare.current_actor() TO fanfare_api;
 --   28P01  invalid secret key      unknown or revoked key         -> 401
 --   28F01  secret key required     a publishable (pk_) key        -> 401
 --   42F01  organization disabled   the key's organization is off  -> 403
+--   22F02  body is not valid JSON  (checked after the key)        -> 400
 
 CREATE TABLE fanfare.organizations (
     id          uuid        NOT NULL PRIMARY KEY,
@@ -210,6 +214,10 @@ CREATE TABLE fanfare.api_keys (
 
 -- at most one usable key per organization, kind and mode: rotation revokes
 -- the previous one in the same transaction
+-- organizations and keys are user data too: pg_dump dumps them
+SELECT pg_catalog.pg_extension_config_dump('fanfare.organizations', '');
+SELECT pg_catalog.pg_extension_config_dump('fanfare.api_keys', '');
+
 CREATE UNIQUE INDEX api_keys_one_active_key
     ON fanfare.api_keys (organization_id, kind, mode)
     WHERE revoked_at IS NULL;
@@ -305,12 +313,14 @@ COMMENT ON FUNCTION fanfare.rotate_publishable_key(uuid, text) IS
 
 -- The gateway's one statement per request: authenticate the key by its hash,
 -- set the tenant context for this transaction only, and create consumers.
-CREATE FUNCTION fanfare.api_create_consumers(key text, payload jsonb) RETURNS jsonb
+CREATE FUNCTION fanfare.api_create_consumers(key text, payload text) RETURNS jsonb
     LANGUAGE plpgsql VOLATILE SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     found_key record;
+    body jsonb;
+    problem text;
 BEGIN
     IF key IS NULL OR key NOT LIKE 'sk\_%' THEN
         IF key LIKE 'pk\_%' THEN
@@ -332,13 +342,27 @@ BEGIN
         RAISE EXCEPTION 'organization disabled' USING ERRCODE = '42F01';
     END IF;
 
+    -- the body is read only once the key is known good, and a body that is
+    -- not JSON is reported without its text: PostgreSQL's own error would
+    -- carry the start of the body into the server log (its CONTEXT line)
+    BEGIN
+        body := payload::jsonb;
+    EXCEPTION WHEN data_exception OR program_limit_exceeded THEN
+        GET STACKED DIAGNOSTICS problem = MESSAGE_TEXT;
+        IF SQLSTATE = '54001' THEN
+            problem := 'the body nests arrays or objects too deeply';
+        END IF;
+        RAISE EXCEPTION 'request body is not valid JSON' USING ERRCODE = '22F02',
+            DETAIL = problem;
+    END;
+
     PERFORM set_config('fanfare.organization_id', found_key.organization_id::text, true),
             set_config('fanfare.actor', 'api_key:' || found_key.display_prefix, true);
-    RETURN fanfare.create_consumers(payload);
+    RETURN fanfare.create_consumers(body);
 END
 $$;
 
-COMMENT ON FUNCTION fanfare.api_create_consumers(text, jsonb) IS
+COMMENT ON FUNCTION fanfare.api_create_consumers(text, text) IS
     'POST /consumers/batch for the HTTP gateway: authenticates a secret key by its SHA-256 hash, sets fanfare.organization_id and fanfare.actor (api_key:<prefix>) for the transaction and calls create_consumers. SQLSTATE 28P01 = unknown or revoked key, 28F01 = publishable key, 42F01 = organization disabled.';
 
 REVOKE ALL ON TABLE fanfare.organizations FROM PUBLIC;
@@ -348,7 +372,7 @@ REVOKE ALL ON FUNCTION fanfare.create_organization(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION fanfare.issue_api_key(uuid, text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION fanfare.rotate_secret_key(uuid, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION fanfare.rotate_publishable_key(uuid, text) FROM PUBLIC;
-REVOKE ALL ON FUNCTION fanfare.api_create_consumers(text, jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION fanfare.api_create_consumers(text, text) FROM PUBLIC;
 
-GRANT EXECUTE ON FUNCTION fanfare.api_create_consumers(text, jsonb) TO fanfare_api;
+GRANT EXECUTE ON FUNCTION fanfare.api_create_consumers(text, text) TO fanfare_api;
 -- END keys section

@@ -198,7 +198,7 @@ if [ -z "$gateway_note" ]; then
     # bypassed for both alike)
     gw_user=bench_api
     [ "$(psql -X -At -d "$db" -c "SELECT has_function_privilege('bench_api',
-        'fanfare.api_create_consumers(text,jsonb)', 'EXECUTE')")" = t ] || gw_user=postgres
+        'fanfare.api_create_consumers(text,text)', 'EXECUTE')")" = t ] || gw_user=postgres
     key=$(psql -X -At -d "$db" -c "SELECT fanfare.rotate_secret_key(fanfare.create_organization('bench'))")
     PGUSER=$gw_user PGDATABASE=$db "$gateway_bin" --listen "127.0.0.1:$gw_port" \
         >"$raw/gateway.log" 2>&1 &
@@ -226,7 +226,7 @@ if [ -z "$gateway_note" ]; then
             exit 1
         fi
         # the same statement for pgbench, body as a literal: parsed on every call
-        printf "SELECT fanfare.api_create_consumers('%s', '%s'::jsonb);\n" \
+        printf "SELECT fanfare.api_create_consumers('%s', '%s');\n" \
             "$key" "$(sed "s/'/''/g" "$body")" >"$work/pgbench-$n.sql"
         for conns in 1 8 32; do
             threads=$((conns < 2 ? conns : 2))

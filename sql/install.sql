@@ -37,6 +37,9 @@ SELECT privilege_type FROM information_schema.role_table_grants
 WHERE grantee = 'fanfare_api' AND table_schema = 'fanfare' AND table_name = 'consumers' ORDER BY 1;
 SELECT has_table_privilege('public', 'fanfare.consumers', 'SELECT') AS public_select;
 
+-- the tables hold user data: pg_dump dumps their rows
+SELECT unnest(extconfig)::regclass AS dumped_table FROM pg_extension WHERE extname = 'fanfare' ORDER BY 1;
+
 -- the fanfare. prefix is reserved: a misspelt setting is an error
 SET fanfare.organisation_id = 'x';
 

@@ -18,13 +18,13 @@
 #include "media_type.h"
 
 /*
- * Parameters are sent as text and typed by the statement, without a
- * statement name.  The subquery with OFFSET 0 runs the call before the
+ * Parameters are sent as text, without a statement name; the function
+ * reads the body as JSON only once the key is known good.  The subquery with OFFSET 0 runs the call before the
  * outer target list reads the tenant it set, for the access log.
  */
 static const char create_sql[] =
 "SELECT created, pg_catalog.current_setting('fanfare.organization_id', true)"
-" FROM (SELECT fanfare.api_create_consumers($1, $2::jsonb) AS created OFFSET 0) AS call";
+" FROM (SELECT fanfare.api_create_consumers($1, $2) AS created OFFSET 0) AS call";
 
 /* Header-only checks; true when reply holds the answer already. */
 bool

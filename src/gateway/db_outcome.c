@@ -65,8 +65,10 @@ clip_utf8(char *dst, const char *text)
 }
 
 /*
- * True if PostgreSQL failed while converting the body parameter: the
- * context line that exec_bind_message adds names parameter $2.
+ * True if the body could not be read: 22F02 from api_create_consumers (not
+ * JSON; raised after the key check, without the body's text), or an error
+ * converting the parameter itself (the context line that exec_bind_message
+ * adds names parameter $2), e.g. invalid UTF-8.
  */
 static bool
 failed_reading_body(const PGresult *result)
@@ -74,8 +76,10 @@ failed_reading_body(const PGresult *result)
 	const char *context = field(result, PG_DIAG_CONTEXT);
 	const char *state = field(result, PG_DIAG_SQLSTATE);
 
-	return strstr(context, "portal parameter $2") != NULL &&
-		(strncmp(state, "22", 2) == 0 || strcmp(state, "54001") == 0);
+	/* not JSON (after the key check), or not text (e.g. invalid UTF-8) */
+	return strcmp(state, "22F02") == 0 ||
+		(strstr(context, "portal parameter $2") != NULL &&
+		 (strncmp(state, "22", 2) == 0 || strcmp(state, "54001") == 0));
 }
 
 /* The 400 for a body PostgreSQL could not read as jsonb. */
@@ -90,6 +94,13 @@ reply_body_unreadable(const PGresult *result, struct reply *reply)
 	{
 		reply_invalid_json(reply, "too deeply nested JSON",
 						   "the body nests arrays or objects too deeply");
+		return;
+	}
+	if (strcmp(field(result, PG_DIAG_SQLSTATE), "22F02") == 0)
+	{
+		/* the DETAIL says what is wrong with the body */
+		clip_utf8(reason, detail[0] ? detail : field(result, PG_DIAG_MESSAGE_PRIMARY));
+		reply_invalid_json(reply, reason, reason);
 		return;
 	}
 	clip_utf8(reason, field(result, PG_DIAG_MESSAGE_PRIMARY));

@@ -12,7 +12,7 @@
 #define ORGANIZATION_ID_LEN 36
 
 /*
- * Maps the result of "SELECT fanfare.api_create_consumers($1, $2::jsonb)"
+ * Maps the result of "SELECT fanfare.api_create_consumers($1, $2)"
  * (result may be NULL when libpq failed outright) to a reply.  On success
  * the organization id from the result's second column is copied into
  * organization_id (ORGANIZATION_ID_LEN + 1 bytes).  Anything not mapped to

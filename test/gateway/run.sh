@@ -289,6 +289,15 @@ t_not_json() {
         fi
         i=$((i + 1))
     done
+    # the key is checked before the body is read, and a body that is not
+    # JSON leaves none of its text in the server log
+    printf '%s' '{"consumers":[{"fullName":"Unlogged Secret Name" oops}]}' >"$work/nj8"
+    post "sk_test_unknownkeyunknownkeyunknownkey0000" "$work/nj8"
+    expect_status "a body that is not JSON with an unknown key is 401 (key first)" 401
+    post "$keyA" "$work/nj8"
+    expect_status "the same body with a good key is 400" 400
+    check "a body that is not JSON does not reach the server log" \
+        bash -c "! grep -q 'Unlogged Secret Name' '$FANFARE_TEST_DATADIR/server.log'"
 }
 
 t_success() {
@@ -421,12 +430,12 @@ t_malformed_http() {
 }
 
 t_internal_error() {
-    psql_db -c "REVOKE EXECUTE ON FUNCTION fanfare.api_create_consumers(text, jsonb) FROM fanfare_api"
+    psql_db -c "REVOKE EXECUTE ON FUNCTION fanfare.api_create_consumers(text, text) FROM fanfare_api"
     post "$keyA" "$work/one.json" -H 'X-Request-Id: test-500'
     expect_status "an unexpected database error is 500" 500
     expect_body "500 body" '{"error":"Internal server error"}'
     check "the 500's cause is logged with its request id" grep -q "request_id=test-500 .*42501" "$work/$gw_name.err"
-    psql_db -c "GRANT EXECUTE ON FUNCTION fanfare.api_create_consumers(text, jsonb) TO fanfare_api"
+    psql_db -c "GRANT EXECUTE ON FUNCTION fanfare.api_create_consumers(text, text) TO fanfare_api"
 }
 
 t_database_restart() {
@@ -483,7 +492,7 @@ t_keys_sql() {
     check "every key object has a comment" [ "$(psql_db -c "SELECT count(*) FROM (VALUES
         ('fanfare.organizations'::regclass::oid, 'pg_class'::regclass), ('fanfare.api_keys'::regclass, 'pg_class'),
         ('fanfare.create_organization(text)'::regprocedure, 'pg_proc'), ('fanfare.rotate_secret_key(uuid,text)'::regprocedure, 'pg_proc'),
-        ('fanfare.rotate_publishable_key(uuid,text)'::regprocedure, 'pg_proc'), ('fanfare.api_create_consumers(text,jsonb)'::regprocedure, 'pg_proc'),
+        ('fanfare.rotate_publishable_key(uuid,text)'::regprocedure, 'pg_proc'), ('fanfare.api_create_consumers(text,text)'::regprocedure, 'pg_proc'),
         ('fanfare.issue_api_key(uuid,text,text)'::regprocedure, 'pg_proc'), ('fanfare.random_key_bytes(integer)'::regprocedure, 'pg_proc')) o(oid, cls)
         WHERE obj_description(oid, cls::regclass::text) IS NULL")" = 0 ]
 }

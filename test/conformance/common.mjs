@@ -2,13 +2,16 @@
 // (ajv check of the 200 and 400 bodies): the database connection, the
 // response schema read from contract/openapi.yaml, the field catalogue the
 // response is compared with, a strict ISO timestamp parser and a JSON
-// deep-equal that ignores object key order (jsonb reorders keys).
+// deep-equal that ignores object key order (jsonb reorders keys), and the
+// comparison of one body's product results with the oracle's.
 
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import YAML from 'yaml';
+import { reduceIssue } from './issue.mjs';
 
 export const HERE = dirname(fileURLToPath(import.meta.url));
 export const REPO = join(HERE, '..', '..');
@@ -278,3 +281,390 @@ export function show(x, max = 120) {
 }
 
 export const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+
+// ---------------------------------------------------------------------------
+// The product against the oracle: what run.mjs checks per case, shared with
+// the differential fuzzer (test/fuzz/fuzz.mjs)
+// ---------------------------------------------------------------------------
+
+export const DECIMAL_PATTERN = /^\d{1,12}(\.\d{1,8})?$/;
+
+// ---------------------------------------------------------------------------
+// Body text helpers
+// ---------------------------------------------------------------------------
+
+// Keys that occur more than once in one object of the (valid JSON) text.
+export function duplicateKeys(text) {
+  const dups = [];
+  const stack = [];
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i];
+    if (ch === '"') {
+      let j = i + 1;
+      while (text[j] !== '"') j += text[j] === '\\' ? 2 : 1;
+      let k = j + 1;
+      while (' \t\n\r'.includes(text[k])) k++;
+      const top = stack[stack.length - 1];
+      if (text[k] === ':' && top) {
+        const key = JSON.parse(text.slice(i, j + 1));
+        if (top.has(key)) dups.push(key);
+        else top.add(key);
+      }
+      i = j;
+    } else if (ch === '{') stack.push(new Set());
+    else if (ch === '[') stack.push(null);
+    else if (ch === '}' || ch === ']') stack.pop();
+  }
+  return [...new Set(dups)];
+}
+
+// ---------------------------------------------------------------------------
+// Issue lists
+// ---------------------------------------------------------------------------
+
+export const reduceAll = (issues) => JSON.parse(JSON.stringify(issues.map(reduceIssue)));
+
+// Valibot's issues as JSON.stringify sends them, with the product's one
+// deliberate difference applied: the body path item carries "input": null
+// and "value": null, the `consumers` array item "input": null.
+export function expectedWire(issues) {
+  const wire = JSON.parse(JSON.stringify(issues));
+  for (const issue of wire) {
+    if (!issue.path) continue;
+    issue.path[0].input = null;
+    if ('value' in issue.path[0]) issue.path[0].value = null;
+    if (issue.path[1]) issue.path[1].input = null;
+  }
+  return wire;
+}
+
+// The brief says the body item carries "value": null; Valibot has no value at
+// all when `consumers` is missing.  Accept either spelling there.
+function normaliseMissingConsumersValue(expected, actual) {
+  return actual.map((issue, i) => {
+    const e = expected[i];
+    const p = issue?.path?.[0];
+    if (!e?.path?.[0] || !p || 'value' in e.path[0] || p.value !== null || p.origin !== 'key') return issue;
+    const copy = structuredClone(issue);
+    delete copy.path[0].value;
+    return copy;
+  });
+}
+
+function canonical(x) {
+  if (Array.isArray(x)) return `[${x.map(canonical).join(',')}]`;
+  if (x && typeof x === 'object') return `{${Object.keys(x).sort().map((k) => `${JSON.stringify(k)}:${canonical(x[k])}`).join(',')}}`;
+  return JSON.stringify(x === undefined ? null : x);
+}
+
+// Issues about values inside one consumer's metadata object: their order is
+// the object's key order, which jsonb cannot keep.  Sorting each run of them
+// removes that one degree of freedom.
+function metadataRun(issue) {
+  const p = issue?.path;
+  return Array.isArray(p) && p.length >= 4 && p[2]?.key === 'metadata' ? String(p[1]?.key) : null;
+}
+function sortMetadataRuns(list) {
+  const out = [];
+  for (let i = 0; i < list.length;) {
+    const run = metadataRun(list[i]);
+    let j = i + 1;
+    if (run !== null) while (j < list.length && metadataRun(list[j]) === run) j++;
+    out.push(...list.slice(i, j).map((x) => [canonical(x), x]).sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).map((p) => p[1]));
+    i = j;
+  }
+  return out;
+}
+
+// 'equal', 'keyorder' (equal once metadata runs are sorted) or 'different'
+export function compareIssueLists(expected, actual) {
+  if (jsonEqual(expected, actual)) return 'equal';
+  if (jsonEqual(sortMetadataRuns(expected), sortMetadataRuns(actual))) return 'keyorder';
+  return 'different';
+}
+
+// ---------------------------------------------------------------------------
+// Consumers
+// ---------------------------------------------------------------------------
+
+// Differences between one created consumer (`got`, in the response's shape)
+// and the oracle's output element `exp`.  `stored` relaxes only the
+// timestamp spelling (PostgreSQL text instead of toISOString).
+export function compareConsumer(got, exp, where, { stored, tenant, actor }) {
+  const d = [];
+  const say = (name, msg) => d.push(`${where}.${name}: ${msg}`);
+  if (!got || typeof got !== 'object' || Array.isArray(got)) return [`${where}: not an object: ${show(got)}`];
+  if (!stored) {
+    const extra = Object.keys(got).filter((k) => !(k in FIELDS));
+    if (extra.length) d.push(`${where}: properties outside the response schema: ${extra.join(', ')}`);
+  }
+  for (const [name, f] of Object.entries(FIELDS)) {
+    if (f.kind === 'server') continue;
+    if (!Object.prototype.hasOwnProperty.call(got, name)) {
+      say(name, 'missing (every response property must be present)');
+      continue;
+    }
+    const g = got[name];
+    const e = Object.prototype.hasOwnProperty.call(exp, name) ? exp[name] : f.dflt;
+    switch (f.kind) {
+      case 'string':
+      case 'status':
+      case 'boolean':
+        if (g !== e) say(name, `expected ${show(e)}, got ${show(g)}`);
+        break;
+      case 'rank':
+        if (typeof g !== 'number' || !Number.isInteger(g) || g !== e) say(name, `expected integer ${show(e)}, got ${show(g)}`);
+        break;
+      case 'double':
+      case 'count':
+        if (typeof g !== 'number' || g !== e) say(name, `expected ${show(e)}, got ${show(g)}`);
+        break;
+      case 'decimal':
+        if (typeof g !== 'string' || !DECIMAL_PATTERN.test(g) || canonicalDecimal(g) !== canonicalDecimal(e)) {
+          say(name, `expected a decimal string equal to ${show(e)}, got ${show(g)}`);
+        }
+        break;
+      case 'timestamp':
+        if (e === null) {
+          if (g !== null) say(name, `expected null, got ${show(g)}`);
+        } else {
+          const want = parseTimestamp(e);
+          const have = parseTimestamp(g);
+          if (!stored && (typeof g !== 'string' || !ISO_MS.test(g))) say(name, `expected toISOString form of ${formatMs(want)}, got ${show(g)}`);
+          else if (have !== want) say(name, `expected instant ${formatMs(want)} (from ${show(e)}), got ${show(g)}`);
+        }
+        break;
+      case 'geo':
+        if (e === null) {
+          if (g !== null) say(name, `expected null, got ${show(g)}`);
+        } else if (!g || typeof g !== 'object' || Object.keys(g).sort().join() !== 'latitude,longitude'
+          || g.latitude !== e.latitude || g.longitude !== e.longitude) {
+          say(name, `expected ${show({ latitude: e.latitude, longitude: e.longitude })}, got ${show(g)}`);
+        }
+        break;
+      case 'metadata':
+        if (e === null ? g !== null : !jsonEqual(e, g)) {
+          say(name, `expected ${show(e)}, got ${show(g)}${e && g ? ` (${jsonDiff(e, g, 'metadata', [], 2).join('; ')})` : ''}`);
+        }
+        break;
+      default:
+        throw new Error(`unknown kind ${f.kind}`);
+    }
+  }
+  // server-filled properties
+  if (!stored) {
+    if (typeof got.id !== 'string' || !UUID_V7.test(got.id)) say('id', `expected a lower-case UUIDv7, got ${show(got.id)}`);
+    if (got.organizationId !== tenant) say('organizationId', `expected the tenant ${tenant}, got ${show(got.organizationId)}`);
+    if (got.createdBy !== actor) say('createdBy', `expected fanfare.actor ${show(actor)}, got ${show(got.createdBy)}`);
+    if (typeof got.createdAt !== 'string' || !ISO_MS.test(got.createdAt)) say('createdAt', `expected toISOString form, got ${show(got.createdAt)}`);
+    if (got.archived !== false) say('archived', `expected false, got ${show(got.archived)}`);
+    for (const k of ['updatedAt', 'updatedBy', 'primaryExternalId', 'primaryLastSyncedAt', 'primarySourceVendor', 'primarySyncSourceId']) {
+      if (got[k] !== null) say(k, `expected null, got ${show(got[k])}`);
+    }
+    if (typeof got.id === 'string' && UUID_V7.test(got.id) && typeof got.createdAt === 'string') {
+      const idMs = parseInt(got.id.replace(/-/g, '').slice(0, 12), 16);
+      const at = parseTimestamp(got.createdAt);
+      if (at === null || Math.abs(idMs - at) > 60000) say('id', `UUIDv7 time ${formatMs(idMs)} is not within a minute of createdAt ${got.createdAt}`);
+    }
+  }
+  return d;
+}
+
+// A stored row (storedRowSelect) in the response's shape.
+export function storedAsResponse(row) {
+  const out = {};
+  for (const [name, f] of Object.entries(FIELDS)) {
+    if (name === 'lastGeoCoordinates') {
+      out[name] = row.lastGeoLatitude === null && row.lastGeoLongitude === null
+        ? null
+        : { latitude: row.lastGeoLatitude === null ? null : Number(row.lastGeoLatitude), longitude: row.lastGeoLongitude === null ? null : Number(row.lastGeoLongitude) };
+    } else if ((f.kind === 'double' || f.kind === 'count') && row[name] !== null) {
+      out[name] = Number(row[name]);
+    } else {
+      out[name] = row[name];
+    }
+  }
+  return out;
+}
+
+export async function savepointQuery(client, sql, params) {
+  await client.query('SAVEPOINT c');
+  try {
+    const r = await client.query(sql, params);
+    await client.query('RELEASE SAVEPOINT c');
+    return { rows: r.rows };
+  } catch (error) {
+    await client.query('ROLLBACK TO SAVEPOINT c');
+    return { error };
+  }
+}
+
+export const errText = (e) => `${e.code ?? '?'} ${e.message}${e.detail ? ` (detail ${show(e.detail, 200)})` : ''}`;
+
+// ---------------------------------------------------------------------------
+// One body against the product
+// ---------------------------------------------------------------------------
+
+// Runs `text` through fanfare.validate_consumers and fanfare.create_consumers
+// in the caller's open transaction (under a fresh tenant, set locally) and
+// compares both with the oracle's verdict.  `expect` is {valid, issues (the
+// reduced issues), oracleIssues (Valibot's full issues), output (Valibot's
+// output)}; `actor` is the session's fanfare.actor.  Returns {status, diffs,
+// reason, keyorder}: status 'pass', 'fail', 'keyorder' (the issues differ
+// only in the documented jsonb key order) or 'notjsonb' (jsonb cannot hold
+// the text, `reason` says why, and the oracle rejects it too).
+export async function checkAgainstProduct(client, text, expect, { actor, reducedOnly = false }) {
+  const r = { status: 'pass', diffs: [], keyorder: false };
+
+  // 2. can jsonb hold the text at all?
+  let reason = null;
+  if (!text.isWellFormed()) reason = 'the text contains a lone surrogate, which has no UTF-8 encoding';
+  else {
+    const q = await savepointQuery(client, 'SELECT $1::jsonb IS NOT NULL AS ok', [text]);
+    if (q.error) reason = `jsonb input rejects it: ${q.error.code} ${q.error.message}${q.error.detail ? ` (${q.error.detail})` : ''}`;
+  }
+  if (reason) {
+    r.status = 'notjsonb';
+    r.reason = reason;
+    if (expect.valid) {
+      r.status = 'fail';
+      r.diffs.push(`not expressible in jsonb (${reason}), but the oracle accepts it: the product answers 400 (no path) where Valibot answers 200`);
+    }
+    return r;
+  }
+
+  const tenant = randomUUID();
+  await client.query("SELECT set_config('fanfare.organization_id', $1, true)", [tenant]);
+  const countStored = async () => Number((await client.query(
+    'SELECT count(*) AS n FROM fanfare.consumers WHERE organization_id = $1', [tenant])).rows[0].n);
+
+  // 3. verdict through validate_consumers
+  const val = await savepointQuery(client, 'SELECT fanfare.validate_consumers($1::jsonb) AS issues', [text]);
+  if (val.error) {
+    r.diffs.push(`validate_consumers raised ${errText(val.error)}`);
+  } else {
+    const got = val.rows[0].issues;
+    if (!Array.isArray(got)) r.diffs.push(`validate_consumers returned ${show(got)}, not an array`);
+    else if (expect.valid && got.length) r.diffs.push(`verdict: rejected (${got.length} issues, first ${show(reduceIssue(got[0]), 300)}), the oracle accepts`);
+    else if (!expect.valid && !got.length) r.diffs.push(`verdict: accepted, the oracle rejects (first issue: ${expect.issues[0].message})`);
+    else if (!expect.valid) {
+      compareIssues(r, expect.issues, expect.oracleIssues, got, 'validate_consumers', reducedOnly);
+      r.validateIssues = got;
+    }
+    const n = await countStored();
+    if (n) r.diffs.push(`validate_consumers stored ${n} rows`);
+  }
+
+  // 4. create_consumers
+  const cre = await savepointQuery(client, 'SELECT fanfare.create_consumers($1::jsonb) AS created', [text]);
+  if (!expect.valid) {
+    if (!cre.error) {
+      r.diffs.push(`create_consumers returned instead of raising 22023; ${await countStored()} rows stored`);
+    } else if (cre.error.code !== '22023') {
+      r.diffs.push(`create_consumers raised ${errText(cre.error)}, expected SQLSTATE 22023`);
+    } else {
+      checkDetail(r, expect, cre.error.detail, reducedOnly);
+      const n = await countStored();
+      if (n) r.diffs.push(`create_consumers raised but ${n} rows are stored`);
+    }
+  } else if (cre.error) {
+    r.diffs.push(`create_consumers raised ${errText(cre.error)}`);
+  } else {
+    // JSON text of the output, as a JavaScript service would store and send
+    // it: an infinite metadata number (1e400) becomes null
+    await checkCreated(client, r, JSON.parse(JSON.stringify(expect.output.consumers)), cre.rows[0].created, tenant, actor);
+  }
+
+  if (r.diffs.length) r.status = 'fail';
+  else if (r.keyorder) r.status = 'keyorder';
+  return r;
+}
+
+function compareIssues(r, caseIssues, oracleIssues, got, where, reducedOnly) {
+  const red = reduceAll(got);
+  const verdict = compareIssueLists(caseIssues, red);
+  if (verdict === 'keyorder') r.keyorder = true;
+  else if (verdict === 'different') {
+    r.diffs.push(...jsonDiff(caseIssues, red, `${where} reduced issues`));
+    return; // the wire form would repeat the same differences
+  }
+  if (reducedOnly) return;
+  const wire = expectedWire(oracleIssues);
+  const actual = normaliseMissingConsumersValue(wire, got);
+  const w = compareIssueLists(wire, actual);
+  if (w === 'keyorder') r.keyorder = true;
+  else if (w === 'different') r.diffs.push(...jsonDiff(wire, actual, `${where} wire issues`).map((s) => `${s} [wire form]`));
+}
+
+function checkDetail(r, expect, detail, reducedOnly) {
+  let body;
+  try {
+    body = JSON.parse(detail);
+  } catch {
+    r.diffs.push(`create_consumers DETAIL is not JSON: ${show(detail, 200)}`);
+    return;
+  }
+  if (!body || typeof body !== 'object' || Object.keys(body).sort().join() !== 'error,issueCount,issues') {
+    r.diffs.push(`create_consumers DETAIL is not {error, issues, issueCount}: ${show(body, 200)}`);
+    return;
+  }
+  if (body.error !== 'validation_error') r.diffs.push(`DETAIL error: expected "validation_error", got ${show(body.error)}`);
+  if (!Array.isArray(body.issues)) {
+    r.diffs.push(`DETAIL issues is not an array: ${show(body.issues)}`);
+    return;
+  }
+  if (body.issueCount !== expect.issues.length) r.diffs.push(`DETAIL issueCount: expected ${expect.issues.length}, got ${show(body.issueCount)}`);
+  // the same list as validate_consumers: its differences are reported once
+  if (r.validateIssues && jsonEqual(r.validateIssues, body.issues)) return;
+  if (r.validateIssues) r.diffs.push('create_consumers DETAIL issues differ from validate_consumers\' issues');
+  compareIssues(r, expect.issues, expect.oracleIssues, body.issues, 'create_consumers DETAIL', reducedOnly);
+}
+
+async function checkCreated(client, r, expected, created, tenant, actor) {
+  if (!Array.isArray(created)) {
+    r.diffs.push(`create_consumers returned ${show(created)}, not an array`);
+    return;
+  }
+  if (created.length !== expected.length) {
+    r.diffs.push(`create_consumers returned ${created.length} consumers for ${expected.length} inputs`);
+    return;
+  }
+  const before = r.diffs.length;
+  created.forEach((got, i) => r.diffs.push(...compareConsumer(got, expected[i], `returned[${i}]`, { stored: false, tenant, actor })));
+  const createdAts = new Set(created.map((g) => g.createdAt));
+  if (createdAts.size > 1) r.diffs.push(`createdAt differs within one batch: ${[...createdAts].slice(0, 3).join(', ')}`);
+  const ids = new Set(created.map((g) => g.id));
+  if (ids.size !== created.length) r.diffs.push('ids are not unique within the batch');
+  if (r.diffs.length - before > 8) r.diffs.splice(before + 8, Infinity, `... (${r.diffs.length - before - 8} more)`);
+
+  const bounds = (await client.query(
+    "SELECT (extract(epoch FROM now()) * 1000)::bigint AS lo, (extract(epoch FROM clock_timestamp()) * 1000)::bigint AS hi")).rows[0];
+  const at = created.length ? parseTimestamp(created[0].createdAt) : null; // an empty batch creates nothing
+  if (at !== null && (at < Math.floor(Number(bounds.lo)) - 1 || at > Number(bounds.hi) + 1)) {
+    r.diffs.push(`createdAt ${created[0].createdAt} is outside the transaction (${formatMs(Number(bounds.lo))} .. ${formatMs(Number(bounds.hi))})`);
+  }
+
+  // the stored rows say the same
+  const rows = (await client.query(
+    `SELECT ${storedRowSelect()} FROM fanfare.consumers WHERE organization_id = $1`, [tenant])).rows;
+  if (rows.length !== created.length) r.diffs.push(`${rows.length} rows stored for ${created.length} created consumers`);
+  const byId = new Map(rows.map((row) => [row.id, row]));
+  const sbefore = r.diffs.length;
+  created.forEach((got, i) => {
+    const row = byId.get(got.id);
+    if (!row) {
+      r.diffs.push(`stored[${i}]: no row with id ${show(got.id)}`);
+      return;
+    }
+    const s = storedAsResponse(row);
+    r.diffs.push(...compareConsumer(s, expected[i], `stored[${i}]`, { stored: true, tenant, actor }));
+    if (s.organizationId !== tenant) r.diffs.push(`stored[${i}].organization_id: ${show(s.organizationId)}, not the tenant`);
+    if (s.createdBy !== got.createdBy) r.diffs.push(`stored[${i}].created_by ${show(s.createdBy)} differs from the response's ${show(got.createdBy)}`);
+    if (parseTimestamp(s.createdAt) !== parseTimestamp(got.createdAt)) r.diffs.push(`stored[${i}].created_at ${s.createdAt} differs from the response's ${got.createdAt}`);
+    if (s.archived !== false) r.diffs.push(`stored[${i}].archived: ${show(s.archived)}`);
+    for (const k of ['updatedAt', 'updatedBy', 'primaryExternalId', 'primaryLastSyncedAt', 'primarySourceVendor', 'primarySyncSourceId']) {
+      if (s[k] !== null) r.diffs.push(`stored[${i}].${k}: ${show(s[k])}, expected null`);
+    }
+  });
+  if (r.diffs.length - sbefore > 8) r.diffs.splice(sbefore + 8, Infinity, `... (${r.diffs.length - sbefore - 8} more)`);
+}

@@ -3,8 +3,11 @@
 #
 # Installs missing packages, builds and installs the extension and the
 # gateway, starts a throwaway cluster, runs the pg_regress and isolation
-# suites, the conformance runner, the response-schema check and the gateway's
-# integration tests, stops the cluster, and prints one summary line.
+# suites, the conformance runner and response-schema check, the gateway's
+# integration tests (with a valgrind pass), differential fuzzing with a
+# fixed seed and the crash-resistance cases, the short load/fault/security
+# suite, and the extension's memory check (its own cluster under valgrind),
+# stops the cluster, and prints one summary line.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -42,9 +45,16 @@ regress() {
 suite "pg_regress + isolation" regress
 
 (cd test/conformance && npm ci --silent --no-audit --no-fund >/dev/null)
-for t in test/*/run.sh; do
-    [ -x "$t" ] || continue
-    suite "$(basename "$(dirname "$t")")" "$t"
+# the short suites; the long ones (make fuzz, make soak) have their own targets
+for name in conformance gateway fuzz reliability memcheck; do
+    t=test/$name/run.sh
+    if [ ! -x "$t" ]; then
+        failed=$((failed + 1))
+        echo "-- $name: FAILED ($t is missing)"
+        continue
+    fi
+    # the memory check is slow, but CI should run it: ask for it here
+    FANFARE_MEMCHECK=1 suite "$name" "$t"
 done
 
 echo

@@ -301,20 +301,31 @@ push_metadata_value(JsonbParseState **state, const JsonbNode *node)
 	pushJsonbValue(state, WJB_VALUE, &v);
 }
 
+/* metadata_for_storage's visitor */
+static bool
+push_record_entry(void *arg, const char *key, int keylen, const JsonbNode *value)
+{
+	JsonbParseState **state = arg;
+	JsonbValue	k;
+
+	k.type = jbvString;
+	k.val.string.val = (char *) key;
+	k.val.string.len = keylen;
+	pushJsonbValue(state, WJB_KEY, &k);
+	push_metadata_value(state, value);
+	return true;
+}
+
 /*
  * The jsonb to store for a valid metadata value.  Usually the payload's own
- * container, copied; rewritten (rebuild) when it was an array (stored keyed
- * "0", "1", ...), had keys a JavaScript record skips, or numbers that
+ * container, copied; rewritten (rebuild) as the record's output when it
+ * was an array, had keys a JavaScript record skips, or numbers that
  * JSON.parse turns into Infinity.
  */
 Jsonb *
 metadata_for_storage(const FieldValue *fv)
 {
-	const JsonbContainer *c = node_container(&fv->node);
 	JsonbParseState *state = NULL;
-	JsonbValue *result;
-	JsonbValue	key;
-	int			n = JsonContainerSize(c);
 
 	if (!fv->rebuild)
 	{
@@ -326,45 +337,8 @@ metadata_for_storage(const FieldValue *fv)
 	}
 
 	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
-	key.type = jbvString;
-	if (JsonContainerIsArray(c))
-	{
-		ChildCursor cur;
-		JsonbNode	item;
-
-		cursor_init(&cur, c, 0);
-		for (int i = 0; i < n; i++)
-		{
-			key.val.string.val = psprintf("%d", i);
-			key.val.string.len = strlen(key.val.string.val);
-			pushJsonbValue(&state, WJB_KEY, &key);
-			cursor_next(&cur, &item);
-			push_metadata_value(&state, &item);
-		}
-	}
-	else
-	{
-		ChildCursor keys;
-		ChildCursor values;
-		JsonbNode	k;
-		JsonbNode	v;
-
-		cursor_init(&keys, c, 0);
-		cursor_init(&values, c, n);
-		for (int i = 0; i < n; i++)
-		{
-			cursor_next(&keys, &k);
-			cursor_next(&values, &v);
-			if (is_prototype_key(k.data, k.len))
-				continue;
-			key.val.string.val = (char *) k.data;
-			key.val.string.len = k.len;
-			pushJsonbValue(&state, WJB_KEY, &key);
-			push_metadata_value(&state, &v);
-		}
-	}
-	result = pushJsonbValue(&state, WJB_END_OBJECT, NULL);
-	return JsonbValueToJsonb(result);
+	record_foreach(&fv->node, push_record_entry, &state);
+	return JsonbValueToJsonb(pushJsonbValue(&state, WJB_END_OBJECT, NULL));
 }
 
 /* ---- the INSERT ---- */

@@ -308,59 +308,35 @@ write_js_value(IssueWriter *w, const JsonbNode *node)
 	}
 }
 
-/*
- * A metadata record as the schema outputs it: array-index keys first, in
- * ascending order, then the others (in jsonb's order); the keys a
- * JavaScript record skips left out; an array becomes an object keyed
- * "0", "1", ...
- */
+/* write_metadata_output's visitor */
+typedef struct RecordOutput
+{
+	IssueWriter *w;
+	bool		first;
+} RecordOutput;
+
+static bool
+write_record_entry(void *arg, const char *key, int keylen, const JsonbNode *value)
+{
+	RecordOutput *ro = arg;
+
+	if (!ro->first)
+		appendStringInfoChar(ro->w->out, ',');
+	ro->first = false;
+	write_json_string(ro->w->out, key, keylen);
+	appendStringInfoChar(ro->w->out, ':');
+	write_js_value(ro->w, value);
+	return !over_limit(ro->w);
+}
+
+/* A metadata record as the schema outputs it (see record_foreach). */
 static void
 write_metadata_output(IssueWriter *w, const JsonbNode *metadata)
 {
-	const JsonbContainer *c = node_container(metadata);
-	int			n = JsonContainerSize(c);
-	bool		first = true;
-	JsonbNode	key;
-	JsonbNode	value;
+	RecordOutput ro = {w, true};
 
 	appendStringInfoChar(w->out, '{');
-	if (JsonContainerIsArray(c))
-	{
-		ChildCursor items;
-
-		cursor_init(&items, c, 0);
-		for (int i = 0; i < n && !over_limit(w); i++)
-		{
-			cursor_next(&items, &value);
-			appendStringInfo(w->out, "%s\"%d\":", i ? "," : "", i);
-			write_js_value(w, &value);
-		}
-	}
-	else
-	{
-		for (int pass = 0; pass < 2; pass++)
-		{
-			ChildCursor keys;
-			ChildCursor values;
-
-			cursor_init(&keys, c, 0);
-			cursor_init(&values, c, n);
-			for (int i = 0; i < n && !over_limit(w); i++)
-			{
-				cursor_next(&keys, &key);
-				cursor_next(&values, &value);
-				if (is_array_index_key(key.data, key.len) != (pass == 0) ||
-					is_prototype_key(key.data, key.len))
-					continue;
-				if (!first)
-					appendStringInfoChar(w->out, ',');
-				first = false;
-				write_json_string(w->out, key.data, key.len);
-				appendStringInfoChar(w->out, ':');
-				write_js_value(w, &value);
-			}
-		}
-	}
+	record_foreach(metadata, write_record_entry, &ro);
 	appendStringInfoChar(w->out, '}');
 }
 

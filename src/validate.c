@@ -413,41 +413,37 @@ check_metadata_value(ElementContext *ec, const JsonbNode *metadata,
 }
 
 /*
- * metadata: a record of metadata values.  Valibot's record accepts any
- * object-like value, arrays included (their indexes become the keys), and
- * visits keys in JavaScript property order: array-index keys ascending, then
- * the others.  jsonb keeps no insertion order, so the others are visited in
- * jsonb's key order (see the README's notes on jsonb).
+ * Visit a record's entries as a JavaScript record sees them: an array's
+ * items keyed "0", "1", ...; an object's array-index keys first (ascending,
+ * which is also their jsonb order), then the others in jsonb's order, since
+ * jsonb keeps no insertion order (see the README's notes on jsonb); the
+ * keys a record skips (__proto__, constructor, prototype) left out.
+ * Returns true when the stored form differs from the record's own: an
+ * array, or skipped keys.  Keys of arrays are allocated; others point into
+ * the jsonb.
  */
-static void
-check_metadata(ElementContext *ec, const JsonbNode *metadata, FieldValue *fv)
+bool
+record_foreach(const JsonbNode *record, RecordEntryFn fn, void *arg)
 {
-	const JsonbContainer *c;
-	int			n;
-
-	if (!node_is_container(metadata))
-	{
-		type_issue(ec, "metadata", metadata, "record", "Object");
-		return;
-	}
-	c = node_container(metadata);
-	n = JsonContainerSize(c);
+	const JsonbContainer *c = node_container(record);
+	int			n = JsonContainerSize(c);
+	bool		differs = false;
 
 	if (JsonContainerIsArray(c))
 	{
-		ChildCursor cur;
+		ChildCursor items;
 		JsonbNode	item;
 
-		fv->rebuild = true;		/* stored as an object keyed "0", "1", ... */
-		cursor_init(&cur, c, 0);
+		cursor_init(&items, c, 0);
 		for (int i = 0; i < n; i++)
 		{
 			char	   *key = psprintf("%d", i);
 
-			cursor_next(&cur, &item);
-			check_metadata_value(ec, metadata, key, strlen(key), &item, fv);
+			cursor_next(&items, &item);
+			if (!fn(arg, key, strlen(key), &item))
+				break;
 		}
-		return;
+		return true;
 	}
 
 	for (int pass = 0; pass < 2; pass++)
@@ -466,13 +462,44 @@ check_metadata(ElementContext *ec, const JsonbNode *metadata, FieldValue *fv)
 			if (is_array_index_key(key.data, key.len) != (pass == 0))
 				continue;
 			if (is_prototype_key(key.data, key.len))
-			{
-				fv->rebuild = true;
-				continue;
-			}
-			check_metadata_value(ec, metadata, key.data, key.len, &value, fv);
+				differs = true;
+			else if (!fn(arg, key.data, key.len, &value))
+				return differs;
 		}
 	}
+	return differs;
+}
+
+/* check_metadata's visitor */
+typedef struct MetadataCheck
+{
+	ElementContext *ec;
+	const JsonbNode *metadata;
+	FieldValue *fv;
+} MetadataCheck;
+
+static bool
+check_metadata_entry(void *arg, const char *key, int keylen, const JsonbNode *value)
+{
+	MetadataCheck *mc = arg;
+
+	check_metadata_value(mc->ec, mc->metadata, key, keylen, value, mc->fv);
+	return true;
+}
+
+/* metadata: a record of metadata values, visited as Valibot's record does. */
+static void
+check_metadata(ElementContext *ec, const JsonbNode *metadata, FieldValue *fv)
+{
+	MetadataCheck mc = {ec, metadata, fv};
+
+	if (!node_is_container(metadata))
+	{
+		type_issue(ec, "metadata", metadata, "record", "Object");
+		return;
+	}
+	if (record_foreach(metadata, check_metadata_entry, &mc))
+		fv->rebuild = true;		/* stored as the record's output */
 }
 
 /* ---- one field, one element ---- */

@@ -42,9 +42,14 @@ typedef void (*ConsumerSink) (void *arg, const ConsumerValues *consumer);
 extern int	batch_walk(const Jsonb *payload, IssueList *issues,
 					   ConsumerSink sink, void *sink_arg);
 
-/* JavaScript's view of record keys (metadata) */
+/* JavaScript's view of records (metadata) */
 extern bool is_prototype_key(const char *key, int len);
 extern bool is_array_index_key(const char *key, int len);
+
+/* called per entry; returns false to stop */
+typedef bool (*RecordEntryFn) (void *arg, const char *key, int keylen,
+							   const JsonbNode *value);
+extern bool record_foreach(const JsonbNode *record, RecordEntryFn fn, void *arg);
 
 /* JsonbNode lookup of an object key (binary search over the sorted keys). */
 extern bool object_lookup(const JsonbContainer *c, const char *key, int keylen,

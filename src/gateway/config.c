@@ -57,6 +57,8 @@ static const struct setting settings[] = {
 	"concurrent HTTP connections (default 512)"},
 	{"idle-timeout", "FANFARE_IDLE_TIMEOUT", SETTING_INT, FIELD(idle_timeout_s), 1, 3600,
 	"seconds of inactivity after which an HTTP connection is closed (default 30)"},
+	{"header-timeout", "FANFARE_HEADER_TIMEOUT", SETTING_INT, FIELD(header_timeout_s), 1, 3600,
+	"seconds a client has to send a request's headers, however slowly it trickles them (default 10)"},
 	{"retry-after", "FANFARE_RETRY_AFTER", SETTING_INT, FIELD(retry_after_s), 1, 3600,
 	"Retry-After seconds sent with 503 (default 2)"},
 	{"shutdown-timeout", "FANFARE_SHUTDOWN_TIMEOUT", SETTING_INT, FIELD(shutdown_timeout_s), 0, 3600,
@@ -173,6 +175,7 @@ set_defaults(struct gateway_config *config)
 	config->pool_wait_ms = 5000;
 	config->max_connections = 512;
 	config->idle_timeout_s = 30;
+	config->header_timeout_s = 10;
 	config->retry_after_s = 2;
 	config->shutdown_timeout_s = 30;
 }

@@ -21,6 +21,7 @@ struct gateway_config
 	int			pool_wait_ms;	/* wait for a free connection before 503 */
 	int			max_connections;	/* concurrent HTTP connections */
 	int			idle_timeout_s; /* HTTP connection inactivity limit */
+	int			header_timeout_s;	/* time to send a request's headers */
 	int			retry_after_s;	/* Retry-After on 503 */
 	int			shutdown_timeout_s; /* drain limit on SIGINT/SIGTERM */
 };

@@ -19,12 +19,15 @@
 
 struct route;
 
+struct header_deadline;
+
 struct gateway
 {
 	const struct gateway_config *config;
 	struct db_pool *pool;
 	atomic_int	in_flight;		/* requests begun and not yet completed */
 	atomic_bool draining;		/* SIGINT/SIGTERM received */
+	struct header_deadline *headers;	/* closes slow-header connections */
 };
 
 #define LOG_METHOD_MAX 16

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "access_log.h"
+#include "header_deadline.h"
 #include "routes.h"
 
 #define BODY_INITIAL_CAPACITY (64 * 1024)
@@ -181,8 +182,10 @@ static enum MHD_Result
 on_headers(struct gateway *gw, struct MHD_Connection *connection, const char *url,
 		   const char *method, void **req_cls)
 {
-	struct request_state *rs = request_state_new(connection, url, method);
+	struct request_state *rs;
 
+	header_deadline_request_begins(gw->headers, connection);
+	rs = request_state_new(connection, url, method);
 	if (rs == NULL)
 		return MHD_NO;
 	*req_cls = rs;
@@ -244,8 +247,8 @@ on_completed(void *cls, struct MHD_Connection *connection, void **req_cls,
 	struct request_state *rs = *req_cls;
 	struct access_entry entry;
 
-	(void) connection;
 	(void) toe;
+	header_deadline_request_ends(gw->headers, connection);
 	if (rs == NULL)
 		return;
 	entry.started = rs->started_wall;
@@ -331,6 +334,12 @@ server_start(struct gateway *gw, unsigned int *port)
 		return NULL;
 	if (addr.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
+	gw->headers = header_deadline_create(config->header_timeout_s, config->idle_timeout_s);
+	if (gw->headers == NULL)
+	{
+		fprintf(stderr, "fanfare-gateway: cannot start the header watchdog\n");
+		return NULL;
+	}
 
 	daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, gw,
 							  MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, NULL,
@@ -340,10 +349,14 @@ server_start(struct gateway *gw, unsigned int *port)
 							  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) config->idle_timeout_s,
 							  MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) HEADER_MEMORY_LIMIT,
 							  MHD_OPTION_NOTIFY_COMPLETED, on_completed, gw,
+							  MHD_OPTION_NOTIFY_CONNECTION, header_deadline_on_connection,
+							  gw->headers,
 							  MHD_OPTION_END);
 	if (daemon == NULL)
 	{
 		fprintf(stderr, "fanfare-gateway: cannot listen on %s\n", config->listen);
+		header_deadline_destroy(gw->headers);
+		gw->headers = NULL;
 		return NULL;
 	}
 	info = MHD_get_daemon_info(daemon, MHD_DAEMON_INFO_BIND_PORT);
@@ -369,4 +382,6 @@ server_stop(struct gateway *gw, struct MHD_Daemon *daemon)
 		fprintf(stderr, "fanfare-gateway: %d requests still running at shutdown\n",
 				atomic_load(&gw->in_flight));
 	MHD_stop_daemon(daemon);
+	header_deadline_destroy(gw->headers);
+	gw->headers = NULL;
 }

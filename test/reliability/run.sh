@@ -324,9 +324,9 @@ t_verbatim() {
 
 t_hostile_http() {
     saved_pid=$gw_pid saved_port=$port   # global: cleanup stops it too
-    section "hostile HTTP against a gateway with --max-connections 32 --idle-timeout 2"
+    section "hostile HTTP against a gateway with --max-connections 32 --idle-timeout 2 --header-timeout 2"
     gw_pid= port=
-    start_gateway hostile --max-connections 32 --idle-timeout 2 --threads 2 --pool 2 || { fail "hostile gateway starts"; gw_pid=$saved_pid port=$saved_port saved_pid=; return; }
+    start_gateway hostile --max-connections 32 --idle-timeout 2 --header-timeout 2 --threads 2 --pool 2 || { fail "hostile gateway starts"; gw_pid=$saved_pid port=$saved_port saved_pid=; return; }
     node "$here/hostile.mjs" --port "$port" --key "$keyA" --tag "${tag}hostile" --max-connections 32 --idle-timeout 2 >"$work/hostile.json"
     while IFS=$'\t' read -r okv is_known name detail; do
         if [ "$okv" = true ]; then ok "$name${detail:+ $detail}"

@@ -100,11 +100,11 @@ stage_consumer(void *arg, const ConsumerValues *consumer)
 	const FieldValue *metadata = NULL;
 	Jsonb	   *stored_metadata = NULL;
 
-	for (int i = 0; i < FIELD_COUNT; i++)
-		if (field_catalogue[i].kind == FK_METADATA && consumer->fields[i].present)
-			metadata = &consumer->fields[i];
-	if (metadata)
+	if (metadata_field >= 0 && consumer->fields[metadata_field].present)
+	{
+		metadata = &consumer->fields[metadata_field];
 		stored_metadata = metadata_for_storage(metadata);
+	}
 	staged_rows_add(&state->rows, state->batch, consumer, stored_metadata);
 	response_add(&state->response, state->batch, consumer,
 				 metadata && metadata->rebuild ? stored_metadata : NULL);

@@ -70,6 +70,7 @@ extern const FieldDef field_catalogue[FIELD_COUNT];
 /* field indexes sorted the way jsonb sorts object keys (length, then bytes) */
 extern int	field_jsonb_order[];
 extern int	field_name_length[];	/* strlen of each name */
+extern int	metadata_field;		/* index of the FK_METADATA field, or -1 */
 
 extern void field_catalogue_init(void);
 extern int	jsonb_key_cmp(const char *a, int alen, const char *b, int blen);

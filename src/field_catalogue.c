@@ -57,6 +57,7 @@ const FieldDef field_catalogue[FIELD_COUNT] = {
 
 int			field_jsonb_order[FIELD_COUNT];
 int			field_name_length[FIELD_COUNT];
+int			metadata_field = -1;
 
 /*
  * Compare two object keys the way jsonb orders them: shorter first, then
@@ -90,6 +91,8 @@ field_catalogue_init(void)
 	{
 		field_jsonb_order[i] = i;
 		field_name_length[i] = strlen(field_catalogue[i].name);
+		if (field_catalogue[i].kind == FK_METADATA)
+			metadata_field = i;
 	}
 	qsort(field_jsonb_order, field_count, sizeof(int), field_jsonb_cmp);
 }

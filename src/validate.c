@@ -32,6 +32,7 @@ typedef struct ElementContext
 	IssueList  *issues;
 	int			index;
 	JsonbNode	element;
+	const FieldDef *field;		/* the field being checked */
 } ElementContext;
 
 /* Binary search of an object's keys, which jsonb keeps sorted. */
@@ -223,7 +224,8 @@ place_at_geo(Issue *issue, void *arg)
 {
 	GeoPlace   *gp = arg;
 
-	issue_path_key(issue, &gp->ec->element, "lastGeoCoordinates", 18, gp->geo);
+	issue_path_key(issue, &gp->ec->element, gp->ec->field->name,
+				   strlen(gp->ec->field->name), gp->geo);
 	issue_path_key(issue, gp->geo, gp->key, strlen(gp->key), gp->value);
 }
 
@@ -266,7 +268,7 @@ check_geo(ElementContext *ec, const JsonbNode *geo, FieldValue *fv)
 {
 	if (!node_is_container(geo))
 	{
-		type_issue(ec, "lastGeoCoordinates", geo, "object", "Object");
+		type_issue(ec, ec->field->name, geo, "object", "Object");
 		return;
 	}
 	/* an array passes Valibot's object check and then lacks both keys */
@@ -377,7 +379,7 @@ check_metadata_value(ElementContext *ec, const JsonbNode *metadata,
 	issue = issue_add(ec->issues, "schema", "union", "type", METADATA_VALUE_EXPECTED);
 	issue_set_input(issue, value);
 	issue_path_element(issue, ec->index, &ec->element);
-	issue_path_key(issue, &ec->element, "metadata", 8, metadata);
+	issue_path_key(issue, &ec->element, ec->field->name, strlen(ec->field->name), metadata);
 	issue_path_key(issue, metadata, key, keylen, value);
 
 	if (!node_is_array(value))
@@ -495,7 +497,7 @@ check_metadata(ElementContext *ec, const JsonbNode *metadata, FieldValue *fv)
 
 	if (!node_is_container(metadata))
 	{
-		type_issue(ec, "metadata", metadata, "record", "Object");
+		type_issue(ec, ec->field->name, metadata, "record", "Object");
 		return;
 	}
 	if (record_foreach(metadata, check_metadata_entry, &mc))
@@ -587,7 +589,7 @@ static void
 check_element(IssueList *issues, int index, const JsonbNode *element,
 			  ConsumerValues *values)
 {
-	ElementContext ec = {issues, index, *element};
+	ElementContext ec = {issues, index, *element, NULL};
 	JsonbNode	slots[FIELD_COUNT];
 	bool		found[FIELD_COUNT] = {0};
 
@@ -637,6 +639,7 @@ check_element(IssueList *issues, int index, const JsonbNode *element,
 	for (int field = 0; field < FIELD_COUNT; field++)
 	{
 		memset(&values->fields[field], 0, sizeof(FieldValue));
+		ec.field = &field_catalogue[field];
 		check_field(&ec, &field_catalogue[field],
 					found[field] ? &slots[field] : NULL, &values->fields[field]);
 	}

@@ -70,10 +70,16 @@ out.push(`${meta.quick === '1' ? '**Quick run (CI size), not the reference numbe
 out.push('');
 {
   const cores = parseInt(meta.cpu, 10);
-  const loads = (meta.load || '').match(/^(\S+) .* at the start, (\S+) /);
+  // the load at the end counts the gateway part's own 32-client cells, so
+  // other work shows in the load at the start and before the gateway part
+  const loads = (meta.load || '').match(/^(\S+) .* at the start, (\S+) .* before the gateway part/);
   if (cores && loads && Math.max(+loads[1], +loads[2]) > cores) {
-    out.push(`**The machine was busy** (1-minute load above its ${cores} cores): other work shared the CPUs, ` +
-      'so single numbers are noisy; compare contenders within this run only.');
+    out.push(`**The machine was busy** (1-minute load above its ${cores} cores before the gateway part): ` +
+      'other work shared the CPUs, so single numbers are noisy; compare contenders within this run only.');
+    out.push('');
+  } else if (cores && loads) {
+    out.push(`1-minute load within the ${cores} cores at the start and before the gateway part; ` +
+      'the load at the end includes the gateway part\'s own 32-client cells.');
     out.push('');
   }
 }

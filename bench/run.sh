@@ -175,6 +175,9 @@ for n in "${size_list[@]}"; do
 done
 
 # --- gateway against pgbench ----------------------------------------------------
+# the SQL part keeps about one core busy; the gateway part's 32-client cells
+# raise the load on their own, so "other work" is judged before them
+load_gateway=$(cut -d' ' -f1-3 /proc/loadavg)
 : >"$raw/gateway.tsv"
 gateway_note=
 gateway_bin=src/gateway/fanfare-gateway
@@ -267,7 +270,7 @@ fi
     [ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ] && dirty=" (with uncommitted changes)"
     echo "commit	$(git rev-parse --short HEAD 2>/dev/null || echo none)$dirty"
     echo "cpu	$(nproc) x $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)"
-    echo "load	$load_start at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end (1, 5, 15 min)"
+    echo "load	$load_start at the start, $load_gateway before the gateway part, $(cut -d' ' -f1-3 /proc/loadavg) at the end (1, 5, 15 min)"
     echo "postgres	$(psql -X -At -d "$db" -c 'SHOW server_version')"
     echo "command	bench/run.sh $args"
     echo "quick	$quick"

@@ -6,8 +6,9 @@
 # suites, the conformance runner and response-schema check, the gateway's
 # integration tests (with a valgrind pass), differential fuzzing with a
 # fixed seed and the crash-resistance cases, the short load/fault/security
-# suite, and the extension's memory check (its own cluster under valgrind),
-# stops the cluster, and prints one summary line.
+# suite, the extension's memory check (its own cluster under valgrind) and
+# the benchmark's quick mode (its own cluster; no timing asserted), stops the
+# cluster, and prints one summary line.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -46,7 +47,7 @@ suite "pg_regress + isolation" regress
 
 (cd test/conformance && npm ci --silent --no-audit --no-fund >/dev/null)
 # the short suites; the long ones (make fuzz, make soak) have their own targets
-for name in conformance gateway fuzz reliability memcheck; do
+for name in conformance gateway fuzz reliability memcheck bench; do
     t=test/$name/run.sh
     if [ ! -x "$t" ]; then
         failed=$((failed + 1))

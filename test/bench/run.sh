@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# The benchmark's quick mode, so that `make bench` cannot rot unnoticed.
+#
+#   test/bench/run.sh
+#
+# Runs `bench/run.sh --quick` (its own throwaway cluster; sizes up to 10 000,
+# 3 rounds, 3 s gateway cells; results in bench/results/raw/quick/, never the
+# committed latest.md) and checks that every contender produced every round,
+# that the gateway and pgbench cells ran without errors, and that the report
+# was written.  No timing is asserted: speed belongs to `make bench`.  The
+# driver itself checks that each call stored exactly its rows.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+
+raw=bench/results/raw/quick
+passed=0 failed=0
+check() {
+    local what=$1; shift
+    if "$@"; then passed=$((passed + 1)); echo "ok - $what"
+    else failed=$((failed + 1)); echo "not ok - $what"; fi
+}
+
+t0=$(date +%s)
+if bench/run.sh --quick >"${TMPDIR:-/tmp}/fanfare-bench-quick.$$.log" 2>&1; then
+    check "bench/run.sh --quick exits 0" true
+else
+    check "bench/run.sh --quick exits 0" false
+    tail -n 30 "${TMPDIR:-/tmp}/fanfare-bench-quick.$$.log"
+fi
+rm -f "${TMPDIR:-/tmp}/fanfare-bench-quick.$$.log"
+echo "bench: quick run took $(( $(date +%s) - t0 )) s"
+
+# contenders.tsv: label rows round ms ... ; 3 rounds per contender and size
+rounds_ok() {
+    local label=$1 rows=$2
+    [ "$(awk -F'\t' -v l="$label" -v r="$rows" '$1 == l && $2 == r && $4 > 0' "$raw/contenders.tsv" 2>/dev/null | wc -l)" -eq 3 ]
+}
+for label in fanfare plain plpgsql copy; do
+    for rows in 1 100 500 10000; do
+        check "$label, $rows rows: 3 timed rounds" rounds_ok "$label" "$rows"
+    done
+done
+
+# gateway.tsv: tool rows connections requests duration p50 p99 errors
+cell_ok() {
+    local tool=$1 rows=$2 conns=$3
+    [ "$(awk -F'\t' -v t="$tool" -v r="$rows" -v c="$conns" \
+        '$1 == t && $2 == r && $3 == c && $4 > 0 && $8 == 0' "$raw/gateway.tsv" 2>/dev/null | wc -l)" -eq 1 ]
+}
+for tool in wrk pgbench; do
+    for rows in 1 500; do
+        for conns in 1 8 32; do
+            check "$tool, $rows-row batches, $conns connections: requests and no errors" cell_ok "$tool" "$rows" "$conns"
+        done
+    done
+done
+
+check "report written with the targets table" grep -q '^## Targets (issue 4)' "$raw/latest.md"
+check "chart written" grep -q '<svg' "$raw/latest.svg"
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

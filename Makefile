@@ -2,13 +2,16 @@
 # entry points (run, test, bench).  See README.md.
 
 EXTENSION  = fanfare
-EXTVERSION = 0.1.0
+EXTVERSION = 0.2.0
 
 MODULE_big = fanfare
 OBJS = \
 	src/fanfare.o \
 	src/field_catalogue.o \
 	src/js_number.o \
+	src/json_text.o \
+	src/json_value.o \
+	src/json_print.o \
 	src/email_check.o \
 	src/timestamp_check.o \
 	src/issue_list.o \
@@ -19,12 +22,13 @@ OBJS = \
 	src/consumer_insert.o \
 	src/email_uniqueness.o \
 	src/response.o \
-	src/create_consumers.o
+	src/create_consumers.o \
+	src/import_consumers.o
 
 DATA = $(wildcard fanfare--*.sql)
 
 # pg_regress suites (sql/ + expected/) and isolation specs (test/isolation/)
-REGRESS = install validation defaults response tenancy limits errors lifecycle
+REGRESS = install validation defaults response tenancy limits errors issue_format wire lifecycle
 REGRESS_OPTS = --inputdir=.
 ISOLATION = email_race
 ISOLATION_OPTS = --inputdir=test/isolation --outputdir=output_iso

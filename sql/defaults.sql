@@ -38,3 +38,23 @@ ROLLBACK;
 
 -- an empty batch creates nothing and returns []
 SELECT fanfare.create_consumers('{"consumers":[]}');
+
+-- the defaults are the field catalogue's (fanfare.consumer_fields()), and
+-- the table's column DEFAULTs say the same: no field may disagree
+SELECT f.name, f.default_value, c.column_name, c.column_default
+FROM fanfare.consumer_fields() f
+JOIN information_schema.columns c
+  ON c.table_schema = 'fanfare' AND c.table_name = 'consumers'
+ AND c.column_name IN (f.column_name, f.column_name || '_latitude', f.column_name || '_longitude')
+WHERE (f.default_value #>> '{}') IS DISTINCT FROM c.column_default;
+SELECT count(*) AS fields, count(default_value) AS with_default, count(*) FILTER (WHERE required) AS required
+FROM fanfare.consumer_fields();
+-- both responses apply them
+BEGIN;
+SELECT (SELECT jsonb_object_agg(f.name, c->f.name) FROM fanfare.consumer_fields() f WHERE f.default_value IS NOT NULL)
+       = (SELECT jsonb_object_agg(name, default_value) FROM fanfare.consumer_fields() WHERE default_value IS NOT NULL) AS jsonb_path
+FROM jsonb_array_elements(fanfare.create_consumers('{"consumers":[{"emailVerified":true,"phoneVerified":true,"status":"ACTIVE"}]}')) AS c;
+SELECT (SELECT jsonb_object_agg(f.name, c::jsonb->f.name) FROM fanfare.consumer_fields() f WHERE f.default_value IS NOT NULL)
+       = (SELECT jsonb_object_agg(name, default_value) FROM fanfare.consumer_fields() WHERE default_value IS NOT NULL) AS wire_path
+FROM fanfare.import_consumers('{"consumers":[{"emailVerified":true,"phoneVerified":true,"status":"ACTIVE"}]}') AS c;
+ROLLBACK;

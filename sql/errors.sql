@@ -81,3 +81,16 @@ SELECT jsonb_array_length(fanfare.create_consumers('{"consumers":[{"emailVerifie
 -- the internal row source cannot be used on its own
 SELECT * FROM fanfare.staged_consumer_rows() AS r(x int);
 TRUNCATE fanfare.consumers;
+
+-- the HINT and the server log's summary carry no client data: a client's
+-- metadata key prints as *, values never appear
+DO $$
+DECLARE hint text; detail text;
+BEGIN
+  PERFORM fanfare.create_consumers('{"consumers":[{"emailVerified":true,"phoneVerified":true,"status":"ACTIVE","metadata":{"customer-secret-key":{"x":1}}}]}');
+EXCEPTION WHEN invalid_parameter_value THEN
+  GET STACKED DIAGNOSTICS hint = PG_EXCEPTION_HINT, detail = PG_EXCEPTION_DETAIL;
+  RAISE NOTICE 'hint: %', hint;
+  RAISE NOTICE 'the key is in the body (DETAIL): %, and in the HINT: %',
+    position('customer-secret-key' in detail) > 0, position('customer-secret-key' in hint) > 0;
+END $$;

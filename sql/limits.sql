@@ -94,3 +94,20 @@ SET ROLE fanfare_limits_user;
 SET fanfare.max_batch_size = 100000;
 RESET ROLE;
 DROP ROLE fanfare_limits_user;
+
+-- fanfare.max_error_size is bounded by the largest allocation (1GB - 1):
+-- a larger value is refused, and the largest one still lists every issue
+-- (it used to overflow an int and print "issues":[] with "issueCount":4)
+SET fanfare.max_error_size = '2GB';
+SET fanfare.max_error_size = '1048576kB';
+SET fanfare.max_error_size = '1048575kB';
+SELECT jsonb_array_length(fanfare.validate_consumers(pg_temp.batch(1, '{"activityRank":"x","aov":1,"ltv":2,"email":3}'))) AS listed;
+DO $$
+DECLARE body jsonb;
+BEGIN
+  PERFORM fanfare.create_consumers(pg_temp.batch(1, '{"activityRank":"x","aov":1,"ltv":2,"email":3}'));
+EXCEPTION WHEN invalid_parameter_value THEN
+  GET STACKED DIAGNOSTICS body = PG_EXCEPTION_DETAIL;
+  RAISE NOTICE 'listed=%, issueCount=%', jsonb_array_length(body->'issues'), body->'issueCount';
+END $$;
+RESET fanfare.max_error_size;

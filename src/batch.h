@@ -1,7 +1,7 @@
 /*
  * batch.h
- *	  One call of create_consumers: the values shared by its rows, the rows
- *	  staged for the INSERT, the response being written, and the emails.
+ *	  One call of the API: the values shared by its rows, the rows staged for
+ *	  the INSERT, the responses being written, and the emails.
  */
 #ifndef BATCH_H
 #define BATCH_H
@@ -11,22 +11,39 @@
 
 #include "validate.h"
 
-/* What the server adds to every row of the batch. */
+/* What the server adds to every row of the batch, and what it has staged. */
 typedef struct BatchContext
 {
+	MemoryContext cxt;			/* where the arrays below live */
 	pg_uuid_t	organization_id;
 	char		organization_text[37];
 	char	   *actor;
 	TimestampTz created_at;
 	char		created_at_text[32];
-	int			n;				/* consumers in the batch */
-	pg_uuid_t  *ids;			/* one per consumer, increasing */
-	const JsonbContainer *consumers;	/* the consumers array */
+	/* the consumers staged so far, in input order */
+	int			n;
+	int			allocated;
+	pg_uuid_t  *ids;			/* increasing */
+	bool		ids_wanted;		/* false for a dry run */
+	int			ids_given;		/* leading ids supplied by the caller */
+	JsonValue  *elements;		/* the element each consumer came from */
+	char	  **emails;			/* lower-cased; NULL when none */
+	int		   *email_lens;
 } BatchContext;
 
-extern void batch_context_init(BatchContext *batch, const Jsonb *payload, bool make_ids);
+/* Tenant (required), actor and time; room for expected consumers. */
+extern void batch_context_init(BatchContext *batch, int expected);
 
-/* ---- response.c: the 200 body, written in jsonb's binary form ---- */
+/* The tenant and actor given instead of looked up (the wire fronts). */
+extern void batch_context_init_for(BatchContext *batch, const pg_uuid_t *org,
+								   const char *actor, int expected);
+
+/* Stage one valid consumer: its id, element and email.  Returns its index. */
+extern int	batch_add_consumer(BatchContext *batch, const ConsumerValues *consumer);
+
+/* ---- response.c: the 200 body ---- */
+
+/* As jsonb (create_consumers), written in jsonb's binary layout. */
 typedef struct ResponseWriter
 {
 	StringInfoData buf;			/* a Jsonb datum under construction */
@@ -40,6 +57,10 @@ extern void response_add(ResponseWriter *w, const BatchContext *batch,
 						 const ConsumerValues *consumer, const Jsonb *metadata);
 extern Jsonb *response_finish(ResponseWriter *w);
 
+/* As JSON text (the wire path): one consumer, compact, document order. */
+extern void response_text_consumer(StringInfo out, const BatchContext *batch,
+								   const ConsumerValues *consumer);
+
 /* ---- consumer_insert.c: the rows, and the one INSERT ---- */
 typedef struct StagedRows
 {
@@ -48,7 +69,7 @@ typedef struct StagedRows
 	Datum		status_active;	/* enum values of consumer_status */
 	Datum		status_inactive;
 	Datum		created_by;
-	Datum		zero_numeric;
+	Datum	   *defaults;		/* per field: its default as a column value */
 	bool		consumed;		/* handed to the INSERT */
 } StagedRows;
 
@@ -64,5 +85,20 @@ extern void email_duplicates_stored(const BatchContext *batch, bool *duplicate);
 extern void email_duplicates_not_inserted(const BatchContext *batch, bool *duplicate);
 extern void email_duplicate_issues(const BatchContext *batch, const bool *duplicate,
 								   IssueList *issues);
+
+/*
+ * ---- create_consumers.c: one batch, all steps ----
+ *
+ * Validate, stage, check emails and insert a body for the batch's tenant.
+ * With a ResponseWriter, the jsonb response is written on the way.  Any
+ * issue raises 22023 with the 400 body as DETAIL unless issues_out is
+ * given: then the issues are left there, nothing is stored, and the caller
+ * answers.  Returns the number of consumers created.
+ */
+extern int	batch_create(BatchContext *batch, const JsonValue *body,
+						 ResponseWriter *response, IssueList *issues_out);
+
+/* Raise the validation error: the 400 body is the DETAIL. */
+extern void report_issues(const IssueList *issues) pg_attribute_noreturn();
 
 #endif							/* BATCH_H */

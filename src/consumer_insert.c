@@ -32,6 +32,7 @@
 #include "utils/syscache.h"
 
 #include "batch.h"
+#include "json_text.h"
 
 /* The batch whose rows the running INSERT reads (NULL outside of it). */
 static StagedRows *current_rows = NULL;
@@ -139,6 +140,25 @@ insert_statement(TupleDesc desc)
 					columns.data, definitions.data);
 }
 
+/* A field's default (the catalogue's JSON text) as a value of its column. */
+static Datum
+default_datum(const FieldDef *field, Oid type)
+{
+	JsonValue	v;
+	int			offset;
+	const char *literal = field->default_json;
+	Oid			input;
+	Oid			ioparam;
+
+	if (json_text_read(literal, strlen(literal), &v, &offset) != JSON_TEXT_OK ||
+		json_is_container(&v))
+		elog(ERROR, "bad default in the field catalogue: %s", literal);
+	if (v.kind == JSON_STRING)
+		literal = pnstrdup(v.data, v.len);
+	getTypeInputInfo(type, &input, &ioparam);
+	return OidInputFunctionCall(input, (char *) literal, ioparam, -1);
+}
+
 void
 staged_rows_begin(StagedRows *rows, const BatchContext *batch)
 {
@@ -155,16 +175,20 @@ staged_rows_begin(StagedRows *rows, const BatchContext *batch)
 											  ObjectIdGetDatum(status_type));
 	rows->status_inactive = DirectFunctionCall2(enum_in, CStringGetDatum("INACTIVE"),
 												ObjectIdGetDatum(status_type));
-	rows->zero_numeric = NumericGetDatum(int64_to_numeric(0));
+	rows->defaults = palloc0(sizeof(Datum) * FIELD_COUNT);
+	for (int i = 0; i < FIELD_COUNT; i++)
+		if (field_catalogue[i].default_json)
+			rows->defaults[i] = default_datum(&field_catalogue[i],
+											  kind_type(field_catalogue[i].kind, status_type));
 	rows->created_by = PointerGetDatum(cstring_to_text(batch->actor));
 	rows->consumed = false;
 }
 
 /* A numeric column from a valid aov/ltv string. */
 static Datum
-decimal_datum(const JsonbNode *node)
+decimal_datum(const JsonValue *v)
 {
-	char	   *text = pnstrdup(node->data, node->len);
+	char	   *text = pnstrdup(v->data, v->len);
 
 	return DirectFunctionCall3(numeric_in, CStringGetDatum(text),
 							   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
@@ -188,51 +212,53 @@ staged_rows_add(StagedRows *rows, const BatchContext *batch,
 	{
 		const FieldDef *field = &field_catalogue[i];
 		const FieldValue *fv = &consumer->fields[i];
+		int			width = field->kind == FK_GEO ? 2 : 1;
 
+		if (!fv->present)
+		{
+			for (int k = 0; k < width; k++, col++)
+			{
+				values[col] = rows->defaults[i];
+				nulls[col] = field->default_json == NULL;
+			}
+			continue;
+		}
 		switch (field->kind)
 		{
 			case FK_BOOL:
 			case FK_OBOOL:
-				values[col] = BoolGetDatum(fv->present && fv->node.type == JENTRY_ISBOOL_TRUE);
+				values[col] = BoolGetDatum(fv->value.kind == JSON_TRUE);
 				break;
 			case FK_STATUS:
-				values[col] = fv->node.len == 6 ? rows->status_active : rows->status_inactive;
+				values[col] = fv->value.len == 6 ? rows->status_active : rows->status_inactive;
 				break;
 			case FK_RANK:
-				values[col] = Int16GetDatum(fv->present ? (int16) fv->number : 0);
+				values[col] = Int16GetDatum((int16) fv->number);
 				break;
 			case FK_SCORE:
 				/* + 0.0 turns -0 into 0, as JSON.stringify prints it */
-				values[col] = Float8GetDatum(fv->present ? fv->number + 0.0 : 0.0);
+				values[col] = Float8GetDatum(fv->number + 0.0);
 				break;
 			case FK_COUNT:
-				values[col] = Int64GetDatum(fv->present ? (int64) fv->number : 0);
+				values[col] = Int64GetDatum((int64) fv->number);
 				break;
 			case FK_DECIMAL:
-				values[col] = fv->present ? decimal_datum(&fv->node) : rows->zero_numeric;
+				values[col] = decimal_datum(&fv->value);
 				break;
 			case FK_TIMESTAMP:
 				values[col] = TimestampTzGetDatum(fv->timestamp);
-				nulls[col] = !fv->present;
 				break;
 			case FK_TEXT:
 			case FK_EMAIL:
-				if (fv->present)
-					values[col] = PointerGetDatum(cstring_to_text_with_len(fv->node.data,
-																		   fv->node.len));
-				nulls[col] = !fv->present;
+				values[col] = PointerGetDatum(cstring_to_text_with_len(fv->value.data,
+																	   fv->value.len));
 				break;
 			case FK_GEO:
-				values[col] = Float8GetDatum(fv->latitude + 0.0);
-				nulls[col] = !fv->present;
-				col++;
+				values[col++] = Float8GetDatum(fv->latitude + 0.0);
 				values[col] = Float8GetDatum(fv->longitude + 0.0);
-				nulls[col] = !fv->present;
 				break;
 			case FK_METADATA:
-				if (fv->present)
-					values[col] = PointerGetDatum(metadata);
-				nulls[col] = !fv->present;
+				values[col] = PointerGetDatum(metadata);
 				break;
 		}
 		col++;
@@ -245,65 +271,67 @@ staged_rows_add(StagedRows *rows, const BatchContext *batch,
 
 /* A metadata scalar as JSON.stringify(JSON.parse(x)) leaves it. */
 static void
-scalar_value(const JsonbNode *node, JsonbValue *v)
+scalar_value(const JsonValue *v, JsonbValue *jv)
 {
-	bool		short_form;
-
-	switch (node->type)
+	switch (v->kind)
 	{
-		case JENTRY_ISSTRING:
-			v->type = jbvString;
-			v->val.string.val = (char *) node->data;
-			v->val.string.len = node->len;
+		case JSON_STRING:
+			jv->type = jbvString;
+			jv->val.string.val = (char *) v->data;
+			jv->val.string.len = v->len;
 			break;
-		case JENTRY_ISNUMERIC:
-			if (!isfinite(numeric_to_js_double((Numeric) node->data, &short_form)))
-				v->type = jbvNull;	/* Infinity stringifies as null */
+		case JSON_NUMBER:
+			if (json_number_is_infinite(v))
+				jv->type = jbvNull; /* Infinity stringifies as null */
 			else
 			{
-				v->type = jbvNumeric;
-				v->val.numeric = (Numeric) node->data;
+				jv->type = jbvNumeric;
+				/* the number as sent, as jsonb's own input would keep it */
+				jv->val.numeric = v->source == FROM_JSONB ? (Numeric) v->data
+					: DatumGetNumeric(DirectFunctionCall3(numeric_in,
+														  CStringGetDatum(pnstrdup(v->data, v->len)),
+														  ObjectIdGetDatum(InvalidOid),
+														  Int32GetDatum(-1)));
 			}
 			break;
-		case JENTRY_ISBOOL_TRUE:
-		case JENTRY_ISBOOL_FALSE:
-			v->type = jbvBool;
-			v->val.boolean = node->type == JENTRY_ISBOOL_TRUE;
+		case JSON_TRUE:
+		case JSON_FALSE:
+			jv->type = jbvBool;
+			jv->val.boolean = v->kind == JSON_TRUE;
 			break;
 		default:
-			v->type = jbvNull;
+			jv->type = jbvNull;
 			break;
 	}
 }
 
 static void
-push_metadata_value(JsonbParseState **state, const JsonbNode *node)
+push_metadata_value(JsonbParseState **state, const JsonValue *value)
 {
-	JsonbValue	v;
+	JsonbValue	jv;
 
-	if (node_is_array(node))
+	if (value->kind == JSON_ARRAY)
 	{
-		ChildCursor cur;
-		JsonbNode	item;
+		JsonIter	it;
+		JsonValue	item;
 
 		pushJsonbValue(state, WJB_BEGIN_ARRAY, NULL);
-		cursor_init(&cur, node_container(node), 0);
-		for (int i = 0; i < node_size(node); i++)
+		json_iter_init(&it, value);
+		while (json_iter_next(&it, NULL, &item))
 		{
-			cursor_next(&cur, &item);
-			scalar_value(&item, &v);
-			pushJsonbValue(state, WJB_ELEM, &v);
+			scalar_value(&item, &jv);
+			pushJsonbValue(state, WJB_ELEM, &jv);
 		}
 		pushJsonbValue(state, WJB_END_ARRAY, NULL);
 		return;
 	}
-	scalar_value(node, &v);
-	pushJsonbValue(state, WJB_VALUE, &v);
+	scalar_value(value, &jv);
+	pushJsonbValue(state, WJB_VALUE, &jv);
 }
 
 /* metadata_for_storage's visitor */
 static bool
-push_record_entry(void *arg, const char *key, int keylen, const JsonbNode *value)
+push_record_entry(void *arg, const char *key, int keylen, const JsonValue *value)
 {
 	JsonbParseState **state = arg;
 	JsonbValue	k;
@@ -317,27 +345,29 @@ push_record_entry(void *arg, const char *key, int keylen, const JsonbNode *value
 }
 
 /*
- * The jsonb to store for a valid metadata value.  Usually the payload's own
- * container, copied; rewritten (rebuild) as the record's output when it
- * was an array, had keys a JavaScript record skips, or numbers that
- * JSON.parse turns into Infinity.
+ * The jsonb to store for a valid metadata value: the record's output.  From
+ * jsonb that is usually the payload's own container, copied; it is rebuilt
+ * when it was an array, had keys a JavaScript record skips, or numbers that
+ * JSON.parse turns into Infinity.  From text it is always built, and comes
+ * out as jsonb's own input of the same text would (keys sorted, numbers as
+ * sent), so both paths store the same value.
  */
 Jsonb *
 metadata_for_storage(const FieldValue *fv)
 {
 	JsonbParseState *state = NULL;
 
-	if (!fv->rebuild)
+	if (fv->value.source == FROM_JSONB && !fv->rebuild)
 	{
-		Jsonb	   *copy = palloc(VARHDRSZ + fv->node.len);
+		Jsonb	   *copy = palloc(VARHDRSZ + fv->value.len);
 
-		SET_VARSIZE(copy, VARHDRSZ + fv->node.len);
-		memcpy(&copy->root, fv->node.data, fv->node.len);
+		SET_VARSIZE(copy, VARHDRSZ + fv->value.len);
+		memcpy(&copy->root, fv->value.data, fv->value.len);
 		return copy;
 	}
 
 	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
-	record_foreach(&fv->node, push_record_entry, &state);
+	record_foreach(&fv->value, push_record_entry, &state);
 	return JsonbValueToJsonb(pushJsonbValue(&state, WJB_END_OBJECT, NULL));
 }
 

@@ -1,64 +1,128 @@
 /*
  * create_consumers.c
- *	  SQL entry points: fanfare.create_consumers(jsonb) and
- *	  fanfare.validate_consumers(jsonb).
+ *	  One batch through all its steps, and the jsonb entry points:
+ *	  fanfare.create_consumers(jsonb) and fanfare.validate_consumers(jsonb).
  *
- * create_consumers runs in three steps, all inside the caller's transaction:
- *	1. walk the batch once: every issue, and while there is none, each
- *	   consumer staged as a row and written into the response;
+ * A batch runs in three steps, all inside the caller's transaction:
+ *	1. walk the body once: every issue, and while there is none, each
+ *	   consumer staged as a row (and, for the jsonb entry point, written
+ *	   into the response);
  *	2. "Email already exists": duplicates within the batch, or stored ones
  *	   (only once every other check passed);
  *	3. one INSERT of the staged rows.
  * Any issue raises SQLSTATE 22023 with the 400 body as DETAIL, so nothing is
- * stored unless the whole batch is.
+ * stored unless the whole batch is.  The wire path (import_consumers.c)
+ * runs the same steps on the request text.
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "utils/fmgrprotos.h"
 #include "utils/memutils.h"
+#include "utils/resowner.h"
 #include "utils/timestamp.h"
 
 #include "batch.h"
 
-/* The consumers array's size, or 0 when the body has none. */
-static int
-consumers_count(const Jsonb *payload, const JsonbContainer **consumers)
-{
-	JsonbNode	body;
-	JsonbNode	array;
+#define ID_BLOCK 256			/* ids drawn at once when the count is unknown */
 
-	*consumers = NULL;
-	jsonb_root_node(payload, &body);
-	if (!node_is_object(&body) ||
-		!object_lookup(node_container(&body), "consumers", 9, &array) ||
-		!node_is_array(&array))
-		return 0;
-	*consumers = node_container(&array);
-	return node_size(&array);
-}
-
-/* Tenant, actor, time and (if asked) ids of a batch. */
 void
-batch_context_init(BatchContext *batch, const Jsonb *payload, bool make_ids)
+batch_context_init_for(BatchContext *batch, const pg_uuid_t *org, const char *actor,
+					   int expected)
 {
-	batch->organization_id = tenant_require_organization_id();
+	memset(batch, 0, sizeof(*batch));
+	batch->cxt = CurrentMemoryContext;
+	batch->organization_id = *org;
 	uuid_format(&batch->organization_id, batch->organization_text);
-	batch->actor = tenant_actor();
+	batch->actor = pstrdup(actor);
 	batch->created_at = GetCurrentStatementStartTimestamp();
 	js_iso_string(batch->created_at, batch->created_at_text);
-	batch->n = consumers_count(payload, &batch->consumers);
-	batch->ids = NULL;
-	if (make_ids && batch->n > 0 && batch->n <= fanfare_max_batch_size)
+	batch->ids_wanted = true;
+	batch->allocated = Max(expected, 0);
+	if (batch->allocated > 0)
 	{
-		batch->ids = palloc(sizeof(pg_uuid_t) * batch->n);
-		uuidv7_generate(batch->ids, batch->n);
+		batch->ids = palloc(sizeof(pg_uuid_t) * batch->allocated);
+		uuidv7_generate(batch->ids, batch->allocated);
+		batch->elements = palloc(sizeof(JsonValue) * batch->allocated);
+		batch->emails = palloc(sizeof(char *) * batch->allocated);
+		batch->email_lens = palloc(sizeof(int) * batch->allocated);
 	}
 }
 
-/* Raise the validation error: the 400 body is the DETAIL. */
+void
+batch_context_init(BatchContext *batch, int expected)
+{
+	pg_uuid_t	org = tenant_require_organization_id();
+
+	batch_context_init_for(batch, &org, tenant_actor(), expected);
+}
+
+/* Room for one more consumer: the arrays double, and new ids are drawn. */
 static void
+batch_grow(BatchContext *batch)
+{
+	int			old = batch->allocated;
+	int			size = old > 0 ? old * 2 : ID_BLOCK;
+	MemoryContext prev = MemoryContextSwitchTo(batch->cxt);
+
+	if (old == 0)
+	{
+		batch->ids = palloc(sizeof(pg_uuid_t) * size);
+		batch->elements = palloc(sizeof(JsonValue) * size);
+		batch->emails = palloc(sizeof(char *) * size);
+		batch->email_lens = palloc(sizeof(int) * size);
+	}
+	else
+	{
+		batch->ids = repalloc_huge(batch->ids, sizeof(pg_uuid_t) * size);
+		batch->elements = repalloc_huge(batch->elements, sizeof(JsonValue) * size);
+		batch->emails = repalloc_huge(batch->emails, sizeof(char *) * size);
+		batch->email_lens = repalloc_huge(batch->email_lens, sizeof(int) * size);
+	}
+	/* ids the caller supplied (a replay) stay as they are */
+	if (batch->ids_wanted && size > batch->ids_given)
+	{
+		int			from = Max(old, batch->ids_given);
+
+		uuidv7_generate(batch->ids + from, size - from);
+	}
+	batch->allocated = size;
+	MemoryContextSwitchTo(prev);
+}
+
+int
+batch_add_consumer(BatchContext *batch, const ConsumerValues *consumer)
+{
+	int			i = batch->n;
+	const FieldValue *email = NULL;
+
+	Assert(consumer->index == i);
+	if (i == batch->allocated)
+		batch_grow(batch);
+	batch->elements[i] = consumer->element;
+	batch->emails[i] = NULL;
+	batch->email_lens[i] = 0;
+	for (int f = 0; f < FIELD_COUNT; f++)
+		if (field_catalogue[f].kind == FK_EMAIL && consumer->fields[f].present)
+			email = &consumer->fields[f];
+	if (email)
+	{
+		char	   *lowered = MemoryContextAlloc(batch->cxt, email->value.len + 1);
+
+		/* emails are ASCII by the email rule */
+		for (uint32 j = 0; j < email->value.len; j++)
+			lowered[j] = pg_ascii_tolower(email->value.data[j]);
+		lowered[email->value.len] = '\0';
+		batch->emails[i] = lowered;
+		batch->email_lens[i] = email->value.len;
+	}
+	batch->n++;
+	return i;
+}
+
+void
 report_issues(const IssueList *issues)
 {
 	char	   *body = issue_list_error_body(issues);
@@ -70,19 +134,8 @@ report_issues(const IssueList *issues)
 					issues->total == 1 ? "issue" : "issues"),
 			 errdetail_internal("%s", body),
 			 errdetail_log("First issue at %s.", first),
-			 errhint("First issue at %s. The DETAIL of this error is the 400 response body; fanfare.validate_consumers() returns the issues as jsonb.",
+			 errhint("First issue at %s. The DETAIL of this error is the 400 response body.",
 					 first)));
-}
-
-static Jsonb *
-payload_arg(FunctionCallInfo fcinfo)
-{
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("consumers batch must not be null"),
-				 errhint("Pass the request body, e.g. '{\"consumers\":[...]}'.")));
-	return PG_GETARG_JSONB_P(0);
 }
 
 /* What the walk hands each valid consumer to. */
@@ -90,7 +143,7 @@ typedef struct CreateState
 {
 	BatchContext *batch;
 	StagedRows	rows;
-	ResponseWriter response;
+	ResponseWriter *response;
 } CreateState;
 
 static void
@@ -105,9 +158,106 @@ stage_consumer(void *arg, const ConsumerValues *consumer)
 		metadata = &consumer->fields[metadata_field];
 		stored_metadata = metadata_for_storage(metadata);
 	}
+	batch_add_consumer(state->batch, consumer);
 	staged_rows_add(&state->rows, state->batch, consumer, stored_metadata);
-	response_add(&state->response, state->batch, consumer,
-				 metadata && metadata->rebuild ? stored_metadata : NULL);
+	if (state->response)
+		response_add(state->response, state->batch, consumer,
+					 metadata && metadata->rebuild ? stored_metadata : NULL);
+}
+
+/* Steps 2 and 3; the caller is connected to SPI. */
+static void
+check_emails_and_insert(BatchContext *batch, StagedRows *rows, IssueList *issues)
+{
+	bool	   *duplicate = palloc0(sizeof(bool) * batch->n);
+
+	if (email_duplicates_in_batch(batch, duplicate))
+		email_duplicates_stored(batch, duplicate);
+	else if (staged_rows_insert(rows) < (uint64) batch->n)
+		email_duplicates_not_inserted(batch, duplicate);
+	email_duplicate_issues(batch, duplicate, issues);
+}
+
+/*
+ * Steps 2 and 3 in a subtransaction, rolled back when an email turns out to
+ * be taken: for callers that answer the 400 themselves instead of raising,
+ * so that rows the INSERT did write go away again.
+ */
+static void
+check_emails_and_insert_or_undo(BatchContext *batch, StagedRows *rows, IssueList *issues)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	check_emails_and_insert(batch, rows, issues);
+	SPI_finish();
+	if (issues->total > 0)
+		RollbackAndReleaseCurrentSubTransaction();
+	else
+		ReleaseCurrentSubTransaction();
+	MemoryContextSwitchTo(cxt);
+	CurrentResourceOwner = owner;
+}
+
+int
+batch_create(BatchContext *batch, const JsonValue *body, ResponseWriter *response,
+			 IssueList *issues_out)
+{
+	IssueList	local;
+	IssueList  *issues = issues_out ? issues_out : &local;
+	CreateState state = {batch, {0}, response};
+
+	issue_list_init(issues, fanfare_max_issues);
+	staged_rows_begin(&state.rows, batch);
+	batch_walk(body, issues, stage_consumer, &state, NULL);
+	if (issues->total == 0 && batch->n > 0)
+	{
+		if (issues_out)
+			check_emails_and_insert_or_undo(batch, &state.rows, issues);
+		else
+		{
+			if (SPI_connect() != SPI_OK_CONNECT)
+				elog(ERROR, "SPI_connect failed");
+			check_emails_and_insert(batch, &state.rows, issues);
+			SPI_finish();
+		}
+	}
+	if (issues->total > 0)
+	{
+		if (!issues_out)
+			report_issues(issues);
+		return -1;
+	}
+	return batch->n;
+}
+
+static Jsonb *
+payload_arg(FunctionCallInfo fcinfo)
+{
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("consumers batch must not be null"),
+				 errhint("Pass the request body, e.g. '{\"consumers\":[...]}'.")));
+	return PG_GETARG_JSONB_P(0);
+}
+
+/* The number of consumers a jsonb body holds, if it may be created at all. */
+static int
+expected_consumers(const JsonValue *body)
+{
+	JsonValue	consumers;
+	int			n;
+
+	if (body->kind != JSON_OBJECT || !json_lookup(body, "consumers", 9, &consumers) ||
+		consumers.kind != JSON_ARRAY)
+		return 0;
+	n = JsonContainerSize((const JsonbContainer *) consumers.data);
+	return batch_size_allowed(n) ? n : 0;
 }
 
 PG_FUNCTION_INFO_V1(fanfare_create_consumers);
@@ -119,47 +269,36 @@ fanfare_create_consumers(PG_FUNCTION_ARGS)
 	MemoryContext caller_cxt = CurrentMemoryContext;
 	MemoryContext batch_cxt;
 	BatchContext batch;
-	CreateState state;
-	IssueList	issues;
-	bool	   *duplicate;
-	Jsonb	   *response;
+	ResponseWriter response;
+	JsonValue	body;
+	int			expected;
+	Jsonb	   *result;
 
 	batch_cxt = AllocSetContextCreate(caller_cxt, "fanfare batch", ALLOCSET_DEFAULT_SIZES);
 	MemoryContextSwitchTo(batch_cxt);
 
-	batch_context_init(&batch, payload, true);
-	issue_list_init(&issues, fanfare_max_issues);
-	state.batch = &batch;
-	staged_rows_begin(&state.rows, &batch);
+	json_from_jsonb(payload, &body);
+	expected = expected_consumers(&body);
+	batch_context_init(&batch, expected);
 
 	/* the response outlives the batch's scratch */
 	MemoryContextSwitchTo(caller_cxt);
-	response_begin(&state.response, batch.ids ? batch.n : 0);
+	response_begin(&response, expected);
 	MemoryContextSwitchTo(batch_cxt);
 
-	batch_walk(payload, &issues, batch.ids ? stage_consumer : NULL, &state);
-	if (issues.total > 0)
-		report_issues(&issues);
-
-	if (batch.n > 0)
-	{
-		duplicate = palloc0(sizeof(bool) * batch.n);
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
-		if (email_duplicates_in_batch(&batch, duplicate))
-			email_duplicates_stored(&batch, duplicate);
-		else if (staged_rows_insert(&state.rows) < (uint64) batch.n)
-			email_duplicates_not_inserted(&batch, duplicate);
-		email_duplicate_issues(&batch, duplicate, &issues);
-		if (issues.total > 0)
-			report_issues(&issues);
-		SPI_finish();
-	}
+	batch_create(&batch, &body, &response, NULL);
 
 	MemoryContextSwitchTo(caller_cxt);
-	response = response_finish(&state.response);
+	result = response_finish(&response);
 	MemoryContextDelete(batch_cxt);
-	PG_RETURN_JSONB_P(response);
+	PG_RETURN_JSONB_P(result);
+}
+
+/* validate_consumers' sink: the consumers' emails, for the unique check */
+static void
+note_consumer(void *arg, const ConsumerValues *consumer)
+{
+	batch_add_consumer((BatchContext *) arg, consumer);
 }
 
 PG_FUNCTION_INFO_V1(fanfare_validate_consumers);
@@ -172,15 +311,18 @@ fanfare_validate_consumers(PG_FUNCTION_ARGS)
 	MemoryContext batch_cxt;
 	BatchContext batch;
 	IssueList	issues;
+	JsonValue	body;
 	StringInfoData text;
 	Datum		result;
 
 	batch_cxt = AllocSetContextCreate(caller_cxt, "fanfare batch", ALLOCSET_DEFAULT_SIZES);
 	MemoryContextSwitchTo(batch_cxt);
 
-	batch_context_init(&batch, payload, false);
+	json_from_jsonb(payload, &body);
+	batch_context_init(&batch, 0);
+	batch.ids_wanted = false;
 	issue_list_init(&issues, fanfare_max_issues);
-	batch_walk(payload, &issues, NULL, NULL);
+	batch_walk(&body, &issues, note_consumer, &batch, NULL);
 
 	if (issues.total == 0 && batch.n > 0)
 	{

@@ -20,40 +20,6 @@
 
 #include "batch.h"
 
-/* The batch's emails, lower-cased; NULL where a consumer has none. */
-typedef struct BatchEmails
-{
-	int			n;
-	char	  **lowered;
-	int		   *len;
-	const char **sent;			/* as sent, for "received" */
-} BatchEmails;
-
-static void
-batch_emails(const BatchContext *batch, BatchEmails *emails)
-{
-	emails->n = batch->n;
-	emails->lowered = palloc0(sizeof(char *) * batch->n);
-	emails->len = palloc0(sizeof(int) * batch->n);
-	emails->sent = palloc0(sizeof(char *) * batch->n);
-	for (int i = 0; i < batch->n; i++)
-	{
-		JsonbNode	element;
-		JsonbNode	email;
-
-		container_child(batch->consumers, i, &element);
-		if (!node_is_object(&element) ||
-			!object_lookup(node_container(&element), "email", 5, &email) ||
-			email.type != JENTRY_ISSTRING)
-			continue;
-		emails->lowered[i] = palloc(email.len + 1);
-		for (int j = 0; j < (int) email.len; j++)
-			emails->lowered[i][j] = pg_ascii_tolower(email.data[j]);
-		emails->lowered[i][email.len] = '\0';
-		emails->len[i] = email.len;
-	}
-}
-
 /*
  * Mark the second and later occurrences of an email within the batch.
  * Returns true when there is any.
@@ -61,12 +27,10 @@ batch_emails(const BatchContext *batch, BatchEmails *emails)
 bool
 email_duplicates_in_batch(const BatchContext *batch, bool *duplicate)
 {
-	BatchEmails emails;
 	int			size = 16;
 	int		   *slots;
 	bool		any = false;
 
-	batch_emails(batch, &emails);
 	while (size < 2 * batch->n)
 		size *= 2;
 	slots = palloc(sizeof(int) * size);
@@ -76,9 +40,9 @@ email_duplicates_in_batch(const BatchContext *batch, bool *duplicate)
 	{
 		uint32		h;
 
-		if (emails.lowered[i] == NULL)
+		if (batch->emails[i] == NULL)
 			continue;
-		h = hash_bytes((const unsigned char *) emails.lowered[i], emails.len[i]);
+		h = hash_bytes((const unsigned char *) batch->emails[i], batch->email_lens[i]);
 		for (;;)
 		{
 			int			s = slots[h & (size - 1)];
@@ -88,8 +52,8 @@ email_duplicates_in_batch(const BatchContext *batch, bool *duplicate)
 				slots[h & (size - 1)] = i;
 				break;
 			}
-			if (emails.len[s] == emails.len[i] &&
-				memcmp(emails.lowered[s], emails.lowered[i], emails.len[i]) == 0)
+			if (batch->email_lens[s] == batch->email_lens[i] &&
+				memcmp(batch->emails[s], batch->emails[i], batch->email_lens[i]) == 0)
 			{
 				duplicate[i] = any = true;
 				break;
@@ -100,14 +64,13 @@ email_duplicates_in_batch(const BatchContext *batch, bool *duplicate)
 	return any;
 }
 
-/* qsort comparator: batch indexes by lower-cased email */
-static const BatchEmails *sorted_emails;
-
+/* qsort_arg comparator: batch indexes by lower-cased email */
 static int
-email_order_cmp(const void *a, const void *b)
+email_order_cmp(const void *a, const void *b, void *arg)
 {
-	return strcmp(sorted_emails->lowered[*(const int *) a],
-				  sorted_emails->lowered[*(const int *) b]);
+	char	  **emails = arg;
+
+	return strcmp(emails[*(const int *) a], emails[*(const int *) b]);
 }
 
 /*
@@ -117,7 +80,7 @@ email_order_cmp(const void *a, const void *b)
 void
 email_duplicates_stored(const BatchContext *batch, bool *duplicate)
 {
-	BatchEmails emails;
+	char	  **emails = batch->emails;
 	Datum	   *elems;
 	int			nelems = 0;
 	ArrayType  *array;
@@ -127,11 +90,10 @@ email_duplicates_stored(const BatchContext *batch, bool *duplicate)
 	int		   *order;
 	int			norder = 0;
 
-	batch_emails(batch, &emails);
-	elems = palloc(sizeof(Datum) * batch->n);
+	elems = palloc(sizeof(Datum) * Max(batch->n, 1));
 	for (int i = 0; i < batch->n; i++)
-		if (emails.lowered[i])
-			elems[nelems++] = PointerGetDatum(cstring_to_text(emails.lowered[i]));
+		if (emails[i])
+			elems[nelems++] = PointerGetDatum(cstring_to_text(emails[i]));
 	if (nelems == 0)
 		return;
 	array = construct_array(elems, nelems, TEXTOID, -1, false, TYPALIGN_INT);
@@ -139,7 +101,7 @@ email_duplicates_stored(const BatchContext *batch, bool *duplicate)
 	args[1] = PointerGetDatum(array);
 
 	ret = SPI_execute_with_args("SELECT DISTINCT pg_catalog.lower(email) FROM fanfare.consumers "
-								"WHERE organization_id = $1 AND email IS NOT NULL AND NOT archived "
+								"WHERE organization_id OPERATOR(pg_catalog.=) $1 AND email IS NOT NULL AND NOT archived "
 								"AND pg_catalog.lower(email) OPERATOR(pg_catalog.=) ANY ($2)",
 								2, types, args, NULL, true, 0);
 	if (ret != SPI_OK_SELECT)
@@ -149,12 +111,11 @@ email_duplicates_stored(const BatchContext *batch, bool *duplicate)
 		return;
 
 	/* match the stored emails against the batch's, sorted: O(n log n) */
-	sorted_emails = &emails;
 	order = palloc(sizeof(int) * batch->n);
 	for (int i = 0; i < batch->n; i++)
-		if (emails.lowered[i])
+		if (emails[i])
 			order[norder++] = i;
-	qsort(order, norder, sizeof(int), email_order_cmp);
+	qsort_arg(order, norder, sizeof(int), email_order_cmp, emails);
 	for (uint64 r = 0; r < SPI_processed; r++)
 	{
 		char	   *stored = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1);
@@ -165,12 +126,12 @@ email_duplicates_stored(const BatchContext *batch, bool *duplicate)
 		{
 			int			mid = (lo + hi) / 2;
 
-			if (strcmp(emails.lowered[order[mid]], stored) < 0)
+			if (strcmp(emails[order[mid]], stored) < 0)
 				lo = mid + 1;
 			else
 				hi = mid;
 		}
-		for (; lo < norder && strcmp(emails.lowered[order[lo]], stored) == 0; lo++)
+		for (; lo < norder && strcmp(emails[order[lo]], stored) == 0; lo++)
 			duplicate[order[lo]] = true;
 	}
 }
@@ -202,7 +163,7 @@ email_duplicates_not_inserted(const BatchContext *batch, bool *duplicate)
 	args[1] = PointerGetDatum(array);
 
 	ret = SPI_execute_with_args("SELECT id FROM fanfare.consumers "
-								"WHERE organization_id = $1 AND id OPERATOR(pg_catalog.=) ANY ($2)",
+								"WHERE organization_id OPERATOR(pg_catalog.=) $1 AND id OPERATOR(pg_catalog.=) ANY ($2)",
 								2, types, args, NULL, false, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "consumer lookup failed: %s", SPI_result_code_string(ret));
@@ -226,21 +187,22 @@ email_duplicates_not_inserted(const BatchContext *batch, bool *duplicate)
 void
 email_duplicate_issues(const BatchContext *batch, const bool *duplicate, IssueList *issues)
 {
+	/* the issues, and the emails they read again, outlive SPI's contexts */
+	MemoryContext old = MemoryContextSwitchTo(issues->cxt);
+
 	for (int i = 0; i < batch->n; i++)
 	{
-		JsonbNode	element;
-		JsonbNode	email;
+		const JsonValue *element = &batch->elements[i];
+		JsonValue	email;
 		Issue	   *issue;
 
-		if (!duplicate[i])
-			continue;
-		container_child(batch->consumers, i, &element);
-		if (!object_lookup(node_container(&element), "email", 5, &email))
+		if (!duplicate[i] || !json_lookup(element, "email", 5, &email))
 			continue;
 		issue = issue_add(issues, "validation", "unique", "unique", "unique");
 		issue->message = "Email already exists";
 		issue_set_input(issue, &email);
-		issue_path_element(issue, i, &element);
-		issue_path_key(issue, &element, "email", 5, &email);
+		issue_path_element(issue, i, element);
+		issue_path_key(issue, element, "email", 5, &email);
 	}
+	MemoryContextSwitchTo(old);
 }

@@ -8,6 +8,7 @@
 
 #include "fmgr.h"
 #include "utils/guc.h"
+#include "utils/memutils.h"
 
 #include "fanfare.h"
 
@@ -16,10 +17,17 @@ PG_MODULE_MAGIC;
 int			fanfare_max_batch_size = 500;
 int			fanfare_max_issues = 100;
 int			fanfare_max_error_size = 4096;
+int			fanfare_issue_format = ISSUE_FORMAT_OPENAPI;
 char	   *fanfare_organization_id_setting = NULL;
 char	   *fanfare_actor_setting = NULL;
 
 void		_PG_init(void);
+
+static const struct config_enum_entry issue_formats[] = {
+	{"openapi", ISSUE_FORMAT_OPENAPI, false},
+	{"valibot", ISSUE_FORMAT_VALIBOT, false},
+	{NULL, 0, false}
+};
 
 void
 _PG_init(void)
@@ -42,9 +50,16 @@ _PG_init(void)
 							"Largest list of issues in one error.",
 							"Issues that would make the list larger are left out (issueCount still counts them); it bounds the memory an invalid batch can take.",
 							&fanfare_max_error_size,
-							4096, 64, MAX_KILOBYTES,
+							4096, 64, (int) (MaxAllocSize / 1024),
 							PGC_USERSET, GUC_UNIT_KB,
 							NULL, NULL, NULL);
+	DefineCustomEnumVariable("fanfare.issue_format",
+							 "Wire form of the issues in a 400 body.",
+							 "openapi: the published document's form (every issue has a path, path keys and expected are strings); valibot: Valibot's raw form.",
+							 &fanfare_issue_format,
+							 ISSUE_FORMAT_OPENAPI, issue_formats,
+							 PGC_USERSET, 0,
+							 NULL, NULL, NULL);
 	DefineCustomStringVariable("fanfare.organization_id",
 							   "Organization (tenant) the current request acts for.",
 							   "A uuid; the gateway sets it per transaction. When empty, the organization_id claim of request.jwt.claims is used.",

@@ -2,16 +2,23 @@
  * issue_list.c
  *	  Collecting validation issues and printing them as the contract does.
  *
- * Issues are printed in Valibot's wire form (what JSON.stringify makes of
- * them): kind, type, input, expected, received, message, requirement, path,
- * issues.  Values are printed as JavaScript would: numbers by
- * Number#toString, Infinity as null, strings escaped as JSON.stringify does.
+ * Issues are printed with the members of Valibot's wire form (what
+ * JSON.stringify makes of them): kind, type, input, expected, received,
+ * message, requirement, path, issues; values as json_print.c prints them.
+ * Two forms, chosen by fanfare.issue_format:
+ *   openapi (the default): the published document's 400 schema.  Every
+ *     issue has a path ([] for an issue about the body itself), path keys
+ *     are strings ("0" for an array index), and expected is always a string
+ *     (the issue's type where Valibot has null);
+ *   valibot: Valibot's raw form, for clients that compare with bodies
+ *     recorded from the original service.
+ * Nested union issues follow the same form.
  *
- * One deliberate difference: Valibot repeats the whole body and the whole
- * consumers array in the first two path items of every issue, which makes a
- * 400 for a large batch quadratic in size.  Those two items print "input":
- * null (and the body item "value": null); the consumer element and
- * everything below it are printed faithfully.
+ * One deliberate difference from Valibot in both: Valibot repeats the whole
+ * body and the whole consumers array in the first two path items of every
+ * issue, which makes a 400 for a large batch quadratic in size.  Those two
+ * items print "input": null (and the body item "value": null); the consumer
+ * element and everything below it are printed faithfully.
  */
 #include "postgres.h"
 
@@ -21,6 +28,7 @@
 
 #include "fanfare.h"
 #include "issue_list.h"
+#include "json_print.h"
 #include "validate.h"
 
 /*
@@ -80,7 +88,7 @@ issue_add(IssueList *list, const char *kind, const char *type,
 }
 
 void
-issue_set_input(Issue *issue, const JsonbNode *input)
+issue_set_input(Issue *issue, const JsonValue *input)
 {
 	issue->input_kind = INPUT_NODE;
 	issue->input = *input;
@@ -112,7 +120,7 @@ issue_path_body(Issue *issue, bool missing)
 
 /* The body item, then the array item of consumer number index. */
 void
-issue_path_element(Issue *issue, int index, const JsonbNode *element)
+issue_path_element(Issue *issue, int index, const JsonValue *element)
 {
 	PathItem   *item;
 
@@ -126,8 +134,8 @@ issue_path_element(Issue *issue, int index, const JsonbNode *element)
 
 /* An object (or record) entry; value NULL when the key is missing. */
 void
-issue_path_key(Issue *issue, const JsonbNode *container,
-			   const char *key, int keylen, const JsonbNode *value)
+issue_path_key(Issue *issue, const JsonValue *container,
+			   const char *key, int keylen, const JsonValue *value)
 {
 	PathItem   *item = path_push(issue);
 
@@ -142,8 +150,8 @@ issue_path_key(Issue *issue, const JsonbNode *container,
 
 /* An array item below the consumer element (inside metadata). */
 void
-issue_path_index(Issue *issue, const JsonbNode *container,
-				 int index, const JsonbNode *value)
+issue_path_index(Issue *issue, const JsonValue *container,
+				 int index, const JsonValue *value)
 {
 	PathItem   *item = path_push(issue);
 
@@ -156,286 +164,89 @@ issue_path_index(Issue *issue, const JsonbNode *container,
 /* ---- printing ---- */
 
 /*
- * Printing state.  The 400 body is bounded: once out reaches limit, the
- * writers stop (exceeded) and the issue being printed is taken back.  In
- * compact form, values that Valibot repeats from parent containers (inputs,
- * path inputs and values) print as null, which keeps an issue linear in
- * size: a metadata array of n bad items otherwise repeats the array n times.
+ * The 400 body is bounded by fanfare.max_error_size: once the output passes
+ * it, printing stops (exceeded) and the issue being printed is taken back.
+ * In compact form, values that Valibot repeats from parent containers
+ * (inputs, path inputs and values) print as null, which keeps an issue
+ * linear in size: a metadata array of n bad items otherwise repeats the
+ * array n times.
  */
 typedef struct IssueWriter
 {
-	StringInfo	out;
-	int			limit;
-	bool		exceeded;
-	bool		compact;
+	JsonPrinter p;
+	bool		openapi;
 } IssueWriter;
-
-static bool
-over_limit(IssueWriter *w)
-{
-	if (w->out->len > w->limit)
-		w->exceeded = true;
-	return w->exceeded;
-}
-
-/* A JSON string literal, escaped as JSON.stringify escapes. */
-void
-write_json_string(StringInfo out, const char *s, int len)
-{
-	static const char hex[] = "0123456789abcdef";
-	int			run = 0;
-
-	appendStringInfoCharMacro(out, '"');
-	for (int i = 0; i < len; i++)
-	{
-		unsigned char c = s[i];
-		const char *esc = NULL;
-
-		switch (c)
-		{
-			case '"':
-				esc = "\\\"";
-				break;
-			case '\\':
-				esc = "\\\\";
-				break;
-			case '\b':
-				esc = "\\b";
-				break;
-			case '\f':
-				esc = "\\f";
-				break;
-			case '\n':
-				esc = "\\n";
-				break;
-			case '\r':
-				esc = "\\r";
-				break;
-			case '\t':
-				esc = "\\t";
-				break;
-			default:
-				if (c >= 0x20)
-					continue;
-		}
-		appendBinaryStringInfo(out, s + run, i - run);
-		run = i + 1;
-		if (esc)
-			appendStringInfoString(out, esc);
-		else
-		{
-			char		u[7] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15], 0};
-
-			appendStringInfoString(out, u);
-		}
-	}
-	appendBinaryStringInfo(out, s + run, len - run);
-	appendStringInfoCharMacro(out, '"');
-}
-
-static void
-write_number(StringInfo out, const JsonbNode *node, bool infinite_as_null)
-{
-	char		buf[32];
-	bool		short_form;
-	double		d = numeric_to_js_double((Numeric) node->data, &short_form);
-
-	if (infinite_as_null && !isfinite(d))
-		appendStringInfoString(out, "null");
-	else
-		appendBinaryStringInfo(out, buf, js_number_format(d, buf));
-}
-
-/* A value as JSON.stringify prints what JSON.parse made of it. */
-static void
-write_js_value(IssueWriter *w, const JsonbNode *node)
-{
-	StringInfo	out = w->out;
-
-	check_stack_depth();
-	if (over_limit(w))
-		return;
-	if (w->compact)
-	{
-		appendStringInfoString(out, "null");
-		return;
-	}
-	switch (node->type)
-	{
-		case JENTRY_ISSTRING:
-			write_json_string(out, node->data, node->len);
-			break;
-		case JENTRY_ISNUMERIC:
-			write_number(out, node, true);
-			break;
-		case JENTRY_ISBOOL_TRUE:
-			appendStringInfoString(out, "true");
-			break;
-		case JENTRY_ISBOOL_FALSE:
-			appendStringInfoString(out, "false");
-			break;
-		case JENTRY_ISNULL:
-			appendStringInfoString(out, "null");
-			break;
-		case JENTRY_ISCONTAINER:
-			{
-				const JsonbContainer *c = node_container(node);
-				int			n = JsonContainerSize(c);
-				bool		object = JsonContainerIsObject(c);
-				ChildCursor keys;
-				ChildCursor values;
-				JsonbNode	child;
-
-				appendStringInfoChar(out, object ? '{' : '[');
-				cursor_init(&keys, c, 0);
-				cursor_init(&values, c, object ? n : 0);
-				for (int i = 0; i < n && !over_limit(w); i++)
-				{
-					if (i > 0)
-						appendStringInfoChar(out, ',');
-					cursor_next(&keys, &child);
-					if (object)
-					{
-						write_json_string(out, child.data, child.len);
-						appendStringInfoChar(out, ':');
-						cursor_next(&values, &child);
-					}
-					write_js_value(w, &child);
-				}
-				appendStringInfoChar(out, object ? '}' : ']');
-			}
-			break;
-	}
-}
-
-/* write_metadata_output's visitor */
-typedef struct RecordOutput
-{
-	IssueWriter *w;
-	bool		first;
-} RecordOutput;
-
-static bool
-write_record_entry(void *arg, const char *key, int keylen, const JsonbNode *value)
-{
-	RecordOutput *ro = arg;
-
-	if (!ro->first)
-		appendStringInfoChar(ro->w->out, ',');
-	ro->first = false;
-	write_json_string(ro->w->out, key, keylen);
-	appendStringInfoChar(ro->w->out, ':');
-	write_js_value(ro->w, value);
-	return !over_limit(ro->w);
-}
-
-/* A metadata record as the schema outputs it (see record_foreach). */
-static void
-write_metadata_output(IssueWriter *w, const JsonbNode *metadata)
-{
-	RecordOutput ro = {w, true};
-
-	appendStringInfoChar(w->out, '{');
-	record_foreach(metadata, write_record_entry, &ro);
-	appendStringInfoChar(w->out, '}');
-}
 
 /*
  * The consumers array as the schema outputs it (what Valibot hands to
  * maxLength): each consumer's known keys in schema order, unknown keys
- * stripped, coordinates reduced to latitude and longitude, metadata as
- * above.  Only printed for batches without schema issues, so every element
- * is an object and every value has its type.
+ * stripped, coordinates reduced to latitude and longitude, metadata as its
+ * record output.  Only printed for batches without schema issues, so every
+ * element is an object and every value has its type.
  */
 static void
-write_batch_output(IssueWriter *w, const JsonbNode *consumers)
+write_batch_output(JsonPrinter *p, const JsonValue *consumers)
 {
-	ChildCursor elements;
-	JsonbNode	element;
+	JsonIter	elements;
+	JsonValue	element;
+	bool		first_element = true;
 
-	if (w->compact)
+	if (p->compact)
 	{
-		appendStringInfoString(w->out, "null");
+		appendStringInfoString(p->out, "null");
 		return;
 	}
-	appendStringInfoChar(w->out, '[');
-	cursor_init(&elements, node_container(consumers), 0);
-	for (int i = 0; i < node_size(consumers) && !over_limit(w); i++)
+	appendStringInfoChar(p->out, '[');
+	json_iter_init(&elements, consumers);
+	while (!json_printer_full(p) && json_iter_next(&elements, NULL, &element))
 	{
+		JsonValue	slots[FIELD_COUNT];
+		bool		found[FIELD_COUNT];
 		bool		first = true;
 
-		cursor_next(&elements, &element);
-		if (i > 0)
-			appendStringInfoChar(w->out, ',');
-		appendStringInfoChar(w->out, '{');
+		if (!first_element)
+			appendStringInfoChar(p->out, ',');
+		first_element = false;
+		appendStringInfoChar(p->out, '{');
+		element_fields(&element, slots, found);
 		for (int f = 0; f < FIELD_COUNT; f++)
 		{
 			const FieldDef *field = &field_catalogue[f];
-			JsonbNode	value;
+			const JsonValue *value = &slots[f];
 
-			if (!node_is_object(&element) ||
-				!object_lookup(node_container(&element), field->name,
-							   field_name_length[f], &value))
+			if (!found[f])
 				continue;
-			appendStringInfo(w->out, "%s\"%s\":", first ? "" : ",", field->name);
+			appendStringInfo(p->out, "%s\"%s\":", first ? "" : ",", field->name);
 			first = false;
-			if (value.type == JENTRY_ISNULL)
-				appendStringInfoString(w->out, "null");
+			if (value->kind == JSON_NULL)
+				appendStringInfoString(p->out, "null");
 			else if (field->kind == FK_GEO)
 			{
-				JsonbNode	coordinate;
+				JsonValue	coordinate;
 
-				appendStringInfoString(w->out, "{\"latitude\":");
-				object_lookup(node_container(&value), "latitude", 8, &coordinate);
-				write_js_value(w, &coordinate);
-				appendStringInfoString(w->out, ",\"longitude\":");
-				object_lookup(node_container(&value), "longitude", 9, &coordinate);
-				write_js_value(w, &coordinate);
-				appendStringInfoChar(w->out, '}');
+				appendStringInfoString(p->out, "{\"latitude\":");
+				json_lookup(value, "latitude", 8, &coordinate);
+				print_json_value(p, &coordinate);
+				appendStringInfoString(p->out, ",\"longitude\":");
+				json_lookup(value, "longitude", 9, &coordinate);
+				print_json_value(p, &coordinate);
+				appendStringInfoChar(p->out, '}');
 			}
 			else if (field->kind == FK_METADATA)
-				write_metadata_output(w, &value);
+				print_record_output(p, value);
 			else
-				write_js_value(w, &value);
+				print_json_value(p, value);
 		}
-		appendStringInfoChar(w->out, '}');
+		appendStringInfoChar(p->out, '}');
 	}
-	appendStringInfoChar(w->out, ']');
-}
-
-/* Valibot's "received": strings quoted but not escaped, containers by kind. */
-void
-write_received(StringInfo out, const JsonbNode *node)
-{
-	switch (node->type)
-	{
-		case JENTRY_ISSTRING:
-			appendStringInfoChar(out, '"');
-			appendBinaryStringInfo(out, node->data, node->len);
-			appendStringInfoChar(out, '"');
-			break;
-		case JENTRY_ISNUMERIC:
-			write_number(out, node, false);
-			break;
-		case JENTRY_ISBOOL_TRUE:
-			appendStringInfoString(out, "true");
-			break;
-		case JENTRY_ISBOOL_FALSE:
-			appendStringInfoString(out, "false");
-			break;
-		case JENTRY_ISNULL:
-			appendStringInfoString(out, "null");
-			break;
-		case JENTRY_ISCONTAINER:
-			appendStringInfoString(out, node_is_array(node) ? "Array" : "Object");
-			break;
-	}
+	json_iter_end(&elements);
+	appendStringInfoChar(p->out, ']');
 }
 
 static void
 write_path_item(IssueWriter *w, const PathItem *item)
 {
-	StringInfo	out = w->out;
+	StringInfo	out = w->p.out;
 
 	appendStringInfo(out, "{\"type\":\"%s\",\"origin\":\"%s\",\"input\":",
 					 item->is_array ? "array" : "object",
@@ -443,66 +254,75 @@ write_path_item(IssueWriter *w, const PathItem *item)
 	if (item->input_null)
 		appendStringInfoString(out, "null");
 	else
-		write_js_value(w, &item->input);
-	appendStringInfoString(out, ",\"key\":");
+		print_json_value(&w->p, &item->input);
 	if (item->is_array)
-		appendStringInfo(out, "%d", item->index);
+		appendStringInfo(out, w->openapi ? ",\"key\":\"%d\"" : ",\"key\":%d", item->index);
 	else
+	{
+		appendStringInfoString(out, ",\"key\":");
 		write_json_string(out, item->key, item->keylen);
+	}
 	if (item->value_null)
 		appendStringInfoString(out, ",\"value\":null");
 	else if (!item->origin_key)
 	{
 		appendStringInfoString(out, ",\"value\":");
-		write_js_value(w, &item->value);
+		print_json_value(&w->p, &item->value);
 	}
 	appendStringInfoChar(out, '}');
 }
 
+/* "Invalid <label>: Expected <expected> but received <received>" */
 static void
-write_issue(IssueWriter *w, const Issue *issue, StringInfo scratch)
+issue_message(const Issue *issue, StringInfo scratch, int *received_at)
 {
-	StringInfo	out = w->out;
-	char		buf[32];
-
-	check_stack_depth();
-	if (over_limit(w))
-		return;
-
-	/* received and message, unescaped, in scratch */
 	resetStringInfo(scratch);
 	appendStringInfo(scratch, "Invalid %s: ", issue->label);
 	if (issue->expected)
 		appendStringInfo(scratch, "Expected %s but received ", issue->expected);
 	else
 		appendStringInfoString(scratch, "Received ");
+	*received_at = scratch->len;
+	if (issue->received)
+		appendStringInfoString(scratch, issue->received);
+	else
+		write_received(scratch, &issue->input);
+}
+
+static void
+write_issue(IssueWriter *w, const Issue *issue, StringInfo scratch)
+{
+	StringInfo	out = w->p.out;
+	int			received_at;
+	char		buf[32];
+
+	check_stack_depth();
+	if (json_printer_full(&w->p))
+		return;
+
+	/* received and message, unescaped, in scratch */
+	issue_message(issue, scratch, &received_at);
+
+	appendStringInfo(out, "{\"kind\":\"%s\",\"type\":\"%s\"", issue->kind, issue->type);
+	if (issue->input_kind == INPUT_NODE)
 	{
-		int			received_at = scratch->len;
-
-		if (issue->received)
-			appendStringInfoString(scratch, issue->received);
-		else
-			write_received(scratch, &issue->input);
-
-		appendStringInfo(out, "{\"kind\":\"%s\",\"type\":\"%s\"", issue->kind, issue->type);
-		if (issue->input_kind == INPUT_NODE)
-		{
-			appendStringInfoString(out, ",\"input\":");
-			write_js_value(w, &issue->input);
-		}
-		else if (issue->input_kind == INPUT_BATCH_OUTPUT)
-		{
-			appendStringInfoString(out, ",\"input\":");
-			write_batch_output(w, &issue->input);
-		}
-		appendStringInfoString(out, ",\"expected\":");
-		if (issue->expected)
-			write_json_string(out, issue->expected, strlen(issue->expected));
-		else
-			appendStringInfoString(out, "null");
-		appendStringInfoString(out, ",\"received\":");
-		write_json_string(out, scratch->data + received_at, scratch->len - received_at);
+		appendStringInfoString(out, ",\"input\":");
+		print_json_value(&w->p, &issue->input);
 	}
+	else if (issue->input_kind == INPUT_BATCH_OUTPUT)
+	{
+		appendStringInfoString(out, ",\"input\":");
+		write_batch_output(&w->p, &issue->input);
+	}
+	appendStringInfoString(out, ",\"expected\":");
+	if (issue->expected)
+		write_json_string(out, issue->expected, strlen(issue->expected));
+	else if (w->openapi)
+		write_json_string(out, issue->type, strlen(issue->type));
+	else
+		appendStringInfoString(out, "null");
+	appendStringInfoString(out, ",\"received\":");
+	write_json_string(out, scratch->data + received_at, scratch->len - received_at);
 	appendStringInfoString(out, ",\"message\":");
 	if (issue->message)
 		write_json_string(out, issue->message, strlen(issue->message));
@@ -517,7 +337,7 @@ write_issue(IssueWriter *w, const Issue *issue, StringInfo scratch)
 	else if (issue->requirement == REQ_REGEX)
 		appendStringInfoString(out, ",\"requirement\":{}");
 
-	if (issue->npath > 0)
+	if (issue->npath > 0 || w->openapi)
 	{
 		appendStringInfoString(out, ",\"path\":[");
 		for (int i = 0; i < issue->npath; i++)
@@ -534,20 +354,20 @@ write_issue(IssueWriter *w, const Issue *issue, StringInfo scratch)
 
 		initStringInfo(&sub_scratch);
 		appendStringInfoString(out, ",\"issues\":[");
-		for (int i = 0; i < issue->nsub && !over_limit(w); i++)
+		for (int i = 0; i < issue->nsub && !json_printer_full(&w->p); i++)
 		{
 			int			sub_start = out->len;
 
 			if (i > 0)
 				appendStringInfoChar(out, ',');
 			write_issue(w, &issue->sub[i], &sub_scratch);
-			if (w->exceeded && w->compact && i > 0)
+			if (w->p.exceeded && w->p.compact && i > 0)
 			{
 				/* compact form: list the sub-issues that fit, then close */
 				out->len = sub_start;
 				out->data[out->len] = '\0';
-				w->exceeded = false;
-				w->limit = out->len;
+				w->p.exceeded = false;
+				w->p.limit = out->len;
 				break;
 			}
 		}
@@ -555,6 +375,14 @@ write_issue(IssueWriter *w, const Issue *issue, StringInfo scratch)
 		pfree(sub_scratch.data);
 	}
 	appendStringInfoChar(out, '}');
+}
+
+static void
+issue_writer_init(IssueWriter *w, StringInfo out)
+{
+	/* fanfare.max_error_size is bounded so that this cannot overflow */
+	json_printer_init(&w->p, out, (Size) out->len + (Size) fanfare_max_error_size * 1024);
+	w->openapi = fanfare_issue_format == ISSUE_FORMAT_OPENAPI;
 }
 
 /*
@@ -568,8 +396,9 @@ void
 issue_list_write(StringInfo out, const IssueList *list)
 {
 	StringInfoData scratch;
-	IssueWriter w = {out, out->len + fanfare_max_error_size * 1024L, false, false};
+	IssueWriter w;
 
+	issue_writer_init(&w, out);
 	initStringInfo(&scratch);
 	appendStringInfoChar(out, '[');
 	for (int i = 0; i < list->nitems; i++)
@@ -579,14 +408,14 @@ issue_list_write(StringInfo out, const IssueList *list)
 		if (i > 0)
 			appendStringInfoChar(out, ',');
 		write_issue(&w, &list->items[i], &scratch);
-		if (w.exceeded && i == 0)
+		if (w.p.exceeded && i == 0)
 		{
 			out->len = start;
-			w.exceeded = false;
-			w.compact = true;
+			w.p.exceeded = false;
+			w.p.compact = true;
 			write_issue(&w, &list->items[i], &scratch);
 		}
-		if (w.exceeded)
+		if (w.p.exceeded)
 		{
 			out->len = start;
 			out->data[out->len] = '\0';
@@ -611,9 +440,38 @@ issue_list_error_body(const IssueList *list)
 }
 
 /*
- * A one-line description of an issue without the offending value, e.g.
- * "consumers.3.activityRank: invalid value (expected <=5)", for messages
- * that also reach the server log.
+ * The 400 body for a request body that is not JSON, or is JSON that
+ * PostgreSQL cannot store: the shape of the validation bodies, with one
+ * issue about the body as a whole (type "json", no input).
+ */
+char *
+issue_body_not_json(const char *received, const char *reason)
+{
+	IssueList	list;
+	Issue	   *issue;
+
+	issue_list_init(&list, 1);
+	issue = issue_add(&list, "schema", "json", "JSON", "JSON");
+	issue->received = received;
+	issue->message = psprintf("Invalid JSON: %s", reason);
+	return issue_list_error_body(&list);
+}
+
+/* Keys of the schema itself, which say nothing about the client's data. */
+static bool
+is_schema_key(const char *key, int len)
+{
+	return field_index(key, len) >= 0 ||
+		(len == 9 && memcmp(key, "consumers", 9) == 0) ||
+		(len == 8 && memcmp(key, "latitude", 8) == 0) ||
+		(len == 9 && memcmp(key, "longitude", 9) == 0);
+}
+
+/*
+ * A one-line description of an issue for messages that also reach the
+ * server log, e.g. "consumers.3.activityRank: invalid value (expected <=5)".
+ * Nothing the client sent is in it: no value, and no key but the schema's
+ * own (a metadata key prints as *).
  */
 char *
 issue_summary(const Issue *issue)
@@ -629,8 +487,10 @@ issue_summary(const Issue *issue)
 			appendStringInfoChar(&out, '.');
 		if (item->is_array)
 			appendStringInfo(&out, "%d", item->index);
-		else
+		else if (is_schema_key(item->key, item->keylen))
 			appendBinaryStringInfo(&out, item->key, item->keylen);
+		else
+			appendStringInfoChar(&out, '*');
 	}
 	if (issue->npath == 0)
 		appendStringInfoString(&out, "body");

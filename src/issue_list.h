@@ -9,7 +9,7 @@
 
 #include "lib/stringinfo.h"
 
-#include "jsonb_walk.h"
+#include "json_value.h"
 
 /* One step of an issue's path: {type, origin, input, key, value}. */
 typedef struct PathItem
@@ -18,11 +18,11 @@ typedef struct PathItem
 	bool		origin_key;		/* origin "key": the key is missing */
 	bool		input_null;		/* outer container: input printed as null */
 	bool		value_null;		/* body item: value printed as null */
-	JsonbNode	input;			/* the container */
+	JsonValue	input;			/* the container */
 	const char *key;			/* object key (not NUL-terminated) */
 	int			keylen;
 	int			index;			/* array index */
-	JsonbNode	value;			/* input[key]; unused on a missing key */
+	JsonValue	value;			/* input[key]; unused on a missing key */
 } PathItem;
 
 #define ISSUE_MAX_PATH 4
@@ -46,9 +46,9 @@ typedef struct Issue
 	const char *kind;			/* "schema" or "validation" */
 	const char *type;
 	const char *label;			/* the word after "Invalid" in the message */
-	const char *expected;		/* NULL prints null */
+	const char *expected;		/* NULL: Valibot prints null */
 	IssueInput	input_kind;
-	JsonbNode	input;
+	JsonValue	input;
 	const char *received;		/* NULL: derived from input */
 	const char *message;		/* NULL: Valibot's template */
 	Requirement requirement;
@@ -75,19 +75,22 @@ extern Issue *issue_add(IssueList *list, const char *kind, const char *type,
 						const char *label, const char *expected);
 extern void issue_init(Issue *issue, const char *kind, const char *type,
 					   const char *label, const char *expected);
-extern void issue_set_input(Issue *issue, const JsonbNode *input);
+extern void issue_set_input(Issue *issue, const JsonValue *input);
 extern void issue_path_body(Issue *issue, bool missing);
-extern void issue_path_element(Issue *issue, int index, const JsonbNode *element);
-extern void issue_path_key(Issue *issue, const JsonbNode *container,
-						   const char *key, int keylen, const JsonbNode *value);
-extern void issue_path_index(Issue *issue, const JsonbNode *container,
-							 int index, const JsonbNode *value);
+extern void issue_path_element(Issue *issue, int index, const JsonValue *element);
+extern void issue_path_key(Issue *issue, const JsonValue *container,
+						   const char *key, int keylen, const JsonValue *value);
+extern void issue_path_index(Issue *issue, const JsonValue *container,
+							 int index, const JsonValue *value);
 
+/* The issues array, and the whole 400 body, in fanfare.issue_format. */
 extern void issue_list_write(StringInfo out, const IssueList *list);
 extern char *issue_list_error_body(const IssueList *list);
-extern char *issue_summary(const Issue *issue);
 
-extern void write_json_string(StringInfo out, const char *s, int len);
-extern void write_received(StringInfo out, const JsonbNode *node);
+/* The 400 body for a body that is not JSON: one issue about the body. */
+extern char *issue_body_not_json(const char *received, const char *reason);
+
+/* Where an issue is and what it says, without anything the client sent. */
+extern char *issue_summary(const Issue *issue);
 
 #endif							/* ISSUE_LIST_H */

@@ -94,60 +94,126 @@ static const double exact_powers_of_ten[] = {
 };
 
 /*
+ * mantissa x 10^exp10 as a double when one exact operand and one correctly
+ * rounded operation give it (mantissa <= 2^53, |exp10| <= 22); NaN when not.
+ */
+static double
+exact_double(uint64 mantissa, int exp10, bool neg)
+{
+	double		d;
+
+	while (mantissa != 0 && mantissa % 10 == 0)
+	{
+		mantissa /= 10;
+		exp10++;
+	}
+	if (mantissa > (UINT64CONST(1) << 53) || exp10 < -22 || exp10 > 22)
+		return NAN;
+	d = exp10 >= 0 ? (double) mantissa * exact_powers_of_ten[exp10]
+		: (double) mantissa / exact_powers_of_ten[-exp10];
+	return neg ? -d : d;
+}
+
+/*
  * The double JSON.parse gives for this number, correctly rounded.
  *
  * Numbers of at most 16 significant digits and a small exponent are
  * converted exactly from the base-10000 digits (one correctly rounded
  * multiplication or division of exact operands); anything else goes through
  * strtod, which rounds correctly and overflows to +-Infinity like JSON.parse.
- * *short_form is set when the number has at most 15 significant digits, so
- * that its decimal text reads back as the same double and can be reused.
  */
 double
-numeric_to_js_double(Numeric num, bool *short_form)
+numeric_to_js_double(Numeric num)
 {
 	NumericParts parts;
 	char	   *text;
 	double		d;
 
-	*short_form = false;
 	if (numeric_parts(num, &parts))
 	{
 		uint64		mantissa = 0;
 		int			exp10;
 
 		if (parts.ndigits == 0)
-		{
-			*short_form = true;
 			return 0.0;
-		}
 		if (parts.ndigits <= 4)
 		{
 			for (int i = 0; i < parts.ndigits; i++)
 				mantissa = mantissa * 10000 + read_u16(parts.digits + 2 * i);
 			exp10 = 4 * (parts.weight - parts.ndigits + 1);
-			while (mantissa % 10 == 0)
-			{
-				mantissa /= 10;
-				exp10++;
-			}
-			if (mantissa <= (UINT64CONST(1) << 53) && exp10 >= -22 && exp10 <= 22)
-			{
-				int			digits = 1;
-
-				for (uint64 m = mantissa; m >= 10; m /= 10)
-					digits++;
-				*short_form = digits <= 15;
-				d = exp10 >= 0 ? (double) mantissa * exact_powers_of_ten[exp10]
-					: (double) mantissa / exact_powers_of_ten[-exp10];
-				return parts.neg ? -d : d;
-			}
+			d = exact_double(mantissa, exp10, parts.neg);
+			if (!isnan(d))
+				return d;
 		}
 	}
 
 	text = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(num)));
 	d = strtod(text, NULL);
 	pfree(text);
+	return d;
+}
+
+/*
+ * The double JSON.parse gives for the JSON number text s[0..len), which
+ * need not be NUL-terminated: exactly from the digits when that is one
+ * correctly rounded operation, else through strtod.
+ */
+double
+js_number_parse(const char *s, int len)
+{
+	const char *p = s;
+	const char *end = s + len;
+	bool		neg = false;
+	uint64		mantissa = 0;
+	int			digits = 0;
+	int			exp10 = 0;
+	char		buf[64];
+	char	   *copy;
+	double		d;
+
+	if (p < end && *p == '-')
+		neg = true, p++;
+	for (; p < end && *p >= '0' && *p <= '9'; p++)
+		if (digits < 19 && (mantissa > 0 || *p != '0'))
+			mantissa = mantissa * 10 + (*p - '0'), digits++;
+		else if (mantissa > 0)
+			goto slow;			/* more significant digits than a uint64 holds */
+	if (p < end && *p == '.')
+		for (p++; p < end && *p >= '0' && *p <= '9'; p++)
+		{
+			if (digits >= 19)
+				goto slow;
+			if (mantissa > 0 || *p != '0')
+				digits++;
+			mantissa = mantissa * 10 + (*p - '0');
+			exp10--;
+		}
+	if (p < end && (*p == 'e' || *p == 'E'))
+	{
+		int			e = 0;
+		bool		eneg = false;
+
+		p++;
+		if (p < end && (*p == '+' || *p == '-'))
+			eneg = *p++ == '-';
+		for (; p < end && *p >= '0' && *p <= '9'; p++)
+			if (e < 100000)
+				e = e * 10 + (*p - '0');
+		exp10 += eneg ? -e : e;
+	}
+	if (mantissa == 0)
+		return neg ? -0.0 : 0.0;
+	d = exact_double(mantissa, exp10, neg);
+	if (!isnan(d))
+		return d;
+
+slow:
+	copy = len < (int) sizeof(buf) ? buf : palloc(len + 1);
+	memcpy(copy, s, len);
+	copy[len] = '\0';
+	d = strtod(copy, NULL);
+	if (copy != buf)
+		pfree(copy);
 	return d;
 }
 

@@ -1,14 +1,20 @@
 /*
  * response.c
- *	  The 200 body of POST /consumers/batch, written as jsonb directly.
+ *	  The 200 body of POST /consumers/batch: created consumers.
  *
  * Every response property is present (explicit nulls), in camelCase; ranks
- * and counts are integers, aov/ltv decimal strings, timestamps UTC with
- * milliseconds and Z as Date#toISOString prints them.  Rows are written into
- * one buffer in jsonb's binary layout while the batch is validated, so no
- * JsonbValue tree is built and RETURNING rows are never read back.  The keys
- * of a consumer object are the same for every row: their order (jsonb sorts
- * keys) and their bytes are worked out once per backend.
+ * and counts are integers, aov/ltv decimal strings as numeric prints them,
+ * timestamps UTC with milliseconds and Z as Date#toISOString prints them.
+ * What each property holds is decided once, in response_value(), from the
+ * field catalogue (absent fields take the catalogue's defaults) and the
+ * batch; two writers print it:
+ *   - as jsonb, for create_consumers(jsonb): rows written into one buffer in
+ *     jsonb's binary layout while the batch is validated, so no JsonbValue
+ *     tree is built (keys in jsonb's order);
+ *   - as JSON text, for the wire path: one consumer at a time, compact as
+ *     JSON.stringify writes it, keys in the document's property order.
+ * The keys are the same for every row: their order and bytes are worked
+ * out once per backend.
  */
 #include "postgres.h"
 
@@ -18,6 +24,8 @@
 #include "utils/memutils.h"
 
 #include "batch.h"
+#include "json_print.h"
+#include "json_text.h"
 
 /* Response properties the request does not carry. */
 typedef enum ServerField
@@ -54,20 +62,89 @@ static const ResponseEntry server_entries[] = {
 
 #define NENTRIES (FIELD_COUNT + lengthof(server_entries))
 
-/* The consumer object's keys in jsonb order, their bytes and JEntries. */
-static ResponseEntry entries[NENTRIES];
+/* What one property of one created consumer holds. */
+typedef enum ValueKind
+{
+	RV_NULL,
+	RV_FALSE,
+	RV_TRUE,
+	RV_INTEGER,
+	RV_DOUBLE,
+	RV_STRING,
+	RV_GEO,
+	RV_METADATA
+} ValueKind;
+
+typedef struct ResponseValue
+{
+	ValueKind	kind;
+	double		number;			/* integer, double; geo: latitude */
+	double		longitude;
+	const char *string;
+	int			len;
+	const FieldValue *metadata;
+	char		buf[40];		/* id and timestamp text */
+} ResponseValue;
+
+/* Both key orders, the key bytes for jsonb, and the defaults. */
+static ResponseEntry jsonb_entries[NENTRIES];	/* jsonb order */
+static ResponseEntry text_entries[NENTRIES];	/* the document's order */
+static char *text_keys[NENTRIES];	/* ",\"name\":" (no comma first) */
+static int	text_key_lens[NENTRIES];
 static char *keys_blob;
 static int	keys_blob_len;
 static JEntry key_jentries[NENTRIES];
 static Numeric small_ints[6];	/* 0..5: every rank, most counts */
+static ResponseValue field_defaults[FIELD_COUNT];
 
 static int
-entry_cmp(const void *a, const void *b)
+jsonb_entry_cmp(const void *a, const void *b)
 {
 	const ResponseEntry *ea = a;
 	const ResponseEntry *eb = b;
 
 	return jsonb_key_cmp(ea->name, strlen(ea->name), eb->name, strlen(eb->name));
+}
+
+/* The document lists properties in JavaScript's default sort order. */
+static int
+text_entry_cmp(const void *a, const void *b)
+{
+	return strcmp(((const ResponseEntry *) a)->name, ((const ResponseEntry *) b)->name);
+}
+
+/* A field's default from the catalogue's JSON text. */
+static void
+default_value(const FieldDef *field, ResponseValue *rv)
+{
+	JsonValue	v;
+	int			offset;
+
+	rv->kind = RV_NULL;
+	if (field->default_json == NULL)
+		return;
+	if (json_text_read(field->default_json, strlen(field->default_json), &v, &offset) != JSON_TEXT_OK)
+		elog(ERROR, "bad default in the field catalogue: %s", field->default_json);
+	switch (v.kind)
+	{
+		case JSON_FALSE:
+			rv->kind = RV_FALSE;
+			break;
+		case JSON_TRUE:
+			rv->kind = RV_TRUE;
+			break;
+		case JSON_NUMBER:
+			rv->number = json_number(&v);
+			rv->kind = rv->number == floor(rv->number) ? RV_INTEGER : RV_DOUBLE;
+			break;
+		case JSON_STRING:
+			rv->kind = RV_STRING;
+			rv->string = pnstrdup(v.data, v.len);
+			rv->len = v.len;
+			break;
+		default:
+			elog(ERROR, "unsupported default in the field catalogue: %s", field->default_json);
+	}
 }
 
 static void
@@ -79,24 +156,33 @@ response_init_once(void)
 
 	if (keys_blob)
 		return;
-	for (int i = 0; i < FIELD_COUNT; i++)
-		entries[n++] = (ResponseEntry)
-	{
-		field_catalogue[i].name, i, SF_NONE
-	};
-	for (int i = 0; i < lengthof(server_entries); i++)
-		entries[n++] = server_entries[i];
-	qsort(entries, NENTRIES, sizeof(ResponseEntry), entry_cmp);
-
 	old = MemoryContextSwitchTo(TopMemoryContext);
+	for (int i = 0; i < FIELD_COUNT; i++)
+	{
+		jsonb_entries[n++] = (ResponseEntry)
+		{
+			field_catalogue[i].name, i, SF_NONE
+		};
+		default_value(&field_catalogue[i], &field_defaults[i]);
+	}
+	for (int i = 0; i < lengthof(server_entries); i++)
+		jsonb_entries[n++] = server_entries[i];
+	memcpy(text_entries, jsonb_entries, sizeof(jsonb_entries));
+	qsort(jsonb_entries, NENTRIES, sizeof(ResponseEntry), jsonb_entry_cmp);
+	qsort(text_entries, NENTRIES, sizeof(ResponseEntry), text_entry_cmp);
+
 	for (int i = 0; i < NENTRIES; i++)
-		keys_blob_len += strlen(entries[i].name);
+	{
+		text_keys[i] = psprintf("%s\"%s\":", i == 0 ? "" : ",", text_entries[i].name);
+		text_key_lens[i] = strlen(text_keys[i]);
+		keys_blob_len += strlen(jsonb_entries[i].name);
+	}
 	keys_blob = palloc(keys_blob_len);
 	for (int i = 0; i < NENTRIES; i++)
 	{
-		int			len = strlen(entries[i].name);
+		int			len = strlen(jsonb_entries[i].name);
 
-		memcpy(keys_blob + offset, entries[i].name, len);
+		memcpy(keys_blob + offset, jsonb_entries[i].name, len);
 		offset += len;
 		key_jentries[i] = JENTRY_ISSTRING |
 			(i % JB_OFFSET_STRIDE == 0 ? JENTRY_HAS_OFF | offset : len);
@@ -106,7 +192,111 @@ response_init_once(void)
 	MemoryContextSwitchTo(old);
 }
 
-/* ---- low-level writing into the buffer ---- */
+/* numeric's text of a valid aov/ltv string: leading zeros dropped */
+static void
+decimal_text(const JsonValue *v, ResponseValue *rv)
+{
+	const char *s = v->data;
+	int			len = v->len;
+
+	while (len > 1 && s[0] == '0' && s[1] != '.')
+	{
+		s++;
+		len--;
+	}
+	rv->kind = RV_STRING;
+	rv->string = s;
+	rv->len = len;
+}
+
+static void
+string_value(ResponseValue *rv, const char *s, int len)
+{
+	rv->kind = RV_STRING;
+	rv->string = s;
+	rv->len = len;
+}
+
+/* The value of one catalogue field of a consumer, or its default. */
+static void
+field_value(int field, const FieldValue *fv, ResponseValue *rv)
+{
+	if (!fv->present)
+	{
+		*rv = field_defaults[field];
+		return;
+	}
+	switch (field_catalogue[field].kind)
+	{
+		case FK_BOOL:
+		case FK_OBOOL:
+			rv->kind = fv->value.kind == JSON_TRUE ? RV_TRUE : RV_FALSE;
+			break;
+		case FK_STATUS:
+		case FK_TEXT:
+		case FK_EMAIL:
+			string_value(rv, fv->value.data, fv->value.len);
+			break;
+		case FK_RANK:
+		case FK_COUNT:
+			rv->kind = RV_INTEGER;
+			rv->number = fv->number;
+			break;
+		case FK_SCORE:
+			rv->kind = RV_DOUBLE;
+			rv->number = fv->number + 0.0;	/* -0 is 0, as JSON.stringify prints it */
+			break;
+		case FK_DECIMAL:
+			decimal_text(&fv->value, rv);
+			break;
+		case FK_TIMESTAMP:
+			string_value(rv, rv->buf, js_iso_string(fv->timestamp, rv->buf));
+			break;
+		case FK_GEO:
+			rv->kind = RV_GEO;
+			rv->number = fv->latitude + 0.0;
+			rv->longitude = fv->longitude + 0.0;
+			break;
+		case FK_METADATA:
+			rv->kind = RV_METADATA;
+			rv->metadata = fv;
+			break;
+	}
+}
+
+/* What property e of the consumer holds: the one place that decides it. */
+static void
+response_value(const ResponseEntry *e, const BatchContext *batch,
+			   const ConsumerValues *consumer, ResponseValue *rv)
+{
+	switch (e->server)
+	{
+		case SF_NONE:
+			field_value(e->field, &consumer->fields[e->field], rv);
+			break;
+		case SF_ID:
+			uuid_format(&batch->ids[consumer->index], rv->buf);
+			string_value(rv, rv->buf, 36);
+			break;
+		case SF_ORGANIZATION_ID:
+			string_value(rv, batch->organization_text, 36);
+			break;
+		case SF_CREATED_AT:
+			string_value(rv, batch->created_at_text, strlen(batch->created_at_text));
+			break;
+		case SF_CREATED_BY:
+			string_value(rv, batch->actor, strlen(batch->actor));
+			break;
+		case SF_ARCHIVED:
+			rv->kind = RV_FALSE;
+			break;
+		case SF_NULL:
+			rv->kind = RV_NULL;
+			break;
+	}
+}
+
+/* ---- as jsonb: low-level writing into the buffer ---- */
 
 /* Reserve n bytes at the end of the buffer (filled in later). */
 static void
@@ -163,29 +353,6 @@ put_string(StringInfo buf, const char *s, int len)
 	return JENTRY_ISSTRING;
 }
 
-/* numeric's text of a valid aov/ltv string: leading zeros dropped */
-static uint32
-put_decimal(StringInfo buf, const JsonbNode *node)
-{
-	const char *s = node->data;
-	int			len = node->len;
-
-	while (len > 1 && s[0] == '0' && s[1] != '.')
-	{
-		s++;
-		len--;
-	}
-	return put_string(buf, s, len);
-}
-
-static uint32
-put_timestamp(StringInfo buf, TimestampTz ts)
-{
-	char		text[32];
-
-	return put_string(buf, text, js_iso_string(ts, text));
-}
-
 /*
  * Close a child of a container whose data starts at data_start: its JEntry
  * holds its length, or every JB_OFFSET_STRIDE'th child its end offset.
@@ -201,7 +368,7 @@ close_child(StringInfo buf, int data_start, int child_start, int index, uint32 t
 				 errmsg("consumers batch response is too large"),
 				 errdetail("The created consumers exceed the maximum size of a jsonb value (%d bytes).",
 						   JENTRY_OFFLENMASK),
-				 errhint("Send the consumers in smaller batches.")));
+				 errhint("Send the consumers in smaller batches, or use fanfare.import_consumers(text), which streams its response.")));
 	if (index % JB_OFFSET_STRIDE == 0)
 		return type | JENTRY_HAS_OFF | end;
 	return type | (buf->len - child_start);
@@ -209,7 +376,7 @@ close_child(StringInfo buf, int data_start, int child_start, int index, uint32 t
 
 /* {"latitude": ..., "longitude": ...} */
 static uint32
-put_geo(StringInfo buf, const FieldValue *fv)
+put_geo(StringInfo buf, double latitude, double longitude)
 {
 	static const char geo_keys[] = "latitudelongitude";
 	uint32		header = 2 | JB_FOBJECT;
@@ -225,14 +392,14 @@ put_geo(StringInfo buf, const FieldValue *fv)
 	data_start = buf->len;
 	appendBinaryStringInfo(buf, geo_keys, 17);
 	child = buf->len;
-	je[2] = close_child(buf, data_start, child, 2, put_double(buf, fv->latitude));
+	je[2] = close_child(buf, data_start, child, 2, put_double(buf, latitude));
 	child = buf->len;
-	je[3] = close_child(buf, data_start, child, 3, put_double(buf, fv->longitude));
+	je[3] = close_child(buf, data_start, child, 3, put_double(buf, longitude));
 	memcpy(buf->data + jentries, je, sizeof(je));
 	return JENTRY_ISCONTAINER;
 }
 
-/* A container of the payload, copied as it is. */
+/* A container copied as it is. */
 static uint32
 put_container(StringInfo buf, const char *data, int len)
 {
@@ -241,57 +408,37 @@ put_container(StringInfo buf, const char *data, int len)
 	return JENTRY_ISCONTAINER;
 }
 
-/* The value of one catalogue field, or its default. */
+/* One property's value, in jsonb's layout; metadata: the stored form. */
 static uint32
-put_field(StringInfo buf, const FieldDef *field, const FieldValue *fv,
-		  const Jsonb *rebuilt_metadata)
+put_value(StringInfo buf, const ResponseValue *rv, const Jsonb *rebuilt_metadata)
 {
-	if (!fv->present)
+	switch (rv->kind)
 	{
-		switch (field->kind)
-		{
-			case FK_OBOOL:
-				return JENTRY_ISBOOL_FALSE;
-			case FK_RANK:
-			case FK_SCORE:
-			case FK_COUNT:
-				return put_numeric(buf, small_ints[0]);
-			case FK_DECIMAL:
-				return put_string(buf, "0", 1);
-			default:
-				return JENTRY_ISNULL;
-		}
-	}
-	switch (field->kind)
-	{
-		case FK_BOOL:
-		case FK_OBOOL:
-			return fv->node.type;	/* JENTRY_ISBOOL_TRUE or _FALSE */
-		case FK_STATUS:
-		case FK_TEXT:
-		case FK_EMAIL:
-			return put_string(buf, fv->node.data, fv->node.len);
-		case FK_RANK:
-		case FK_COUNT:
-			return put_integer(buf, fv->number);
-		case FK_SCORE:
-			return put_double(buf, fv->number);
-		case FK_DECIMAL:
-			return put_decimal(buf, &fv->node);
-		case FK_TIMESTAMP:
-			return put_timestamp(buf, fv->timestamp);
-		case FK_GEO:
-			return put_geo(buf, fv);
-		case FK_METADATA:
+		case RV_NULL:
+			return JENTRY_ISNULL;
+		case RV_FALSE:
+			return JENTRY_ISBOOL_FALSE;
+		case RV_TRUE:
+			return JENTRY_ISBOOL_TRUE;
+		case RV_INTEGER:
+			return put_integer(buf, rv->number);
+		case RV_DOUBLE:
+			return put_double(buf, rv->number);
+		case RV_STRING:
+			return put_string(buf, rv->string, rv->len);
+		case RV_GEO:
+			return put_geo(buf, rv->number, rv->longitude);
+		case RV_METADATA:
+			Assert(rv->metadata->value.source == FROM_JSONB || rebuilt_metadata);
 			if (rebuilt_metadata)
 				return put_container(buf, (const char *) &rebuilt_metadata->root,
 									 VARSIZE(rebuilt_metadata) - VARHDRSZ);
-			return put_container(buf, fv->node.data, fv->node.len);
+			return put_container(buf, rv->metadata->value.data, rv->metadata->value.len);
 	}
 	return JENTRY_ISNULL;
 }
 
-/* ---- the response array ---- */
+/* ---- as jsonb: the response array ---- */
 
 void
 response_begin(ResponseWriter *w, int n)
@@ -319,7 +466,6 @@ response_add(ResponseWriter *w, const BatchContext *batch,
 	int			jentries;
 	int			data_start;
 	JEntry		element_je;
-	char		text[40];
 
 	Assert(w->count < w->n);
 	element_start = buf->len;
@@ -332,42 +478,12 @@ response_add(ResponseWriter *w, const BatchContext *batch,
 
 	for (int i = 0; i < NENTRIES; i++)
 	{
-		const ResponseEntry *e = &entries[i];
+		ResponseValue rv;
 		int			child_start = buf->len;
-		uint32		type = JENTRY_ISNULL;
 
-		switch (e->server)
-		{
-			case SF_NONE:
-				{
-					const FieldValue *fv = &consumer->fields[e->field];
-					const FieldDef *field = &field_catalogue[e->field];
-
-					type = put_field(buf, field, fv,
-									 field->kind == FK_METADATA ? metadata : NULL);
-				}
-				break;
-			case SF_ID:
-				uuid_format(&batch->ids[consumer->index], text);
-				type = put_string(buf, text, 36);
-				break;
-			case SF_ORGANIZATION_ID:
-				type = put_string(buf, batch->organization_text, 36);
-				break;
-			case SF_CREATED_AT:
-				type = put_string(buf, batch->created_at_text, strlen(batch->created_at_text));
-				break;
-			case SF_CREATED_BY:
-				type = put_string(buf, batch->actor, strlen(batch->actor));
-				break;
-			case SF_ARCHIVED:
-				type = JENTRY_ISBOOL_FALSE;
-				break;
-			case SF_NULL:
-				type = JENTRY_ISNULL;
-				break;
-		}
-		values[i] = close_child(buf, data_start, child_start, NENTRIES + i, type);
+		response_value(&jsonb_entries[i], batch, consumer, &rv);
+		values[i] = close_child(buf, data_start, child_start, NENTRIES + i,
+								put_value(buf, &rv, metadata));
 	}
 	memcpy(buf->data + jentries, key_jentries, sizeof(key_jentries));
 	memcpy(buf->data + jentries + sizeof(key_jentries), values, sizeof(values));
@@ -387,4 +503,54 @@ response_finish(ResponseWriter *w)
 	memcpy(w->buf.data + VARHDRSZ, &header, sizeof(header));
 	SET_VARSIZE(w->buf.data, w->buf.len);
 	return (Jsonb *) w->buf.data;
+}
+
+/* ---- as JSON text ---- */
+
+void
+response_text_consumer(StringInfo out, const BatchContext *batch,
+					   const ConsumerValues *consumer)
+{
+	JsonPrinter p;
+
+	response_init_once();
+	json_printer_init(&p, out, MaxAllocSize);
+	appendStringInfoChar(out, '{');
+	for (int i = 0; i < NENTRIES; i++)
+	{
+		ResponseValue rv;
+
+		appendBinaryStringInfo(out, text_keys[i], text_key_lens[i]);
+		response_value(&text_entries[i], batch, consumer, &rv);
+		switch (rv.kind)
+		{
+			case RV_NULL:
+				write_json_literal(out, JSON_NULL);
+				break;
+			case RV_FALSE:
+				write_json_literal(out, JSON_FALSE);
+				break;
+			case RV_TRUE:
+				write_json_literal(out, JSON_TRUE);
+				break;
+			case RV_INTEGER:
+			case RV_DOUBLE:
+				write_json_number(out, rv.number);
+				break;
+			case RV_STRING:
+				write_json_string(out, rv.string, rv.len);
+				break;
+			case RV_GEO:
+				appendStringInfoString(out, "{\"latitude\":");
+				write_json_number(out, rv.number);
+				appendStringInfoString(out, ",\"longitude\":");
+				write_json_number(out, rv.longitude);
+				appendStringInfoChar(out, '}');
+				break;
+			case RV_METADATA:
+				print_record_output(&p, &rv.metadata->value);
+				break;
+		}
+	}
+	appendStringInfoChar(out, '}');
 }

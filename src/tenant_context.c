@@ -143,6 +143,33 @@ jwt_claim(const char *name)
 	return state.value;
 }
 
+/* Where the current organization comes from, and what it is. */
+static const char *
+tenant_setting(const char **source)
+{
+	const char *setting = fanfare_organization_id_setting;
+
+	*source = "fanfare.organization_id";
+	if (setting == NULL || setting[0] == '\0')
+	{
+		setting = jwt_claim("organization_id");
+		*source = "the organization_id claim of request.jwt.claims";
+	}
+	return setting;
+}
+
+/* The current organization, without raising: found, missing or malformed. */
+TenantLookup
+tenant_lookup(pg_uuid_t *org)
+{
+	const char *source;
+	const char *setting = tenant_setting(&source);
+
+	if (setting == NULL || setting[0] == '\0')
+		return TENANT_MISSING;
+	return parse_uuid(setting, org) ? TENANT_FOUND : TENANT_MALFORMED;
+}
+
 /*
  * The current organization, if any.  A setting that is present but not a
  * uuid is an error: acting for a tenant nobody can name is never right.
@@ -150,23 +177,24 @@ jwt_claim(const char *name)
 bool
 tenant_organization_id(pg_uuid_t *org)
 {
-	const char *setting = fanfare_organization_id_setting;
-	const char *source = "fanfare.organization_id";
+	const char *source;
 
-	if (setting == NULL || setting[0] == '\0')
+	switch (tenant_lookup(org))
 	{
-		setting = jwt_claim("organization_id");
-		source = "the organization_id claim of request.jwt.claims";
+		case TENANT_FOUND:
+			return true;
+		case TENANT_MISSING:
+			return false;
+		case TENANT_MALFORMED:
+			break;
 	}
-	if (setting == NULL || setting[0] == '\0')
-		return false;
-	if (!parse_uuid(setting, org))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
-				 errmsg("malformed organization id in %s", source),
-				 errdetail("The tenant must be a uuid."),
-				 errhint("Set fanfare.organization_id to the organization's id.")));
-	return true;
+	tenant_setting(&source);
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+			 errmsg("malformed organization id in %s", source),
+			 errdetail("The tenant must be a uuid."),
+			 errhint("Set fanfare.organization_id to the organization's id.")));
+	return false;				/* not reached */
 }
 
 /* The current organization; an error when the request names none. */

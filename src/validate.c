@@ -4,8 +4,9 @@
  *
  * The normative definition is the Valibot 1.5.0 schema StrictBodySchema
  * (test/conformance/schema-strict.mjs); FORMAT.md and FORMAT-STRICT.md there
- * describe what it reports.  This file reproduces it on jsonb's binary form:
- * the same verdict for every body and the same issues in the same order.
+ * describe what it reports.  This file reproduces it on the body as
+ * json_value.h reads it, from jsonb or from the request text: the same
+ * verdict for every body and the same issues in the same order.
  *
  * Order: the body, then each element in index order, each element's fields
  * in catalogue (schema) order, then max_length.  Valibot does not stop at
@@ -19,6 +20,7 @@
 #include "utils/memutils.h"
 
 #include "fanfare.h"
+#include "json_value.h"
 #include "validate.h"
 
 #define MAX_SAFE_INTEGER 9007199254740991.0
@@ -31,44 +33,15 @@ typedef struct ElementContext
 {
 	IssueList  *issues;
 	int			index;
-	JsonbNode	element;
+	JsonValue	element;
 	const FieldDef *field;		/* the field being checked */
 } ElementContext;
-
-/* Binary search of an object's keys, which jsonb keeps sorted. */
-bool
-object_lookup(const JsonbContainer *c, const char *key, int keylen, JsonbNode *value)
-{
-	int			n = JsonContainerSize(c);
-	int			lo = 0;
-	int			hi = n;
-
-	while (lo < hi)
-	{
-		int			mid = (lo + hi) / 2;
-		JsonbNode	k;
-		int			cmp;
-
-		container_child(c, mid, &k);
-		cmp = jsonb_key_cmp(k.data, k.len, key, keylen);
-		if (cmp == 0)
-		{
-			container_child(c, n + mid, value);
-			return true;
-		}
-		if (cmp < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return false;
-}
 
 /* A new issue about the value of field `name` of the current element. */
 static Issue *
 field_issue(ElementContext *ec, const char *kind, const char *type,
 			const char *label, const char *expected,
-			const char *name, const JsonbNode *value)
+			const char *name, const JsonValue *value)
 {
 	Issue	   *issue = issue_add(ec->issues, kind, type, label, expected);
 
@@ -79,7 +52,7 @@ field_issue(ElementContext *ec, const char *kind, const char *type,
 }
 
 static void
-type_issue(ElementContext *ec, const char *name, const JsonbNode *value,
+type_issue(ElementContext *ec, const char *name, const JsonValue *value,
 		   const char *type, const char *expected)
 {
 	field_issue(ec, "schema", type, "type", expected, name, value);
@@ -105,7 +78,7 @@ bound_issue(Issue *issue, double bound)
 
 /* minValue / maxValue of Valibot, on an already typed number. */
 static void
-check_bounds(ElementContext *ec, const char *name, const JsonbNode *value,
+check_bounds(ElementContext *ec, const char *name, const JsonValue *value,
 			 double d, double min, const char *min_text,
 			 double max, const char *max_text,
 			 void (*place) (Issue *, void *), void *place_arg)
@@ -135,7 +108,7 @@ typedef struct FieldPlace
 {
 	ElementContext *ec;
 	const char *name;
-	const JsonbNode *value;
+	const JsonValue *value;
 } FieldPlace;
 
 static void
@@ -149,17 +122,17 @@ place_at_field(Issue *issue, void *arg)
 /* Ranks, scores and counts: a number, then the pipe's checks in order. */
 static void
 check_number_field(ElementContext *ec, const FieldDef *field,
-				   const JsonbNode *value, FieldValue *fv)
+				   const JsonValue *value, FieldValue *fv)
 {
 	FieldPlace	place = {ec, field->name, value};
 	double		d;
 
-	if (value->type != JENTRY_ISNUMERIC)
+	if (value->kind != JSON_NUMBER)
 	{
 		type_issue(ec, field->name, value, "number", "number");
 		return;
 	}
-	d = numeric_to_js_double((Numeric) value->data, &fv->short_form);
+	d = json_number(value);
 	fv->number = d;
 
 	switch (field->kind)
@@ -214,9 +187,9 @@ decimal_is_valid(const char *s, int len)
 typedef struct GeoPlace
 {
 	ElementContext *ec;
-	const JsonbNode *geo;
+	const JsonValue *geo;
 	const char *key;
-	const JsonbNode *value;
+	const JsonValue *value;
 } GeoPlace;
 
 static void
@@ -231,15 +204,14 @@ place_at_geo(Issue *issue, void *arg)
 
 /* One coordinate: a required number within its bounds. */
 static void
-check_coordinate(ElementContext *ec, const JsonbNode *geo, const char *key,
+check_coordinate(ElementContext *ec, const JsonValue *geo, const char *key,
 				 double bound, const char *min_text, const char *max_text,
-				 double *out, JsonbNode *out_node)
+				 double *out)
 {
-	JsonbNode	value;
-	bool		found = node_is_object(geo) &&
-		object_lookup(node_container(geo), key, strlen(key), &value);
+	JsonValue	value;
+	bool		found = geo->kind == JSON_OBJECT &&
+		json_lookup(geo, key, strlen(key), &value);
 	GeoPlace	place = {ec, geo, key, found ? &value : NULL};
-	bool		short_form;
 	Issue	   *issue;
 
 	if (!found)
@@ -249,7 +221,7 @@ check_coordinate(ElementContext *ec, const JsonbNode *geo, const char *key,
 		place_at_geo(issue, &place);
 		return;
 	}
-	if (value.type != JENTRY_ISNUMERIC)
+	if (value.kind != JSON_NUMBER)
 	{
 		issue = issue_add(ec->issues, "schema", "number", "type", "number");
 		issue_set_input(issue, &value);
@@ -257,64 +229,29 @@ check_coordinate(ElementContext *ec, const JsonbNode *geo, const char *key,
 		place_at_geo(issue, &place);
 		return;
 	}
-	*out = numeric_to_js_double((Numeric) value.data, &short_form);
-	*out_node = value;
+	*out = json_number(&value);
 	check_bounds(ec, key, &value, *out, -bound, min_text, bound, max_text,
 				 place_at_geo, &place);
 }
 
 static void
-check_geo(ElementContext *ec, const JsonbNode *geo, FieldValue *fv)
+check_geo(ElementContext *ec, const JsonValue *geo, FieldValue *fv)
 {
-	if (!node_is_container(geo))
+	if (!json_is_container(geo))
 	{
 		type_issue(ec, ec->field->name, geo, "object", "Object");
 		return;
 	}
 	/* an array passes Valibot's object check and then lacks both keys */
-	check_coordinate(ec, geo, "latitude", 90, ">=-90", "<=90",
-					 &fv->latitude, &fv->latitude_node);
-	check_coordinate(ec, geo, "longitude", 180, ">=-180", "<=180",
-					 &fv->longitude, &fv->longitude_node);
+	check_coordinate(ec, geo, "latitude", 90, ">=-90", "<=90", &fv->latitude);
+	check_coordinate(ec, geo, "longitude", 180, ">=-180", "<=180", &fv->longitude);
 }
 
 /* ---- metadata ---- */
 
-static bool
-is_scalar(const JsonbNode *node)
-{
-	return node->type != JENTRY_ISCONTAINER;
-}
-
-/* Keys a JavaScript record skips: they are neither validated nor kept. */
-bool
-is_prototype_key(const char *key, int len)
-{
-	return (len == 9 && memcmp(key, "__proto__", 9) == 0) ||
-		(len == 11 && memcmp(key, "constructor", 11) == 0) ||
-		(len == 9 && memcmp(key, "prototype", 9) == 0);
-}
-
-/* "0".."4294967294" without leading zeros: JavaScript iterates these first. */
-bool
-is_array_index_key(const char *key, int len)
-{
-	uint64		v = 0;
-
-	if (len < 1 || len > 10 || (len > 1 && key[0] == '0'))
-		return false;
-	for (int i = 0; i < len; i++)
-	{
-		if (key[i] < '0' || key[i] > '9')
-			return false;
-		v = v * 10 + (key[i] - '0');
-	}
-	return v < UINT64CONST(4294967295);
-}
-
 /* The scalar union's issue for a value that is no scalar, with its 4 options. */
 static void
-scalar_union_issue(Issue *issue, const JsonbNode *value)
+scalar_union_issue(Issue *issue, const JsonValue *value)
 {
 	static const char *const options[] = {"string", "number", "boolean", "null"};
 
@@ -329,47 +266,34 @@ scalar_union_issue(Issue *issue, const JsonbNode *value)
 	}
 }
 
-/* True when a number inside metadata is one JSON.parse makes Infinity. */
-static bool
-is_infinite_number(const JsonbNode *node)
-{
-	bool		short_form;
-
-	return node->type == JENTRY_ISNUMERIC &&
-		numeric_is_huge((Numeric) node->data) &&
-		!isfinite(numeric_to_js_double((Numeric) node->data, &short_form));
-}
-
 /*
  * One record value: a scalar, or an array of scalars.  Anything else gets
  * one union issue whose sub-issues are the two options' issues.
  */
 static void
-check_metadata_value(ElementContext *ec, const JsonbNode *metadata,
-					 const char *key, int keylen, const JsonbNode *value,
+check_metadata_value(ElementContext *ec, const JsonValue *metadata,
+					 const char *key, int keylen, const JsonValue *value,
 					 FieldValue *fv)
 {
 	Issue	   *issue;
 	int			nbad = 0;
+	JsonIter	it;
+	JsonValue	item;
 
-	if (is_scalar(value))
+	if (!json_is_container(value))
 	{
-		if (is_infinite_number(value))
+		if (json_number_is_infinite(value))
 			fv->rebuild = true;
 		return;
 	}
-	if (node_is_array(value))
+	if (value->kind == JSON_ARRAY)
 	{
-		ChildCursor cur;
-		JsonbNode	item;
-
-		cursor_init(&cur, node_container(value), 0);
-		for (int i = 0; i < node_size(value); i++)
+		json_iter_init(&it, value);
+		while (json_iter_next(&it, NULL, &item))
 		{
-			cursor_next(&cur, &item);
-			if (!is_scalar(&item))
+			if (json_is_container(&item))
 				nbad++;
-			else if (is_infinite_number(&item))
+			else if (json_number_is_infinite(&item))
 				fv->rebuild = true;
 		}
 		if (nbad == 0)
@@ -382,7 +306,7 @@ check_metadata_value(ElementContext *ec, const JsonbNode *metadata,
 	issue_path_key(issue, &ec->element, ec->field->name, strlen(ec->field->name), metadata);
 	issue_path_key(issue, metadata, key, keylen, value);
 
-	if (!node_is_array(value))
+	if (value->kind == JSON_OBJECT)
 	{
 		/* an object: the scalar union fails, and so does the array type */
 		issue->nsub = 2;
@@ -394,94 +318,33 @@ check_metadata_value(ElementContext *ec, const JsonbNode *metadata,
 	else
 	{
 		/* an array with bad items: the scalar union, then each bad item */
-		ChildCursor cur;
-		JsonbNode	item;
 		int			s = 1;
 
 		issue->nsub = 1 + nbad;
 		issue->sub = palloc(sizeof(Issue) * issue->nsub);
 		scalar_union_issue(&issue->sub[0], value);
-		cursor_init(&cur, node_container(value), 0);
-		for (int i = 0; i < node_size(value); i++)
+		json_iter_init(&it, value);
+		while (json_iter_next(&it, NULL, &item))
 		{
-			cursor_next(&cur, &item);
-			if (is_scalar(&item))
+			if (!json_is_container(&item))
 				continue;
 			scalar_union_issue(&issue->sub[s], &item);
-			issue_path_index(&issue->sub[s], value, i, &item);
+			issue_path_index(&issue->sub[s], value, it.index - 1, &item);
 			s++;
 		}
 	}
-}
-
-/*
- * Visit a record's entries as a JavaScript record sees them: an array's
- * items keyed "0", "1", ...; an object's array-index keys first (ascending,
- * which is also their jsonb order), then the others in jsonb's order, since
- * jsonb keeps no insertion order (see the README's notes on jsonb); the
- * keys a record skips (__proto__, constructor, prototype) left out.
- * Returns true when the stored form differs from the record's own: an
- * array, or skipped keys.  Keys of arrays are allocated; others point into
- * the jsonb.
- */
-bool
-record_foreach(const JsonbNode *record, RecordEntryFn fn, void *arg)
-{
-	const JsonbContainer *c = node_container(record);
-	int			n = JsonContainerSize(c);
-	bool		differs = false;
-
-	if (JsonContainerIsArray(c))
-	{
-		ChildCursor items;
-		JsonbNode	item;
-
-		cursor_init(&items, c, 0);
-		for (int i = 0; i < n; i++)
-		{
-			char	   *key = psprintf("%d", i);
-
-			cursor_next(&items, &item);
-			if (!fn(arg, key, strlen(key), &item))
-				break;
-		}
-		return true;
-	}
-
-	for (int pass = 0; pass < 2; pass++)
-	{
-		ChildCursor keys;
-		ChildCursor values;
-		JsonbNode	key;
-		JsonbNode	value;
-
-		cursor_init(&keys, c, 0);
-		cursor_init(&values, c, n);
-		for (int i = 0; i < n; i++)
-		{
-			cursor_next(&keys, &key);
-			cursor_next(&values, &value);
-			if (is_array_index_key(key.data, key.len) != (pass == 0))
-				continue;
-			if (is_prototype_key(key.data, key.len))
-				differs = true;
-			else if (!fn(arg, key.data, key.len, &value))
-				return differs;
-		}
-	}
-	return differs;
 }
 
 /* check_metadata's visitor */
 typedef struct MetadataCheck
 {
 	ElementContext *ec;
-	const JsonbNode *metadata;
+	const JsonValue *metadata;
 	FieldValue *fv;
 } MetadataCheck;
 
 static bool
-check_metadata_entry(void *arg, const char *key, int keylen, const JsonbNode *value)
+check_metadata_entry(void *arg, const char *key, int keylen, const JsonValue *value)
 {
 	MetadataCheck *mc = arg;
 
@@ -491,11 +354,11 @@ check_metadata_entry(void *arg, const char *key, int keylen, const JsonbNode *va
 
 /* metadata: a record of metadata values, visited as Valibot's record does. */
 static void
-check_metadata(ElementContext *ec, const JsonbNode *metadata, FieldValue *fv)
+check_metadata(ElementContext *ec, const JsonValue *metadata, FieldValue *fv)
 {
 	MetadataCheck mc = {ec, metadata, fv};
 
-	if (!node_is_container(metadata))
+	if (!json_is_container(metadata))
 	{
 		type_issue(ec, ec->field->name, metadata, "record", "Object");
 		return;
@@ -507,7 +370,7 @@ check_metadata(ElementContext *ec, const JsonbNode *metadata, FieldValue *fv)
 /* ---- one field, one element ---- */
 
 static void
-check_field(ElementContext *ec, const FieldDef *field, const JsonbNode *value,
+check_field(ElementContext *ec, const FieldDef *field, const JsonValue *value,
 			FieldValue *fv)
 {
 	bool		nullish = field->kind == FK_TIMESTAMP || field->kind == FK_TEXT ||
@@ -524,21 +387,20 @@ check_field(ElementContext *ec, const FieldDef *field, const JsonbNode *value,
 		}
 		return;
 	}
-	if (nullish && value->type == JENTRY_ISNULL)
+	if (nullish && value->kind == JSON_NULL)
 		return;
 
-	fv->node = *value;
+	fv->value = *value;
 	switch (field->kind)
 	{
 		case FK_BOOL:
 		case FK_OBOOL:
-			if (value->type != JENTRY_ISBOOL_TRUE && value->type != JENTRY_ISBOOL_FALSE)
+			if (!json_is_bool(value))
 				type_issue(ec, field->name, value, "boolean", "boolean");
 			break;
 		case FK_STATUS:
-			if (value->type != JENTRY_ISSTRING ||
-				!((value->len == 6 && memcmp(value->data, "ACTIVE", 6) == 0) ||
-				  (value->len == 8 && memcmp(value->data, "INACTIVE", 8) == 0)))
+			if (!json_string_equals(value, "ACTIVE", 6) &&
+				!json_string_equals(value, "INACTIVE", 8))
 				type_issue(ec, field->name, value, "picklist", "(\"ACTIVE\" | \"INACTIVE\")");
 			break;
 		case FK_RANK:
@@ -547,25 +409,25 @@ check_field(ElementContext *ec, const FieldDef *field, const JsonbNode *value,
 			check_number_field(ec, field, value, fv);
 			break;
 		case FK_DECIMAL:
-			if (value->type != JENTRY_ISSTRING)
+			if (value->kind != JSON_STRING)
 				type_issue(ec, field->name, value, "string", "string");
 			else if (!decimal_is_valid(value->data, value->len))
 				field_issue(ec, "validation", "regex", "format", DECIMAL_REGEX_TEXT,
 							field->name, value)->requirement = REQ_REGEX;
 			break;
 		case FK_TIMESTAMP:
-			if (value->type != JENTRY_ISSTRING)
+			if (value->kind != JSON_STRING)
 				type_issue(ec, field->name, value, "string", "string");
 			else if (!iso_timestamp_parse(value->data, value->len, &fv->timestamp))
 				field_issue(ec, "validation", "iso_timestamp", "timestamp", NULL,
 							field->name, value)->requirement = REQ_REGEX;
 			break;
 		case FK_TEXT:
-			if (value->type != JENTRY_ISSTRING)
+			if (value->kind != JSON_STRING)
 				type_issue(ec, field->name, value, "string", "string");
 			break;
 		case FK_EMAIL:
-			if (value->type != JENTRY_ISSTRING)
+			if (value->kind != JSON_STRING)
 				type_issue(ec, field->name, value, "string", "string");
 			else if (!email_is_valid(value->data, value->len))
 				field_issue(ec, "validation", "email", "email", NULL,
@@ -582,38 +444,30 @@ check_field(ElementContext *ec, const FieldDef *field, const JsonbNode *value,
 }
 
 /*
- * One element: match its keys to the catalogue in one merge pass (both are
- * in jsonb key order), then check the fields in schema order.
+ * An element's values by field.  From jsonb, one merge pass (the keys and
+ * field_jsonb_order are both in jsonb key order); from text, each member
+ * looked up in the catalogue, a later duplicate replacing an earlier one as
+ * in JSON.parse.  An element that is not an object has no fields.
  */
-static void
-check_element(IssueList *issues, int index, const JsonbNode *element,
-			  ConsumerValues *values)
+void
+element_fields(const JsonValue *element, JsonValue *slots, bool *found)
 {
-	ElementContext ec = {issues, index, *element, NULL};
-	JsonbNode	slots[FIELD_COUNT];
-	bool		found[FIELD_COUNT] = {0};
+	JsonMemberScan scan;
+	JsonValue	key;
+	JsonValue	value;
 
-	if (!node_is_container(element))
-	{
-		Issue	   *issue = issue_add(issues, "schema", "object", "type", "Object");
-
-		issue_set_input(issue, element);
-		issue_path_element(issue, index, element);
+	memset(found, 0, sizeof(bool) * FIELD_COUNT);
+	if (element->kind != JSON_OBJECT)
 		return;
-	}
-
-	if (node_is_object(element))
+	json_members_init(&scan, element);
+	if (element->source == FROM_JSONB)
 	{
-		const JsonbContainer *c = node_container(element);
-		int			n = JsonContainerSize(c);
 		int			f = 0;
 
-		for (int k = 0; k < n && f < FIELD_COUNT; k++)
+		while (f < FIELD_COUNT && json_members_next(&scan, &key, &value))
 		{
-			JsonbNode	key;
 			int			cmp = 1;
 
-			container_child(c, k, &key);
 			while (f < FIELD_COUNT)
 			{
 				int			field = field_jsonb_order[f];
@@ -626,16 +480,47 @@ check_element(IssueList *issues, int index, const JsonbNode *element,
 			}
 			if (f < FIELD_COUNT && cmp == 0)
 			{
-				int			field = field_jsonb_order[f];
-
-				container_child(c, n + k, &slots[field]);
-				found[field] = true;
+				slots[field_jsonb_order[f]] = value;
+				found[field_jsonb_order[f]] = true;
 				f++;
 			}
 		}
+		return;
+	}
+	while (json_members_next(&scan, &key, &value))
+	{
+		int			field = field_index(key.data, key.len);
+
+		if (field >= 0)
+		{
+			slots[field] = value;
+			found[field] = true;
+		}
+	}
+}
+
+/* One element: its fields, checked in schema order. */
+static void
+check_element(IssueList *issues, int index, const JsonValue *element,
+			  ConsumerValues *values)
+{
+	ElementContext ec = {issues, index, *element, NULL};
+	JsonValue	slots[FIELD_COUNT];
+	bool		found[FIELD_COUNT];
+
+	if (!json_is_container(element))
+	{
+		Issue	   *issue = issue_add(issues, "schema", "object", "type", "Object");
+
+		issue_set_input(issue, element);
+		issue_path_element(issue, index, element);
+		return;
 	}
 
+	/* an array passes Valibot's object check and then lacks every key */
+	element_fields(element, slots, found);
 	values->index = index;
+	values->element = *element;
 	for (int field = 0; field < FIELD_COUNT; field++)
 	{
 		memset(&values->fields[field], 0, sizeof(FieldValue));
@@ -645,33 +530,42 @@ check_element(IssueList *issues, int index, const JsonbNode *element,
 	}
 }
 
-int
-batch_walk(const Jsonb *payload, IssueList *issues, ConsumerSink sink, void *sink_arg)
+void
+consumer_values(const JsonValue *element, int index, ConsumerValues *values)
 {
-	JsonbNode	body;
-	JsonbNode	consumers;
-	ChildCursor cur;
+	IssueList	none;
+
+	issue_list_init(&none, 0);
+	check_element(&none, index, element, values);
+	Assert(none.total == 0);
+}
+
+int
+batch_walk(const JsonValue *body, IssueList *issues, ConsumerSink sink, void *sink_arg,
+		   JsonValue *consumers_out)
+{
+	JsonValue	consumers;
+	JsonIter	it;
+	JsonValue	element;
 	ConsumerValues *values;
 	MemoryContext element_cxt;
 	MemoryContext old;
-	int			n;
+	int			n = 0;
 	bool		emitting;
 
-	jsonb_root_node(payload, &body);
-	if (!node_is_container(&body))
+	if (!json_is_container(body))
 	{
 		Issue	   *issue = issue_add(issues, "schema", "object", "type", "Object");
 
-		issue_set_input(issue, &body);
+		issue_set_input(issue, body);
 		return -1;
 	}
-	if (!node_is_object(&body) ||
-		!object_lookup(node_container(&body), "consumers", 9, &consumers))
+	if (body->kind != JSON_OBJECT || !json_lookup(body, "consumers", 9, &consumers))
 	{
 		issue_path_body(missing_key_issue(issues, "consumers"), true);
 		return -1;
 	}
-	if (!node_is_array(&consumers))
+	if (consumers.kind != JSON_ARRAY)
 	{
 		Issue	   *issue = issue_add(issues, "schema", "array", "type", "Array");
 
@@ -679,41 +573,47 @@ batch_walk(const Jsonb *payload, IssueList *issues, ConsumerSink sink, void *sin
 		issue_path_body(issue, false);
 		return -1;
 	}
+	if (consumers_out)
+		*consumers_out = consumers;
 
 	/*
 	 * Too many elements is an error whatever they hold, so such a batch is
-	 * only validated, never converted.  Per-element scratch lives in a
-	 * context reset after each element; issues stay in the caller's.
+	 * not converted (from jsonb the size is known at once; from text the
+	 * sink stops at the limit).  Per-element scratch lives in a context
+	 * reset after each element, unless the element's issues point into it.
 	 */
-	n = node_size(&consumers);
-	emitting = sink != NULL && n <= fanfare_max_batch_size;
+	emitting = sink != NULL &&
+		(consumers.source != FROM_JSONB ||
+		 batch_size_allowed(JsonContainerSize((const JsonbContainer *) consumers.data)));
 	values = palloc(sizeof(ConsumerValues));
 	element_cxt = AllocSetContextCreate(CurrentMemoryContext, "fanfare element",
 										ALLOCSET_SMALL_SIZES);
-	cursor_init(&cur, node_container(&consumers), 0);
-	for (int i = 0; i < n; i++)
+	json_iter_init(&it, &consumers);
+	while (json_iter_next(&it, NULL, &element))
 	{
-		JsonbNode	element;
 		int			before = issues->total;
+		int			kept = issues->nitems;
 
 		CHECK_FOR_INTERRUPTS();
-		cursor_next(&cur, &element);
-		/* issues (and their paths) must outlive the element's scratch */
-		check_element(issues, i, &element, values);
-		if (issues->total != before)
+		old = MemoryContextSwitchTo(element_cxt);
+		check_element(issues, n, &element, values);
+		if (issues->total != before || !batch_size_allowed(n + 1))
 			emitting = false;
 		else if (emitting)
-		{
-			old = MemoryContextSwitchTo(element_cxt);
 			sink(sink_arg, values);
-			MemoryContextSwitchTo(old);
+		MemoryContextSwitchTo(old);
+		if (issues->nitems != kept)
+			element_cxt = AllocSetContextCreate(CurrentMemoryContext, "fanfare element",
+												ALLOCSET_SMALL_SIZES);
+		else
 			MemoryContextReset(element_cxt);
-		}
+		n++;
 	}
+	json_iter_end(&it);
 	MemoryContextDelete(element_cxt);
 	pfree(values);
 
-	if (n > fanfare_max_batch_size && !issues->schema_seen)
+	if (!batch_size_allowed(n) && !issues->schema_seen)
 	{
 		Issue	   *issue = issue_add(issues, "validation", "max_length", "length",
 									  psprintf("<=%d", fanfare_max_batch_size));

@@ -13,46 +13,40 @@
 typedef struct FieldValue
 {
 	bool		present;		/* key present with a non-null value */
-	JsonbNode	node;			/* the value as sent */
+	JsonValue	value;			/* the value as sent */
 	double		number;			/* numbers: as JSON.parse reads them */
-	bool		short_form;		/* numbers: the sent digits read back the same */
 	TimestampTz timestamp;		/* timestamps: the instant */
 	double		latitude;		/* geo */
 	double		longitude;
-	JsonbNode	latitude_node;
-	JsonbNode	longitude_node;
-	bool		rebuild;		/* metadata: must be rewritten before storing */
+	bool		rebuild;		/* metadata: its stored form is not the
+								 * value itself (see metadata_for_storage) */
 } FieldValue;
 
 /* One consumer that passed validation, in catalogue order. */
 typedef struct ConsumerValues
 {
 	int			index;
+	JsonValue	element;
 	FieldValue	fields[FIELD_COUNT];
 } ConsumerValues;
 
 typedef void (*ConsumerSink) (void *arg, const ConsumerValues *consumer);
 
 /*
- * Validate a body.  Issues go to *issues; while no issue has been found,
- * each consumer that passes is handed to sink (if not NULL).  Returns the
- * number of consumers (-1 when there is no consumers array).  The caller
- * must check issues->total before using what the sink received.
+ * Validate a body.  Issues go to *issues; while no issue has been found and
+ * the batch is within fanfare.max_batch_size, each consumer that passes is
+ * handed to sink (if not NULL), in a memory context reset after each one.
+ * Returns the number of consumers (-1 when there is no consumers array).
+ * The caller must check issues->total before using what the sink received.
+ * The consumers array itself is returned in *consumers when there is one.
  */
-extern int	batch_walk(const Jsonb *payload, IssueList *issues,
-					   ConsumerSink sink, void *sink_arg);
+extern int	batch_walk(const JsonValue *body, IssueList *issues,
+					   ConsumerSink sink, void *sink_arg, JsonValue *consumers);
 
-/* JavaScript's view of records (metadata) */
-extern bool is_prototype_key(const char *key, int len);
-extern bool is_array_index_key(const char *key, int len);
+/* The values of an element already known to be valid. */
+extern void consumer_values(const JsonValue *element, int index, ConsumerValues *values);
 
-/* called per entry; returns false to stop */
-typedef bool (*RecordEntryFn) (void *arg, const char *key, int keylen,
-							   const JsonbNode *value);
-extern bool record_foreach(const JsonbNode *record, RecordEntryFn fn, void *arg);
-
-/* JsonbNode lookup of an object key (binary search over the sorted keys). */
-extern bool object_lookup(const JsonbContainer *c, const char *key, int keylen,
-						  JsonbNode *value);
+/* An element's values by catalogue field (found[f] false when absent). */
+extern void element_fields(const JsonValue *element, JsonValue *slots, bool *found);
 
 #endif							/* VALIDATE_H */

@@ -8,7 +8,7 @@ PG_MAJOR=${PG_MAJOR:-15}
 packages=(
     build-essential pkg-config curl ca-certificates procps
     "postgresql-$PG_MAJOR" "postgresql-server-dev-$PG_MAJOR" postgresql-contrib libpq-dev
-    libjansson-dev libmicrohttpd-dev
+    libmicrohttpd-dev
     libipc-run-perl valgrind wrk python3-yaml
 )
 command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)

@@ -4,7 +4,6 @@
  */
 #include "reply.h"
 
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,42 +92,4 @@ reply_service_unavailable(struct reply *reply)
 
 	reply_static(reply, 503, body, sizeof(body) - 1);
 	reply->retry_after = true;
-}
-
-/*
- * The 400 body for a request body that is not JSON, or is JSON that
- * PostgreSQL cannot store: the shape of the extension's validation bodies,
- * with one issue and no path (the issue is about the body as a whole).
- * Both texts must be UTF-8; if they are not, a generic wording is used.
- */
-void
-reply_invalid_json(struct reply *reply, const char *received, const char *reason)
-{
-	json_t	   *body;
-	char	   *text;
-	char		message[512];
-
-	snprintf(message, sizeof(message), "Invalid JSON: %s", reason);
-	body = json_pack("{s:s, s:[{s:s, s:s, s:s, s:s, s:s}], s:i}",
-					 "error", "validation_error",
-					 "issues",
-					 "kind", "schema", "type", "json", "expected", "JSON",
-					 "received", received, "message", message,
-					 "issueCount", 1);
-	if (body == NULL)
-		body = json_pack("{s:s, s:[{s:s, s:s, s:s, s:s, s:s}], s:i}",
-						 "error", "validation_error",
-						 "issues",
-						 "kind", "schema", "type", "json", "expected", "JSON",
-						 "received", "invalid text",
-						 "message", "Invalid JSON: the body is not valid JSON text",
-						 "issueCount", 1);
-	text = body ? json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-	json_decref(body);
-	if (text == NULL)
-	{
-		reply_internal_error(reply);
-		return;
-	}
-	reply_take(reply, 400, text, strlen(text));
 }

@@ -46,8 +46,4 @@ extern void reply_payload_too_large(struct reply *reply);
 extern void reply_service_unavailable(struct reply *reply);
 extern void reply_internal_error(struct reply *reply);
 
-/* 400 validation_error with one issue, without path, about the body itself */
-extern void reply_invalid_json(struct reply *reply, const char *received,
-							   const char *reason);
-
 #endif

@@ -338,18 +338,55 @@ export function expectedWire(issues) {
   return wire;
 }
 
-// The brief says the body item carries "value": null; Valibot has no value at
-// all when `consumers` is missing.  Accept either spelling there.
-function normaliseMissingConsumersValue(expected, actual) {
-  return actual.map((issue, i) => {
-    const e = expected[i];
-    const p = issue?.path?.[0];
-    if (!e?.path?.[0] || !p || 'value' in e.path[0] || p.value !== null || p.origin !== 'key') return issue;
-    const copy = structuredClone(issue);
-    delete copy.path[0].value;
-    return copy;
+// The members of an issue on the wire, in the order JSON.stringify writes
+// Valibot's issues.
+const ISSUE_KEYS = ['kind', 'type', 'input', 'expected', 'received', 'message', 'requirement', 'path', 'issues'];
+
+// Issues in the published document's form (conformance/README.md, "Two wire
+// forms"): path always present ([] for an issue about the body), path keys
+// as strings, expected the issue's type where Valibot has null; at every
+// level, nested issues included.  Members keep Valibot's order.
+export function openapiForm(issues) {
+  return issues.map((issue) => {
+    const out = {};
+    for (const k of ISSUE_KEYS) {
+      if (k === 'path') out.path = (issue.path ?? []).map((p) => {
+        const item = {};
+        for (const [pk, pv] of Object.entries(p)) item[pk] = pk === 'key' ? String(pv) : pv;
+        return item;
+      });
+      else if (k === 'expected') out.expected = issue.expected ?? issue.type;
+      else if (k === 'issues') { if (issue.issues) out.issues = openapiForm(issue.issues); }
+      else if (k in issue) out[k] = issue[k];
+    }
+    for (const k of Object.keys(issue)) if (!(k in out) && !ISSUE_KEYS.includes(k)) out[k] = issue[k];
+    return out;
   });
 }
+
+// The wire issues the product must print for the oracle's, in a form.
+export function expectedIssues(oracleIssues, form) {
+  const wire = expectedWire(oracleIssues);
+  return form === 'openapi' ? openapiForm(wire) : wire;
+}
+
+// The contract's response schemas, compiled once (ajv, draft 2020-12).
+let validators = null;
+export async function contractValidators() {
+  if (validators) return validators;
+  const { default: Ajv2020 } = await import('ajv/dist/2020.js');
+  const { default: addFormats } = await import('ajv-formats');
+  const ajv = new Ajv2020({ strict: true, allErrors: true });
+  addFormats(ajv);
+  const doc = loadOpenApi();
+  validators = {
+    properties: Object.keys(responseSchema(doc, '200').items.properties),
+    v200: ajv.compile(responseSchema(doc, '200')),
+    v400: ajv.compile(responseSchema(doc, '400')),
+  };
+  return validators;
+}
+export const ajvErrors = (validate) => (validate.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message}`).slice(0, 5).join('; ');
 
 function canonical(x) {
   if (Array.isArray(x)) return `[${x.map(canonical).join(',')}]`;
@@ -505,32 +542,33 @@ export const errText = (e) => `${e.code ?? '?'} ${e.message}${e.detail ? ` (deta
 // One body against the product
 // ---------------------------------------------------------------------------
 
-// Runs `text` through fanfare.validate_consumers and fanfare.create_consumers
-// in the caller's open transaction (under a fresh tenant, set locally) and
-// compares both with the oracle's verdict.  `expect` is {valid, issues (the
-// reduced issues), oracleIssues (Valibot's full issues), output (Valibot's
-// output)}; `actor` is the session's fanfare.actor.  Returns {status, diffs,
-// reason, keyorder}: status 'pass', 'fail', 'keyorder' (the issues differ
-// only in the documented jsonb key order) or 'notjsonb' (jsonb cannot hold
-// the text, `reason` says why, and the oracle rejects it too).
+// Runs `text` through both paths and both wire forms, in the caller's open
+// transaction (under a fresh tenant, set locally), and compares each with
+// the oracle.  `expect` is {valid, issues (the reduced issues), oracleIssues
+// (Valibot's full issues), output (Valibot's output)}; `actor` is the
+// session's fanfare.actor.
+//   jsonb path: validate_consumers(jsonb) in the openapi form and the
+//     create_consumers DETAIL in the valibot form; the issues may differ
+//     only in the documented jsonb key order of bad metadata values.
+//   wire path: import_consumers(text) in both forms; its DETAIL must be the
+//     oracle's 400 body byte for byte, order included, and each created
+//     consumer's JSON text byte for byte what a JavaScript service would
+//     send; its stored rows must equal the jsonb path's.
+//   every openapi-form 400 body validates against the document's schema.
+// Returns {status, diffs, reason, keyorder, acceptedByOracle}: status
+// 'pass', 'fail', 'keyorder' (the jsonb path's issues differ only in the
+// documented order) or 'notjsonb' (jsonb cannot hold the text, `reason`
+// says why; the wire path must then answer 22N02 with a contract body).
 export async function checkAgainstProduct(client, text, expect, { actor, reducedOnly = false }) {
   const r = { status: 'pass', diffs: [], keyorder: false };
+  const { v400 } = await contractValidators();
 
-  // 2. can jsonb hold the text at all?
+  // can jsonb hold the text at all?
   let reason = null;
   if (!text.isWellFormed()) reason = 'the text contains a lone surrogate, which has no UTF-8 encoding';
   else {
     const q = await savepointQuery(client, 'SELECT $1::jsonb IS NOT NULL AS ok', [text]);
     if (q.error) reason = `jsonb input rejects it: ${q.error.code} ${q.error.message}${q.error.detail ? ` (${q.error.detail})` : ''}`;
-  }
-  if (reason) {
-    r.status = 'notjsonb';
-    r.reason = reason;
-    if (expect.valid) {
-      r.status = 'fail';
-      r.diffs.push(`not expressible in jsonb (${reason}), but the oracle accepts it: the product answers 400 (no path) where Valibot answers 200`);
-    }
-    return r;
   }
 
   const tenant = randomUUID();
@@ -538,7 +576,16 @@ export async function checkAgainstProduct(client, text, expect, { actor, reduced
   const countStored = async () => Number((await client.query(
     'SELECT count(*) AS n FROM fanfare.consumers WHERE organization_id = $1', [tenant])).rows[0].n);
 
-  // 3. verdict through validate_consumers
+  if (reason) {
+    r.status = 'notjsonb';
+    r.reason = reason;
+    r.acceptedByOracle = expect.valid;
+    if (text.isWellFormed()) await checkWireUnstorable(client, r, text, v400, countStored);
+    if (r.diffs.length) r.status = 'fail';
+    return r;
+  }
+
+  // the jsonb path: validate_consumers, openapi form (the default)
   const val = await savepointQuery(client, 'SELECT fanfare.validate_consumers($1::jsonb) AS issues', [text]);
   if (val.error) {
     r.diffs.push(`validate_consumers raised ${errText(val.error)}`);
@@ -548,22 +595,30 @@ export async function checkAgainstProduct(client, text, expect, { actor, reduced
     else if (expect.valid && got.length) r.diffs.push(`verdict: rejected (${got.length} issues, first ${show(reduceIssue(got[0]), 300)}), the oracle accepts`);
     else if (!expect.valid && !got.length) r.diffs.push(`verdict: accepted, the oracle rejects (first issue: ${expect.issues[0].message})`);
     else if (!expect.valid) {
-      compareIssues(r, expect.issues, expect.oracleIssues, got, 'validate_consumers', reducedOnly);
-      r.validateIssues = got;
+      compareIssues(r, expect, got, 'openapi', 'validate_consumers', reducedOnly);
+      const body = { error: 'validation_error', issues: got, issueCount: expect.issues.length };
+      if (!v400(body)) r.diffs.push(`validate_consumers issues as a 400 body fail the document's 400 schema: ${ajvErrors(v400)}`);
     }
     const n = await countStored();
     if (n) r.diffs.push(`validate_consumers stored ${n} rows`);
   }
 
-  // 4. create_consumers
-  const cre = await savepointQuery(client, 'SELECT fanfare.create_consumers($1::jsonb) AS created', [text]);
+  // the jsonb path: create_consumers, valibot form
+  await client.query('SAVEPOINT jsonb_path');
+  let jsonbRows = null;
+  const cre = await withForm(client, 'valibot', () =>
+    savepointQuery(client, 'SELECT fanfare.create_consumers($1::jsonb) AS created', [text]));
   if (!expect.valid) {
     if (!cre.error) {
       r.diffs.push(`create_consumers returned instead of raising 22023; ${await countStored()} rows stored`);
     } else if (cre.error.code !== '22023') {
       r.diffs.push(`create_consumers raised ${errText(cre.error)}, expected SQLSTATE 22023`);
     } else {
-      checkDetail(r, expect, cre.error.detail, reducedOnly);
+      const body = parseDetail(r, cre.error.detail, 'create_consumers');
+      if (body) {
+        if (body.issueCount !== expect.issues.length) r.diffs.push(`create_consumers DETAIL issueCount: expected ${expect.issues.length}, got ${show(body.issueCount)}`);
+        if (Array.isArray(body.issues)) compareIssues(r, expect, body.issues, 'valibot', 'create_consumers DETAIL', reducedOnly);
+      }
       const n = await countStored();
       if (n) r.diffs.push(`create_consumers raised but ${n} rows are stored`);
     }
@@ -573,6 +628,46 @@ export async function checkAgainstProduct(client, text, expect, { actor, reduced
     // JSON text of the output, as a JavaScript service would store and send
     // it: an infinite metadata number (1e400) becomes null
     await checkCreated(client, r, JSON.parse(JSON.stringify(expect.output.consumers)), cre.rows[0].created, tenant, actor);
+    jsonbRows = await storedRows(client, tenant);
+  }
+  await client.query('ROLLBACK TO SAVEPOINT jsonb_path');
+
+  // the wire path, in both forms
+  for (const form of ['openapi', 'valibot']) {
+    if (expect.valid && form === 'valibot') break; // a valid batch has no issues to print
+    await client.query('SAVEPOINT wire_path');
+    const imp = await withForm(client, form, () =>
+      savepointQuery(client, 'SELECT fanfare.import_consumers($1)::text AS consumer', [text]));
+    if (!expect.valid) {
+      if (!imp.error) r.diffs.push(`import_consumers returned ${imp.rows.length} rows instead of raising 22023 [${form}]`);
+      else if (imp.error.code !== '22023') r.diffs.push(`import_consumers raised ${errText(imp.error)}, expected 22023 [${form}]`);
+      else {
+        const want = JSON.stringify({ error: 'validation_error', issues: expectedIssues(expect.oracleIssues, form), issueCount: expect.issues.length });
+        if (!reducedOnly && imp.error.detail !== want) {
+          const got = parseDetail(r, imp.error.detail, `import_consumers [${form}]`);
+          if (got) {
+            const d = jsonDiff(JSON.parse(want), got, `import_consumers DETAIL [${form}]`);
+            r.diffs.push(...(d.length ? d : [`import_consumers DETAIL [${form}] differs from the oracle's body in member or key order: ${firstDifference(want, imp.error.detail)}`]));
+          }
+        } else if (reducedOnly) {
+          const got = parseDetail(r, imp.error.detail, `import_consumers [${form}]`);
+          const reduced = form === 'openapi' ? openapiForm(expect.issues) : expect.issues;
+          if (got && !jsonEqual(reduceAll(got.issues), reduced)) r.diffs.push(...jsonDiff(reduced, reduceAll(got.issues), `import_consumers reduced issues [${form}]`));
+        }
+        if (form === 'openapi') {
+          const got = JSON.parse(imp.error.detail);
+          if (!v400(got)) r.diffs.push(`import_consumers 400 body fails the document's 400 schema: ${ajvErrors(v400)}`);
+        }
+      }
+      const n = await countStored();
+      if (n) r.diffs.push(`import_consumers raised but ${n} rows are stored [${form}]`);
+    } else if (imp.error) {
+      r.diffs.push(`import_consumers raised ${errText(imp.error)}`);
+    } else {
+      await checkWireCreated(client, r, JSON.parse(JSON.stringify(expect.output.consumers)),
+        imp.rows.map((row) => row.consumer), tenant, actor, jsonbRows);
+    }
+    await client.query('ROLLBACK TO SAVEPOINT wire_path');
   }
 
   if (r.diffs.length) r.status = 'fail';
@@ -580,44 +675,145 @@ export async function checkAgainstProduct(client, text, expect, { actor, reduced
   return r;
 }
 
-function compareIssues(r, caseIssues, oracleIssues, got, where, reducedOnly) {
-  const red = reduceAll(got);
-  const verdict = compareIssueLists(caseIssues, red);
-  if (verdict === 'keyorder') r.keyorder = true;
-  else if (verdict === 'different') {
-    r.diffs.push(...jsonDiff(caseIssues, red, `${where} reduced issues`));
-    return; // the wire form would repeat the same differences
+// Runs fn with fanfare.issue_format set for the transaction, then back.
+async function withForm(client, form, fn) {
+  await client.query("SELECT set_config('fanfare.issue_format', $1, true)", [form]);
+  try {
+    return await fn();
+  } finally {
+    await client.query("SELECT set_config('fanfare.issue_format', 'openapi', true)");
   }
-  if (reducedOnly) return;
-  const wire = expectedWire(oracleIssues);
-  const actual = normaliseMissingConsumersValue(wire, got);
-  const w = compareIssueLists(wire, actual);
-  if (w === 'keyorder') r.keyorder = true;
-  else if (w === 'different') r.diffs.push(...jsonDiff(wire, actual, `${where} wire issues`).map((s) => `${s} [wire form]`));
 }
 
-function checkDetail(r, expect, detail, reducedOnly) {
+function parseDetail(r, detail, where) {
   let body;
   try {
     body = JSON.parse(detail);
   } catch {
-    r.diffs.push(`create_consumers DETAIL is not JSON: ${show(detail, 200)}`);
+    r.diffs.push(`${where} DETAIL is not JSON: ${show(detail, 200)}`);
+    return null;
+  }
+  if (!body || typeof body !== 'object' || Object.keys(body).join() !== 'error,issues,issueCount') {
+    r.diffs.push(`${where} DETAIL is not {error, issues, issueCount} in that order: ${show(body, 200)}`);
+    return null;
+  }
+  if (body.error !== 'validation_error') r.diffs.push(`${where} DETAIL error: expected "validation_error", got ${show(body.error)}`);
+  return body;
+}
+
+// Where two texts first differ, with some context.
+function firstDifference(a, b) {
+  let i = 0;
+  while (i < a.length && a[i] === b[i]) i++;
+  return `at byte ${i}: expected ${show(a.slice(Math.max(0, i - 40), i + 40))}, got ${show(b.slice(Math.max(0, i - 40), i + 40))}`;
+}
+
+// The jsonb path's issues against the oracle's in a form: the reduced issues
+// in order, then the whole wire form, both up to the documented key order.
+function compareIssues(r, expect, got, form, where, reducedOnly) {
+  const red = reduceAll(got);
+  const reduced = form === 'openapi' ? openapiForm(expect.issues) : expect.issues;
+  const verdict = compareIssueLists(reduced, red);
+  if (verdict === 'keyorder') r.keyorder = true;
+  else if (verdict === 'different') {
+    r.diffs.push(...jsonDiff(reduced, red, `${where} reduced issues [${form} form]`));
+    return; // the wire form would repeat the same differences
+  }
+  if (reducedOnly) return;
+  const wire = expectedIssues(expect.oracleIssues, form);
+  const w = compareIssueLists(wire, got);
+  if (w === 'keyorder') r.keyorder = true;
+  else if (w === 'different') r.diffs.push(...jsonDiff(wire, got, `${where} wire issues`).map((s) => `${s} [${form} form]`));
+}
+
+// A body jsonb cannot hold: the wire path answers 22N02 (or 22N01 for a
+// raw control character) with a contract 400 body, and stores nothing.
+async function checkWireUnstorable(client, r, text, v400, countStored) {
+  const imp = await savepointQuery(client, 'SELECT fanfare.import_consumers($1)::text AS consumer', [text]);
+  if (!imp.error) {
+    r.diffs.push(`import_consumers accepted a body jsonb cannot hold (${r.reason})`);
     return;
   }
-  if (!body || typeof body !== 'object' || Object.keys(body).sort().join() !== 'error,issueCount,issues') {
-    r.diffs.push(`create_consumers DETAIL is not {error, issues, issueCount}: ${show(body, 200)}`);
+  if (!['22N01', '22N02', '22N03'].includes(imp.error.code)) {
+    r.diffs.push(`import_consumers raised ${errText(imp.error)} for a body jsonb cannot hold, expected 22N02`);
     return;
   }
-  if (body.error !== 'validation_error') r.diffs.push(`DETAIL error: expected "validation_error", got ${show(body.error)}`);
-  if (!Array.isArray(body.issues)) {
-    r.diffs.push(`DETAIL issues is not an array: ${show(body.issues)}`);
+  let body;
+  try {
+    body = JSON.parse(imp.error.detail);
+  } catch {
+    r.diffs.push(`import_consumers ${imp.error.code} DETAIL is not JSON: ${show(imp.error.detail, 200)}`);
     return;
   }
-  if (body.issueCount !== expect.issues.length) r.diffs.push(`DETAIL issueCount: expected ${expect.issues.length}, got ${show(body.issueCount)}`);
-  // the same list as validate_consumers: its differences are reported once
-  if (r.validateIssues && jsonEqual(r.validateIssues, body.issues)) return;
-  if (r.validateIssues) r.diffs.push('create_consumers DETAIL issues differ from validate_consumers\' issues');
-  compareIssues(r, expect.issues, expect.oracleIssues, body.issues, 'create_consumers DETAIL', reducedOnly);
+  if (!v400(body)) r.diffs.push(`import_consumers ${imp.error.code} body fails the document's 400 schema: ${ajvErrors(v400)}`);
+  else if (body.issueCount !== 1 || body.issues.length !== 1 || body.issues[0].type !== 'json' || body.issues[0].path.length) {
+    r.diffs.push(`import_consumers ${imp.error.code} body is not one issue of type json about the body: ${show(body, 200)}`);
+  }
+  const n = await countStored();
+  if (n) r.diffs.push(`import_consumers raised but ${n} rows are stored`);
+}
+
+// Every stored row of the tenant, as text, in id (= input) order, without
+// what differs between two calls (id, created_at).
+async function storedRows(client, tenant) {
+  return (await client.query(
+    `SELECT to_jsonb(c) - 'id' - 'created_at' AS row FROM fanfare.consumers c
+      WHERE organization_id = $1 ORDER BY id`, [tenant])).rows.map((x) => x.row);
+}
+
+// numeric's text of a valid decimal string: leading zeros dropped
+const numericText = (s) => s.replace(/^0+(?=\d)/, '');
+
+// What a JavaScript service would send for one created consumer: the
+// oracle's output with the response's defaults and forms, keys in the
+// document's order, the server's values taken from the product's answer.
+export function expectedConsumerText(properties, exp, got) {
+  const out = {};
+  for (const name of properties) {
+    const f = FIELDS[name];
+    if (f.kind === 'server') {
+      out[name] = got[name];
+      continue;
+    }
+    const has = Object.prototype.hasOwnProperty.call(exp, name) && exp[name] !== undefined;
+    let value = has ? exp[name] : f.dflt ?? null;
+    if (has && value !== null) {
+      if (f.kind === 'decimal') value = numericText(value);
+      else if (f.kind === 'timestamp') value = formatMs(parseTimestamp(value));
+      else if (f.kind === 'geo') value = { latitude: value.latitude, longitude: value.longitude };
+    }
+    out[name] = value;
+  }
+  return JSON.stringify(out);
+}
+
+// The wire path's rows: each consumer's text byte for byte, the same checks
+// as the jsonb path's answer, and stored rows equal to the jsonb path's.
+async function checkWireCreated(client, r, expected, texts, tenant, actor, jsonbRows) {
+  const { properties, v200 } = await contractValidators();
+  const before = r.diffs.length;
+  let created;
+  try {
+    created = texts.map((t) => JSON.parse(t));
+  } catch (e) {
+    r.diffs.push(`import_consumers returned a row that is not JSON: ${e.message}`);
+    return;
+  }
+  if (created.length !== expected.length) {
+    r.diffs.push(`import_consumers returned ${created.length} rows for ${expected.length} inputs`);
+    return;
+  }
+  if (!v200(created)) r.diffs.push(`import_consumers rows fail the 200 schema: ${ajvErrors(v200)}`);
+  created.forEach((got, i) => {
+    r.diffs.push(...compareConsumer(got, expected[i], `imported[${i}]`, { stored: false, tenant, actor }).map((d) => `${d} [wire]`));
+    const want = expectedConsumerText(properties, expected[i], got);
+    if (texts[i] !== want) r.diffs.push(`imported[${i}] text is not what JSON.stringify sends: ${firstDifference(want, texts[i])}`);
+  });
+  if (r.diffs.length - before > 8) r.diffs.splice(before + 8, Infinity, `... (${r.diffs.length - before - 8} more)`);
+  const rows = await storedRows(client, tenant);
+  if (jsonbRows && !jsonEqual(rows, jsonbRows)) {
+    r.diffs.push(...jsonDiff(jsonbRows, rows, 'wire path stored rows vs jsonb path').map((d) => `${d} [wire]`));
+  }
 }
 
 async function checkCreated(client, r, expected, created, tenant, actor) {

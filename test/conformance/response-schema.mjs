@@ -5,18 +5,19 @@
 //
 //   node response-schema.mjs [--recreate]
 //
-// 200: a minimal consumer, a full one and 50 mixed ones; each returned array
-// must validate strictly against the 200 schema, and every property of the
-// schema must be present (the product promises explicit nulls).
+// 200: a minimal consumer, a full one and 50 mixed ones, through both paths
+// (create_consumers' jsonb, and import_consumers' rows joined as the
+// gateway joins them); each must validate strictly against the 200 schema,
+// every property of the schema must be present (explicit nulls), and the
+// wire path's keys come in the document's property order.
 //
-// 400: the DETAIL of create_consumers' 22023 error for several invalid
-// batches, against the 400 schema.  The 400 schema conflicts with the wire
-// form of Valibot's issues that the product must reproduce (top-level issues
-// have no `path`, array keys are numbers, `expected` is null on validation
-// issues).  Each such error is classified as an expected contract conflict
-// only when Valibot's own 400 body for the same input fails the schema in the
-// same place; they are printed, never hidden, and do not fail the check.
-// Any other error fails it.
+// 400: the DETAIL of the 22023 error for several invalid batches, through
+// both paths, against the 400 schema.  In the default form
+// (fanfare.issue_format = openapi) every body must validate, with no
+// exception.  In the valibot form the body may fail the schema only where
+// Valibot's own 400 body for the same input fails it, in the same place
+// (an issue without path, a numeric key, a null expected): those conflicts
+// are printed with their counts; any other error fails the check.
 
 import { randomUUID } from 'node:crypto';
 import Ajv2020 from 'ajv/dist/2020.js';
@@ -146,7 +147,14 @@ async function inTenant(client, fn) {
   }
 }
 
-async function check200(client, name, consumers) {
+// The created consumers through one path.
+async function createdBy(client, path, body) {
+  if (path === 'jsonb') return (await client.query('SELECT fanfare.create_consumers($1::jsonb) AS c', [body])).rows[0].c;
+  const rows = (await client.query('SELECT fanfare.import_consumers($1)::text AS c', [body])).rows;
+  return JSON.parse(`[${rows.map((r) => r.c).join(',')}]`);
+}
+
+async function check200(client, name, consumers, path) {
   const problems = [];
   const oracle = v.safeParse(StrictBodySchema, { consumers });
   if (!oracle.success) {
@@ -156,9 +164,9 @@ async function check200(client, name, consumers) {
   await inTenant(client, async () => {
     let created;
     try {
-      created = (await client.query('SELECT fanfare.create_consumers($1::jsonb) AS c', [JSON.stringify({ consumers })])).rows[0].c;
+      created = await createdBy(client, path, JSON.stringify({ consumers }));
     } catch (e) {
-      problems.push(`create_consumers raised ${e.code} ${e.message} ${e.detail ? show(e.detail, 300) : ''}`);
+      problems.push(`${path} path raised ${e.code} ${e.message} ${e.detail ? show(e.detail, 300) : ''}`);
       return;
     }
     if (!validate200(created)) problems.push(...validate200.errors.map((e) => `200 schema: ${ajvLine(e)}`));
@@ -168,13 +176,14 @@ async function check200(client, name, consumers) {
       created.forEach((c, i) => {
         const missing = properties.filter((p) => !(c && Object.prototype.hasOwnProperty.call(c, p)));
         if (missing.length) problems.push(`[${i}] response properties absent (must be explicit): ${missing.join(', ')}`);
+        if (path === 'wire' && Object.keys(c).join() !== properties.join()) problems.push(`[${i}] keys are not in the document's property order`);
       });
     }
   });
-  record(`200 ${name}`, problems);
+  record(`200 ${name} (${path} path)`, problems);
 }
 
-async function check400(client, name, body, { maxIssues } = {}) {
+async function check400(client, name, body, { maxIssues, path, form }) {
   const problems = [];
   const oracle = v.safeParse(StrictBodySchema, body);
   if (oracle.success) {
@@ -187,14 +196,15 @@ async function check400(client, name, body, { maxIssues } = {}) {
   const valibotErrors = new Set((validate400.errors ?? []).map((e) => `${e.instancePath} ${e.keyword}`));
 
   await inTenant(client, async () => {
+    await client.query("SELECT set_config('fanfare.issue_format', $1, true)", [form]);
     if (maxIssues) await client.query("SELECT set_config('fanfare.max_issues', $1, true)", [String(maxIssues)]);
     try {
-      await client.query('SELECT fanfare.create_consumers($1::jsonb)', [JSON.stringify(body)]);
-      problems.push('create_consumers did not raise');
+      await createdBy(client, path, JSON.stringify(body));
+      problems.push(`the ${path} path did not raise`);
       return;
     } catch (e) {
       if (e.code !== '22023') {
-        problems.push(`create_consumers raised ${e.code} ${e.message}, expected 22023`);
+        problems.push(`the ${path} path raised ${e.code} ${e.message}, expected 22023`);
         return;
       }
       let detail;
@@ -212,34 +222,38 @@ async function check400(client, name, body, { maxIssues } = {}) {
       if (!validate400(detail)) {
         for (const err of validate400.errors) {
           const why = classify(err, detail);
-          if (why && valibotErrors.has(`${err.instancePath} ${err.keyword}`)) {
+          if (form === 'valibot' && why && valibotErrors.has(`${err.instancePath} ${err.keyword}`)) {
             conflicts.set(why, (conflicts.get(why) ?? 0) + 1);
-            console.log(`         contract conflict (expected): ${ajvLine(err)}`);
+            console.log(`         contract conflict (valibot form, expected): ${ajvLine(err)}`);
           } else {
-            problems.push(`400 schema: ${ajvLine(err)}${why ? ' (looks like a known conflict, but Valibot\'s own body does not fail here)' : ''}`);
+            problems.push(`400 schema: ${ajvLine(err)}${why ? ` (a Valibot-form conflict, which the ${form} form must not have)` : ''}`);
           }
         }
       }
     }
   });
-  record(`400 ${name}`, problems);
+  record(`400 ${name} (${path} path, ${form} form)`, problems);
 }
 
 async function main() {
   const client = await connect({ recreate });
   try {
     await configureSession(client, { actor: ACTOR, maxIssues: 100000 });
-    await check200(client, 'minimal consumer', minimal);
-    await check200(client, 'full consumer', full);
-    await check200(client, '50 mixed consumers', mixed(50));
-    for (const [name, body] of Object.entries(invalid)) await check400(client, name, body);
-    await check400(client, 'fanfare.max_issues = 2 caps the issues, issueCount is the total',
-      { consumers: [{ activityRank: 9 }, { activityRank: 9 }] }, { maxIssues: 2 });
+    for (const path of ['jsonb', 'wire']) {
+      await check200(client, 'minimal consumer', minimal, path);
+      await check200(client, 'full consumer', full, path);
+      await check200(client, '50 mixed consumers', mixed(50), path);
+      for (const form of ['openapi', 'valibot']) {
+        for (const [name, body] of Object.entries(invalid)) await check400(client, name, body, { path, form });
+        await check400(client, 'fanfare.max_issues = 2 caps the issues, issueCount is the total',
+          { consumers: [{ activityRank: 9 }, { activityRank: 9 }] }, { maxIssues: 2, path, form });
+      }
+    }
   } finally {
     await client.end();
   }
   if (conflicts.size) {
-    console.log('contract conflicts between the 400 schema of openapi.yaml and the Valibot wire form (expected, not failures):');
+    console.log('contract conflicts between the 400 schema of openapi.yaml and the valibot form (expected there, not failures):');
     for (const [why, n] of conflicts) console.log(`  ${n} x ${why}`);
   }
   const passed = results.filter((r) => r.ok).length;

@@ -1,5 +1,7 @@
 // Conformance runner: replays a cases file (cases.jsonl format, see
-// README.md) against fanfare.validate_consumers / fanfare.create_consumers.
+// README.md) against both paths of the extension, the jsonb one
+// (validate_consumers, create_consumers) and the wire path
+// (import_consumers), in both wire forms of an issue.
 //
 //   node run.mjs [CASES_FILE] [--recreate] [--only TEXT] [--reduced-only] [--verbose]
 //
@@ -8,33 +10,36 @@
 // variables; the runner uses its own database `fanfare_conformance` and every
 // case runs in a transaction that is rolled back, under a fresh tenant.
 //
-// Per case:
+// Per case (checkAgainstProduct in common.mjs says exactly what is compared):
 // - the body is `case.body` when present (raw text, authoritative), else
 //   JSON.stringify(case.input);
 // - the local oracle (schema-strict.mjs, Valibot 1.5.0) parses the same text,
 //   and must agree with the case record (verdict, reduced issues, output);
 //   its result is used where the record is lossy (Infinity, -0, full issues);
 // - a body that PostgreSQL's jsonb input rejects is "not expressible in
-//   jsonb": reported by name with the reason, and checked against what the
-//   product documents for it (the gateway answers 400 without a path), so
-//   the oracle must reject it too;
+//   jsonb": reported by name with the reason; the oracle must reject it
+//   too, and the wire path must answer it with 22N02 and a contract body;
 // - verdict: validate_consumers returns [] iff the case is valid;
-// - invalid: the reduced issues equal the case's, in order; the whole issue
-//   list equals Valibot's wire form except for the documented difference
-//   (outer path items carry "input": null, the body item "value": null)
-//   unless --reduced-only; create_consumers raises 22023 whose DETAIL is
-//   {"error":"validation_error","issues":[...],"issueCount":N} with the same
-//   issues, and nothing is stored;
+// - invalid: on the jsonb path, the reduced issues equal the case's, in
+//   order, and the whole issues equal the oracle's in the openapi form
+//   (validate_consumers) and the valibot form (create_consumers' DETAIL),
+//   with the documented difference (outer path items carry "input": null,
+//   the body item "value": null) unless --reduced-only; on the wire path,
+//   import_consumers' DETAIL is the oracle's 400 body byte for byte in both
+//   forms; every openapi-form body validates against the document's 400
+//   schema (ajv); nothing is stored;
 // - valid: create_consumers returns one consumer per input element, every
 //   property of the 200 response schema present, values equal to the
 //   oracle's output (defaults for absent fields), and the stored rows say
-//   the same.
+//   the same; import_consumers returns each consumer's JSON text exactly as
+//   a JavaScript service would send it, and stores the same rows.
 //
 // Documented jsonb limits, reported rather than skipped: duplicate keys
 // (jsonb keeps the last, like JSON.parse) are noted per case; a case whose
-// only difference is the order of issues for several bad values inside one
-// `metadata` object is classified "jsonb key order (documented limit)",
-// because jsonb sorts keys (length, then bytes) and JavaScript keeps text order.
+// only difference on the jsonb path is the order of issues for several bad
+// values inside one `metadata` object is classified "jsonb key order
+// (documented limit)", because jsonb sorts keys (length, then bytes) and
+// JavaScript keeps text order.  The wire path has no such limit.
 
 import { readFileSync } from 'node:fs';
 import { join, isAbsolute, resolve } from 'node:path';
@@ -123,6 +128,10 @@ async function runCase(client, c) {
   r.diffs.push(...res.diffs);
   r.keyorder = res.keyorder;
   if (res.reason) r.reason = res.reason;
+  if (res.acceptedByOracle) {
+    r.status = 'fail';
+    r.diffs.push(`not expressible in jsonb (${res.reason}), but the oracle accepts it: the product answers 400 where Valibot answers 200`);
+  }
   return r;
 }
 
@@ -158,7 +167,7 @@ async function main() {
   for (const x of results) {
     if (x.notes.length && (opts.verbose || x.status !== 'fail')) for (const n of x.notes) console.log(`note   ${x.name}: ${n}`);
   }
-  for (const x of by('notjsonb')) console.log(`not expressible in jsonb   ${x.name}: ${x.reason}; the oracle rejects it too, consistent with the gateway's documented 400 without path`);
+  for (const x of by('notjsonb')) console.log(`not expressible in jsonb   ${x.name}: ${x.reason}; the oracle rejects it too, and the wire path answers 22N02 with a contract 400 body`);
   for (const x of by('keyorder')) console.log(`jsonb key order (documented limit)   ${x.name}: the issues differ from the oracle only in the order of several bad metadata values`);
   for (const x of by('fail')) {
     console.log(`FAIL   ${x.name}`);

@@ -149,14 +149,14 @@ BEGIN
     END IF;
 END
 \$\$;
--- the DETAIL that create_consumers raises for a payload, to compare bodies
-CREATE FUNCTION public.validation_detail(org uuid, payload jsonb) RETURNS text
+-- the DETAIL that import_consumers raises for a body, to compare bodies
+CREATE FUNCTION public.validation_detail(org uuid, payload text) RETURNS text
 LANGUAGE plpgsql AS \$\$
 DECLARE d text;
 BEGIN
     PERFORM set_config('fanfare.organization_id', org::text, true);
     PERFORM set_config('fanfare.actor', 'test', true);
-    PERFORM fanfare.create_consumers(payload);
+    PERFORM fanfare.import_consumers(payload);
     RETURN NULL;
 EXCEPTION WHEN invalid_parameter_value THEN
     GET STACKED DIAGNOSTICS d = PG_EXCEPTION_DETAIL;
@@ -263,10 +263,19 @@ t_validation() {
     local detail
     post "$keyA" "$work/invalid.json"
     expect_status "invalid batch is 400" 400
-    detail=$(psql_db -v body="$(cat "$work/invalid.json")" <<<"SELECT public.validation_detail('$orgA', :'body'::jsonb)")
+    detail=$(psql_db -v body="$(cat "$work/invalid.json")" <<<"SELECT public.validation_detail('$orgA', :'body')")
     check "400 body is the extension's DETAIL byte for byte" cmp -s <(printf '%s' "$detail") "$work/body"
     check "400 Content-Type is application/json" [ "$(header Content-Type)" = application/json ]
     check "400 body says validation_error" [ "$(js 'b.error + "/" + (b.issueCount === b.issues.length)')" = validation_error/true ]
+    check "400 body validates against the document's 400 schema" \
+        node test/gateway/schema_check.mjs --status 400 contract/openapi.json "$work/body"
+    # a client's metadata key reaches the body, never the server log
+    printf '%s' '{"consumers":[{"emailVerified":true,"phoneVerified":true,"status":"ACTIVE","metadata":{"gateway-secret-key-name":{}}}]}' >"$work/secretkey.json"
+    post "$keyA" "$work/secretkey.json"
+    expect_status "a bad metadata value is 400" 400
+    check "the client's metadata key is in the 400 body" grep -q gateway-secret-key-name "$work/body"
+    check "and not in the server log (HINT, DETAIL and STATEMENT lines)" \
+        bash -c "! grep -q gateway-secret-key-name '$FANFARE_TEST_DATADIR/server.log'"
 }
 
 t_not_json() {
@@ -282,10 +291,11 @@ t_not_json() {
     for name in "truncated JSON" "not JSON at all" "empty body" "\\u0000 in a string" "invalid UTF-8" "a NUL byte" "lone surrogate" "200000 nested arrays"; do
         post "$keyA" "$work/nj$i"
         if [ "$status" = 400 ] &&
-            [ "$(js 'b.error === "validation_error" && b.issueCount === 1 && b.issues.length === 1 && !("path" in b.issues[0]) && ["kind","type","expected","received","message"].every((k) => typeof b.issues[0][k] === "string")')" = true ]; then
-            ok "$name is 400 validation_error with one issue without path"
+            [ "$(js 'b.error === "validation_error" && b.issueCount === 1 && b.issues.length === 1 && Array.isArray(b.issues[0].path) && b.issues[0].path.length === 0 && ["kind","type","expected","received","message"].every((k) => typeof b.issues[0][k] === "string")')" = true ] &&
+            node test/gateway/schema_check.mjs --status 400 contract/openapi.json "$work/body"; then
+            ok "$name is 400 validation_error with one issue about the body, valid per the 400 schema"
         else
-            fail "$name is 400 validation_error with one issue without path" "status $status: $(head -c 200 "$work/body")"
+            fail "$name is 400 validation_error with one issue about the body, valid per the 400 schema" "status $status: $(head -c 200 "$work/body")"
         fi
         i=$((i + 1))
     done
@@ -430,12 +440,12 @@ t_malformed_http() {
 }
 
 t_internal_error() {
-    psql_db -c "REVOKE EXECUTE ON FUNCTION fanfare.api_create_consumers(text, text) FROM fanfare_api"
+    psql_db -c "REVOKE EXECUTE ON FUNCTION fanfare.api_import_consumers(text, bytea) FROM fanfare_api"
     post "$keyA" "$work/one.json" -H 'X-Request-Id: test-500'
     expect_status "an unexpected database error is 500" 500
     expect_body "500 body" '{"error":"Internal server error"}'
     check "the 500's cause is logged with its request id" grep -q "request_id=test-500 .*42501" "$work/$gw_name.err"
-    psql_db -c "GRANT EXECUTE ON FUNCTION fanfare.api_create_consumers(text, text) TO fanfare_api"
+    psql_db -c "GRANT EXECUTE ON FUNCTION fanfare.api_import_consumers(text, bytea) TO fanfare_api"
 }
 
 t_database_restart() {
@@ -493,6 +503,7 @@ t_keys_sql() {
         ('fanfare.organizations'::regclass::oid, 'pg_class'::regclass), ('fanfare.api_keys'::regclass, 'pg_class'),
         ('fanfare.create_organization(text)'::regprocedure, 'pg_proc'), ('fanfare.rotate_secret_key(uuid,text)'::regprocedure, 'pg_proc'),
         ('fanfare.rotate_publishable_key(uuid,text)'::regprocedure, 'pg_proc'), ('fanfare.api_create_consumers(text,text)'::regprocedure, 'pg_proc'),
+        ('fanfare.api_import_consumers(text,bytea)'::regprocedure, 'pg_proc'),
         ('fanfare.issue_api_key(uuid,text,text)'::regprocedure, 'pg_proc'), ('fanfare.random_key_bytes(integer)'::regprocedure, 'pg_proc')) o(oid, cls)
         WHERE obj_description(oid, cls::regclass::text) IS NULL")" = 0 ]
 }

@@ -1,11 +1,11 @@
-// Checks a JSON document against the contract's 200 response schema of
+// Checks a JSON document against a response schema (200 by default) of
 // POST /consumers/batch, with a small validator for the JSON Schema subset
 // the contract uses (type, properties, required, items, anyOf, oneOf, enum,
 // const, pattern, minimum, maximum, additionalProperties, propertyNames,
 // format uuid/date-time/email).  Unknown keywords other than annotations
 // make it fail, so that a contract change cannot be silently ignored.
 //
-//   node schema_check.mjs OPENAPI.json BODY.json     exit 0 if valid
+//   node schema_check.mjs [--status 400] OPENAPI.json BODY.json   exit 0 if valid
 //   node schema_check.mjs --self-test OPENAPI.json   the checker rejects bad bodies
 import { readFileSync } from 'node:fs';
 
@@ -68,12 +68,17 @@ function validate(schema, v, at = '$') {
   return errors;
 }
 
-function responseSchema(openapiFile) {
+function responseSchema(openapiFile, status = '200') {
   const doc = JSON.parse(readFileSync(openapiFile, 'utf8'));
-  return doc.paths['/consumers/batch'].post.responses['200'].content['application/json'].schema;
+  return doc.paths['/consumers/batch'].post.responses[status].content['application/json'].schema;
 }
 
 const args = process.argv.slice(2);
+let status = '200';
+if (args[0] === '--status') {
+  status = args[1];
+  args.splice(0, 2);
+}
 if (args[0] === '--self-test') {
   const schema = responseSchema(args[1]);
   const good = [{ id: '0190a4b2-0000-7000-8000-000000000000', organizationId: '0190a4b2-0000-7000-8000-000000000001',
@@ -89,10 +94,20 @@ if (args[0] === '--self-test') {
     mutate(b);
     if (validate(schema, b).length === 0) failures++;
   }
+  // and a 400 body: Valibot's raw form (no path, numeric key, null expected) fails
+  const schema400 = responseSchema(args[1], '400');
+  const issue = { kind: 'schema', type: 'json', expected: 'JSON', received: 'x', message: 'Invalid JSON: x', path: [] };
+  if (validate(schema400, { error: 'validation_error', issues: [issue], issueCount: 1 }).length) failures++;
+  for (const mutate of [(i) => { delete i.path; }, (i) => { i.expected = null; },
+    (i) => { i.path = [{ type: 'array', origin: 'value', input: null, key: 0 }]; }]) {
+    const i = structuredClone(issue);
+    mutate(i);
+    if (validate(schema400, { error: 'validation_error', issues: [i], issueCount: 1 }).length === 0) failures++;
+  }
   if (failures) { console.error(`schema_check self-test: ${failures} wrong verdicts`); process.exit(1); }
   process.exit(0);
 }
-const errors = validate(responseSchema(args[0]), JSON.parse(readFileSync(args[1], 'utf8')));
+const errors = validate(responseSchema(args[0], status), JSON.parse(readFileSync(args[1], 'utf8')));
 if (errors.length) {
   console.error(errors.slice(0, 20).join('\n'));
   process.exit(1);

@@ -125,7 +125,7 @@ function check() {
             const path = (issue.path || []).map((s) => s.key);
             if (issue.type !== "unique" || path.length !== 3 || path[0] !== "consumers" || path[2] !== "email")
                 p(`400 with a non-unique issue: ${JSON.stringify(issue).slice(0, 160)}`);
-            else flagged.add(path[1]);
+            else flagged.add(Number(path[1])); // "2" in the document's form
         }
         const seen = new Set();
         r.emails.forEach((e, i) => {

@@ -1,0 +1,72 @@
+/* fanfare--0.1.0--0.2.0.sql: upgrade script from 0.1.0 to 0.2.0 */
+
+-- complain if script is sourced in psql, rather than via ALTER EXTENSION
+\echo Use "ALTER EXTENSION fanfare UPDATE TO '0.2.0'" to load this file. \quit
+
+------------------------------------------------------------------------------
+-- The field catalogue, as a table
+------------------------------------------------------------------------------
+
+CREATE FUNCTION fanfare.consumer_fields(
+        OUT name text, OUT column_name text, OUT kind text, OUT required boolean,
+        OUT default_value jsonb)
+    RETURNS SETOF record
+    AS 'MODULE_PATHNAME', 'fanfare_consumer_fields'
+    LANGUAGE C IMMUTABLE PARALLEL SAFE ROWS 41;
+
+COMMENT ON FUNCTION fanfare.consumer_fields() IS
+    'The request fields of POST /consumers/batch as the extension knows them: JSON name, column of fanfare.consumers (coordinates: the prefix of two columns), kind, whether required, and the value an absent field takes (NULL: null).';
+
+------------------------------------------------------------------------------
+-- The wire path: the request text in, the created consumers out as JSON text
+------------------------------------------------------------------------------
+
+CREATE FUNCTION fanfare.import_consumers(body text) RETURNS SETOF json
+    AS 'MODULE_PATHNAME', 'fanfare_import_consumers'
+    LANGUAGE C VOLATILE ROWS 500;
+
+COMMENT ON FUNCTION fanfare.import_consumers(text) IS
+    'The fastest way to create consumers from SQL: reads {"consumers":[...]} as JSON text (no jsonb), validates, applies defaults, inserts all rows or none for the current tenant, and returns one created consumer per row as compact JSON, in input order. Call it in the select list to stream: SELECT fanfare.import_consumers($1). Invalid input raises SQLSTATE 22023 whose DETAIL is the 400 response body; a body that is not JSON raises 22N01, JSON PostgreSQL cannot store 22N02, too deep a nesting 22N03, each with its 400 body as DETAIL.';
+
+-- The gateway's one statement per request: a secret key and the body's
+-- bytes as received.  SECURITY DEFINER without a SET clause (a SET would
+-- cost a settings round trip on every returned row): every name the C code
+-- uses is schema-qualified.
+CREATE FUNCTION fanfare.api_import_consumers(key text, body bytea) RETURNS SETOF json
+    AS 'MODULE_PATHNAME', 'fanfare_api_import_consumers'
+    LANGUAGE C VOLATILE SECURITY DEFINER ROWS 500;
+
+COMMENT ON FUNCTION fanfare.api_import_consumers(text, bytea) IS
+    'POST /consumers/batch for the HTTP gateway: authenticates a secret key by its SHA-256 (28N01 unknown or revoked, 28N02 publishable key, 42N01 organization disabled), sets fanfare.organization_id and fanfare.actor (api_key:<prefix>) for the transaction, then reads the body (UTF-8 bytes) as import_consumers does and returns the created consumers one per row.';
+
+CREATE FUNCTION fanfare.post_consumers_batch(json) RETURNS json
+    AS 'MODULE_PATHNAME', 'fanfare_post_consumers_batch'
+    LANGUAGE C VOLATILE;
+
+COMMENT ON FUNCTION fanfare.post_consumers_batch(json) IS
+    'POST /consumers/batch behind PostgREST (POST /rpc/post_consumers_batch): the tenant from the verified JWT claims (organization_id; sub becomes createdBy). Returns the 200 array, or the contract''s 400 body with response.status 400 (nothing written, no error raised), or {"error":"Authentication required"} with response.status 401 when the claims name no organization.';
+
+-- 0.1.0's gateway function, kept for clients of that version: the same
+-- answers through the wire path, as jsonb.  SQLSTATEs are 0.2.0's.
+CREATE OR REPLACE FUNCTION fanfare.api_create_consumers(key text, payload text) RETURNS jsonb
+    LANGUAGE sql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce(pg_catalog.jsonb_agg(c.consumer::pg_catalog.jsonb ORDER BY c.n), '[]'::pg_catalog.jsonb)
+      FROM fanfare.api_import_consumers(api_create_consumers.key,
+                                        pg_catalog.convert_to(api_create_consumers.payload, 'UTF8'))
+           WITH ORDINALITY AS c(consumer, n)
+$$;
+
+COMMENT ON FUNCTION fanfare.api_create_consumers(text, text) IS
+    'The gateway function of fanfare 0.1.0, kept for its clients: api_import_consumers with the body as text and the consumers as one jsonb array. SQLSTATEs as api_import_consumers.';
+
+REVOKE ALL ON FUNCTION fanfare.consumer_fields() FROM PUBLIC;
+REVOKE ALL ON FUNCTION fanfare.import_consumers(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION fanfare.api_import_consumers(text, bytea) FROM PUBLIC;
+REVOKE ALL ON FUNCTION fanfare.post_consumers_batch(json) FROM PUBLIC;
+
+GRANT EXECUTE ON FUNCTION fanfare.consumer_fields() TO fanfare_api;
+GRANT EXECUTE ON FUNCTION fanfare.import_consumers(text) TO fanfare_api;
+GRANT EXECUTE ON FUNCTION fanfare.api_import_consumers(text, bytea) TO fanfare_api;
+GRANT EXECUTE ON FUNCTION fanfare.post_consumers_batch(json) TO fanfare_api;

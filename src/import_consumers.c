@@ -1,0 +1,367 @@
+/*
+ * import_consumers.c
+ *	  The wire path: the request as JSON text in, the created consumers as
+ *	  JSON text out.
+ *
+ * Entry points, one implementation underneath:
+ *	 fanfare.import_consumers(text) RETURNS SETOF json
+ *		the bulk path: tenant from the settings or the JWT claims;
+ *	 fanfare.api_import_consumers(key text, body bytea) RETURNS SETOF json
+ *		the gateway's: a secret key, and the body's bytes as received;
+ *	 fanfare.post_consumers_batch(json) RETURNS json
+ *		PostgREST's: the contract's bodies and statuses, never an error.
+ *
+ * The body is read in place (json_text.c): no jsonb and no tree of the
+ * whole body.  The set-returning functions validate and insert the whole
+ * batch on their first call, so any issue raises before a row is sent, and
+ * then return one created consumer's JSON per row, re-reading its element
+ * from the text: the response is never held whole.  Called in a select
+ * list they stream; called in FROM, the executor materialises their rows.
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "funcapi.h"
+#include "mb/pg_wchar.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+
+#include "batch.h"
+#include "json_text.h"
+
+/* What is wrong with a body that cannot be read as JSON. */
+typedef struct BodyProblem
+{
+	int			sqlstate;
+	const char *message;		/* the error's primary message */
+	const char *received;		/* the 400 issue's received */
+	char	   *reason;			/* and its message, after "Invalid JSON: " */
+} BodyProblem;
+
+static void
+body_problem(BodyProblem *problem, int sqlstate, const char *message,
+			 const char *received, char *reason)
+{
+	problem->sqlstate = sqlstate;
+	problem->message = message;
+	problem->received = received;
+	problem->reason = reason;
+}
+
+/*
+ * Read a body as JSON text.  With check_encoding, the bytes are a client's
+ * (the gateway's bytea) and must first be UTF-8 without NUL bytes; they are
+ * converted to the database encoding when that is not UTF-8.  False, with
+ * *problem set, when the body is not JSON that can be stored.
+ */
+static bool
+read_body(const char *data, int len, bool check_encoding, JsonValue *root,
+		  BodyProblem *problem)
+{
+	int			offset;
+
+	if (check_encoding)
+	{
+		if (memchr(data, '\0', len) != NULL)
+		{
+			body_problem(problem, ERRCODE_FANFARE_NOT_JSON, "request body is not valid JSON",
+						 "a NUL byte", pstrdup("the body contains a NUL byte"));
+			return false;
+		}
+		if (!pg_verify_mbstr(PG_UTF8, data, len, true))
+		{
+			body_problem(problem, ERRCODE_FANFARE_NOT_JSON, "request body is not valid JSON",
+						 "invalid UTF-8", pstrdup("the body is not valid UTF-8 text"));
+			return false;
+		}
+		if (GetDatabaseEncoding() != PG_UTF8)
+		{
+			data = pg_any_to_server(data, len, PG_UTF8);
+			len = strlen(data);
+		}
+	}
+
+	switch (json_text_read(data, len, root, &offset))
+	{
+		case JSON_TEXT_OK:
+			return true;
+		case JSON_TEXT_EMPTY:
+			body_problem(problem, ERRCODE_FANFARE_NOT_JSON, "request body is not valid JSON",
+						 "an empty body", pstrdup("the body is empty"));
+			break;
+		case JSON_TEXT_SYNTAX:
+			body_problem(problem, ERRCODE_FANFARE_NOT_JSON, "request body is not valid JSON",
+						 "invalid JSON text",
+						 psprintf("unexpected character at byte %d", offset + 1));
+			break;
+		case JSON_TEXT_END:
+			body_problem(problem, ERRCODE_FANFARE_NOT_JSON, "request body is not valid JSON",
+						 "truncated JSON text",
+						 pstrdup("the body ends in the middle of a value"));
+			break;
+		case JSON_TEXT_DEPTH:
+			body_problem(problem, ERRCODE_FANFARE_TOO_DEEP, "request body nests too deeply",
+						 "too deeply nested JSON",
+						 psprintf("the body nests arrays or objects deeper than %d levels",
+								  JSON_TEXT_MAX_DEPTH));
+			break;
+		case JSON_TEXT_NUL:
+			body_problem(problem, ERRCODE_FANFARE_UNSTORABLE_JSON,
+						 "request body holds JSON that PostgreSQL cannot store",
+						 "\\u0000", pstrdup("the body contains \\u0000, which PostgreSQL text cannot hold"));
+			break;
+		case JSON_TEXT_SURROGATE:
+			body_problem(problem, ERRCODE_FANFARE_UNSTORABLE_JSON,
+						 "request body holds JSON that PostgreSQL cannot store",
+						 "a lone surrogate",
+						 pstrdup("the body contains a lone UTF-16 surrogate escape, which has no UTF-8 form"));
+			break;
+	}
+	return false;
+}
+
+/* Raise a body problem: the 400 body is the DETAIL, the log gets the reason. */
+static void
+report_body_problem(const BodyProblem *problem)
+{
+	ereport(ERROR,
+			(errcode(problem->sqlstate),
+			 errmsg("%s", problem->message),
+			 errdetail_internal("%s", issue_body_not_json(problem->received, problem->reason)),
+			 errdetail_log("%s.", problem->reason)));
+}
+
+/* ---- one batch, then its rows ---- */
+
+typedef struct WireBatch
+{
+	BatchContext batch;
+	int			next;			/* the next consumer to return */
+	ConsumerValues values;
+	MemoryContext row_cxt;
+} WireBatch;
+
+/* Read, validate, stage and insert; any problem raises. */
+static WireBatch *
+wire_batch_create(const char *data, int len, bool check_encoding,
+				  const pg_uuid_t *org, const char *actor)
+{
+	WireBatch  *wb = palloc0(sizeof(WireBatch));
+	JsonValue	body;
+	BodyProblem problem;
+
+	if (!read_body(data, len, check_encoding, &body, &problem))
+		report_body_problem(&problem);
+	batch_context_init_for(&wb->batch, org, actor, 0);
+	batch_create(&wb->batch, &body, NULL, NULL);
+	wb->row_cxt = AllocSetContextCreate(CurrentMemoryContext, "fanfare row",
+										ALLOCSET_SMALL_SIZES);
+	return wb;
+}
+
+/*
+ * Created consumer number i as JSON text, appended to out: its element is
+ * read again from the text, which is valid, so no issue can arise.
+ */
+static void
+wire_consumer_text(WireBatch *wb, int i, StringInfo out)
+{
+	MemoryContext old;
+
+	MemoryContextReset(wb->row_cxt);
+	old = MemoryContextSwitchTo(wb->row_cxt);
+	consumer_values(&wb->batch.elements[i], i, &wb->values);
+	response_text_consumer(out, &wb->batch, &wb->values);
+	MemoryContextSwitchTo(old);
+}
+
+/* The next row: a json datum in the caller's (per-row) memory. */
+static Datum
+wire_next_row(WireBatch *wb)
+{
+	StringInfoData out;
+
+	initStringInfo(&out);
+	appendStringInfoSpaces(&out, VARHDRSZ);
+	wire_consumer_text(wb, wb->next++, &out);
+	SET_VARSIZE(out.data, out.len);
+	return PointerGetDatum(out.data);
+}
+
+typedef WireBatch *(*WireStart) (FunctionCallInfo fcinfo);
+
+/* The set-returning protocol shared by the SETOF json entry points. */
+static Datum
+wire_rows(FunctionCallInfo fcinfo, WireStart start)
+{
+	FuncCallContext *funcctx;
+	WireBatch  *wb;
+
+	if (SRF_IS_FIRSTCALL())
+	{
+		MemoryContext old;
+
+		funcctx = SRF_FIRSTCALL_INIT();
+		old = MemoryContextSwitchTo(funcctx->multi_call_memory_ctx);
+		funcctx->user_fctx = start(fcinfo);
+		MemoryContextSwitchTo(old);
+	}
+	funcctx = SRF_PERCALL_SETUP();
+	wb = funcctx->user_fctx;
+	if (wb->next < wb->batch.n)
+		SRF_RETURN_NEXT(funcctx, wire_next_row(wb));
+	SRF_RETURN_DONE(funcctx);
+}
+
+static void
+require_body(FunctionCallInfo fcinfo, int arg)
+{
+	if (PG_ARGISNULL(arg))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("consumers batch must not be null"),
+				 errhint("Pass the request body, e.g. '{\"consumers\":[...]}'.")));
+}
+
+/* ---- fanfare.import_consumers(body text) ---- */
+
+static WireBatch *
+import_start(FunctionCallInfo fcinfo)
+{
+	text	   *body;
+	pg_uuid_t	org;
+
+	require_body(fcinfo, 0);
+	org = tenant_require_organization_id();
+	body = PG_GETARG_TEXT_PP(0);
+	return wire_batch_create(VARDATA_ANY(body), VARSIZE_ANY_EXHDR(body), false,
+							 &org, tenant_actor());
+}
+
+PG_FUNCTION_INFO_V1(fanfare_import_consumers);
+
+Datum
+fanfare_import_consumers(PG_FUNCTION_ARGS)
+{
+	return wire_rows(fcinfo, import_start);
+}
+
+/* ---- fanfare.api_import_consumers(key text, body bytea) ---- */
+
+/* A transaction-local setting, as set_config(name, value, true) makes it. */
+static void
+set_local(const char *name, const char *value)
+{
+	(void) set_config_option(name, value, PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_LOCAL, true, 0, false);
+}
+
+static WireBatch *
+api_import_start(FunctionCallInfo fcinfo)
+{
+	char	   *key = PG_ARGISNULL(0) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(0));
+	bytea	   *body;
+	pg_uuid_t	org;
+	char	   *actor;
+	char		org_text[37];
+
+	/* the key first: nothing of the body is read for an unknown key */
+	api_key_authenticate(key, &org, &actor);
+	uuid_format(&org, org_text);
+	set_local("fanfare.organization_id", org_text);
+	set_local("fanfare.actor", actor);
+
+	require_body(fcinfo, 1);
+	body = PG_GETARG_BYTEA_PP(1);
+	return wire_batch_create(VARDATA_ANY(body), VARSIZE_ANY_EXHDR(body), true, &org, actor);
+}
+
+PG_FUNCTION_INFO_V1(fanfare_api_import_consumers);
+
+Datum
+fanfare_api_import_consumers(PG_FUNCTION_ARGS)
+{
+	return wire_rows(fcinfo, api_import_start);
+}
+
+/* ---- fanfare.post_consumers_batch(json), for PostgREST ---- */
+
+/* A json datum of the body, with PostgREST's response.status set. */
+static Datum
+postgrest_answer(int status, const char *body)
+{
+	char		text[8];
+
+	snprintf(text, sizeof(text), "%d", status);
+	set_local("response.status", text);
+	return CStringGetTextDatum(body);
+}
+
+PG_FUNCTION_INFO_V1(fanfare_post_consumers_batch);
+
+/*
+ * The contract through PostgREST: 200 and the created consumers, 400 and
+ * the validation body (response.status set, no error, nothing written), 401
+ * {"error":"Authentication required"} when the verified claims name no
+ * organization.  The json type has already refused a body that is not JSON.
+ */
+Datum
+fanfare_post_consumers_batch(PG_FUNCTION_ARGS)
+{
+	MemoryContext caller_cxt = CurrentMemoryContext;
+	MemoryContext batch_cxt;
+	text	   *body_text;
+	pg_uuid_t	org;
+	JsonValue	body;
+	BodyProblem problem;
+	WireBatch  *wb;
+	IssueList	issues;
+	StringInfoData out;
+	Datum		result;
+
+	if (tenant_lookup(&org) != TENANT_FOUND)
+		return postgrest_answer(401, "{\"error\":\"Authentication required\"}");
+	require_body(fcinfo, 0);
+	body_text = PG_GETARG_TEXT_PP(0);
+
+	batch_cxt = AllocSetContextCreate(caller_cxt, "fanfare batch", ALLOCSET_DEFAULT_SIZES);
+	MemoryContextSwitchTo(batch_cxt);
+	if (!read_body(VARDATA_ANY(body_text), VARSIZE_ANY_EXHDR(body_text), false, &body, &problem))
+	{
+		char	   *answer = issue_body_not_json(problem.received, problem.reason);
+
+		MemoryContextSwitchTo(caller_cxt);
+		result = postgrest_answer(400, answer);
+		MemoryContextDelete(batch_cxt);
+		return result;
+	}
+
+	wb = palloc0(sizeof(WireBatch));
+	batch_context_init_for(&wb->batch, &org, tenant_actor(), 0);
+	if (batch_create(&wb->batch, &body, NULL, &issues) < 0)
+	{
+		char	   *answer = issue_list_error_body(&issues);
+
+		MemoryContextSwitchTo(caller_cxt);
+		result = postgrest_answer(400, answer);
+		MemoryContextDelete(batch_cxt);
+		return result;
+	}
+
+	wb->row_cxt = AllocSetContextCreate(batch_cxt, "fanfare row", ALLOCSET_SMALL_SIZES);
+	MemoryContextSwitchTo(caller_cxt);
+	initStringInfo(&out);
+	appendStringInfoSpaces(&out, VARHDRSZ);
+	appendStringInfoChar(&out, '[');
+	for (int i = 0; i < wb->batch.n; i++)
+	{
+		if (i > 0)
+			appendStringInfoChar(&out, ',');
+		wire_consumer_text(wb, i, &out);
+	}
+	appendStringInfoChar(&out, ']');
+	SET_VARSIZE(out.data, out.len);
+	MemoryContextDelete(batch_cxt);
+	PG_RETURN_POINTER(out.data);
+}

@@ -1,0 +1,238 @@
+/*
+ * json_print.c
+ *	  Printing request values as a JavaScript service would send them.
+ *
+ * The contract's service answers with JSON.stringify of what JSON.parse
+ * made of the request, so values are printed that way whichever reader
+ * they come from: numbers by Number#toString (Infinity as null), strings
+ * escaped as JSON.stringify escapes, object entries in JavaScript property
+ * order.  Used by the issues of the 400 body and by the 200 body's text.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "miscadmin.h"
+
+#include "fanfare.h"
+#include "json_print.h"
+
+void
+json_printer_init(JsonPrinter *p, StringInfo out, Size limit)
+{
+	p->out = out;
+	p->limit = limit;
+	p->exceeded = false;
+	p->compact = false;
+}
+
+bool
+json_printer_full(JsonPrinter *p)
+{
+	if ((Size) p->out->len > p->limit)
+		p->exceeded = true;
+	return p->exceeded;
+}
+
+void
+write_json_string(StringInfo out, const char *s, int len)
+{
+	static const char hex[] = "0123456789abcdef";
+	int			run = 0;
+
+	appendStringInfoCharMacro(out, '"');
+	for (int i = 0; i < len; i++)
+	{
+		unsigned char c = s[i];
+		const char *esc = NULL;
+
+		if (c >= 0x20 && c != '"' && c != '\\')
+			continue;
+		switch (c)
+		{
+			case '"':
+				esc = "\\\"";
+				break;
+			case '\\':
+				esc = "\\\\";
+				break;
+			case '\b':
+				esc = "\\b";
+				break;
+			case '\f':
+				esc = "\\f";
+				break;
+			case '\n':
+				esc = "\\n";
+				break;
+			case '\r':
+				esc = "\\r";
+				break;
+			case '\t':
+				esc = "\\t";
+				break;
+		}
+		appendBinaryStringInfo(out, s + run, i - run);
+		run = i + 1;
+		if (esc)
+			appendStringInfoString(out, esc);
+		else
+		{
+			char		u[7] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15], 0};
+
+			appendStringInfoString(out, u);
+		}
+	}
+	appendBinaryStringInfo(out, s + run, len - run);
+	appendStringInfoCharMacro(out, '"');
+}
+
+/* true, false or null; false when the kind is none of them. */
+bool
+write_json_literal(StringInfo out, JsonKind kind)
+{
+	switch (kind)
+	{
+		case JSON_TRUE:
+			appendStringInfoString(out, "true");
+			return true;
+		case JSON_FALSE:
+			appendStringInfoString(out, "false");
+			return true;
+		case JSON_NULL:
+			appendStringInfoString(out, "null");
+			return true;
+		default:
+			return false;
+	}
+}
+
+void
+write_json_number(StringInfo out, double d)
+{
+	char		buf[32];
+
+	if (!isfinite(d))
+		appendStringInfoString(out, "null");
+	else
+		appendBinaryStringInfo(out, buf, js_number_format(d, buf));
+}
+
+void
+print_json_value(JsonPrinter *p, const JsonValue *v)
+{
+	StringInfo	out = p->out;
+
+	check_stack_depth();
+	if (json_printer_full(p))
+		return;
+	if (p->compact)
+	{
+		appendStringInfoString(out, "null");
+		return;
+	}
+	if (write_json_literal(out, v->kind))
+		return;
+	switch (v->kind)
+	{
+		case JSON_STRING:
+			write_json_string(out, v->data, v->len);
+			break;
+		case JSON_NUMBER:
+			write_json_number(out, json_number(v));
+			break;
+		case JSON_TRUE:
+		case JSON_FALSE:
+		case JSON_NULL:
+			break;
+		case JSON_ARRAY:
+		case JSON_OBJECT:
+			{
+				bool		object = v->kind == JSON_OBJECT;
+				JsonIter	it;
+				JsonValue	key;
+				JsonValue	child;
+				bool		first = true;
+
+				appendStringInfoChar(out, object ? '{' : '[');
+				json_iter_init(&it, v);
+				while (!json_printer_full(p) && json_iter_next(&it, &key, &child))
+				{
+					if (!first)
+						appendStringInfoChar(out, ',');
+					first = false;
+					if (object)
+					{
+						write_json_string(out, key.data, key.len);
+						appendStringInfoChar(out, ':');
+					}
+					print_json_value(p, &child);
+				}
+				json_iter_end(&it);
+				appendStringInfoChar(out, object ? '}' : ']');
+			}
+			break;
+	}
+}
+
+/* print_record_output's visitor */
+typedef struct RecordOutput
+{
+	JsonPrinter *p;
+	bool		first;
+} RecordOutput;
+
+static bool
+print_record_entry(void *arg, const char *key, int keylen, const JsonValue *value)
+{
+	RecordOutput *ro = arg;
+
+	if (!ro->first)
+		appendStringInfoChar(ro->p->out, ',');
+	ro->first = false;
+	write_json_string(ro->p->out, key, keylen);
+	appendStringInfoChar(ro->p->out, ':');
+	print_json_value(ro->p, value);
+	return !json_printer_full(ro->p);
+}
+
+void
+print_record_output(JsonPrinter *p, const JsonValue *record)
+{
+	RecordOutput ro = {p, true};
+
+	appendStringInfoChar(p->out, '{');
+	record_foreach(record, print_record_entry, &ro);
+	appendStringInfoChar(p->out, '}');
+}
+
+void
+write_received(StringInfo out, const JsonValue *v)
+{
+	char		buf[32];
+
+	if (write_json_literal(out, v->kind))
+		return;
+	switch (v->kind)
+	{
+		case JSON_STRING:
+			appendStringInfoChar(out, '"');
+			appendBinaryStringInfo(out, v->data, v->len);
+			appendStringInfoChar(out, '"');
+			break;
+		case JSON_NUMBER:
+			/* String(x): Infinity prints as Infinity here */
+			appendBinaryStringInfo(out, buf, js_number_format(json_number(v), buf));
+			break;
+		case JSON_TRUE:
+		case JSON_FALSE:
+		case JSON_NULL:
+			break;
+		case JSON_ARRAY:
+			appendStringInfoString(out, "Array");
+			break;
+		case JSON_OBJECT:
+			appendStringInfoString(out, "Object");
+			break;
+	}
+}

@@ -1,0 +1,146 @@
+/*
+ * json_value.h
+ *	  A value of the request body, whichever way it was read.
+ *
+ * Validation, staging, the response and the issues read the body through
+ * this view.  Two readers stand behind it: jsonb's binary form (the
+ * jsonb entry points, create_consumers and validate_consumers) and the
+ * request text itself (the wire path, json_text.c).  A JsonValue copies
+ * nothing: it points into the jsonb datum or into the text, except for a
+ * text string with escapes, which is decoded once into the memory context
+ * that was current when the value was read.
+ *
+ * Objects are read as JavaScript sees the result of JSON.parse: their
+ * entries come in JavaScript property order (array-index keys ascending,
+ * then the other keys in the order they first appear), and of a key given
+ * twice the last value wins at the first one's place.  jsonb keeps neither
+ * key order nor duplicates, so from jsonb the non-index keys come in
+ * jsonb's order (shorter first): the one documented difference between the
+ * two readers.
+ */
+#ifndef JSON_VALUE_H
+#define JSON_VALUE_H
+
+#include "postgres.h"
+
+#include "jsonb_walk.h"
+
+typedef enum JsonKind
+{
+	JSON_NULL,
+	JSON_FALSE,
+	JSON_TRUE,
+	JSON_NUMBER,
+	JSON_STRING,
+	JSON_ARRAY,
+	JSON_OBJECT
+} JsonKind;
+
+typedef enum JsonSource
+{
+	FROM_JSONB,
+	FROM_TEXT
+} JsonSource;
+
+typedef struct JsonValue
+{
+	JsonKind	kind;
+	JsonSource	source;
+	uint32		len;			/* bytes at data */
+	const char *data;			/* string: its bytes (unescaped); number:
+								 * Numeric (jsonb) or the number's text;
+								 * array, object: JsonbContainer (jsonb) or
+								 * the text from its bracket on */
+} JsonValue;
+
+static inline bool
+json_is_container(const JsonValue *v)
+{
+	return v->kind == JSON_ARRAY || v->kind == JSON_OBJECT;
+}
+
+static inline bool
+json_is_bool(const JsonValue *v)
+{
+	return v->kind == JSON_TRUE || v->kind == JSON_FALSE;
+}
+
+static inline bool
+json_string_equals(const JsonValue *v, const char *s, int len)
+{
+	return v->kind == JSON_STRING && v->len == (uint32) len && memcmp(v->data, s, len) == 0;
+}
+
+/* The value of a jsonb child (see jsonb_walk.h). */
+extern void json_from_jsonb_node(const JsonbNode *node, JsonValue *v);
+extern void json_from_jsonb(const Jsonb *jb, JsonValue *root);
+
+/* A number as JSON.parse reads it: the nearest double, +-Infinity beyond. */
+extern double json_number(const JsonValue *v);
+extern bool json_number_is_infinite(const JsonValue *v);
+
+/* Object member by key; of a key given twice, the last. */
+extern bool json_lookup(const JsonValue *object, const char *key, int keylen,
+						JsonValue *value);
+
+/*
+ * Entries of an array (keys unset) or object, in the order described above.
+ * The iterator may allocate in the current memory context; json_iter_end
+ * frees what it can.
+ */
+typedef struct JsonEntry
+{
+	JsonValue	key;
+	JsonValue	value;
+} JsonEntry;
+
+typedef struct JsonIter
+{
+	const JsonValue *container;
+	int			index;
+	/* jsonb: two passes over an object (index keys, then the others) */
+	int			n;
+	int			pass;
+	/* text: a cursor in the array, or an object's entries put in order */
+	const char *pos;
+	JsonEntry  *entries;
+	int			nentries;
+} JsonIter;
+
+extern void json_iter_init(JsonIter *it, const JsonValue *container);
+extern bool json_iter_next(JsonIter *it, JsonValue *key, JsonValue *value);
+extern void json_iter_end(JsonIter *it);
+
+/*
+ * An object's members exactly as written (text) or stored (jsonb): every
+ * occurrence of a duplicate key, no reordering.  For matching keys to the
+ * field catalogue, where the last occurrence must simply win.
+ */
+typedef struct JsonMemberScan
+{
+	const JsonValue *object;
+	int			index;
+	int			n;
+	const char *pos;
+} JsonMemberScan;
+
+extern void json_members_init(JsonMemberScan *scan, const JsonValue *object);
+extern bool json_members_next(JsonMemberScan *scan, JsonValue *key, JsonValue *value);
+
+/* JavaScript's view of record keys (metadata). */
+extern bool is_prototype_key(const char *key, int len);
+extern bool is_array_index_key(const char *key, int len);
+
+/*
+ * A record's entries as Valibot's record() visits them: an array's items
+ * keyed "0", "1", ...; an object's entries in the order above, without the
+ * keys a record skips (__proto__, constructor, prototype).  fn returns false
+ * to stop.  Returns true when the record's output differs from the value
+ * (an array, or skipped keys).  Keys of array items are allocated; the
+ * others point into the value.
+ */
+typedef bool (*RecordEntryFn) (void *arg, const char *key, int keylen,
+							   const JsonValue *value);
+extern bool record_foreach(const JsonValue *record, RecordEntryFn fn, void *arg);
+
+#endif							/* JSON_VALUE_H */

@@ -33,8 +33,14 @@ ISOLATION_OPTS = --inputdir=test/isolation --outputdir=output_iso
 autodepend = yes
 
 PG_CONFIG ?= pg_config
-PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-sign-compare \
+PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare \
 	-Wno-missing-field-initializers -Wno-cast-function-type
+# Warnings are errors in CI (make CI=1, as .ci/run does), not in the shipped
+# build: a newer compiler on a user's machine must not break it.  CI=1 reaches
+# the gateway's Makefile through make's command-line variables.
+ifeq ($(CI),1)
+PG_CFLAGS += -Werror
+endif
 
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)

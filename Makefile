@@ -74,3 +74,10 @@ check-memory:
 
 soak:
 	test/soak/run.sh
+
+# --- release and packaging (see docs-pkg-README-section.md) ---
+.PHONY: deb
+
+# the Debian packages postgresql-15-fanfare and fanfare-gateway, into dist/
+deb:
+	tools/deb.sh

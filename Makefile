@@ -76,8 +76,12 @@ soak:
 	test/soak/run.sh
 
 # --- release and packaging (see docs-pkg-README-section.md) ---
-.PHONY: deb
+.PHONY: deb check-version
 
 # the Debian packages postgresql-15-fanfare and fanfare-gateway, into dist/
 deb:
 	tools/deb.sh
+
+# every file that names the version agrees with EXTVERSION
+check-version:
+	tools/check-version.sh

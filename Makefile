@@ -76,7 +76,7 @@ soak:
 	test/soak/run.sh
 
 # --- release and packaging (see docs-pkg-README-section.md) ---
-.PHONY: deb check-version
+.PHONY: deb check-version check-package
 
 # the Debian packages postgresql-15-fanfare and fanfare-gateway, into dist/
 deb:
@@ -85,3 +85,7 @@ deb:
 # every file that names the version agrees with EXTVERSION
 check-version:
 	tools/check-version.sh
+
+# build, install, use, purge the packages; nothing may be left behind
+check-package:
+	test/package/run.sh

@@ -76,7 +76,7 @@ soak:
 	test/soak/run.sh
 
 # --- release and packaging (see docs-pkg-README-section.md) ---
-.PHONY: deb check-version check-package
+.PHONY: deb check-version check-package check-static
 
 # the Debian packages postgresql-15-fanfare and fanfare-gateway, into dist/
 deb:
@@ -89,3 +89,7 @@ check-version:
 # build, install, use, purge the packages; nothing may be left behind
 check-package:
 	test/package/run.sh
+
+# the clang static analyzer over the extension and the gateway
+check-static:
+	test/static/run.sh

@@ -76,7 +76,7 @@ soak:
 	test/soak/run.sh
 
 # --- release and packaging (see docs-pkg-README-section.md) ---
-.PHONY: deb check-version check-package check-static
+.PHONY: deb check-version check-package check-static check-assert
 
 # the Debian packages postgresql-15-fanfare and fanfare-gateway, into dist/
 deb:
@@ -93,3 +93,7 @@ check-package:
 # the clang static analyzer over the extension and the gateway
 check-static:
 	test/static/run.sh
+
+# the pg_regress suite against an assert-enabled build of the extension
+check-assert:
+	test/assert/run.sh

@@ -50,6 +50,9 @@ fi
 version=$(dpkg-parsechangelog -S Version)
 work=$(mktemp -d "${TMPDIR:-/tmp}/fanfare-deb.XXXXXX")
 trap 'rm -rf "$work"' EXIT
+# the build's regression suite runs a server as postgres, which must read the
+# staged extension in here (else it quietly tests an installed one)
+chmod 755 "$work"
 src=$work/fanfare-${version%-*}
 tools/copy-tree.sh "$src"
 

@@ -136,6 +136,8 @@ while read -r path; do
         dpkg -S "$path" >/dev/null 2>&1 || echo "${path#/}"
     fi
 done <"$work/deb.paths" >"$work/previous.list"
+# directories of the packages that exist already (a make install's) stay
+while read -r path; do [ -d "$path" ] && echo "$path"; done <"$work/deb.paths" >"$work/dirs.before"
 if [ -s "$work/previous.list" ]; then
     note "$(wc -l <"$work/previous.list") file(s) of an earlier make install will be taken over by the package; copied aside"
     $SUDO tar -C / -cpf "$work/previous.tar" -T "$work/previous.list"
@@ -348,9 +350,15 @@ left=$(while read -r path; do
 done <"$work/owned.files")
 check "no file the packages installed is left ($(wc -l <"$work/owned.files") checked)" test -z "$left"
 [ -z "$left" ] || note "left: $left"
-left=$(while read -r path; do [ -d "$path" ] && echo "$path"; done <"$work/owned.dirs")
+left=$(while read -r path; do
+    [ -d "$path" ] && ! grep -qxF "$path" "$work/dirs.before" && echo "$path"
+done <"$work/owned.dirs")
 check "no directory of the packages' own is left ($(wc -l <"$work/owned.dirs") checked)" test -z "$left"
 [ -z "$left" ] || note "left: $left"
+kept=$(while read -r path; do
+    [ -d "$path" ] && grep -qxF "$path" "$work/dirs.before" && echo "$path"
+done <"$work/owned.dirs")
+[ -z "$kept" ] || note "existed before the install, so not the packages' to remove: $(echo $kept)"
 left=$(while read -r path; do [ -e "$path" ] && echo "$path"; done <"$work/conffiles")
 check "the conffile is gone ($(tr '\n' ' ' <"$work/conffiles"))" test -z "$left"
 find_fanfare_names >"$work/names.after"

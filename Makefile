@@ -42,6 +42,11 @@ ifeq ($(CI),1)
 PG_CFLAGS += -Werror
 endif
 
+# The compiler flags the environment gave, kept before PGXS replaces CFLAGS
+# with the server's own (and still exports the result): the gateway is no
+# backend module and builds with these alone, as it does on its own.
+gateway_env_flags := $(foreach v,CFLAGS CPPFLAGS LDFLAGS,$(if $(filter environment,$(origin $(v))),$(v)='$(value $(v))'))
+
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
@@ -49,7 +54,8 @@ include $(PGXS)
 all: gateway
 .PHONY: gateway run test bench fuzz check-memory soak
 gateway:
-	$(MAKE) -C src/gateway PG_CONFIG=$(PG_CONFIG)
+	env -u CFLAGS -u CPPFLAGS -u LDFLAGS $(gateway_env_flags) \
+		$(MAKE) -C src/gateway PG_CONFIG=$(PG_CONFIG)
 
 clean: clean-gateway
 clean-gateway:

@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# Self-test of tools/check-version.sh (`make check-version`): it passes on
+# the tree as it is, fails with the right message when any one of the files
+# it reads disagrees with EXTVERSION, and follows a version bump (a new
+# install script, an upgrade script, an "(unreleased)" entry, then its
+# release).  Works on copies in a temporary directory; the tree is untouched.
+#
+#   test/version/run.sh
+#
+# Prints ok/FAIL lines and "N passed, M failed"; exits non-zero on a failure.
+set -uo pipefail
+cd "$(dirname "$0")/../.." || exit 1
+root=$PWD
+
+passed=0
+failed=0
+ok() { passed=$((passed + 1)); echo "ok - $1"; }
+fail() { failed=$((failed + 1)); echo "FAIL - $1${2:+ ($2)}"; }
+
+work=$(mktemp -d /tmp/fanfare-version-test.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+version=$(sed -n 's/^EXTVERSION[[:space:]]*=[[:space:]]*//p' Makefile)
+
+# fresh: a copy of every file the check reads, in $work/t
+fresh() {
+    rm -rf "$work/t"
+    mkdir -p "$work/t/debian" "$work/t/src/gateway"
+    cp Makefile fanfare.control META.json CHANGELOG.md fanfare--*.sql "$work/t/"
+    cp debian/changelog "$work/t/debian/"
+    cp src/gateway/config.c "$work/t/src/gateway/"
+}
+# expect pass|fail NAME [TEXT]: runs the check on $work/t; for fail, TEXT
+# must be in its message
+expect() {
+    local want=$1 name=$2 text=${3:-} out rc
+    out=$("$root/tools/check-version.sh" "$work/t" 2>&1)
+    rc=$?
+    if [ "$want" = pass ] && [ $rc -eq 0 ]; then ok "$name"
+    elif [ "$want" = fail ] && [ $rc -ne 0 ] && [[ $out == *"$text"* ]]; then ok "$name: $(head -1 <<<"$out")"
+    else fail "$name" "exit $rc: $out"; fi
+}
+edit() { sed -i "$1" "$work/t/$2"; }
+
+fresh
+expect pass "the tree as it is ($version) passes"
+
+# one file at a time disagrees
+fresh; edit "s/^default_version = .*/default_version = '9.9.9'/" fanfare.control
+expect fail "fanfare.control default_version changed" "fanfare.control: default_version is '9.9.9'"
+fresh; edit "0,/\"version\": \"$version\"/s//\"version\": \"9.9.9\"/" META.json
+expect fail "META.json version changed" "META.json: version is '9.9.9'"
+fresh; python3 - "$work/t/META.json" <<'PY'
+import json, sys
+m = json.load(open(sys.argv[1]))
+m["provides"]["fanfare"]["version"] = "9.9.9"
+json.dump(m, open(sys.argv[1], "w"), indent=4)
+PY
+expect fail "META.json provides.fanfare.version changed" "provides.fanfare.version is '9.9.9'"
+fresh; echo '{"version": ' >"$work/t/META.json"
+expect fail "META.json not JSON" "META.json: not valid JSON"
+fresh; rm "$work/t/fanfare--$version.sql"
+expect fail "install script fanfare--$version.sql removed" "fanfare--$version.sql is missing"
+fresh; edit "s/^## $version (/## 9.9.9 (/" CHANGELOG.md
+expect fail "CHANGELOG.md entry of $version renamed" "CHANGELOG.md"
+fresh; edit "/^## $version (/d" CHANGELOG.md
+expect fail "CHANGELOG.md entry of $version removed" "the top entry is"
+fresh; edit "1s/($version-/(9.9.9-/" debian/changelog
+expect fail "debian/changelog top version changed" "debian/changelog: the top version is '9.9.9-"
+fresh; edit "1s/($version-[^)]*)/($version)/" debian/changelog
+expect fail "debian/changelog without a Debian revision" "expected '$version-N'"
+fresh; edit "s/^#define GATEWAY_VERSION \".*\"/#define GATEWAY_VERSION \"9.9.9\"/" src/gateway/config.c
+expect fail "gateway GATEWAY_VERSION changed" "GATEWAY_VERSION is '9.9.9'"
+fresh; edit "s/^EXTVERSION = .*/EXTVERSION = 9.9.9/" Makefile
+expect fail "EXTVERSION changed alone" "EXTVERSION is '9.9.9'"
+
+# a bump to the next minor version, step by step
+IFS=. read -r major minor _ <<<"$version"
+next="$major.$((minor + 1)).0"
+bump() {
+    fresh
+    edit "s/^EXTVERSION = .*/EXTVERSION = $next/" Makefile
+    edit "s/^default_version = .*/default_version = '$next'/" fanfare.control
+    edit "s/\"$version\"/\"$next\"/g; s/fanfare--$version.sql/fanfare--$next.sql/" META.json
+    cp "$work/t/fanfare--$version.sql" "$work/t/fanfare--$next.sql"
+    edit "s/^#define GATEWAY_VERSION \".*\"/#define GATEWAY_VERSION \"$next\"/" src/gateway/config.c
+    { printf 'fanfare (%s-1) bookworm; urgency=medium\n\n  * New upstream version.\n\n -- x <x@example.org>  Fri, 01 Jan 2027 00:00:00 +0000\n\n' "$next"
+        cat debian/changelog; } >"$work/t/debian/changelog"
+    # the CHANGELOG entry of $next, unreleased, on top
+    grep -q "^## $next (unreleased)" "$work/t/CHANGELOG.md" ||
+        edit "0,/^## /s//## $next (unreleased)\n\n- (to be written)\n\n## /" CHANGELOG.md
+}
+bump
+expect fail "bump to $next without an upgrade script" "fanfare--$version--$next.sql is missing"
+bump; touch "$work/t/fanfare--$version--$next.sql"
+expect pass "bump to $next with fanfare--$version--$next.sql, entry unreleased"
+bump; touch "$work/t/fanfare--$version--$next.sql"
+edit "s/^## $next (unreleased)/## $next (2027-01-01)/" CHANGELOG.md
+expect pass "$next released"
+bump; touch "$work/t/fanfare--$version--$next.sql"
+edit "s/^default_version = .*/default_version = '$version'/" fanfare.control
+expect fail "bump to $next with fanfare.control left behind" "default_version is '$version'"
+bump; touch "$work/t/fanfare--$version--$next.sql"
+rm "$work/t/fanfare--$next.sql"
+expect fail "bump to $next without fanfare--$next.sql" "fanfare--$next.sql is missing"
+bump; touch "$work/t/fanfare--$version--$next.sql"
+edit "1,/^## $next/s/^## $next (unreleased)/## $version (again)\n\n## $next (unreleased)/" CHANGELOG.md
+expect fail "CHANGELOG.md out of order" "entries go newest first"
+# an unreleased placeholder for a later version is allowed only on top
+fresh; edit "0,/^## $version (/s//## 0.0.1 (unreleased)\n\n## $version (/" CHANGELOG.md
+expect fail "an unreleased entry for an older version" "CHANGELOG.md"
+
+echo
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -15,7 +15,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#define GATEWAY_VERSION "0.1.0"
+/* the extension's version (EXTVERSION in the top Makefile), set by the Makefile */
+#ifndef GATEWAY_VERSION
+#error "GATEWAY_VERSION is not defined: build with the gateway's Makefile"
+#endif
 
 enum setting_kind
 {

@@ -77,12 +77,11 @@ extern void staged_rows_begin(StagedRows *rows, const BatchContext *batch);
 extern void staged_rows_add(StagedRows *rows, const BatchContext *batch,
 							const ConsumerValues *consumer, const Jsonb *metadata);
 extern Jsonb *metadata_for_storage(const FieldValue *fv);
-extern uint64 staged_rows_insert(StagedRows *rows);
+extern bool staged_rows_insert(StagedRows *rows);
 
 /* ---- email_uniqueness.c: "Email already exists" ---- */
 extern bool email_duplicates_in_batch(const BatchContext *batch, bool *duplicate);
-extern void email_duplicates_stored(const BatchContext *batch, bool *duplicate);
-extern void email_duplicates_not_inserted(const BatchContext *batch, bool *duplicate);
+extern void email_duplicates_stored(const BatchContext *batch, bool *duplicate, bool fresh);
 extern void email_duplicate_issues(const BatchContext *batch, const bool *duplicate,
 								   IssueList *issues);
 

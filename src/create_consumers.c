@@ -16,12 +16,10 @@
  */
 #include "postgres.h"
 
-#include "access/xact.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "utils/fmgrprotos.h"
 #include "utils/memutils.h"
-#include "utils/resowner.h"
 #include "utils/timestamp.h"
 
 #include "batch.h"
@@ -165,42 +163,33 @@ stage_consumer(void *arg, const ConsumerValues *consumer)
 					 metadata && metadata->rebuild ? stored_metadata : NULL);
 }
 
-/* Steps 2 and 3; the caller is connected to SPI. */
+/*
+ * Steps 2 and 3; the caller is connected to SPI.  The stored emails are
+ * looked up only when the INSERT found one taken (or the batch repeats one,
+ * so that all its issues are reported at once).  A taken email that the
+ * lookup cannot see was committed after this transaction's snapshot
+ * (REPEATABLE READ or SERIALIZABLE): that is a serialization failure.
+ */
 static void
 check_emails_and_insert(BatchContext *batch, StagedRows *rows, IssueList *issues)
 {
 	bool	   *duplicate = palloc0(sizeof(bool) * batch->n);
+	int			before = issues->total;
 
 	if (email_duplicates_in_batch(batch, duplicate))
-		email_duplicates_stored(batch, duplicate);
-	else if (staged_rows_insert(rows) < (uint64) batch->n)
-		email_duplicates_not_inserted(batch, duplicate);
+		email_duplicates_stored(batch, duplicate, false);
+	else if (!staged_rows_insert(rows))
+	{
+		email_duplicates_stored(batch, duplicate, true);
+		email_duplicate_issues(batch, duplicate, issues);
+		if (issues->total == before)
+			ereport(ERROR,
+					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+					 errmsg("could not create consumers: an email was taken by a concurrent transaction"),
+					 errhint("Retry the request.")));
+		return;
+	}
 	email_duplicate_issues(batch, duplicate, issues);
-}
-
-/*
- * Steps 2 and 3 in a subtransaction, rolled back when an email turns out to
- * be taken: for callers that answer the 400 themselves instead of raising,
- * so that rows the INSERT did write go away again.
- */
-static void
-check_emails_and_insert_or_undo(BatchContext *batch, StagedRows *rows, IssueList *issues)
-{
-	MemoryContext cxt = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
-
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(cxt);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	check_emails_and_insert(batch, rows, issues);
-	SPI_finish();
-	if (issues->total > 0)
-		RollbackAndReleaseCurrentSubTransaction();
-	else
-		ReleaseCurrentSubTransaction();
-	MemoryContextSwitchTo(cxt);
-	CurrentResourceOwner = owner;
 }
 
 int
@@ -216,15 +205,11 @@ batch_create(BatchContext *batch, const JsonValue *body, ResponseWriter *respons
 	batch_walk(body, issues, stage_consumer, &state, NULL);
 	if (issues->total == 0 && batch->n > 0)
 	{
-		if (issues_out)
-			check_emails_and_insert_or_undo(batch, &state.rows, issues);
-		else
-		{
-			if (SPI_connect() != SPI_OK_CONNECT)
-				elog(ERROR, "SPI_connect failed");
-			check_emails_and_insert(batch, &state.rows, issues);
-			SPI_finish();
-		}
+		/* nothing is stored unless every row is: no undo is ever needed */
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		check_emails_and_insert(batch, &state.rows, issues);
+		SPI_finish();
 	}
 	if (issues->total > 0)
 	{
@@ -331,7 +316,7 @@ fanfare_validate_consumers(PG_FUNCTION_ARGS)
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
 		email_duplicates_in_batch(&batch, duplicate);
-		email_duplicates_stored(&batch, duplicate);
+		email_duplicates_stored(&batch, duplicate, false);
 		email_duplicate_issues(&batch, duplicate, &issues);
 		SPI_finish();
 	}

@@ -6,9 +6,10 @@
  * batch may not repeat an email (the second and later occurrences are
  * reported) nor reuse one a live consumer of the organization has.  The
  * unique index consumers_org_email_key is what settles races between
- * concurrent batches: their INSERT skips conflicting rows (ON CONFLICT DO
- * NOTHING) and the skipped rows are reported here, so a race never ends in a
- * unique-violation error and no duplicate is ever stored.
+ * concurrent batches: an INSERT it refuses is undone as a whole
+ * (consumer_insert.c) and the taken emails are then looked up and reported
+ * here, so a race never ends in a unique-violation error and no duplicate is
+ * ever stored.
  */
 #include "postgres.h"
 
@@ -75,10 +76,12 @@ email_order_cmp(const void *a, const void *b, void *arg)
 
 /*
  * Mark the consumers whose email a live consumer of the organization already
- * has.  The caller is connected to SPI.
+ * has.  The caller is connected to SPI.  With fresh, the lookup takes a new
+ * snapshot (READ COMMITTED: it sees what a concurrent batch has just
+ * committed); else it reads as the calling statement does.
  */
 void
-email_duplicates_stored(const BatchContext *batch, bool *duplicate)
+email_duplicates_stored(const BatchContext *batch, bool *duplicate, bool fresh)
 {
 	char	  **emails = batch->emails;
 	Datum	   *elems;
@@ -103,7 +106,7 @@ email_duplicates_stored(const BatchContext *batch, bool *duplicate)
 	ret = SPI_execute_with_args("SELECT DISTINCT pg_catalog.lower(email) FROM fanfare.consumers "
 								"WHERE organization_id OPERATOR(pg_catalog.=) $1 AND email IS NOT NULL AND NOT archived "
 								"AND pg_catalog.lower(email) OPERATOR(pg_catalog.=) ANY ($2)",
-								2, types, args, NULL, true, 0);
+								2, types, args, NULL, !fresh, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "email lookup failed: %s", SPI_result_code_string(ret));
 
@@ -134,53 +137,6 @@ email_duplicates_stored(const BatchContext *batch, bool *duplicate)
 		for (; lo < norder && strcmp(emails[order[lo]], stored) == 0; lo++)
 			duplicate[order[lo]] = true;
 	}
-}
-
-static int
-id_cmp(const void *a, const void *b)
-{
-	return memcmp(a, b, UUID_LEN);
-}
-
-/*
- * After an INSERT that skipped rows: mark the consumers whose row is not
- * there (ON CONFLICT skipped it: its email was taken meanwhile).
- */
-void
-email_duplicates_not_inserted(const BatchContext *batch, bool *duplicate)
-{
-	Datum	   *elems = palloc(sizeof(Datum) * batch->n);
-	ArrayType  *array;
-	Datum		args[2];
-	Oid			types[2] = {UUIDOID, UUIDARRAYOID};
-	bool	   *inserted = palloc0(sizeof(bool) * batch->n);
-	int			ret;
-
-	for (int i = 0; i < batch->n; i++)
-		elems[i] = UUIDPGetDatum(&batch->ids[i]);
-	array = construct_array(elems, batch->n, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR);
-	args[0] = UUIDPGetDatum(&batch->organization_id);
-	args[1] = PointerGetDatum(array);
-
-	ret = SPI_execute_with_args("SELECT id FROM fanfare.consumers "
-								"WHERE organization_id OPERATOR(pg_catalog.=) $1 AND id OPERATOR(pg_catalog.=) ANY ($2)",
-								2, types, args, NULL, false, 0);
-	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "consumer lookup failed: %s", SPI_result_code_string(ret));
-
-	for (uint64 r = 0; r < SPI_processed; r++)
-	{
-		bool		isnull;
-		pg_uuid_t  *id = DatumGetUUIDP(SPI_getbinval(SPI_tuptable->vals[r],
-												   SPI_tuptable->tupdesc, 1, &isnull));
-		pg_uuid_t  *hit = bsearch(id, batch->ids, batch->n, sizeof(pg_uuid_t), id_cmp);
-
-		if (hit)
-			inserted[hit - batch->ids] = true;
-	}
-	for (int i = 0; i < batch->n; i++)
-		if (!inserted[i])
-			duplicate[i] = true;
 }
 
 /* One issue per marked consumer, at consumers.N.email, in index order. */

@@ -28,7 +28,7 @@ OBJS = \
 DATA = $(wildcard fanfare--*.sql)
 
 # pg_regress suites (sql/ + expected/) and isolation specs (test/isolation/)
-REGRESS = install validation defaults response tenancy limits errors issue_format wire lifecycle
+REGRESS = install validation defaults response tenancy limits errors issue_format wire lifecycle upgrade
 REGRESS_OPTS = --inputdir=.
 ISOLATION = email_race
 ISOLATION_OPTS = --inputdir=test/isolation --outputdir=output_iso

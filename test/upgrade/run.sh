@@ -1,0 +1,244 @@
+#!/usr/bin/env bash
+# A fresh install of fanfare and one upgraded from 0.1.0 must end up with the
+# same objects.  Creates the databases fanfare_fresh (CREATE EXTENSION, the
+# default version) and fanfare_upgraded (CREATE EXTENSION ... VERSION
+# '0.1.0', then ALTER EXTENSION ... UPDATE), describes every object of the
+# extension in each with objects.sql, and diffs the two descriptions.  A
+# self-test then proves the comparison can fail: in a third database each of
+# a dozen small changes (a comment, a grant, a function body, a column
+# default, an enum label, a policy, ...), made in a transaction that is rolled
+# back, must show up in the diff.
+#
+#   test/upgrade/run.sh
+#
+# The cluster is the one the PG* variables name (a superuser); without
+# PGHOST the suite starts a throwaway cluster of its own (tools/cluster.sh)
+# and stops it at exit.  Prints ok/FAIL lines and "N passed, M failed";
+# exits non-zero on a failure.
+set -uo pipefail
+cd "$(dirname "$0")/../.." || exit 1
+objects_sql=$PWD/test/upgrade/objects.sql
+
+passed=0
+failed=0
+ok() { passed=$((passed + 1)); echo "ok - $1"; }
+fail() { failed=$((failed + 1)); echo "FAIL - $1${2:+ ($2)}"; }
+summary() { echo "$passed passed, $failed failed"; }
+
+# fewer objects than this means the description query found (almost) nothing
+min_objects=25
+databases="fanfare_fresh fanfare_upgraded fanfare_tampered"
+
+work=$(mktemp -d /tmp/fanfare-upgrade.XXXXXX)
+chmod 755 "$work"
+cluster_started=0
+cleanup() {
+    if [ "$cluster_started" = 1 ]; then
+        tools/cluster.sh stop "$work/data"
+    elif [ -n "${PGHOST:-}" ]; then
+        for db in $databases; do q -d postgres -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $db" >/dev/null 2>&1; done
+    fi
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+# --- the cluster ------------------------------------------------------------------
+if [ -z "${PGHOST:-}" ]; then
+    export FANFARE_FAST_CLUSTER=1
+    for attempt in 1 2 3; do
+        port=$((55000 + RANDOM % 5000))
+        if tools/cluster.sh start "$work/data" "$port" >"$work/cluster.log" 2>&1; then
+            cluster_started=1
+            break
+        fi
+    done
+    if [ "$cluster_started" != 1 ]; then
+        fail "throwaway cluster started" "$(tail -n 5 "$work/cluster.log")"
+        summary
+        exit 1
+    fi
+    eval "$(tools/cluster.sh env "$work/data" "$port")"
+    echo "# throwaway cluster on port $port"
+fi
+
+q() { psql -X -q -v ON_ERROR_STOP=1 -At "$@"; }
+
+if [ "$(q -d postgres -c 'SELECT rolsuper FROM pg_roles WHERE rolname = current_user' 2>&1)" != t ]; then
+    fail "the PG* variables name a superuser (CREATE EXTENSION fanfare needs one)"
+    summary
+    exit 1
+fi
+for db in $databases; do
+    q -d postgres -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" >/dev/null ||
+        { fail "database $db created"; summary; exit 1; }
+done
+
+# describe DB FILE [SQL...]: objects.sql's lines for DB into FILE; each SQL
+# runs first in the same transaction, which is rolled back
+describe() {
+    local db=$1 out=$2 args=() s
+    shift 2
+    for s in "$@"; do args+=(-c "$s"); done
+    q -d "$db" -c BEGIN "${args[@]}" -f "$objects_sql" -c ROLLBACK >"$out" 2>"$out.err"
+}
+# check NAME COMMAND...: ok when the command succeeds
+check() {
+    local name=$1
+    shift
+    if "$@"; then ok "$name"; else fail "$name"; fi
+}
+version_is() { [ "$(q -d "$1" -c "SELECT extversion FROM pg_extension WHERE extname = 'fanfare'")" = "$2" ]; }
+
+# --- the two installs -------------------------------------------------------------
+default_version=$(q -d fanfare_fresh -c "SELECT default_version FROM pg_available_extensions WHERE name = 'fanfare'")
+q -d fanfare_fresh -c "CREATE EXTENSION fanfare" &&
+    check "fresh: CREATE EXTENSION fanfare installs $default_version" version_is fanfare_fresh "$default_version" ||
+    fail "fresh: CREATE EXTENSION fanfare"
+
+q -d fanfare_upgraded -c "CREATE EXTENSION fanfare VERSION '0.1.0'" &&
+    check "upgraded: CREATE EXTENSION fanfare VERSION '0.1.0'" version_is fanfare_upgraded 0.1.0 ||
+    fail "upgraded: CREATE EXTENSION fanfare VERSION '0.1.0'"
+describe fanfare_upgraded "$work/before-update.txt" || fail "objects.sql runs on 0.1.0" "$(cat "$work/before-update.txt.err")"
+q -d fanfare_upgraded -c "ALTER EXTENSION fanfare UPDATE" &&
+    check "upgraded: ALTER EXTENSION fanfare UPDATE reaches $default_version" version_is fanfare_upgraded "$default_version" ||
+    fail "upgraded: ALTER EXTENSION fanfare UPDATE"
+
+# --- describe and compare ---------------------------------------------------------
+if describe fanfare_fresh "$work/fresh.txt" && describe fanfare_upgraded "$work/upgraded.txt"; then
+    ok "objects.sql describes both databases"
+else
+    fail "objects.sql describes both databases" "$(cat "$work"/*.err)"
+fi
+
+# objects: distinct first fields (extension members, the schema, and the
+# columns, constraints, indexes and policies of the tables)
+count_objects() { cut -f1 "$1" | sort -u | grep -c .; }
+count_kind() { cut -f1 "$1" | sort -u | grep -c "^$2 "; }
+objects=$(count_objects "$work/fresh.txt")
+members=$(grep -c $'\tmember of extension fanfare$' "$work/fresh.txt")
+facts=$(grep -c . "$work/fresh.txt")
+echo "# compared $objects objects ($members extension members), $facts facts"
+if [ "$objects" -ge "$min_objects" ]; then
+    ok "the description names $objects objects (at least $min_objects)"
+else
+    fail "the description names $objects objects (at least $min_objects)"
+fi
+for kind in extension schema function table column constraint index policy type; do
+    n=$(count_kind "$work/fresh.txt" "$kind")
+    if [ "$n" -gt 0 ]; then ok "the description has $n of kind '$kind'"; else fail "the description has objects of kind '$kind'"; fi
+done
+upgraded_objects=$(count_objects "$work/upgraded.txt")
+echo "# upgraded database: $upgraded_objects objects"
+
+if diff -u --label fanfare_fresh --label fanfare_upgraded "$work/fresh.txt" "$work/upgraded.txt" >"$work/upgrade.diff"; then
+    ok "fresh $default_version and 0.1.0 upgraded to $default_version have the same objects ($objects objects, $facts facts)"
+else
+    fail "fresh $default_version and 0.1.0 upgraded to $default_version have the same objects" \
+        "$(grep -c '^[-+][^-+]' "$work/upgrade.diff") lines differ"
+    cat "$work/upgrade.diff"
+fi
+
+# the update did change something: 0.1.0's description is not 0.2.0's
+if diff -q "$work/fresh.txt" "$work/before-update.txt" >/dev/null; then
+    fail "before the update, the 0.1.0 objects differ from $default_version's"
+else
+    ok "before the update, the 0.1.0 objects differ from $default_version's ($(diff "$work/fresh.txt" "$work/before-update.txt" | grep -c '^[<>]') lines)"
+fi
+
+# --- self-test: the comparison sees a change ---------------------------------------
+q -d fanfare_tampered -c "CREATE EXTENSION fanfare" || fail "self-test: CREATE EXTENSION fanfare"
+if describe fanfare_tampered "$work/baseline.txt" && diff -q "$work/fresh.txt" "$work/baseline.txt" >/dev/null; then
+    ok "self-test: an untouched third install matches the fresh one"
+else
+    fail "self-test: an untouched third install matches the fresh one"
+    diff -u "$work/fresh.txt" "$work/baseline.txt"
+fi
+
+# tampered NAME PATTERN SQL...: after SQL, the diff against the fresh install
+# must have a line matching PATTERN (an extended regexp over "+obj<TAB>fact"
+# or "-obj<TAB>fact")
+tampered() {
+    local name=$1 pattern=$2
+    shift 2
+    if ! describe fanfare_tampered "$work/tampered.txt" "$@"; then
+        fail "self-test: $name" "$(cat "$work/tampered.txt.err")"
+        return
+    fi
+    diff -u "$work/fresh.txt" "$work/tampered.txt" | grep '^[-+][^-+]' >"$work/tampered.diff"
+    if grep -Eq -- "$pattern" "$work/tampered.diff"; then
+        ok "self-test: $name is reported ($(grep -c . "$work/tampered.diff") lines, e.g. $(grep -E -m1 -- "$pattern" "$work/tampered.diff" | cut -c1-110))"
+    else
+        fail "self-test: $name is reported" "diff: $(head -n 5 "$work/tampered.diff")"
+    fi
+}
+T=$'\t'
+tampered "a function's comment changed" \
+    "^\+function fanfare\.validate_consumers\(jsonb\)${T}comment=changed$" \
+    "COMMENT ON FUNCTION fanfare.validate_consumers(jsonb) IS 'changed'"
+tampered "a grant revoked" \
+    "^\+function fanfare\.consumer_fields\(\)${T}acl=postgres=X/postgres$" \
+    "REVOKE EXECUTE ON FUNCTION fanfare.consumer_fields() FROM fanfare_api"
+tampered "a function replaced with another body" \
+    "^\+function fanfare\.create_organization\(text\)${T}definition=.*btrim" \
+    "CREATE OR REPLACE FUNCTION fanfare.create_organization(name text) RETURNS uuid
+        LANGUAGE sql VOLATILE STRICT SET search_path = pg_catalog, pg_temp
+        AS \$\$ INSERT INTO fanfare.organizations (id, name)
+               VALUES (pg_catalog.gen_random_uuid(), btrim(create_organization.name)) RETURNING id \$\$"
+tampered "a function made SECURITY DEFINER" \
+    "^\+function fanfare\.import_consumers\(text\)${T}security definer=true$" \
+    "ALTER FUNCTION fanfare.import_consumers(text) SECURITY DEFINER"
+tampered "a function's owner changed" \
+    "^\+function fanfare\.current_actor\(\)${T}owner=fanfare_api$" \
+    "ALTER FUNCTION fanfare.current_actor() OWNER TO fanfare_api"
+tampered "a column default changed" \
+    "^\+column sms_opt_out of table fanfare\.consumers${T}default=true$" \
+    "ALTER TABLE fanfare.consumers ALTER COLUMN sms_opt_out SET DEFAULT true"
+tampered "the column order changed" \
+    "^\+column name of table fanfare\.organizations${T}position=004$" \
+    "ALTER TABLE fanfare.organizations DROP COLUMN name" \
+    "ALTER TABLE fanfare.organizations ADD COLUMN name text NOT NULL CHECK (length(name) BETWEEN 1 AND 200)"
+tampered "a check constraint changed" \
+    "^\+constraint consumers_activity_rank_check on table fanfare\.consumers${T}definition=.*<= 9" \
+    "ALTER TABLE fanfare.consumers DROP CONSTRAINT consumers_activity_rank_check" \
+    "ALTER TABLE fanfare.consumers ADD CONSTRAINT consumers_activity_rank_check CHECK (activity_rank BETWEEN 0 AND 9)"
+tampered "an index's comment removed" \
+    "^\+index fanfare\.consumers_org_email_key${T}comment=\(none\)$" \
+    "COMMENT ON INDEX fanfare.consumers_org_email_key IS NULL"
+tampered "a policy's roles changed" \
+    "^\+policy consumers_tenant_isolation on table fanfare\.consumers${T}roles=fanfare_api$" \
+    "ALTER POLICY consumers_tenant_isolation ON fanfare.consumers TO fanfare_api"
+tampered "row-level security enabled on another table" \
+    "^\+table fanfare\.api_keys${T}row level security=true$" \
+    "ALTER TABLE fanfare.api_keys ENABLE ROW LEVEL SECURITY"
+tampered "an enum label added" \
+    "^\+type fanfare\.consumer_status${T}labels='ACTIVE','INACTIVE','ARCHIVED'$" \
+    "ALTER TYPE fanfare.consumer_status ADD VALUE 'ARCHIVED'"
+tampered "a table left out of pg_dump's configuration" \
+    "^\+extension fanfare${T}dumped tables=2 conditions=2$" \
+    "UPDATE pg_extension SET extconfig = extconfig[1:2], extcondition = extcondition[1:2] WHERE extname = 'fanfare'"
+tampered "a function no longer a member of the extension" \
+    "^-function fanfare\.post_consumers_batch\(json\)${T}member of extension fanfare$" \
+    "ALTER EXTENSION fanfare DROP FUNCTION fanfare.post_consumers_batch(json)"
+tampered "a function left in the schema, outside the extension" \
+    "^\+schema fanfare${T}not a member: function fanfare\.leftover\(\)$" \
+    "CREATE FUNCTION fanfare.leftover() RETURNS int LANGUAGE sql AS 'SELECT 1'"
+tampered "a comment on the schema" \
+    "^\+schema fanfare${T}comment=changed$" \
+    "COMMENT ON SCHEMA fanfare IS 'changed'"
+
+# ...and data is not part of the description
+if describe fanfare_tampered "$work/with-data.txt" "DO \$\$
+        BEGIN
+            PERFORM fanfare.rotate_secret_key(fanfare.create_organization('Acme'));
+            PERFORM set_config('fanfare.organization_id', '0190f5c2-0000-7000-8000-000000000001', true);
+            PERFORM fanfare.create_consumers('{\"consumers\":[{\"emailVerified\":true,\"phoneVerified\":true,\"status\":\"ACTIVE\"}]}');
+        END \$\$" &&
+    diff -q "$work/fresh.txt" "$work/with-data.txt" >/dev/null; then
+    ok "self-test: rows in the tables change nothing in the description"
+else
+    fail "self-test: rows in the tables change nothing in the description" "$(cat "$work/with-data.txt.err")"
+    diff -u "$work/fresh.txt" "$work/with-data.txt" | head -n 20
+fi
+
+summary
+[ "$failed" -eq 0 ]

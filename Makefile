@@ -33,8 +33,9 @@ REGRESS_OPTS = --inputdir=.
 ISOLATION = email_race
 ISOLATION_OPTS = --inputdir=test/isolation --outputdir=output_iso
 
-# rebuild objects when a header they include changes
-autodepend = yes
+# rebuild objects when a header they include changes (override: Debian's
+# Makefile.global, included below, assigns autodepend itself)
+override autodepend = yes
 
 PG_CONFIG ?= pg_config
 PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare \

@@ -352,9 +352,10 @@ COMMENT ON FUNCTION fanfare.post_consumers_batch(json) IS
     'POST /consumers/batch behind PostgREST (POST /rpc/post_consumers_batch): the tenant from the verified JWT claims (organization_id; sub becomes createdBy). Returns the 200 array, or the contract''s 400 body with response.status 400 (nothing written, no error raised), or {"error":"Authentication required"} with response.status 401 when the claims name no organization.';
 
 -- 0.1.0's gateway function, kept for clients of that version: the same
--- answers through the wire path, as jsonb.  SQLSTATEs are 0.2.0's.
+-- answers through the wire path, as jsonb.  SQLSTATEs are 0.2.0's.  It stays
+-- SECURITY DEFINER, so that a role granted only this function keeps it.
 CREATE FUNCTION fanfare.api_create_consumers(key text, payload text) RETURNS jsonb
-    LANGUAGE sql VOLATILE
+    LANGUAGE sql VOLATILE SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT coalesce(pg_catalog.jsonb_agg(c.consumer::pg_catalog.jsonb ORDER BY c.n), '[]'::pg_catalog.jsonb)

@@ -133,3 +133,14 @@ SELECT fanfare.post_consumers_batch('{"consumers":[]}'), current_setting('respon
 SELECT set_config('request.jwt.claims', '{"organization_id":"not-a-uuid"}', true);
 SELECT fanfare.post_consumers_batch('{"consumers":[]}'), current_setting('response.status', true) AS status;
 ROLLBACK;
+
+-- 0.1.0's function stays SECURITY DEFINER: a role granted only it keeps it
+CREATE ROLE wire_legacy_caller;
+GRANT USAGE ON SCHEMA fanfare TO wire_legacy_caller;
+GRANT EXECUTE ON FUNCTION fanfare.api_create_consumers(text, text) TO wire_legacy_caller;
+BEGIN;
+SET LOCAL ROLE wire_legacy_caller;
+SELECT jsonb_array_length(fanfare.api_create_consumers(:'sk', '{"consumers":[{"emailVerified":true,"phoneVerified":true,"status":"ACTIVE"}]}')) AS created;
+ROLLBACK;
+DROP OWNED BY wire_legacy_caller;
+DROP ROLE wire_legacy_caller;

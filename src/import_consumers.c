@@ -183,6 +183,7 @@ wire_next_row(WireBatch *wb)
 	StringInfoData out;
 
 	initStringInfo(&out);
+	enlargeStringInfo(&out, 2048);	/* a consumer is 1.2 to 2 kB of text */
 	appendStringInfoSpaces(&out, VARHDRSZ);
 	wire_consumer_text(wb, wb->next++, &out);
 	SET_VARSIZE(out.data, out.len);

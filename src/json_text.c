@@ -42,6 +42,44 @@ is_digit(char c)
 	return c >= '0' && c <= '9';
 }
 
+/*
+ * Eight bytes at a time: a word in which no byte can be special is skipped
+ * whole (the has_* tests may also flag a byte after a flagged one, which the
+ * byte-wise loop then reads as ordinary).
+ */
+#define BYTES_1 UINT64CONST(0x0101010101010101)
+#define BYTES_80 UINT64CONST(0x8080808080808080)
+
+static inline uint64
+has_byte_below(uint64 w, unsigned char n)
+{
+	return (w - BYTES_1 * n) & ~w & BYTES_80;
+}
+
+static inline uint64
+has_byte(uint64 w, unsigned char b)
+{
+	return has_byte_below(w ^ (BYTES_1 * b), 1);
+}
+
+/* The first '"' or '\\' at or after p, which a checked text has before end. */
+static inline const char *
+string_stop(const char *p, const char *end)
+{
+	uint64		w;
+
+	while (end - p >= 8)
+	{
+		memcpy(&w, p, 8);
+		if (has_byte(w, '"') | has_byte(w, '\\'))
+			break;
+		p += 8;
+	}
+	while (*p != '"' && *p != '\\')
+		p++;
+	return p;
+}
+
 static int
 hex_value(char c)
 {
@@ -81,7 +119,46 @@ typedef struct TextCheck
 	const char *end;
 	const char *p;
 	JsonTextError error;
+	/* outlines being recorded, per depth (1: the root, 2: its children) */
+	JsonTextOutline *frames[3];
+	const char *keys[3];		/* the key of the member being read */
 } TextCheck;
+
+#define OUTLINE_DEPTH 2
+
+static JsonTextOutline *
+outline_new(bool object)
+{
+	JsonTextOutline *o = palloc0(sizeof(JsonTextOutline));
+
+	o->allocated = 8;
+	o->starts = palloc(sizeof(const char *) * o->allocated);
+	o->ends = palloc(sizeof(const char *) * o->allocated);
+	o->children = palloc0(sizeof(JsonTextOutline *) * o->allocated);
+	if (object)
+		o->keys = palloc(sizeof(const char *) * o->allocated);
+	return o;
+}
+
+/* A child of an outlined container begins at start (key: its key). */
+static void
+outline_begin(JsonTextOutline *o, const char *key, const char *start)
+{
+	if (o->n == o->allocated)
+	{
+		o->allocated *= 2;
+		o->starts = repalloc_huge(o->starts, sizeof(const char *) * o->allocated);
+		o->ends = repalloc_huge(o->ends, sizeof(const char *) * o->allocated);
+		o->children = repalloc_huge(o->children, sizeof(JsonTextOutline *) * o->allocated);
+		if (o->keys)
+			o->keys = repalloc_huge(o->keys, sizeof(const char *) * o->allocated);
+	}
+	if (o->keys)
+		o->keys[o->n] = key;
+	o->starts[o->n] = start;
+	o->children[o->n] = NULL;
+	o->n++;
+}
 
 static bool
 fail(TextCheck *tc, JsonTextError error)
@@ -108,7 +185,15 @@ check_string(TextCheck *tc)
 	for (;;)
 	{
 		unsigned char c;
+		uint64		w;
 
+		while (end - p >= 8)
+		{
+			memcpy(&w, p, 8);
+			if (has_byte(w, '"') | has_byte(w, '\\') | has_byte_below(w, 0x20))
+				break;
+			p += 8;
+		}
 		while (p < end && !string_special[(unsigned char) *p])
 			p++;
 		if (p >= end)
@@ -239,7 +324,7 @@ check_literal(TextCheck *tc, const char *word, int len)
 JsonTextError
 json_text_read(const char *text, int len, JsonValue *root, int *offset)
 {
-	TextCheck	tc = {text, text + len, text, JSON_TEXT_OK};
+	TextCheck	tc = {text, text + len, text, JSON_TEXT_OK, {0}, {0}};
 	char	   *stack = NULL;	/* '{' or '[' per open container */
 	int			depth = 0;
 	const char *root_start;
@@ -263,6 +348,8 @@ json_text_read(const char *text, int len, JsonValue *root, int *offset)
 			fail(&tc, JSON_TEXT_END);
 			break;
 		}
+		if (depth >= 1 && depth <= OUTLINE_DEPTH)
+			outline_begin(tc.frames[depth], tc.keys[depth], tc.p);
 		switch (*tc.p)
 		{
 			case '{':
@@ -274,6 +361,13 @@ json_text_read(const char *text, int len, JsonValue *root, int *offset)
 				}
 				if (stack == NULL)
 					stack = palloc(JSON_TEXT_MAX_DEPTH);
+				if (depth < OUTLINE_DEPTH)
+				{
+					/* the root, or a container in it: outline it */
+					tc.frames[depth + 1] = outline_new(*tc.p == '{');
+					if (depth == 1)
+						tc.frames[1]->children[tc.frames[1]->n - 1] = tc.frames[2];
+				}
 				stack[depth++] = *tc.p++;
 				skip_space(&tc);
 				if (tc.p < tc.end && (*tc.p == '}' || *tc.p == ']') &&
@@ -307,6 +401,8 @@ json_text_read(const char *text, int len, JsonValue *root, int *offset)
 
 		/* after a value: a separator, a closing bracket or the end */
 after_value:
+		if (depth >= 1 && depth <= OUTLINE_DEPTH)
+			tc.frames[depth]->ends[tc.frames[depth]->n - 1] = tc.p;
 		skip_space(&tc);
 		if (depth == 0)
 		{
@@ -342,6 +438,8 @@ key:
 			fail(&tc, JSON_TEXT_SYNTAX);
 			break;
 		}
+		if (depth <= OUTLINE_DEPTH)
+			tc.keys[depth] = tc.p;
 		if (!check_string(&tc))
 			break;
 		skip_space(&tc);
@@ -371,9 +469,13 @@ key:
 		root->source = FROM_TEXT;
 		root->data = root_start;
 		root->len = root_end - root_start;
+		root->outline = NULL;
 	}
 	else
-		json_text_value(root_start, root);
+	{
+		json_text_value(root_start, text + len, root);
+		root->outline = tc.frames[1];
+	}
 	return JSON_TEXT_OK;
 }
 
@@ -387,9 +489,9 @@ json_text_skip_space(const char *p)
 	return p;
 }
 
-/* Past the container whose bracket is at p. */
+/* Past the container whose bracket is at p (it closes before end). */
 static const char *
-skip_container(const char *p)
+skip_container(const char *p, const char *end)
 {
 	int			depth = 0;
 
@@ -401,8 +503,7 @@ skip_container(const char *p)
 		{
 			for (;;)
 			{
-				while (!string_special[(unsigned char) *p])
-					p++;
+				p = string_stop(p, end);
 				if (*p == '"')
 				{
 					p++;
@@ -476,15 +577,14 @@ decode_escape(const char *p, char *out, int *outlen)
 
 /* A string at p: points into the text, or decoded when it has escapes. */
 static const char *
-read_string(const char *p, JsonValue *v)
+read_string(const char *p, const char *end, JsonValue *v)
 {
 	const char *q = p + 1;
 	bool		escaped = false;
 
 	for (;;)
 	{
-		while (!string_special[(unsigned char) *q])
-			q++;
+		q = string_stop(q, end);
 		if (*q == '"')
 			break;
 		escaped = true;
@@ -518,9 +618,12 @@ read_string(const char *p, JsonValue *v)
 	return q + 1;
 }
 
-/* The value at p (no leading space) of a checked text; returns its end. */
+/*
+ * The value at p (no leading space) of a checked text, inside a container
+ * or text that ends at end; returns the value's end.
+ */
 const char *
-json_text_value(const char *p, JsonValue *v)
+json_text_value(const char *p, const char *end, JsonValue *v)
 {
 	const char *q;
 
@@ -528,16 +631,17 @@ json_text_value(const char *p, JsonValue *v)
 		string_special_init();
 	v->source = FROM_TEXT;
 	v->data = p;
+	v->outline = NULL;
 	switch (*p)
 	{
 		case '{':
 		case '[':
 			v->kind = *p == '{' ? JSON_OBJECT : JSON_ARRAY;
-			q = skip_container(p);
+			q = skip_container(p, end);
 			v->len = q - p;
 			return q;
 		case '"':
-			return read_string(p, v);
+			return read_string(p, end, v);
 		case 't':
 			v->kind = JSON_TRUE;
 			v->len = 4;
@@ -560,4 +664,24 @@ json_text_value(const char *p, JsonValue *v)
 			v->len = q - p;
 			return q;
 	}
+}
+
+void
+json_text_outline_child(const JsonTextOutline *outline, int i, JsonValue *key,
+						JsonValue *value)
+{
+	const char *start = outline->starts[i];
+
+	if (key)
+		json_text_value(outline->keys[i], start, key);
+	if (*start == '{' || *start == '[')
+	{
+		value->kind = *start == '{' ? JSON_OBJECT : JSON_ARRAY;
+		value->source = FROM_TEXT;
+		value->data = start;
+		value->len = outline->ends[i] - start;
+		value->outline = outline->children[i];
+	}
+	else
+		json_text_value(start, outline->ends[i], value);
 }

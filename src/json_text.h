@@ -29,8 +29,28 @@ typedef enum JsonTextError
 extern JsonTextError json_text_read(const char *text, int len, JsonValue *root,
 									int *offset);
 
+/*
+ * Where the children of a container are, as the checking pass found them:
+ * for the root and for each container directly in it (a request body and
+ * its consumers array), so that reading them needs no second scan to find
+ * where each child ends.  Objects also have each member's key.
+ */
+typedef struct JsonTextOutline
+{
+	int			n;
+	int			allocated;
+	const char **keys;			/* objects: where each key starts */
+	const char **starts;		/* where each child value starts */
+	const char **ends;			/* and where it ends */
+	struct JsonTextOutline **children;	/* a child container's own outline */
+} JsonTextOutline;
+
+/* A child of a container from its outline. */
+extern void json_text_outline_child(const JsonTextOutline *outline, int i,
+									JsonValue *key, JsonValue *value);
+
 /* For json_value.c: reading a checked text. */
-extern const char *json_text_value(const char *p, JsonValue *v);
+extern const char *json_text_value(const char *p, const char *end, JsonValue *v);
 extern const char *json_text_skip_space(const char *p);
 extern double js_number_parse(const char *s, int len);
 

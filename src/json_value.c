@@ -19,6 +19,7 @@ json_from_jsonb_node(const JsonbNode *node, JsonValue *v)
 	v->source = FROM_JSONB;
 	v->data = node->data;
 	v->len = node->len;
+	v->outline = NULL;
 	switch (node->type)
 	{
 		case JENTRY_ISSTRING:
@@ -206,23 +207,40 @@ text_object_entries(JsonIter *it)
 		n++;
 	}
 
-	/* duplicates: sort positions by key, then keep each key's first */
-	order = palloc(sizeof(int) * Max(n, 1));
+	/* duplicates: keep each key's first place, with its last value */
 	dropped = palloc0(sizeof(bool) * Max(n, 1));
-	for (int i = 0; i < n; i++)
-		order[i] = i;
-	qsort_arg(order, n, sizeof(int), entry_order_cmp, entries);
-	for (int i = 0; i < n;)
+	if (n <= 16)
 	{
-		int			j = i + 1;
-
-		while (j < n && key_bytes_cmp(&entries[order[i]].key, &entries[order[j]].key) == 0)
+		/* small objects (most): compare pairs, no sort */
+		for (int i = 1; i < n; i++)
+			for (int j = 0; j < i; j++)
+				if (!dropped[j] && key_bytes_cmp(&entries[i].key, &entries[j].key) == 0)
+				{
+					entries[j].value = entries[i].value;
+					dropped[i] = true;
+					break;
+				}
+		order = NULL;
+	}
+	else
+	{
+		/* sort positions by key, then by position */
+		order = palloc(sizeof(int) * n);
+		for (int i = 0; i < n; i++)
+			order[i] = i;
+		qsort_arg(order, n, sizeof(int), entry_order_cmp, entries);
+		for (int i = 0; i < n;)
 		{
-			dropped[order[j]] = true;
-			j++;
+			int			j = i + 1;
+
+			while (j < n && key_bytes_cmp(&entries[order[i]].key, &entries[order[j]].key) == 0)
+			{
+				dropped[order[j]] = true;
+				j++;
+			}
+			entries[order[i]].value = entries[order[j - 1]].value;
+			i = j;
 		}
-		entries[order[i]].value = entries[order[j - 1]].value;
-		i = j;
 	}
 
 	/* array-index keys ascending, then the others in text order */
@@ -239,11 +257,13 @@ text_object_entries(JsonIter *it)
 		if (pass == 0)
 		{
 			nindex = nout;
-			qsort(out, nindex, sizeof(JsonEntry), index_key_cmp);
+			if (nindex > 1)
+				qsort(out, nindex, sizeof(JsonEntry), index_key_cmp);
 		}
 	}
 	pfree(entries);
-	pfree(order);
+	if (order)
+		pfree(order);
 	pfree(dropped);
 	it->entries = out;
 	it->nentries = nout;
@@ -260,7 +280,7 @@ json_iter_init(JsonIter *it, const JsonValue *container)
 	if (container->source == FROM_JSONB)
 		it->n = JsonContainerSize(jsonb_container(container));
 	else if (container->kind == JSON_ARRAY)
-		it->pos = container->data + 1;
+		it->pos = container->outline ? NULL : container->data + 1;
 	else
 		text_object_entries(it);
 }
@@ -317,7 +337,14 @@ json_iter_next(JsonIter *it, JsonValue *key, JsonValue *value)
 		return true;
 	}
 
-	/* a text array: the next item, after a comma */
+	/* a text array: the next item, from the outline or after a comma */
+	if (c->outline)
+	{
+		if (it->index >= c->outline->n)
+			return false;
+		json_text_outline_child(c->outline, it->index++, NULL, value);
+		return true;
+	}
 	{
 		const char *p = json_text_skip_space(it->pos);
 
@@ -325,7 +352,7 @@ json_iter_next(JsonIter *it, JsonValue *key, JsonValue *value)
 			p = json_text_skip_space(p + 1);
 		if (*p == ']')
 			return false;
-		it->pos = json_text_value(p, value);
+		it->pos = json_text_value(p, c->data + c->len, value);
 		it->index++;
 		return true;
 	}
@@ -361,7 +388,15 @@ bool
 json_members_next(JsonMemberScan *scan, JsonValue *key, JsonValue *value)
 {
 	const char *p;
+	const char *end;
 
+	if (scan->object->outline)
+	{
+		if (scan->index >= scan->object->outline->n)
+			return false;
+		json_text_outline_child(scan->object->outline, scan->index++, key, value);
+		return true;
+	}
 	if (scan->object->source == FROM_JSONB)
 	{
 		const JsonbContainer *jc = jsonb_container(scan->object);
@@ -382,11 +417,12 @@ json_members_next(JsonMemberScan *scan, JsonValue *key, JsonValue *value)
 		p = json_text_skip_space(p + 1);
 	if (*p == '}')
 		return false;
-	p = json_text_value(p, key);
+	end = scan->object->data + scan->object->len;
+	p = json_text_value(p, end, key);
 	p = json_text_skip_space(p);
 	Assert(*p == ':');
 	p = json_text_skip_space(p + 1);
-	scan->pos = json_text_value(p, value);
+	scan->pos = json_text_value(p, end, value);
 	scan->index++;
 	return true;
 }

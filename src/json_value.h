@@ -42,6 +42,8 @@ typedef enum JsonSource
 	FROM_TEXT
 } JsonSource;
 
+struct JsonTextOutline;
+
 typedef struct JsonValue
 {
 	JsonKind	kind;
@@ -51,6 +53,8 @@ typedef struct JsonValue
 								 * Numeric (jsonb) or the number's text;
 								 * array, object: JsonbContainer (jsonb) or
 								 * the text from its bracket on */
+	const struct JsonTextOutline *outline;	/* text containers: where their
+											 * children are, when known */
 } JsonValue;
 
 static inline bool
@@ -101,7 +105,8 @@ typedef struct JsonIter
 	/* jsonb: two passes over an object (index keys, then the others) */
 	int			n;
 	int			pass;
-	/* text: a cursor in the array, or an object's entries put in order */
+	/* text: a cursor in the array (or in its outline), or an object's
+	 * entries put in order */
 	const char *pos;
 	JsonEntry  *entries;
 	int			nentries;

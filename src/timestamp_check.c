@@ -196,19 +196,45 @@ iso_timestamp_parse(const char *s, int len, TimestampTz *result)
  * YYYY-MM-DDTHH:MM:SS.sssZ, milliseconds truncated.  Returns the length.
  * Only called for instants in years 0001..9999.
  */
+/* n as exactly width decimal digits at p; returns the end. */
+static char *
+put_digits(char *p, int n, int width)
+{
+	for (int i = width - 1; i >= 0; i--)
+	{
+		p[i] = '0' + n % 10;
+		n /= 10;
+	}
+	return p + width;
+}
+
 int
 js_iso_string(TimestampTz ts, char *buf)
 {
 	int64		ms = ts / 1000 - (ts % 1000 < 0 ? 1 : 0);	/* floor */
 	int64		days = ms / 86400000 - (ms % 86400000 < 0 ? 1 : 0);
-	int64		in_day = ms - days * 86400000;
+	int			in_day = (int) (ms - days * 86400000);
 	int			year,
 				month,
 				day;
+	char	   *p = buf;
 
 	civil_from_days(days + UNIX_EPOCH_DAYS_BEFORE_PG, &year, &month, &day);
-	return sprintf(buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
-				   year, month, day,
-				   (int) (in_day / 3600000), (int) (in_day / 60000 % 60),
-				   (int) (in_day / 1000 % 60), (int) (in_day % 1000));
+	/* as sprintf("%04d-%02d-%02dT%02d:%02d:%02d.%03dZ"), which is slow */
+	p = put_digits(p, year, 4);
+	*p++ = '-';
+	p = put_digits(p, month, 2);
+	*p++ = '-';
+	p = put_digits(p, day, 2);
+	*p++ = 'T';
+	p = put_digits(p, in_day / 3600000, 2);
+	*p++ = ':';
+	p = put_digits(p, in_day / 60000 % 60, 2);
+	*p++ = ':';
+	p = put_digits(p, in_day / 1000 % 60, 2);
+	*p++ = '.';
+	p = put_digits(p, in_day % 1000, 3);
+	*p++ = 'Z';
+	*p = '\0';
+	return p - buf;
 }

@@ -35,6 +35,7 @@ typedef struct ElementContext
 	int			index;
 	JsonValue	element;
 	const FieldDef *field;		/* the field being checked */
+	bool		known_valid;	/* read again: skip checks that only find issues */
 } ElementContext;
 
 /* A new issue about the value of field `name` of the current element. */
@@ -411,7 +412,7 @@ check_field(ElementContext *ec, const FieldDef *field, const JsonValue *value,
 		case FK_DECIMAL:
 			if (value->kind != JSON_STRING)
 				type_issue(ec, field->name, value, "string", "string");
-			else if (!decimal_is_valid(value->data, value->len))
+			else if (!ec->known_valid && !decimal_is_valid(value->data, value->len))
 				field_issue(ec, "validation", "regex", "format", DECIMAL_REGEX_TEXT,
 							field->name, value)->requirement = REQ_REGEX;
 			break;
@@ -429,7 +430,7 @@ check_field(ElementContext *ec, const FieldDef *field, const JsonValue *value,
 		case FK_EMAIL:
 			if (value->kind != JSON_STRING)
 				type_issue(ec, field->name, value, "string", "string");
-			else if (!email_is_valid(value->data, value->len))
+			else if (!ec->known_valid && !email_is_valid(value->data, value->len))
 				field_issue(ec, "validation", "email", "email", NULL,
 							field->name, value)->requirement = REQ_REGEX;
 			break;
@@ -437,7 +438,8 @@ check_field(ElementContext *ec, const FieldDef *field, const JsonValue *value,
 			check_geo(ec, value, fv);
 			break;
 		case FK_METADATA:
-			check_metadata(ec, value, fv);
+			if (!ec->known_valid)
+				check_metadata(ec, value, fv);
 			break;
 	}
 	fv->present = true;
@@ -502,9 +504,9 @@ element_fields(const JsonValue *element, JsonValue *slots, bool *found)
 /* One element: its fields, checked in schema order. */
 static void
 check_element(IssueList *issues, int index, const JsonValue *element,
-			  ConsumerValues *values)
+			  ConsumerValues *values, bool known_valid)
 {
-	ElementContext ec = {issues, index, *element, NULL};
+	ElementContext ec = {issues, index, *element, NULL, known_valid};
 	JsonValue	slots[FIELD_COUNT];
 	bool		found[FIELD_COUNT];
 
@@ -536,7 +538,7 @@ consumer_values(const JsonValue *element, int index, ConsumerValues *values)
 	IssueList	none;
 
 	issue_list_init(&none, 0);
-	check_element(&none, index, element, values);
+	check_element(&none, index, element, values, true);
 	Assert(none.total == 0);
 }
 
@@ -596,7 +598,7 @@ batch_walk(const JsonValue *body, IssueList *issues, ConsumerSink sink, void *si
 
 		CHECK_FOR_INTERRUPTS();
 		old = MemoryContextSwitchTo(element_cxt);
-		check_element(issues, n, &element, values);
+		check_element(issues, n, &element, values, false);
 		if (issues->total != before || !batch_size_allowed(n + 1))
 			emitting = false;
 		else if (emitting)

@@ -47,7 +47,7 @@ suite "pg_regress + isolation" regress
 
 (cd test/conformance && npm ci --silent --no-audit --no-fund >/dev/null)
 # the short suites; the long ones (make fuzz, make soak) have their own targets
-for name in conformance gateway fuzz reliability memcheck bench; do
+for name in conformance gateway fuzz reliability memcheck upgrade postgrest bench; do
     t=test/$name/run.sh
     if [ ! -x "$t" ]; then
         failed=$((failed + 1))

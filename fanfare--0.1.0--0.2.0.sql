@@ -71,3 +71,37 @@ GRANT EXECUTE ON FUNCTION fanfare.consumer_fields() TO fanfare_api;
 GRANT EXECUTE ON FUNCTION fanfare.import_consumers(text) TO fanfare_api;
 GRANT EXECUTE ON FUNCTION fanfare.api_import_consumers(text, bytea) TO fanfare_api;
 GRANT EXECUTE ON FUNCTION fanfare.post_consumers_batch(json) TO fanfare_api;
+
+-- The organization the request acts for may use the API: it exists and is
+-- not disabled.  For the PostgREST front, whose JWT roles may not read
+-- fanfare.organizations; it answers for the current tenant only.
+CREATE FUNCTION fanfare.current_organization_is_active() RETURNS boolean
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT EXISTS (SELECT FROM fanfare.organizations o
+                    WHERE o.id = fanfare.current_organization_id() AND o.disabled_at IS NULL)
+$$;
+
+COMMENT ON FUNCTION fanfare.current_organization_is_active() IS
+    'Whether the current tenant is an organization of fanfare.organizations that is not disabled (the PostgREST front answers 403 otherwise).';
+
+-- Rows come in through fanfare's validated INSERT, or from a role with the
+-- owner's privileges (restores, a DBA's COPY): an API role may not write
+-- the table directly (PostgREST would serve POST /consumers otherwise).
+CREATE FUNCTION fanfare.consumers_insert_guard() RETURNS trigger
+    AS 'MODULE_PATHNAME', 'fanfare_consumers_insert_guard'
+    LANGUAGE C;
+
+COMMENT ON FUNCTION fanfare.consumers_insert_guard() IS
+    'Trigger: refuses INSERT statements into fanfare.consumers that do not come from fanfare''s functions, unless the role has the table owner''s privileges.';
+
+CREATE TRIGGER consumers_insert_guard BEFORE INSERT ON fanfare.consumers
+    FOR EACH STATEMENT EXECUTE FUNCTION fanfare.consumers_insert_guard();
+
+COMMENT ON TRIGGER consumers_insert_guard ON fanfare.consumers IS
+    'Inserts come through fanfare.create_consumers() and fanfare.import_consumers(), which validate them (table owners excepted).';
+
+REVOKE ALL ON FUNCTION fanfare.current_organization_is_active() FROM PUBLIC;
+REVOKE ALL ON FUNCTION fanfare.consumers_insert_guard() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION fanfare.current_organization_is_active() TO fanfare_api;

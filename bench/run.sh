@@ -106,6 +106,13 @@ else
     psql -X -q -v ON_ERROR_STOP=1 -d "$db" -f bench/standin.sql
 fi
 psql -X -q -v ON_ERROR_STOP=1 -d "$db" -f bench/plpgsql_contender.sql 2>&1 | grep -v NOTICE || true
+# (a) and (b) stand for what a user assembles without fanfare: they insert
+# into the table themselves, which fanfare's insert guard refuses to API
+# roles.  Switch the guard off in this throwaway database (for fanfare it
+# is one trigger call per statement either way).
+if [ "$with_fanfare" = 1 ]; then
+    psql -X -q -v ON_ERROR_STOP=1 -d "$db" -c "ALTER TABLE fanfare.consumers DISABLE TRIGGER consumers_insert_guard"
+fi
 psql -X -q -v ON_ERROR_STOP=1 -d "$db" <<SQL
 CREATE ROLE bench_api LOGIN IN ROLE fanfare_api;
 GRANT USAGE ON SCHEMA fanfare_bench TO fanfare_api;

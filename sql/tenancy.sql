@@ -43,9 +43,12 @@ SET fanfare.actor = 'api_key:a';
 SELECT organization_id, email FROM fanfare.consumers ORDER BY organization_id;
 SELECT jsonb_array_length(fanfare.create_consumers('{"consumers":[{"emailVerified":true,"phoneVerified":true,"status":"ACTIVE","email":"a@example.com"}]}'));
 SELECT organization_id, email, created_by FROM fanfare.consumers ORDER BY organization_id, email;
--- writing B's rows directly is refused
+-- writing B's rows directly is refused, and so is writing A's own: rows
+-- come in through the functions, which validate them
 INSERT INTO fanfare.consumers (organization_id, id, created_by, email_verified, phone_verified, status)
 VALUES ('0190f5c2-6666-7000-8000-00000000000b', gen_random_uuid(), 'mallory', true, true, 'ACTIVE');
+INSERT INTO fanfare.consumers (organization_id, id, created_by, email_verified, phone_verified, status, archived, email)
+VALUES ('0190f5c2-6666-7000-8000-00000000000a', gen_random_uuid(), 'forged', true, true, 'ACTIVE', true, 'not an email');
 UPDATE fanfare.consumers SET full_name = 'x';
 DELETE FROM fanfare.consumers;
 -- even with UPDATE and DELETE granted, the policy hides B's rows

@@ -132,6 +132,19 @@ SELECT set_config('request.jwt.claims', '{"sub":"nobody"}', true);
 SELECT fanfare.post_consumers_batch('{"consumers":[]}'), current_setting('response.status', true) AS status;
 SELECT set_config('request.jwt.claims', '{"organization_id":"not-a-uuid"}', true);
 SELECT fanfare.post_consumers_batch('{"consumers":[]}'), current_setting('response.status', true) AS status;
+-- a token naming several organizations names none
+SELECT set_config('request.jwt.claims', json_build_object('organization_id', json_build_array(:'org', :'org'))::text, true) IS NOT NULL AS claims_set;
+SELECT fanfare.current_organization_id() IS NULL AS no_tenant,
+       fanfare.post_consumers_batch('{"consumers":[]}'), current_setting('response.status', true) AS status;
+-- an organization that does not exist, or is disabled: 403, as the gateway
+SELECT set_config('request.jwt.claims', '{"organization_id":"0190f5c2-7777-7000-8000-0000000000ff"}', true);
+SELECT fanfare.post_consumers_batch('{"consumers":[{"emailVerified":true,"phoneVerified":true,"status":"ACTIVE"}]}'),
+       current_setting('response.status', true) AS status;
+UPDATE fanfare.organizations SET disabled_at = now() WHERE id = :'org';
+SELECT set_config('request.jwt.claims', json_build_object('organization_id', :'org')::text, true) IS NOT NULL AS claims_set;
+SELECT fanfare.post_consumers_batch('{"consumers":[{"emailVerified":true,"phoneVerified":true,"status":"ACTIVE"}]}'),
+       current_setting('response.status', true) AS status;
+SELECT count(*) AS stored FROM fanfare.consumers WHERE organization_id IN (:'org', '0190f5c2-7777-7000-8000-0000000000ff');
 ROLLBACK;
 
 -- 0.1.0's function stays SECURITY DEFINER: a role granted only it keeps it

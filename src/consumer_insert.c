@@ -26,9 +26,11 @@
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
+#include "commands/trigger.h"
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
 #include "utils/lsyscache.h"
@@ -489,4 +491,32 @@ fanfare_staged_consumer_rows(PG_FUNCTION_ARGS)
 	/* the executor frees a non-refcounted descriptor: give it a copy */
 	rsinfo->setDesc = CreateTupleDescCopy(current_rows->desc);
 	return (Datum) 0;
+}
+
+PG_FUNCTION_INFO_V1(fanfare_consumers_insert_guard);
+
+/*
+ * Trigger, BEFORE INSERT ... FOR EACH STATEMENT on fanfare.consumers.  Rows
+ * come in through fanfare's own INSERT (validated, defaulted), or from a
+ * role with the table owner's privileges (a restore, a DBA's COPY).  An API
+ * role writing the table directly, as PostgREST's POST /consumers would,
+ * is refused: it would skip validation and set createdBy, archived and the
+ * rest as it pleases.  One call per statement, not per row.
+ */
+Datum
+fanfare_consumers_insert_guard(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("fanfare.consumers_insert_guard() is a trigger")));
+	if (current_rows == NULL &&
+		!has_privs_of_role(GetUserId(), trigdata->tg_relation->rd_rel->relowner))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("direct inserts into fanfare.consumers are not allowed"),
+				 errhint("Create consumers with fanfare.create_consumers() or fanfare.import_consumers(), which validate them.")));
+	return PointerGetDatum(NULL);
 }

@@ -20,6 +20,7 @@
  */
 #include "postgres.h"
 
+#include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "mb/pg_wchar.h"
@@ -299,13 +300,36 @@ postgrest_answer(int status, const char *body)
 	return CStringGetTextDatum(body);
 }
 
+/*
+ * Whether the tenant is an organization that may use the API: it exists in
+ * fanfare.organizations and is not disabled.  The caller (a JWT role) may
+ * not read that table; fanfare.current_organization_is_active() may.
+ */
+static bool
+organization_is_active(void)
+{
+	bool		active;
+	bool		isnull;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute("SELECT fanfare.current_organization_is_active()", true, 1) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		elog(ERROR, "organization lookup failed");
+	active = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	SPI_finish();
+	return active && !isnull;
+}
+
 PG_FUNCTION_INFO_V1(fanfare_post_consumers_batch);
 
 /*
  * The contract through PostgREST: 200 and the created consumers, 400 and
  * the validation body (response.status set, no error, nothing written), 401
  * {"error":"Authentication required"} when the verified claims name no
- * organization.  The json type has already refused a body that is not JSON.
+ * organization, 403 {"error":"Forbidden"} when it is unknown or disabled
+ * (as the gateway answers for a disabled organization's key).  The json
+ * type has already refused a body that is not JSON.
  */
 Datum
 fanfare_post_consumers_batch(PG_FUNCTION_ARGS)
@@ -323,6 +347,8 @@ fanfare_post_consumers_batch(PG_FUNCTION_ARGS)
 
 	if (tenant_lookup(&org) != TENANT_FOUND)
 		return postgrest_answer(401, "{\"error\":\"Authentication required\"}");
+	if (!organization_is_active())
+		return postgrest_answer(403, "{\"error\":\"Forbidden\"}");
 	require_body(fcinfo, 0);
 	body_text = PG_GETARG_TEXT_PP(0);
 

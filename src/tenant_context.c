@@ -78,15 +78,19 @@ typedef struct ClaimsState
 	char	   *value;
 } ClaimsState;
 
+/*
+ * Arrays count as nesting too: a string inside {"organization_id": [...]}
+ * is not the member's value (a token naming several tenants names none).
+ */
 static CALLBACK_RESULT
-claims_object_start(void *state)
+claims_nest(void *state)
 {
 	((ClaimsState *) state)->depth++;
 	CALLBACK_DONE;
 }
 
 static CALLBACK_RESULT
-claims_object_end(void *state)
+claims_unnest(void *state)
 {
 	((ClaimsState *) state)->depth--;
 	CALLBACK_DONE;
@@ -134,8 +138,10 @@ jwt_claim(const char *name)
 									   GetDatabaseEncoding(), true);
 #endif
 	sem.semstate = &state;
-	sem.object_start = claims_object_start;
-	sem.object_end = claims_object_end;
+	sem.object_start = claims_nest;
+	sem.object_end = claims_unnest;
+	sem.array_start = claims_nest;
+	sem.array_end = claims_unnest;
 	sem.object_field_start = claims_field_start;
 	sem.scalar = claims_scalar;
 	if (pg_parse_json(lex, &sem) != JSON_SUCCESS)

@@ -33,7 +33,7 @@
 // deliberately wrong, to show that the checks can fail: every check marked
 // with inject() must then print FAIL.
 
-import { createHmac, randomBytes } from 'node:crypto';
+import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import pg from '../conformance/node_modules/pg/lib/index.js';
 import Ajv2020 from '../conformance/node_modules/ajv/dist/2020.js';
@@ -247,7 +247,7 @@ const doc = loadOpenApi();
 const ajv = new Ajv2020({ strict: true, allErrors: true });
 addFormats(ajv);
 const validators = Object.fromEntries(
-  ['200', '400', '401'].map((s) => [s, ajv.compile(responseSchema(doc, s))]));
+  ['200', '400', '401', '403'].map((s) => [s, ajv.compile(responseSchema(doc, s))]));
 const ajvErrors = (v) => (v.errors ?? []).slice(0, 4).map((e) => `${e.instancePath || '/'} ${e.message}`).join('; ');
 
 // PostgREST's status for an RPC: response.status when set, else 200.
@@ -404,6 +404,7 @@ async function noTenant({ db, api, A, B }) {
     ['4 no organization claim', { role: WEB_USER, sub: 'x' }],
     ['4 malformed organization_id claim', { role: WEB_USER, organization_id: 'not-a-uuid', sub: 'x' }],
     ['4 organization_id claim that is not a string', { role: WEB_USER, organization_id: 42, sub: 'x' }],
+    ['4 organization_id claim that is an array', { role: WEB_USER, organization_id: [A, B], sub: 'x' }],
   ];
   for (const [label, claims] of cases) {
     const before = await counts(db, A, B);
@@ -466,6 +467,57 @@ async function notGranted({ db, api, A, B }) {
     const after = await counts(db, A, B);
     check(`${label}: nothing stored`, isDeepStrictEqual(after, before), `before ${show(before)}, after ${show(after)}`);
   }
+}
+
+// The token names an organization that does not exist, or one that is
+// disabled: 403, as the gateway answers for a disabled organization's key.
+async function forbiddenOrganization({ db, api, A, B }) {
+  await db.query('UPDATE fanfare.organizations SET disabled_at = now() WHERE id = $1', [B]);
+  try {
+    for (const [label, org] of [['8 unknown organization', randomUUID()], ['8 disabled organization', B]]) {
+      const before = await counts(db, A, B);
+      const claims = { role: WEB_USER, organization_id: org, sub: 'user-8' };
+      const result = await postgrest(api, { role: WEB_USER, claims, body: batch(consumer({ email: 'forbidden-8@example.com' })) });
+      if (!statementSucceeded(label, result)) continue;
+      const { row } = result;
+      const wantStatus = inject('403', '401');
+      check(`${label}: response_status is '403'`, row.response_status === wantStatus, `response_status ${show(row.response_status)}`);
+      check(`${label}: body is exactly {"error":"Forbidden"}`, row.body === '{"error":"Forbidden"}', `body ${show(row.body)}`);
+      const answer = parseBody(label, row);
+      if (answer !== undefined) schemaCheck(label, '403', answer);
+      const after = await counts(db, A, B);
+      check(`${label}: nothing stored`, isDeepStrictEqual(after, before), `before ${show(before)}, after ${show(after)}`);
+    }
+  } finally {
+    await db.query('UPDATE fanfare.organizations SET disabled_at = NULL WHERE id = $1', [B]);
+  }
+}
+
+// With db-schemas = fanfare PostgREST also serves POST /consumers, an INSERT
+// of the JSON rows as they are.  The table refuses statements that do not
+// come from fanfare's functions.
+async function directTableWrite({ db, api, A, B }) {
+  const label = '9 POST /consumers (a direct INSERT into the table)';
+  const claims = { role: WEB_USER, organization_id: A, sub: 'user-9' };
+  const rows = JSON.stringify([{ organization_id: A, id: randomUUID(), created_by: 'forged', email_verified: true,
+    phone_verified: true, status: 'ACTIVE', archived: true, email: 'not an email' }]);
+  const before = await counts(db, A, B);
+  let error = null;
+  await api.query('BEGIN ISOLATION LEVEL READ COMMITTED READ WRITE');
+  try {
+    await api.query({ name: 'pgrst_settings', text: settingsStatement, values: settingsFor({ role: WEB_USER, claims, body: rows }) });
+    await api.query('INSERT INTO "fanfare"."consumers" SELECT * FROM json_populate_recordset(null::"fanfare"."consumers", $1::json)', [rows]);
+    await api.query('COMMIT');
+  } catch (e) {
+    error = e;
+    await api.query('ABORT');
+  }
+  const wantCode = inject('42501', '23514');
+  check(`${label}: refused with SQLSTATE 42501`, error?.code === wantCode,
+    () => (error ? `SQLSTATE ${error.code}: ${error.message}` : 'it succeeded'));
+  note('PostgREST 12 answers an authenticated request refused with 42501 with 403 {"code":"42501",...}');
+  const after = await counts(db, A, B);
+  check(`${label}: nothing stored`, isDeepStrictEqual(after, before), `before ${show(before)}, after ${show(after)}`);
 }
 
 // Ids and timestamps differ between two calls; everything else must not.
@@ -544,7 +596,8 @@ async function main() {
     process.exit(1);
   }
   note(`tenant A ${ctx.A}, tenant B ${ctx.B}`);
-  for (const run of [validBatch, invalidBatch, duplicateEmail, noTenant, payloadTenant, notGranted, bodyBytes]) {
+  for (const run of [validBatch, invalidBatch, duplicateEmail, noTenant, payloadTenant, notGranted, bodyBytes,
+    forbiddenOrganization, directTableWrite]) {
     try {
       await run(ctx);
     } catch (e) {

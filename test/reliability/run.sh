@@ -228,7 +228,10 @@ t_tenant_isolation() {
         [ "$(grep -cF "$orgA" "$work/copy.out")/$(grep -cF -e "$orgB" -e "$b_id" "$work/copy.out")" = "$(count_org "$orgA")/0" ]
     out=$(as_tenant "INSERT INTO fanfare.consumers (organization_id, id, created_by, email_verified, phone_verified, status, email)
         VALUES ('$orgB', gen_random_uuid(), 'x', true, true, 'ACTIVE', '$sqltag-evil@example.com')")
-    check "direct INSERT into B is refused by row-level security" matches "$out" 'row-level security'
+    check "direct INSERT into B is refused (fanfare's insert guard, SQLSTATE 42501)" matches "$out" 'direct inserts into fanfare.consumers are not allowed'
+    out=$(as_tenant "INSERT INTO fanfare.consumers (organization_id, id, created_by, email_verified, phone_verified, status, email)
+        VALUES ('$orgA', gen_random_uuid(), 'x', true, true, 'ACTIVE', '$sqltag-unvalidated@example.com')")
+    check "a direct INSERT into A's own rows is refused too (it would skip validation)" matches "$out" 'direct inserts into fanfare.consumers are not allowed'
     out=$(as_tenant "UPDATE fanfare.consumers SET full_name = 'pwned' WHERE organization_id = '$orgB'")
     check "direct UPDATE of B is refused" matches "$out" 'permission denied'
     out=$(as_tenant "DELETE FROM fanfare.consumers WHERE organization_id = '$orgB'")

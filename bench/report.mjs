@@ -3,10 +3,11 @@
 //
 //   node bench/report.mjs RAWDIR RESULTSDIR
 //
-// Reads RAWDIR/contenders.tsv (bench-driver lines), RAWDIR/gateway.tsv and
+// Reads RAWDIR/contenders.tsv (bench-driver lines labelled
+// contender/setting), RAWDIR/inserver.tsv, RAWDIR/gateway.tsv and
 // RAWDIR/meta.tsv; writes RESULTSDIR/latest.md and RAWDIR/chart.dat (rows/s
-// per contender and batch size, for bench/chart.gp).  Times are medians over
-// the rounds; memory is the largest round.
+// per contender, setting and batch size, for bench/chart.gp).  Times are
+// medians over the rounds; memory is the largest round.
 
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -20,10 +21,15 @@ const tsv = (name) => {
 const meta = Object.fromEntries(tsv('meta.tsv').map(([k, ...v]) => [k, v.join('\t')]));
 
 const CONTENDERS = [
-  ['fanfare', 'fanfare'],
+  ['wire', 'fanfare wire path'],
+  ['fanfare', 'fanfare jsonb path'],
   ['plain', '(a) plain SQL'],
   ['plpgsql', '(b) PL/pgSQL'],
   ['copy', '(c) COPY'],
+];
+const SETTINGS = [
+  ['new', 'a new connection per call'],
+  ['persistent', 'a persistent connection'],
 ];
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -60,6 +66,7 @@ for (const [key, rounds] of groups) {
 }
 const sizes = [...new Set(Object.values(results).flatMap((r) => Object.keys(r).map(Number)))].sort((a, b) => a - b);
 const get = (label, rows) => results[label]?.[rows];
+const at = (contender, setting, rows) => get(`${contender}/${setting}`, rows);
 
 const out = [];
 out.push('# fanfare benchmark');
@@ -84,62 +91,80 @@ out.push('');
   }
 }
 out.push('Throwaway cluster with `fsync = off` (tools/cluster.sh, FANFARE_FAST_CLUSTER=1). ' +
-  'Each timed call is one statement sent by `bench/driver.c` (libpq, body as a text parameter; ' +
-  'COPY streams the CSV), measured from sending to having the whole result; ' +
-  'the table is truncated once per round, before an untimed 1-row warm-up call; a round of a small batch is 2 000 / rows calls (at most 200), each with its own consumers, averaged. fanfare, (a) and (b) run as a non-owner role ' +
+  'Each timed call is one statement sent by `bench/driver.c` (libpq, body as a text parameter of a generic plan, ' +
+  '`plan_cache_mode = force_generic_plan`, as the gateway sends it; COPY streams the CSV), measured from sending to having the whole result ' +
+  '(the wire path\'s one row per consumer included); ' +
+  'the table is truncated once per round, before an untimed 1-row warm-up call; a round of a small batch is 2 000 / rows calls (at most 200), each with its own consumers, averaged. ' +
+  'Two settings: a **new connection** per round, and a **persistent connection**, one that has already made an untimed call of the same size ' +
+  '(as a pooled connection has: its memory is already mapped). fanfare, (a) and (b) run as a non-owner role ' +
   'member of `fanfare_api`, so row-level security applies; (c) runs as the owner (no RLS, no ' +
   'validation, no response).');
 out.push('');
 
-// --- throughput table
-out.push('## Throughput: ms per batch, rows/s');
-out.push('');
-out.push(`| rows | ${CONTENDERS.map(([, name]) => name).join(' | ')} |`);
-out.push(`|---:|${CONTENDERS.map(() => '---:').join('|')}|`);
-for (const n of sizes) {
-  out.push(`| ${fmt(n)} | ${CONTENDERS.map(([c]) => {
-    const r = get(c, n);
-    return r ? `${ms(r.ms)} ms · ${fmt(r.rowsPerSec)} rows/s` : '–';
-  }).join(' | ')} |`);
+// --- throughput tables, one per setting
+for (const [setting, name] of SETTINGS) {
+  out.push(`## Throughput on ${name}: ms per batch, rows/s`);
+  out.push('');
+  out.push(`| rows | ${CONTENDERS.map(([, cname]) => cname).join(' | ')} |`);
+  out.push(`|---:|${CONTENDERS.map(() => '---:').join('|')}|`);
+  for (const n of sizes) {
+    out.push(`| ${fmt(n)} | ${CONTENDERS.map(([c]) => {
+      const r = at(c, setting, n);
+      return r ? `${ms(r.ms)} ms · ${fmt(r.rowsPerSec)} rows/s` : '–';
+    }).join(' | ')} |`);
+  }
+  out.push('');
 }
-out.push('');
 out.push('![rows/s by batch size](latest.svg)');
 out.push('');
 
 // --- targets
 const targets = [];
-const ratio = (a, b, n) => {
-  const x = get(a, n);
-  const y = get(b, n);
+const ratio = (a, b, setting, n) => {
+  const x = at(a, setting, n);
+  const y = at(b, setting, n);
   return x && y ? x.rowsPerSec / y.rowsPerSec : undefined;
 };
 const verdict = (ok) => (ok === undefined ? 'not measured' : ok ? '**met**' : '**not met**');
-for (const n of [500, 10000]) {
-  const r = ratio('fanfare', 'plain', n);
-  targets.push([`fanfare ≥ 3× (a) plain SQL rows/s at ${fmt(n)} rows`, r === undefined ? '–' : `${fmt(r, 2)}×`, verdict(r === undefined ? undefined : r >= 3)]);
-}
-for (const n of [500, 10000]) {
-  const r = ratio('fanfare', 'plpgsql', n);
-  targets.push([`fanfare ≥ 5× (b) PL/pgSQL rows/s at ${fmt(n)} rows`, r === undefined ? '–' : `${fmt(r, 2)}×`, verdict(r === undefined ? undefined : r >= 5)]);
+const times = (r) => (r === undefined ? '–' : `${fmt(r, 2)}×`);
+for (const [setting, sname] of SETTINGS) {
+  const r = ratio('wire', 'copy', setting, 10000);
+  targets.push([`wire path ≥ 0.5× (c) COPY rows/s at 10,000 rows, ${sname}`, times(r), verdict(r === undefined ? undefined : r >= 0.5)]);
+  for (const n of [500, 10000]) {
+    const a = ratio('wire', 'plain', setting, n);
+    targets.push([`wire path ≥ 3× (a) plain SQL rows/s at ${fmt(n)} rows, ${sname}`, times(a), verdict(a === undefined ? undefined : a >= 3)]);
+    const b = ratio('wire', 'plpgsql', setting, n);
+    targets.push([`wire path ≥ 5× (b) PL/pgSQL rows/s at ${fmt(n)} rows, ${sname}`, times(b), verdict(b === undefined ? undefined : b >= 5)]);
+  }
 }
 {
-  const r = ratio('fanfare', 'copy', 10000);
-  targets.push(['fanfare ≥ 0.5× (c) COPY rows/s at 10,000 rows', r === undefined ? '–' : `${fmt(r, 2)}×`, verdict(r === undefined ? undefined : r >= 0.5)]);
+  const b = at('wire', 'new', 100000);
+  const r = b ? (b.privatePeakKb * 1024) / b.bytes : undefined;
+  targets.push(['wire path: peak private backend memory for 100,000 rows ≤ 3× the request',
+    r === undefined ? '–' : `${mb(b.privatePeakKb)} MB for a ${fmt(b.bytes / 1048576, 1)} MB request: ${fmt(r, 2)}×`,
+    verdict(r === undefined ? undefined : r <= 3)]);
 }
-{
-  const a = get('fanfare', 500);
-  const b = get('fanfare', 100000);
+for (const [setting, sname] of SETTINGS) {
+  const a = at('wire', setting, 500);
+  const b = at('wire', setting, 100000);
   const r = a && b ? b.msPerRow / a.msPerRow : undefined;
-  targets.push(['linear: ms/row at 100,000 ≤ 1.25× ms/row at 500',
+  targets.push([`linear: wire path µs/row at 100,000 within 1.25× of µs/row at 500, ${sname}`,
     r === undefined ? '–' : `${fmt(b.msPerRow * 1000, 1)} µs vs ${fmt(a.msPerRow * 1000, 1)} µs per row: ${fmt(r, 2)}×`,
     verdict(r === undefined ? undefined : r <= 1.25)]);
 }
+
+// in-server: create_consumers(jsonb) of this build against 0.1.0's
+const inserver = {};
+for (const [target, rows, , t, ref] of tsv('inserver.tsv')) {
+  (inserver[target] ??= { rows: +rows, ref, ms: [] }).ms.push(+t);
+}
 {
-  const b = get('fanfare', 100000);
-  const r = b ? (b.privatePeakKb * 1024) / b.bytes : undefined;
-  targets.push(['peak backend memory for 100,000 rows ≤ 3× payload size',
-    r === undefined ? '–' : `${mb(b.privatePeakKb)} MB private peak for a ${fmt(b.bytes / 1048576, 1)} MB payload: ${fmt(r, 2)}× (VmHWM grew ${mb(b.hwmDeltaKb)} MB)`,
-    verdict(r === undefined ? undefined : r <= 3)]);
+  const cur = inserver.current;
+  const old = inserver.baseline;
+  const r = cur && old ? median(cur.ms) / median(old.ms) : undefined;
+  targets.push([`create_consumers(jsonb), the body already jsonb in the server: no slower than 0.1.0 (${old ? old.ref : '?'})`,
+    r === undefined ? (meta.inserver_note || '–') : `${ms(median(cur.ms))} ms vs ${ms(median(old.ms))} ms for ${fmt(cur.rows)} consumers: ${fmt(r, 2)}× the time`,
+    verdict(r === undefined ? undefined : r <= 1.0)]);
 }
 
 // gateway rows: gw[tool][rows][conns]
@@ -163,7 +188,7 @@ const gwRatio = (rows, conns, key) => {
   targets.push(['gateway 1-row batches at 8 connections ≥ 0.7× pgbench transactions/s', r === undefined ? '–' : `${fmt(r, 2)}×`, verdict(r === undefined ? undefined : r >= 0.7)]);
 }
 
-out.push('## Targets (issue 4)');
+out.push('## Targets');
 out.push('');
 out.push('| target | measured | |');
 out.push('|---|---|---|');
@@ -171,32 +196,56 @@ for (const [t, m, v] of targets) out.push(`| ${t} | ${m} | ${v} |`);
 out.push('');
 
 // --- ratios at every size
-out.push('## fanfare against each contender (rows/s ratio)');
+out.push('## The wire path against each contender (rows/s ratio)');
 out.push('');
-out.push('| rows | fanfare/(a) | fanfare/(b) | fanfare/(c) | fanfare µs/row |');
-out.push('|---:|---:|---:|---:|---:|');
+out.push('| rows | connection | wire/jsonb path | wire/(a) | wire/(b) | wire/(c) | wire µs/row |');
+out.push('|---:|---|---:|---:|---:|---:|---:|');
 for (const n of sizes) {
-  const f = get('fanfare', n);
-  const cell = (c) => { const r = ratio('fanfare', c, n); return r === undefined ? '–' : `${fmt(r, 2)}×`; };
-  out.push(`| ${fmt(n)} | ${cell('plain')} | ${cell('plpgsql')} | ${cell('copy')} | ${f ? fmt(f.msPerRow * 1000, 1) : '–'} |`);
+  for (const [setting] of SETTINGS) {
+    const f = at('wire', setting, n);
+    const cell = (c) => times(ratio('wire', c, setting, n));
+    out.push(`| ${fmt(n)} | ${setting} | ${cell('fanfare')} | ${cell('plain')} | ${cell('plpgsql')} | ${cell('copy')} | ${f ? fmt(f.msPerRow * 1000, 1) : '–'} |`);
+  }
 }
 out.push('');
 
 // --- memory
 out.push('## Peak backend memory');
 out.push('');
-out.push('Each round runs on a new connection, after a 1-row warm-up call. *Private peak*: the largest ' +
-  'RssAnon of the backend, sampled every millisecond during the call, minus its value before the call. ' +
+out.push('*Private peak*: the largest RssAnon of the backend, sampled every millisecond during the call, ' +
+  'minus its value before the call; it includes what PostgreSQL itself holds for the call (the Bind message and ' +
+  'the parameter: about 2× the request, before any function runs). ' +
   '*VmHWM*: the backend\'s peak resident set read from /proc right after the call; it also counts the ' +
-  'shared buffers the backend touched (the table and index pages it wrote).');
+  'shared buffers the backend touched (the table and index pages it wrote). ' +
+  '*wire path, custom plan*: the wire path with libpq\'s default plan mode, which copies the body into the plan once more.');
 out.push('');
-out.push('| contender | rows | payload MB | private peak MB | private / payload | VmHWM MB (growth during call) |');
-out.push('|---|---:|---:|---:|---:|---:|');
-for (const [c, name] of CONTENDERS) {
-  for (const n of sizes.filter((s) => s >= 10000)) {
-    const r = get(c, n);
-    if (!r) continue;
-    out.push(`| ${name} | ${fmt(n)} | ${fmt(r.bytes / 1048576, 1)} | ${mb(r.privatePeakKb)} | ${fmt((r.privatePeakKb * 1024) / r.bytes, 2)}× | ${mb(r.hwmKb)} (+${mb(r.hwmDeltaKb)}) |`);
+out.push('| contender | connection | rows | request MB | private peak MB | private / request | VmHWM MB (growth during call) |');
+out.push('|---|---|---:|---:|---:|---:|---:|');
+for (const [c, name] of [...CONTENDERS, ['wire-custom', 'fanfare wire path, custom plan']]) {
+  for (const [setting] of SETTINGS) {
+    for (const n of sizes.filter((x) => x >= 10000)) {
+      const r = at(c, setting, n);
+      if (!r) continue;
+      out.push(`| ${name} | ${setting} | ${fmt(n)} | ${fmt(r.bytes / 1048576, 1)} | ${mb(r.privatePeakKb)} | ${fmt((r.privatePeakKb * 1024) / r.bytes, 2)}× | ${mb(r.hwmKb)} (+${mb(r.hwmDeltaKb)}) |`);
+    }
+  }
+}
+out.push('');
+
+// --- in the server
+out.push('## create_consumers(jsonb) in the server, against 0.1.0');
+out.push('');
+if (!inserver.current || !inserver.baseline) {
+  out.push(meta.inserver_note || 'Not measured.');
+} else {
+  out.push(`The body already jsonb in a temporary table, \`create_consumers(j)\` timed in a DO block (minimum of 3 calls per round, the table truncated between calls), ` +
+    `${inserver.current.ms.length} rounds alternating between this build and the 0.1.0 library (${inserver.baseline.ref}, built from git history, in a database of its own).`);
+  out.push('');
+  out.push('| build | consumers | median ms | rounds (ms) |');
+  out.push('|---|---:|---:|---|');
+  for (const [key, name] of [['baseline', `0.1.0 (${inserver.baseline.ref})`], ['current', 'this build']]) {
+    const x = inserver[key];
+    out.push(`| ${name} | ${fmt(x.rows)} | ${ms(median(x.ms))} | ${x.ms.map((v) => ms(v)).join(', ')} |`);
   }
 }
 out.push('');
@@ -207,9 +256,10 @@ out.push('');
 if (meta.gateway_note) {
   out.push(`Not measured: ${meta.gateway_note}.`);
 } else {
-  out.push(`\`wrk\` POSTs a fixed body to \`fanfare-gateway\` (${meta.duration} s per cell); \`pgbench -M simple\` ` +
-    'runs `SELECT fanfare.api_create_consumers(key, body)` with the same body as a literal, so the JSON is ' +
-    'parsed on every call in both. Bodies omit `email`, so requests never collide on the unique email index; ' +
+  out.push(`\`wrk\` POSTs a fixed body to \`fanfare-gateway\` (${meta.duration} s per cell); \`pgbench\` ` +
+    'runs the gateway\'s statement, `SELECT fanfare.api_import_consumers(key, convert_to(body, \'UTF8\')), current_setting(...)`, with the gateway\'s session settings ' +
+    '(`statement_timeout`, `plan_cache_mode = force_generic_plan`): for 1-row bodies prepared, with the key and body bound (`-M prepared`), as the gateway prepares it; ' +
+    'a 500-row body is too large for pgbench to bind, so it goes as a literal (`-M simple`). Bodies omit `email`, so requests never collide on the unique email index; ' +
     'the table is truncated before every cell. Latencies in ms. The gateway runs with its defaults ' +
     `(${(meta.gateway_start || '').replace(/^fanfare-gateway: /, '')}); wrk and pgbench use 2 threads (1 at 1 connection), on the same machine.`);
   out.push('');
@@ -232,7 +282,8 @@ out.push('');
 // --- how the contenders differ
 out.push('## Contenders');
 out.push('');
-out.push('- **fanfare**: `SELECT fanfare.create_consumers($1)`: strict validation, duplicate-email check, defaults, one INSERT, camelCase response.');
+out.push('- **fanfare wire path**: `SELECT fanfare.import_consumers($1)`: the body read as JSON text, strict validation, duplicate-email check, defaults, one INSERT, one created consumer per row as compact JSON text in the document\'s key order.');
+out.push('- **fanfare jsonb path**: `SELECT fanfare.create_consumers($1)`: the same, with the body cast to jsonb by PostgreSQL first and the response returned as one jsonb value.');
 out.push('- **(a) plain SQL** (`bench/plain_sql.sql`): `INSERT ... SELECT FROM jsonb_to_recordset($1->\'consumers\') RETURNING *` + `jsonb_agg(to_jsonb(row))`; no validation, snake_case response.');
 out.push('- **(b) PL/pgSQL** (`bench/plpgsql_contender.sql`): the strict validation in a loop over the elements, duplicate-email check, one set-based INSERT, camelCase response with `jsonb_build_object`. It raises on the **first** invalid element instead of listing every issue. ' +
   `Verdicts against the conformance cases (bench/check_plpgsql.sql): ${meta.plpgsql_check}; the known differences are a number that underflows (1e-400) and UTC offsets beyond ±15:59, which timestamptz rejects.`);
@@ -247,9 +298,9 @@ out.push('');
 
 writeFileSync(join(resultsDir, 'latest.md'), out.join('\n'));
 
-// chart data: batch size, then rows/s per contender (NaN where not measured)
-const chart = ['# rows ' + CONTENDERS.map(([c]) => c).join(' ')];
+// chart data: batch size, then rows/s per contender and setting (NaN where not measured)
+const chart = ['# rows ' + CONTENDERS.flatMap(([c]) => SETTINGS.map(([st]) => `${c}/${st}`)).join(' ')];
 for (const n of sizes) {
-  chart.push([n, ...CONTENDERS.map(([c]) => (get(c, n) ? get(c, n).rowsPerSec.toFixed(1) : 'NaN'))].join(' '));
+  chart.push([n, ...CONTENDERS.flatMap(([c]) => SETTINGS.map(([st]) => (at(c, st, n) ? at(c, st, n).rowsPerSec.toFixed(1) : 'NaN')))].join(' '));
 }
 writeFileSync(join(rawDir, 'chart.dat'), chart.join('\n') + '\n');

@@ -9,12 +9,16 @@
 # gateway), starts a throwaway cluster (fsync off) that it stops at exit,
 # generates deterministic consumers (bench/gen.mjs), and times, for every
 # batch size, the same rows through:
-#   fanfare   SELECT fanfare.create_consumers($1)
+#   wire      SELECT fanfare.import_consumers($1)       (the wire path: text in, rows of JSON text out)
+#   fanfare   SELECT fanfare.create_consumers($1)       (the jsonb path: $1 cast to jsonb)
 #   plain     (a) INSERT ... SELECT FROM jsonb_to_recordset RETURNING + jsonb_agg (plain_sql.sql)
 #   plpgsql   (b) the same validation in PL/pgSQL (plpgsql_contender.sql)
 #   copy      (c) COPY FROM STDIN of the same rows as CSV, as the table owner
-# then the gateway with wrk against pgbench issuing the same SQL.  Results:
-# DIR/latest.md and DIR/latest.svg, raw numbers in bench/results/raw/.
+# each on a new connection per call and on a persistent connection (one that
+# has already made a call of that size), then create_consumers(jsonb) with the
+# body already in the server, this build against the last 0.1.0 build, then
+# the gateway with wrk against pgbench issuing the gateway's statement.
+# Results: DIR/latest.md and DIR/latest.svg, raw numbers in bench/results/raw/.
 #
 # --quick: CI-sized (sizes up to 10 000, 3 rounds, 3 s gateway runs), results
 # and raw numbers in bench/results/raw/quick/ so the committed latest.md is
@@ -139,16 +143,26 @@ node bench/gen.mjs "$work/set" "1,$sizes" "$organization"
 cc -O2 -Wall -o "$work/bench-driver" bench/driver.c -I"$("$PG_CONFIG" --includedir)" \
     -L"$("$PG_CONFIG" --libdir)" -lpq -lpthread
 
-setup="SET fanfare.organization_id = '$organization'; SET fanfare.actor = 'bench'; SET TimeZone = 'UTC'"
+# Every SQL contender gets the body as one parameter of a generic plan:
+# with a custom plan (libpq's unnamed statements get one by default)
+# PostgreSQL copies the body into the plan as a constant, one more copy of
+# it for every contender (the gateway connects this way too).
+generic="SET plan_cache_mode = force_generic_plan"
+setup="SET fanfare.organization_id = '$organization'; SET fanfare.actor = 'bench'; SET TimeZone = 'UTC'; $generic"
 copy_statement="COPY fanfare.consumers ($(cat "$work/set/copy-columns.txt")) FROM STDIN (FORMAT csv)"
 contenders=(plain plpgsql copy)
-[ "$with_fanfare" = 1 ] && contenders=(fanfare "${contenders[@]}")
+[ "$with_fanfare" = 1 ] && contenders=(wire fanfare "${contenders[@]}")
+settings=(new persistent)
 
-# One contender at one size, on a new connection (after a 1-row warm-up
-# call): one line per round appended to contenders.tsv.
+# One contender at one size in one setting, after a 1-row warm-up call: one
+# line per round appended to contenders.tsv, labelled contender/setting.
+# new: a new connection for the round; persistent: one that has already made
+# an untimed call of the same size (as a pooled connection has).
 measure() {
-    local contender=$1 n=$2 rounds=$3 round_label=$4
+    local contender=$1 n=$2 rounds=$3 round_label=$4 setting=$5 prime=()
     case $contender in
+    wire) set -- --conn "$api" --setup "$setup" --statement 'SELECT fanfare.import_consumers($1)' --result rows ;;
+    wire-custom) set -- --conn "$api" --setup "${setup%; $generic}" --statement 'SELECT fanfare.import_consumers($1)' --result rows ;;
     fanfare) set -- --conn "$api" --setup "$setup" --statement 'SELECT fanfare.create_consumers($1)' ;;
     plain) set -- --conn "$api" --setup "$setup" --statement "$(cat bench/plain_sql.sql)" ;;
     plpgsql) set -- --conn "$api" --setup "$setup" --statement 'SELECT fanfare_bench.plpgsql_create_consumers($1)' ;;
@@ -161,8 +175,10 @@ measure() {
     [ "$repeat" -lt 1 ] && repeat=1
     local data=$work/set/payload-$n.%d.json warm=$work/set/warmup.json
     [ "$contender" = copy ] && data=$work/set/rows-$n.%d.csv warm=$work/set/warmup.csv
-    log "$contender, $n rows, round $round_label"
-    "$work/bench-driver" "$@" --admin "$admin" --label "$contender" --data "$data" \
+    # shellcheck disable=SC2059
+    [ "$setting" = persistent ] && prime=(--prime "$(printf "$data" 0)")
+    log "$contender ($setting connection), $n rows, round $round_label"
+    "$work/bench-driver" "$@" "${prime[@]}" --admin "$admin" --label "$contender/$setting" --data "$data" \
         --warmup "$warm" --rows "$n" --rounds "$rounds" --repeat "$repeat" |
         awk -v round="${round_label%/*}" 'BEGIN { FS = OFS = "\t" } { $3 = round; print }' >>"$raw/contenders.tsv"
 }
@@ -175,11 +191,79 @@ for n in "${size_list[@]}"; do
     # rounds interleaved across contenders, so that a slow spell on this
     # (possibly shared) machine does not fall on one contender only
     for ((i = 1; i <= r; i++)); do
-        for c in "${contenders[@]}"; do
-            measure "$c" "$n" 1 "$i/$r"
+        for setting in "${settings[@]}"; do
+            for c in "${contenders[@]}"; do
+                measure "$c" "$n" 1 "$i/$r" "$setting"
+            done
         done
     done
 done
+# the wire path's memory with libpq's default custom plan, at the largest size
+if [ "$with_fanfare" = 1 ]; then
+    n=${size_list[-1]}
+    for ((i = 1; i <= rounds_big; i++)); do
+        measure wire-custom "$n" 1 "$i/$rounds_big" new
+    done
+fi
+
+# --- create_consumers(jsonb), the body already jsonb in the server --------------
+# This build against the last 0.1.0 build, side by side: the 0.1.0 library
+# is built from git history and its install script run, as plain objects,
+# in a database of its own (so that no backend loads both libraries).
+: >"$raw/inserver.tsv"
+inserver_note=
+baseline_ref=
+if [ "$with_fanfare" = 1 ] && git rev-parse --git-dir >/dev/null 2>&1; then
+    # the commit that moved fanfare.control past 0.1.0; its parent is 0.1.0
+    bump=$(git log -1 --format=%H -S"default_version = '0.1.0'" -- fanfare.control 2>/dev/null || true)
+    [ -n "$bump" ] && baseline_ref=$(git rev-parse --short "$bump^" 2>/dev/null || true)
+fi
+if [ -z "$baseline_ref" ]; then
+    inserver_note="not measured: no git history to build the 0.1.0 library from"
+else
+    base=$work/baseline
+    mkdir -p "$base"
+    git archive "$baseline_ref" | tar -x -C "$base"
+    if make -s -C "$base" -o gateway PG_CONFIG="$PG_CONFIG" fanfare.so >"$raw/baseline-build.log" 2>&1; then
+        chmod 755 "$base" && chmod 644 "$base/fanfare.so"
+        psql -X -q -v ON_ERROR_STOP=1 -d postgres -c "CREATE DATABASE fanfare_baseline"
+        { echo "CREATE SCHEMA fanfare;"
+          sed -e '/^\\echo/d' -e '/pg_extension_config_dump/d' \
+              -e "s|MODULE_PATHNAME|$base/fanfare.so|g" "$base/fanfare--0.1.0.sql"; } |
+            psql -X -q -v ON_ERROR_STOP=1 -d fanfare_baseline >>"$raw/baseline-build.log" 2>&1
+        inserver_n=${size_list[-1]}
+        [ "$inserver_n" -gt 10000 ] && inserver_n=10000
+        for ((i = 1; i <= 5; i++)); do
+            for target in baseline current; do
+                dbname=$db
+                [ "$target" = baseline ] && dbname=fanfare_baseline
+                psql -X -q -At -v ON_ERROR_STOP=1 -d "$dbname" -v body="$work/set/payload-$inserver_n.0.json" <<SQL |
+SET fanfare.organization_id = '$organization';
+SET fanfare.max_batch_size = 1000000;
+CREATE TEMP TABLE body AS SELECT pg_read_file(:'body')::jsonb AS j;
+SELECT fanfare.create_consumers(j) IS NOT NULL AS warm FROM body \gset
+TRUNCATE fanfare.consumers;
+CREATE TEMP TABLE t (ms float8);
+DO \$\$
+DECLARE t0 timestamptz; j jsonb := (SELECT j FROM body);
+BEGIN
+    FOR k IN 1 .. 3 LOOP
+        t0 := clock_timestamp();
+        PERFORM fanfare.create_consumers(j);
+        INSERT INTO t VALUES (extract(epoch FROM clock_timestamp() - t0) * 1000);
+        TRUNCATE fanfare.consumers;
+    END LOOP;
+END \$\$;
+SELECT min(ms) FROM t;
+SQL
+                    awk -v t="$target" -v n="$inserver_n" -v r="$i" -v ref="$baseline_ref" \
+                        'BEGIN { OFS = "\t" } NF { print t, n, r, $1, ref }' >>"$raw/inserver.tsv"
+            done
+        done
+    else
+        inserver_note="not measured: the 0.1.0 library ($baseline_ref) did not build (see raw/baseline-build.log)"
+    fi
+fi
 
 # --- gateway against pgbench ----------------------------------------------------
 # the SQL part keeps about one core busy; the gateway part's 32-client cells
@@ -190,7 +274,7 @@ gateway_note=
 gateway_bin=src/gateway/fanfare-gateway
 missing_functions=$(psql -X -At -d "$db" -c "
     SELECT string_agg('fanfare.' || f, ', ')
-    FROM unnest(ARRAY['api_create_consumers', 'create_organization', 'rotate_secret_key']) f
+    FROM unnest(ARRAY['api_import_consumers', 'create_organization', 'rotate_secret_key']) f
     WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_proc
                       WHERE proname = f AND pronamespace = 'fanfare'::regnamespace)")
 if [ "$gateway" = 0 ]; then
@@ -208,7 +292,7 @@ if [ -z "$gateway_note" ]; then
     # bypassed for both alike)
     gw_user=bench_api
     [ "$(psql -X -At -d "$db" -c "SELECT has_function_privilege('bench_api',
-        'fanfare.api_create_consumers(text,text)', 'EXECUTE')")" = t ] || gw_user=postgres
+        'fanfare.api_import_consumers(text,bytea)', 'EXECUTE')")" = t ] || gw_user=postgres
     key=$(psql -X -At -d "$db" -c "SELECT fanfare.rotate_secret_key(fanfare.create_organization('bench'))")
     PGUSER=$gw_user PGDATABASE=$db "$gateway_bin" --listen "127.0.0.1:$gw_port" \
         >"$raw/gateway.log" 2>&1 &
@@ -235,9 +319,20 @@ if [ -z "$gateway_note" ]; then
             head -c 500 "$work/gw-check.json" >&2; echo >&2
             exit 1
         fi
-        # the same statement for pgbench, body as a literal: parsed on every call
-        printf "SELECT fanfare.api_create_consumers('%s', '%s');\n" \
-            "$key" "$(sed "s/'/''/g" "$body")" >"$work/pgbench-$n.sql"
+        # pgbench sends the gateway's statement with the gateway's session
+        # settings: prepared, with the key and body bound, for 1-row bodies,
+        # as the gateway does; a 500-row body is too large for pgbench to
+        # bind (-D), so it goes as a literal with the simple protocol.
+        if [ "$n" = 1 ]; then
+            pgbench_mode=(-M prepared -D key="$key" -D body="$(cat "$body")")
+            printf "SELECT fanfare.api_import_consumers(:key, pg_catalog.convert_to(:body, 'UTF8')), pg_catalog.current_setting('fanfare.organization_id', true);\n" \
+                >"$work/pgbench-$n.sql"
+        else
+            pgbench_mode=(-M simple)
+            printf "SELECT fanfare.api_import_consumers('%s', pg_catalog.convert_to('%s', 'UTF8')), pg_catalog.current_setting('fanfare.organization_id', true);\n" \
+                "$key" "$(sed "s/'/''/g" "$body")" >"$work/pgbench-$n.sql"
+        fi
+        echo "pgbench_mode_$n	${pgbench_mode[1]}" >>"$raw/pgbench-modes.tsv"
         for conns in 1 8 32; do
             threads=$((conns < 2 ? conns : 2))
             psql -X -q -d "$db" -c "TRUNCATE fanfare.consumers"
@@ -252,7 +347,8 @@ if [ -z "$gateway_note" ]; then
             psql -X -q -d "$db" -c "TRUNCATE fanfare.consumers"
             log "gateway: pgbench, $n-row batches, $conns clients, ${duration}s"
             rm -f "$work"/pgbench_log*
-            if ! (cd "$work" && PGUSER=$gw_user pgbench -n -M simple -c "$conns" -j "$threads" \
+            if ! (cd "$work" && PGUSER=$gw_user PGOPTIONS="-c statement_timeout=30000 -c plan_cache_mode=force_generic_plan" \
+                pgbench -n "${pgbench_mode[@]}" -c "$conns" -j "$threads" \
                 -T "$duration" -l --log-prefix=pgbench_log -f "pgbench-$n.sql" "$db") \
                 >"$raw/pgbench-$n-$conns.txt" 2>&1; then
                 cat "$raw/pgbench-$n-$conns.txt" >&2
@@ -285,6 +381,7 @@ fi
     echo "duration	$duration"
     echo "gateway_start	$(grep -m1 'listening on' "$raw/gateway.log" 2>/dev/null || true)"
     echo "gateway_note	$gateway_note"
+    echo "inserver_note	$inserver_note"
     echo "with_fanfare	$with_fanfare"
     echo "plpgsql_check	$plpgsql_check"
 } >"$raw/meta.tsv"

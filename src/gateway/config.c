@@ -66,6 +66,8 @@ static const struct setting settings[] = {
 	"Retry-After seconds sent with 503 (default 2)"},
 	{"shutdown-timeout", "FANFARE_SHUTDOWN_TIMEOUT", SETTING_INT, FIELD(shutdown_timeout_s), 0, 3600,
 	"seconds to let in-flight requests finish on SIGINT/SIGTERM (default 30)"},
+	{"prepare", "FANFARE_PREPARE", SETTING_INT, FIELD(prepare), 0, 1,
+	"1: prepare the statement once per database connection (default); 0: send it unnamed with every request, for poolers that do not keep prepared statements"},
 };
 
 #define N_SETTINGS (sizeof(settings) / sizeof(settings[0]))
@@ -181,6 +183,7 @@ set_defaults(struct gateway_config *config)
 	config->header_timeout_s = 10;
 	config->retry_after_s = 2;
 	config->shutdown_timeout_s = 30;
+	config->prepare = 1;
 }
 
 /*

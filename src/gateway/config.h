@@ -24,6 +24,7 @@ struct gateway_config
 	int			header_timeout_s;	/* time to send a request's headers */
 	int			retry_after_s;	/* Retry-After on 503 */
 	int			shutdown_timeout_s; /* drain limit on SIGINT/SIGTERM */
+	int			prepare;		/* 1: prepared statement per connection */
 };
 
 enum config_result

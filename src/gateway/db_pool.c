@@ -24,6 +24,7 @@ struct db_slot
 {
 	PGconn	   *conn;			/* NULL until first used */
 	bool		in_use;
+	bool		prepared;		/* the caller's statement exists on conn */
 };
 
 struct db_pool
@@ -33,7 +34,7 @@ struct db_pool
 	int			size;
 	int			wait_ms;
 	char	   *conninfo;
-	char		options[64];	/* -c statement_timeout=..., or "" */
+	char		options[96];	/* -c statement_timeout=... -c plan_cache_mode=..., or "" */
 	struct db_slot *slots;
 };
 
@@ -57,9 +58,16 @@ db_pool_create(const char *conninfo, int size, int wait_ms, int statement_timeou
 	}
 	pool->size = size;
 	pool->wait_ms = wait_ms;
+	/*
+	 * plan_cache_mode: the body is one parameter of an unnamed statement,
+	 * and a custom plan would copy it into the plan as a constant (one more
+	 * copy of the body per request).  --statement-timeout 0 sends no options
+	 * at all, for poolers that refuse them (set both on the role there).
+	 */
 	if (statement_timeout_ms > 0)
 		snprintf(pool->options, sizeof(pool->options),
-				 "-c statement_timeout=%d", statement_timeout_ms);
+				 "-c statement_timeout=%d -c plan_cache_mode=force_generic_plan",
+				 statement_timeout_ms);
 	pthread_mutex_init(&pool->lock, NULL);
 	pthread_condattr_init(&attr);
 	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
@@ -199,7 +207,10 @@ db_pool_acquire(struct db_pool *pool, struct db_lease *lease)
 		s->conn = NULL;
 	}
 	if (s->conn == NULL)
+	{
 		s->conn = connect_one(pool);
+		s->prepared = false;
+	}
 	if (s->conn == NULL)
 	{
 		give_back(pool, slot);
@@ -208,6 +219,7 @@ db_pool_acquire(struct db_pool *pool, struct db_lease *lease)
 	lease->pool = pool;
 	lease->slot = slot;
 	lease->conn = s->conn;
+	lease->prepared = &s->prepared;
 	return DB_ACQUIRED;
 }
 

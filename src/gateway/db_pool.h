@@ -15,6 +15,7 @@ struct db_lease
 	struct db_pool *pool;
 	int			slot;
 	PGconn	   *conn;
+	bool	   *prepared;		/* false again whenever conn is new */
 };
 
 enum db_acquire_result

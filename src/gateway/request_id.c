@@ -7,6 +7,7 @@
  */
 #include "request_id.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
@@ -36,23 +37,50 @@ request_id_is_sane(const char *text)
 }
 
 /* 32 hex digits from getrandom(). */
+/*
+ * 128 bits from a per-thread splitmix64 sequence, seeded once per thread
+ * from the kernel (and the clock and thread, should that fail): ids need to
+ * be unique, not secret, and a system call per request costs more than the
+ * rest of this.
+ */
+static __thread uint64_t id_state;
+static __thread bool id_seeded;
+
+static uint64_t
+splitmix64(uint64_t *state)
+{
+	uint64_t	z = (*state += UINT64_C(0x9E3779B97F4A7C15));
+
+	z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
+	z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
+	return z ^ (z >> 31);
+}
+
 void
 request_id_generate(char *out)
 {
-	unsigned char bytes[16];
+	static const char hex[] = "0123456789abcdef";
+	uint64_t	words[2];
 
-	/* not a secret: if the kernel cannot give 16 bytes, mix the clock in */
-	if (getrandom(bytes, sizeof(bytes), GRND_NONBLOCK) != (ssize_t) sizeof(bytes))
+	if (!id_seeded)
 	{
-		struct timespec now;
+		if (getrandom(&id_state, sizeof(id_state), GRND_NONBLOCK) != (ssize_t) sizeof(id_state))
+		{
+			struct timespec now;
 
-		clock_gettime(CLOCK_REALTIME, &now);
-		memcpy(bytes, &now, sizeof(now) < sizeof(bytes) ? sizeof(now) : sizeof(bytes));
+			clock_gettime(CLOCK_REALTIME, &now);
+			id_state = (uint64_t) now.tv_nsec ^ ((uint64_t) now.tv_sec << 30) ^ (uintptr_t) &id_state;
+		}
+		id_seeded = true;
 	}
-	for (size_t i = 0; i < sizeof(bytes); i++)
-		snprintf(out + 2 * i, 3, "%02x", bytes[i]);
+	words[0] = splitmix64(&id_state);
+	words[1] = splitmix64(&id_state);
+	for (int i = 0; i < 32; i++)
+		out[i] = hex[(words[i / 16] >> (4 * (i % 16))) & 15];
+	out[32] = '\0';
 }
 
+/* The client's id when it is sane, else a new one. */
 void
 request_id_choose(const char *incoming, char *out)
 {

@@ -262,7 +262,9 @@ on_completed(void *cls, struct MHD_Connection *connection, void **req_cls,
 	access_log_write(&entry);
 	request_state_free(rs);
 	*req_cls = NULL;
-	atomic_fetch_sub(&gw->in_flight, 1);
+	/* the last request in flight: nobody else will flush the log soon */
+	if (atomic_fetch_sub(&gw->in_flight, 1) == 1)
+		fflush(stdout);
 }
 
 /* libmicrohttpd's own diagnostics, to stderr. */

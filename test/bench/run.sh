@@ -30,16 +30,27 @@ fi
 rm -f "${TMPDIR:-/tmp}/fanfare-bench-quick.$$.log"
 echo "bench: quick run took $(( $(date +%s) - t0 )) s"
 
-# contenders.tsv: label rows round ms ... ; 3 rounds per contender and size
+# contenders.tsv: contender/setting rows round ms ... ; 3 rounds per
+# contender, connection setting and size
 rounds_ok() {
     local label=$1 rows=$2
     [ "$(awk -F'\t' -v l="$label" -v r="$rows" '$1 == l && $2 == r && $4 > 0' "$raw/contenders.tsv" 2>/dev/null | wc -l)" -eq 3 ]
 }
-for label in fanfare plain plpgsql copy; do
-    for rows in 1 100 500 10000; do
-        check "$label, $rows rows: 3 timed rounds" rounds_ok "$label" "$rows"
+for contender in wire fanfare plain plpgsql copy; do
+    for setting in new persistent; do
+        for rows in 1 100 500 10000; do
+            check "$contender ($setting connection), $rows rows: 3 timed rounds" rounds_ok "$contender/$setting" "$rows"
+        done
     done
 done
+check "wire path with a custom plan, 10000 rows: 3 timed rounds" rounds_ok wire-custom/new 10000
+
+# inserver.tsv: create_consumers(jsonb) of this build and of 0.1.0, 5 rounds each
+inserver_ok() {
+    [ "$(awk -F'\t' -v t="$1" '$1 == t && $4 > 0' "$raw/inserver.tsv" 2>/dev/null | wc -l)" -eq 5 ]
+}
+check "create_consumers(jsonb) in the server, this build: 5 rounds" inserver_ok current
+check "create_consumers(jsonb) in the server, 0.1.0 built from git history: 5 rounds" inserver_ok baseline
 
 # gateway.tsv: tool rows connections requests duration p50 p99 errors
 cell_ok() {
@@ -55,7 +66,7 @@ for tool in wrk pgbench; do
     done
 done
 
-check "report written with the targets table" grep -q '^## Targets (issue 4)' "$raw/latest.md"
+check "report written with the targets table" grep -q '^## Targets' "$raw/latest.md"
 check "chart written" grep -q '<svg' "$raw/latest.svg"
 
 echo "$passed passed, $failed failed"

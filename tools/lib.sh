@@ -279,7 +279,7 @@ suite_cluster() {
     fi
     [ "${2:-}" = --restarts ] || return 0
     if [ -z "${FANFARE_TEST_DATADIR:-}" ] || [ -z "${FANFARE_TEST_PORT:-}" ]; then
-        echo "$1 restarts the cluster: set FANFARE_TEST_DATADIR and FANFARE_TEST_PORT, or unset PGHOST" >&2
+        note "$1 restarts the cluster: set FANFARE_TEST_DATADIR and FANFARE_TEST_PORT, or unset PGHOST"
         return 1
     fi
     on_exit leave_cluster_running

@@ -261,19 +261,24 @@ suite_build() {
 }
 
 # suite_cluster NAME [--restarts]: the cluster a suite runs against.  With
-# PGHOST set (tools/test.sh, or a cluster of your own) that one, and
-# FANFARE_TEST_DATADIR defaults to PGHOST when PGHOST is a data directory
-# (the clusters above have their socket there); without PGHOST it builds and
-# installs the tree, then starts a throwaway cluster (see above).
-# --restarts: the suite stops, kills or restarts the cluster, so it fails
-# unless FANFARE_TEST_DATADIR and FANFARE_TEST_PORT are known, and a shared
-# cluster is started again at exit if the suite left it down.
+# PGHOST set (tools/test.sh, or a cluster of your own) that one, once it
+# accepts connections (5 s); FANFARE_TEST_DATADIR defaults to PGHOST when
+# PGHOST is a data directory (the clusters above have their socket there).
+# Without PGHOST it builds and installs the tree, then starts a throwaway
+# cluster (see above).  --restarts: the suite stops, kills or restarts the
+# cluster, so it fails unless FANFARE_TEST_DATADIR and FANFARE_TEST_PORT are
+# known, and a shared cluster is started again at exit if the suite left it
+# down.
 suite_cluster() {
     if [ -z "${PGHOST:-}" ]; then
         suite_build && throwaway_cluster "$1"
         return
     fi
     export PGUSER=${PGUSER:-postgres}
+    if ! wait_server 5; then
+        note "no server accepts connections at PGHOST=$PGHOST PGPORT=${PGPORT:-5432} (unset PGHOST for a cluster of the suite's own)"
+        return 1
+    fi
     if [ -z "${FANFARE_TEST_DATADIR:-}" ] && [ -f "$PGHOST/PG_VERSION" ]; then
         export FANFARE_TEST_DATADIR=$PGHOST FANFARE_TEST_PORT=${FANFARE_TEST_PORT:-${PGPORT:-5432}}
     fi

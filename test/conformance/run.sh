@@ -18,6 +18,6 @@ cd "$(dirname "$0")"
 suite_cluster conformance || abort "a cluster to test against"
 node_deps || abort "npm ci in test/conformance"
 
-step "cases (node run.mjs $*)" node run.mjs "$@"
+step "cases (node run.mjs${*:+ $*})" node run.mjs "$@"
 step "response schema (node response-schema.mjs)" node response-schema.mjs
 summary steps

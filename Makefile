@@ -70,8 +70,18 @@ clean-gateway:
 run:
 	tools/run.sh
 
+# every suite below, on one throwaway cluster
 test:
 	tools/test.sh
+
+# --- one suite at a time (see CONTRIBUTING.md) ---
+# make check-NAME runs test/NAME/run.sh alone: it builds and installs the
+# tree and starts a throwaway cluster of its own (or uses the one PGHOST
+# names).  make check-regress REGRESS=validation runs one pg_regress file.
+SUITES = regress conformance gateway fuzz reliability memcheck upgrade postgrest bench
+.PHONY: $(addprefix check-,$(SUITES))
+$(addprefix check-,$(SUITES)): check-%:
+	test/$*/run.sh $(if $(and $(filter regress,$*),$(filter command line,$(origin REGRESS))),$(REGRESS))
 
 bench:
 	bench/run.sh $(BENCH_ARGS)
@@ -80,8 +90,7 @@ bench:
 fuzz:
 	SEED=$(SEED) N=$(N) test/fuzz/long.sh
 
-check-memory:
-	test/memcheck/run.sh
+check-memory: check-memcheck
 
 soak:
 	test/soak/run.sh

@@ -19,40 +19,27 @@
 # regression suite that the build runs against the staged extension.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-
-SUDO=
-[ "$(id -u)" -eq 0 ] || SUDO=sudo
-apt_install() {
-    echo "deb: installing $*"
-    export DEBIAN_FRONTEND=noninteractive
-    $SUDO apt-get update -qq
-    $SUDO apt-get install -y -qq --no-install-recommends "$@"
-}
+# shellcheck source=lib.sh
+. tools/lib.sh
 
 # the tools that read debian/ and the version files
-missing=()
-for p in dpkg-dev python3; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
-[ ${#missing[@]} -eq 0 ] || apt_install "${missing[@]}"
+apt_install dpkg-dev python3
 
 tools/check-version.sh
 
 # the build dependencies, as debian/control lists them
 if ! dpkg-checkbuilddeps -B >/dev/null 2>&1; then
     echo "deb: installing the build dependencies of debian/control"
-    export DEBIAN_FRONTEND=noninteractive
-    $SUDO apt-get update -qq
-    $SUDO apt-get build-dep -y -qq --no-install-recommends \
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get build-dep -y -qq --no-install-recommends \
         ${DEB_BUILD_PROFILES:+--build-profiles="${DEB_BUILD_PROFILES// /,}"} ./
 fi
 
 version=$(dpkg-parsechangelog -S Version)
-work=$(mktemp -d "${TMPDIR:-/tmp}/fanfare-deb.XXXXXX")
-trap 'rm -rf "$work"' EXIT
 # the build's regression suite runs a server as postgres, which must read the
-# staged extension in here (else it quietly tests an installed one)
-chmod 755 "$work"
+# staged extension in here (else it quietly tests an installed one): the
+# scratch directory is open to it
+new_work_dir deb
 src=$work/fanfare-${version%-*}
 tools/copy-tree.sh "$src"
 

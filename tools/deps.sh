@@ -3,6 +3,8 @@
 # Runs apt-get as root (directly, or through sudo).  Safe to run repeatedly:
 # it only touches apt when a package is missing.
 set -euo pipefail
+# shellcheck source=lib.sh
+. "$(dirname "$0")/lib.sh"
 
 PG_MAJOR=${PG_MAJOR:-15}
 packages=(
@@ -14,15 +16,4 @@ packages=(
 command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
 [ "${FANFARE_BENCH_DEPS:-}" = 1 ] && packages+=(gnuplot-nox)
 
-missing=()
-for p in "${packages[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
-[ ${#missing[@]} -eq 0 ] && exit 0
-
-echo "deps: installing ${missing[*]}"
-SUDO=
-[ "$(id -u)" -eq 0 ] || SUDO=sudo
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+apt_install "${packages[@]}"

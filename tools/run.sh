@@ -14,6 +14,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
+# shellcheck source=lib.sh
+. tools/lib.sh
 
 rotate=0
 for arg in "$@"; do
@@ -26,22 +28,14 @@ done
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 
-say "checking packages"
-tools/deps.sh
-export PG_CONFIG=${PG_CONFIG:-$(ls -d /usr/lib/postgresql/15/bin/pg_config 2>/dev/null || command -v pg_config)}
-
-say "building"
-make -s PG_CONFIG="$PG_CONFIG"
-SUDO=
-[ "$(id -u)" -eq 0 ] || SUDO=sudo
-say "installing the extension"
-$SUDO make -s install PG_CONFIG="$PG_CONFIG" >/dev/null
+say "checking packages, building, installing the extension"
+build_and_install
 
 state=$root/.dev
 mkdir -p "$state"
 chmod 711 "$state"              # the postgres user may pass through, not list
 datadir=$state/pgdata
-if [ "$(id -u)" -eq 0 ] && ! runuser -u postgres -- test -x "$state"; then
+if [ "$(id -u)" -eq 0 ] && ! as_owner test -x "$state"; then
     # as root the cluster belongs to postgres, which must reach the folder
     datadir=/var/tmp/fanfare-dev-$(printf '%s' "$root" | sha256sum | cut -c1-12)/pgdata
     mkdir -p "$(dirname "$datadir")"
@@ -51,33 +45,28 @@ fi
 pgport=${FANFARE_DEV_PG_PORT:-54800}
 listen=${FANFARE_DEV_LISTEN:-127.0.0.1:4800}
 
-started_cluster=0
 gateway_pid=
-cleanup() {
-    trap - INT TERM EXIT
+stop_dev_gateway() {
     if [ -n "$gateway_pid" ] && kill -0 "$gateway_pid" 2>/dev/null; then
         kill -TERM "$gateway_pid" 2>/dev/null || true
         wait "$gateway_pid" 2>/dev/null || true
     fi
-    if [ "$started_cluster" = 1 ]; then
-        say "stopping the cluster"
-        tools/cluster.sh stop "$datadir"
-    fi
 }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+stop_dev_cluster() {
+    say "stopping the cluster"
+    cluster_stop "$datadir"
+}
 
-if [ -f "$datadir/postmaster.pid" ] && kill -0 "$(head -1 "$datadir/postmaster.pid")" 2>/dev/null; then
+if cluster_running "$datadir"; then
     say "reusing the running cluster in $datadir"
 else
     say "starting the cluster in $datadir (port $pgport)"
-    tools/cluster.sh start "$datadir" "$pgport"
-    started_cluster=1
+    cluster_start "$datadir" "$pgport"
+    on_exit stop_dev_cluster
 fi
-eval "$(tools/cluster.sh env "$datadir" "$pgport")"
+on_exit stop_dev_gateway
+cluster_use "$datadir" "$pgport"
 export PGDATABASE=fanfare
-
-psql_q() { psql -X -q -v ON_ERROR_STOP=1 -At "$@"; }
 
 if [ "$(psql_q -d postgres -c "SELECT 1 FROM pg_database WHERE datname = 'fanfare'")" != 1 ]; then
     say "creating database fanfare"

@@ -34,42 +34,23 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
 root=$PWD
+# shellcheck source=../../tools/lib.sh
+. tools/lib.sh
 
-SUDO=
-[ "$(id -u)" -eq 0 ] || SUDO=sudo
-
-passed=0
-failed=0
-ok() { passed=$((passed + 1)); echo "ok - $1"; }
-fail() { failed=$((failed + 1)); echo "FAIL - $1${2:+ ($2)}"; }
-check() { local name=$1; shift; if "$@"; then ok "$name"; else fail "$name"; return 1; fi; }
-note() { echo "# $*"; }
-summary() {
-    echo
-    echo "$passed passed, $failed failed"
-    [ "$failed" -eq 0 ]
-}
-
-tools/deps.sh || { fail "tools/deps.sh"; summary; exit 1; }
-export PG_CONFIG=${PG_CONFIG:-$(ls -d /usr/lib/postgresql/15/bin/pg_config 2>/dev/null || command -v pg_config)}
+tools/deps.sh || abort "tools/deps.sh"
 sharedir=$("$PG_CONFIG" --sharedir)
 pkglibdir=$("$PG_CONFIG" --pkglibdir)
 
-work=$(mktemp -d /tmp/fanfare-assert.XXXXXX)
-chmod 755 "$work"
+new_work_dir assert
 src=$work/src
-cluster_started=0
 system_install=0
-cleanup() {
-    [ "$cluster_started" = 1 ] && tools/cluster.sh stop "$work/data"
-    if [ "$system_install" = 1 ]; then
-        # put the normal build of the work tree back in the server's directories
-        make -s PG_CONFIG="$PG_CONFIG" >/dev/null && $SUDO make -s install PG_CONFIG="$PG_CONFIG" >/dev/null &&
-            note "reinstalled the normal build of $root"
-    fi
-    rm -rf "$work"
+# after a system install, the normal build of the work tree goes back
+reinstall_normal_build() {
+    [ "$system_install" = 1 ] || return 0
+    make -s PG_CONFIG="$PG_CONFIG" >/dev/null && as_root make -s install PG_CONFIG="$PG_CONFIG" >/dev/null &&
+        note "reinstalled the normal build of $root"
 }
-trap cleanup EXIT
+on_exit reinstall_normal_build
 
 # --- the assert-enabled build, in a copy ------------------------------------------
 tools/copy-tree.sh "$src"
@@ -77,10 +58,8 @@ tools/copy-tree.sh "$src"
 if make -C "$src" -s -j2 PG_CONFIG="$PG_CONFIG" PG_CPPFLAGS=-DUSE_ASSERT_CHECKING >"$work/build.log" 2>&1; then
     ok "the extension builds with -DUSE_ASSERT_CHECKING"
 else
-    fail "the extension builds with -DUSE_ASSERT_CHECKING"
     tail -n 30 "$work/build.log"
-    summary
-    exit 1
+    abort "the extension builds with -DUSE_ASSERT_CHECKING"
 fi
 check "the assert build calls ExceptionalCondition (its asserts are compiled in)" \
     bash -c 'nm -D --undefined-only "$1" | grep -qw ExceptionalCondition' _ "$src/fanfare.so"
@@ -99,7 +78,7 @@ if [ "${FANFARE_ASSERT_INSTALL:-}" != system ] &&
 else
     note "this server has no extension_destdir: installing into $pkglibdir"
     system_install=1
-    if $SUDO make -C "$src" -s install PG_CONFIG="$PG_CONFIG" >"$work/install.log" 2>&1; then
+    if as_root make -C "$src" -s install PG_CONFIG="$PG_CONFIG" >"$work/install.log" 2>&1; then
         ok "installed into the server's directories"
     else
         fail "installed into the server's directories"
@@ -108,22 +87,13 @@ else
     loaded_from=$pkglibdir/fanfare.so
 fi
 
-port=${FANFARE_ASSERT_TEST_PORT:-$((55000 + RANDOM % 5000))}
-export FANFARE_FAST_CLUSTER=1
-if ! tools/cluster.sh start "$work/data" "$port"; then
-    fail "throwaway cluster started (port $port)"
-    summary
-    exit 1
-fi
-cluster_started=1
-eval "$(tools/cluster.sh env "$work/data" "$port")"
-psql_q() { psql -X -q -v ON_ERROR_STOP=1 -At "$@"; }
+throwaway_cluster assert || abort "throwaway cluster started"
 if [ "$system_install" = 0 ]; then
     psql_q -d postgres -c "ALTER SYSTEM SET extension_destdir = '$stage'" \
         -c "ALTER SYSTEM SET dynamic_library_path = '$stage$pkglibdir:\$libdir'" \
         -c "SELECT pg_reload_conf()" >/dev/null
 fi
-ok "throwaway cluster started (port $port)"
+ok "throwaway cluster started (port $PGPORT)"
 
 # --- the suites ------------------------------------------------------------------
 if make -C "$src" -s installcheck PG_CONFIG="$PG_CONFIG" >"$work/regress.log" 2>&1; then
@@ -142,10 +112,10 @@ maps=$(psql_q -d fanfare_assert_probe -c "CREATE EXTENSION fanfare" \
     -c "SELECT pg_read_file('/proc/self/maps')" 2>&1 | grep 'fanfare\.so' | awk '{print $NF}' | sort -u)
 check "the backend loaded $loaded_from" test "$maps" = "$loaded_from" || note "loaded: ${maps:-nothing}"
 
-trap_lines=$(grep -c 'TRAP:' "$work/data/server.log")
+trap_lines=$(grep -c 'TRAP:' "$FANFARE_TEST_DATADIR/server.log")
 check "no assertion failed (no TRAP in the server log)" test "$trap_lines" = 0 ||
-    grep -A3 'TRAP:' "$work/data/server.log" | head -n 20
-crashes=$(grep -c 'terminated by signal' "$work/data/server.log")
+    grep -A3 'TRAP:' "$FANFARE_TEST_DATADIR/server.log" | head -n 20
+crashes=$(grep -c 'terminated by signal' "$FANFARE_TEST_DATADIR/server.log")
 check "no backend crashed" test "$crashes" = 0
 
 summary

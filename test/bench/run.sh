@@ -12,13 +12,9 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 
+# shellcheck source=../../tools/lib.sh
+. tools/lib.sh
 raw=bench/results/raw/quick
-passed=0 failed=0
-check() {
-    local what=$1; shift
-    if "$@"; then passed=$((passed + 1)); echo "ok - $what"
-    else failed=$((failed + 1)); echo "not ok - $what"; fi
-}
 
 t0=$(date +%s)
 if bench/run.sh --quick >"${TMPDIR:-/tmp}/fanfare-bench-quick.$$.log" 2>&1; then
@@ -69,5 +65,4 @@ done
 check "report written with the targets table" grep -q '^## Targets' "$raw/latest.md"
 check "chart written" grep -q '<svg' "$raw/latest.svg"
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+summary

@@ -2,53 +2,42 @@
 # Integration tests of fanfare-gateway: the real gateway against the real
 # database, spoken to over HTTP with curl.
 #
-# Called by tools/test.sh with PGHOST/PGPORT/PGUSER pointing at a running
-# throwaway cluster with the extension installed, FANFARE_TEST_DATADIR and
-# FANFARE_TEST_PORT (to stop and restart that cluster).  Creates its own
-# database, fanfare_gateway_test.  Runs every test against the gateway, then
-# a subset against the gateway under valgrind (FANFARE_SKIP_VALGRIND=1 skips
-# that part).  Prints "N passed, M failed"; exits non-zero on any failure.
+#   test/gateway/run.sh              (make check-gateway)
+#
+# Alone, it builds and installs the tree and starts a throwaway cluster of
+# its own (tools/lib.sh), stopped at exit.  With PGHOST/PGPORT/PGUSER naming
+# a running cluster (tools/test.sh does) it uses that one, which it stops and
+# restarts once: FANFARE_TEST_DATADIR and FANFARE_TEST_PORT name it (they
+# default to PGHOST and PGPORT when PGHOST is the data directory, as for the
+# clusters of tools/cluster.sh).  Creates its own database,
+# fanfare_gateway_test.  Runs every test against the gateway, then a subset
+# against the gateway under valgrind (FANFARE_SKIP_VALGRIND=1 skips that
+# part).  Prints "N passed, M failed"; exits non-zero on any failure.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
-: "${PGHOST:?PGHOST must point at the test cluster}" "${PGPORT:?}"
-: "${FANFARE_TEST_DATADIR:?}" "${FANFARE_TEST_PORT:?}"
-export PGUSER=${PGUSER:-postgres}
 
-gateway=$root/src/gateway/fanfare-gateway
 db=fanfare_gateway_test
 login=fanfare_gateway_test_login
-work=$(mktemp -d /tmp/fanfare-gateway-test.XXXXXX)
-chmod 755 "$work"
-passed=0
-failed=0
+# shellcheck source=lib.sh
+. test/gateway/lib.sh
+suite_cluster gateway --restarts || abort "a cluster to test against"
+new_work_dir gateway-test
+on_exit stop_helpers
 pass=setup
-gw_pid=
-port=
-gw_name=
-launcher=()
 
 # --- reporting ---------------------------------------------------------------
-ok() { passed=$((passed + 1)); echo "ok - $1"; }
-fail() { failed=$((failed + 1)); echo "FAIL - $1${2:+ ($2)}"; }
-check() { local name=$1; shift; if "$@"; then ok "$name"; else fail "$name"; return 1; fi; }
 # expect_status NAME CODE: checks the last response's status and X-Request-Id
 expect_status() {
     if [ "$status" = "$2" ] && [ -n "$(header X-Request-Id)" ]; then ok "$1"
     else fail "$1" "status $status, want $2; body: $(head -c 300 "$work/body" 2>/dev/null)"; fi
 }
-matches() { [[ $1 =~ $2 ]]; }
 expect_body() {
     if [ "$(cat "$work/body")" = "$2" ]; then ok "$1"; else fail "$1" "body: $(head -c 300 "$work/body")"; fi
 }
 
 # --- database ----------------------------------------------------------------
-psql_db() { psql -X -q -v ON_ERROR_STOP=1 -At -d "$db" "$@"; }
 count_rows() { psql_db -c "SELECT count(*) FROM fanfare.consumers WHERE organization_id = '$1'"; }
-cluster_running() {
-    [ -f "$FANFARE_TEST_DATADIR/postmaster.pid" ] &&
-        kill -0 "$(head -1 "$FANFARE_TEST_DATADIR/postmaster.pid")" 2>/dev/null
-}
 
 # --- HTTP --------------------------------------------------------------------
 # req METHOD PATH [curl args...]: sets $status; body and headers in $work
@@ -76,12 +65,7 @@ post_as() {
         -H "Content-Type: $type" --data-binary "@$file" "$@"
 }
 # js EXPR: evaluates EXPR with b = the last response body parsed as JSON
-js() {
-    node -e 'const fs = require("fs");
-        let b; try { b = JSON.parse(fs.readFileSync(process.argv[1], "utf8")); } catch (e) { process.stdout.write("NOT JSON"); process.exit(0); }
-        process.stdout.write(String(new Function("b", "return (" + process.argv[2] + ")")(b)));' \
-        "$work/body" "$1"
-}
+js() { json_get "$work/body" "$1"; }
 # batch FILE N PREFIX: a valid body of N consumers with emails
 # PASS.PREFIX-i@example.com (PASS keeps the gateway's passes apart)
 batch() {
@@ -94,61 +78,11 @@ raw() {
     timeout 10 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1; cat "$2" >&3; head -1 <&3 | tr -d "\r"' _ "$port" "$1" 2>/dev/null
 }
 
-# --- the gateway -------------------------------------------------------------
-# start_gateway NAME [flags...]: sets gw_pid and port; logs in $work/NAME.{out,err}
-start_gateway() {
-    gw_name=$1
-    shift
-    port=
-    "${launcher[@]}" "$gateway" --listen 127.0.0.1:0 \
-        --database "host=$PGHOST port=$PGPORT dbname=$db user=$login" "$@" \
-        >"$work/$gw_name.out" 2>"$work/$gw_name.err" &
-    gw_pid=$!
-    for _ in $(seq 1 600); do
-        port=$(sed -n 's/.*listening on .*(port \([0-9]*\)).*/\1/p' "$work/$gw_name.err")
-        [ -n "$port" ] && return 0
-        kill -0 "$gw_pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    echo "gateway $gw_name did not start:"; cat "$work/$gw_name.err"
-    return 1
-}
-# stop_gateway: SIGTERM and wait; sets gw_rc
-stop_gateway() {
-    kill -TERM "$gw_pid" 2>/dev/null
-    wait "$gw_pid"
-    gw_rc=$?
-    gw_pid=
-}
-
-cleanup() {
-    [ -n "$gw_pid" ] && kill -KILL "$gw_pid" 2>/dev/null
-    [ -n "${lock_pid:-}" ] && kill "$lock_pid" 2>/dev/null
-    cluster_running || "$root/tools/cluster.sh" start "$FANFARE_TEST_DATADIR" "$FANFARE_TEST_PORT" >/dev/null 2>&1
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-# hold_lock SECONDS: blocks every write to fanfare.consumers for a while
-hold_lock() {
-    psql_db -c "BEGIN; LOCK TABLE fanfare.consumers IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep($1); COMMIT;" >/dev/null &
-    lock_pid=$!
-    sleep 0.5
-}
-
 # === setup ===================================================================
-setup() {
-    PGOPTIONS="-c client_min_messages=warning" dropdb --if-exists "$db" && createdb "$db" || return 1
+setup_gateway_db() {
+    setup_db || return 1
     psql_db <<SQL || return 1
-CREATE EXTENSION fanfare;
 ALTER DATABASE $db SET fanfare.max_batch_size = 20000;
-DO \$\$
-BEGIN
-    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = '$login') THEN
-        CREATE ROLE $login LOGIN IN ROLE fanfare_api;
-    END IF;
-END
-\$\$;
 -- the DETAIL that import_consumers raises for a body, to compare bodies
 CREATE FUNCTION public.validation_detail(org uuid, payload text) RETURNS text
 LANGUAGE plpgsql AS \$\$
@@ -324,7 +258,7 @@ t_success() {
     check "the schema check itself rejects bad bodies" node test/gateway/schema_check.mjs --self-test contract/openapi.json
     check "the rows are in the database" [ "$(count_rows "$orgA")" = $((before + 2)) ]
     check "access log line with status, request id and organization" \
-        grep -q "method=POST path=\"/consumers/batch\" status=200 .* request_id=test-success-1 organization_id=$orgA" "$work/$gw_name.out"
+        grep -q "method=POST path=\"/consumers/batch\" status=200 .* request_id=test-success-1 organization_id=$orgA" "$work/gw-$gw_name.out"
 }
 
 t_request_id() {
@@ -444,20 +378,20 @@ t_internal_error() {
     post "$keyA" "$work/one.json" -H 'X-Request-Id: test-500'
     expect_status "an unexpected database error is 500" 500
     expect_body "500 body" '{"error":"Internal server error"}'
-    check "the 500's cause is logged with its request id" grep -q "request_id=test-500 .*42501" "$work/$gw_name.err"
+    check "the 500's cause is logged with its request id" grep -q "request_id=test-500 .*42501" "$work/gw-$gw_name.err"
     psql_db -c "GRANT EXECUTE ON FUNCTION fanfare.api_import_consumers(text, bytea) TO fanfare_api"
 }
 
 t_database_restart() {
     local i
-    "$root/tools/cluster.sh" stop "$FANFARE_TEST_DATADIR"
+    cluster_stop "$FANFARE_TEST_DATADIR"
     post "$keyA" "$work/one.json"
     expect_status "database stopped: POST is 503" 503
     expect_body "503 body" '{"error":"Service unavailable"}'
     check "503 has Retry-After" [ -n "$(header Retry-After)" ]
     req GET /healthz
     expect_status "database stopped: /healthz is 503" 503
-    "$root/tools/cluster.sh" start "$FANFARE_TEST_DATADIR" "$FANFARE_TEST_PORT"
+    suite_cluster_restart
     for i in $(seq 1 100); do
         req GET /healthz
         [ "$status" = 200 ] && break
@@ -475,8 +409,8 @@ t_database_restart() {
 
 t_no_secrets_logged() {
     check "no key appears in the logs" \
-        bash -c '! grep -qF -e "$1" -e "$2" -e "$3" -e "$4" "$5"/{main,small}.{out,err}' _ "$keyA" "$keyB" "$keyC" "$pkA" "$work"
-    check "no body appears in the logs" bash -c '! grep -q -e "@example.com" -e "Person " "$1"/{main,small}.{out,err}' _ "$work"
+        bash -c '! grep -qF -e "$1" -e "$2" -e "$3" -e "$4" "$5"/gw-{main,small}.{out,err}' _ "$keyA" "$keyB" "$keyC" "$pkA" "$work"
+    check "no body appears in the logs" bash -c '! grep -q -e "@example.com" -e "Person " "$1"/gw-{main,small}.{out,err}' _ "$work"
 }
 
 # The key functions in SQL: arguments, privileges, key format.
@@ -511,6 +445,7 @@ t_keys_sql() {
 # Second gateway, one connection: pool exhaustion, statement timeout, drain.
 t_pool_timeout_and_shutdown() {
     local slow_pid code
+    port=
     start_gateway small --pool 1 --threads 4 --pool-wait 300 --statement-timeout 2500 || { fail "small gateway starts"; return; }
     hold_lock 4
     curl -sS -o /dev/null -X POST "http://127.0.0.1:$port/consumers/batch" \
@@ -523,7 +458,7 @@ t_pool_timeout_and_shutdown() {
     check "pool 503 has Retry-After" [ -n "$(header Retry-After)" ]
     wait "$slow_pid"
     req GET /healthz
-    check "a statement past --statement-timeout was answered 503" grep -q "database unavailable: sqlstate=57014" "$work/small.err"
+    check "a statement past --statement-timeout was answered 503" grep -q "database unavailable: sqlstate=57014" "$work/gw-small.err"
     wait "$lock_pid"
     lock_pid=
 
@@ -557,16 +492,8 @@ valgrind_tests=(t_health t_openapi t_not_found t_method t_auth t_media t_validat
     t_not_json t_success t_request_id t_rotation t_concurrent t_too_large
     t_malformed_http t_internal_error t_database_restart)
 
-if [ ! -x "$gateway" ]; then
-    echo "no gateway binary at $gateway (run make)"
-    echo "0 passed, 1 failed"
-    exit 1
-fi
-if ! setup; then
-    echo "setup failed"
-    echo "0 passed, 1 failed"
-    exit 1
-fi
+[ -x "$gateway" ] || abort "a gateway binary at $gateway" "run make"
+setup_gateway_db || abort "setup"
 
 echo "# gateway"
 pass=main
@@ -574,7 +501,7 @@ if start_gateway main --max-body 4M; then
     for t in "${all_tests[@]}"; do "$t"; done
     stop_gateway
     check "the gateway exits 0 on SIGTERM" [ "$gw_rc" = 0 ]
-    check "the gateway logged its stop" grep -q "fanfare-gateway: stopped" "$work/main.err"
+    check "the gateway logged its stop" grep -q "fanfare-gateway: stopped" "$work/gw-main.err"
 else
     fail "the gateway starts"
 fi
@@ -586,6 +513,7 @@ if [ "${FANFARE_SKIP_VALGRIND:-0}" != 1 ]; then
     pass=valgrind
     launcher=(valgrind -q --leak-check=full --show-leak-kinds=definite,indirect
         --errors-for-leak-kinds=definite,indirect --error-exitcode=97 --log-file="$work/valgrind.log")
+    port=
     if start_gateway valgrind --max-body 4M --pool 2; then
         for t in "${valgrind_tests[@]}"; do "$t"; done
         stop_gateway
@@ -597,6 +525,4 @@ if [ "${FANFARE_SKIP_VALGRIND:-0}" != 1 ]; then
     launcher=()
 fi
 
-echo
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+summary

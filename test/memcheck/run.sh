@@ -23,40 +23,33 @@
 # printed in full.  Reports without a fanfare frame (PostgreSQL's own) are
 # counted and listed by kind, not failed.  Takes several minutes.
 #
-# Under `make test` (tools/test.sh sets FANFARE_TEST_DATADIR) it only says
-# that it is skipped, unless FANFARE_MEMCHECK=1: it is too slow for every run.
+# Its cluster is always its own, and it always builds and installs the tree
+# first.  Under a runner that shares a cluster (FANFARE_TEST_DATADIR set, as
+# tools/test.sh does) it only says that it is skipped, unless
+# FANFARE_MEMCHECK=1 (tools/test.sh sets it): it is slow.  FANFARE_KEEP_WORK=1 keeps the valgrind
+# logs.  The last line counts the steps (pg_regress + isolation,
+# conformance, the valgrind reports); the exit status is non-zero when one
+# fails.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-root=$PWD
+# shellcheck source=../../tools/lib.sh
+. tools/lib.sh
 
 if [ -n "${FANFARE_TEST_DATADIR:-}" ] && [ "${FANFARE_MEMCHECK:-0}" != 1 ]; then
-    echo "memcheck: skipped under make test (slow); run make check-memory, or FANFARE_MEMCHECK=1"
-    echo "0 passed, 0 failed"
+    note "memcheck: skipped in a shared run (slow); run make check-memory, or FANFARE_MEMCHECK=1"
+    summary steps
     exit 0
 fi
 
-set -e
-tools/deps.sh
-export PG_CONFIG=${PG_CONFIG:-$(ls -d /usr/lib/postgresql/15/bin/pg_config 2>/dev/null || command -v pg_config)}
-make -s PG_CONFIG="$PG_CONFIG"
-SUDO=
-[ "$(id -u)" -eq 0 ] || SUDO=sudo
-$SUDO make -s install PG_CONFIG="$PG_CONFIG" >/dev/null
-(cd test/conformance && { [ -d node_modules ] || npm ci --silent --no-audit --no-fund >/dev/null; })
-set +e
+build_and_install || abort "the build"
+node_deps || abort "npm ci in test/conformance"
 
 bindir=$("$PG_CONFIG" --bindir)
-work=$(mktemp -d /tmp/fanfare-memcheck.XXXXXX)
-chmod 755 "$work"
+new_work_dir memcheck
 mkdir "$work/vg"
 chmod 777 "$work/vg"
-port=${FANFARE_MEMCHECK_PORT:-$((55000 + RANDOM % 5000))}
+port=$(free_port) || abort "a free port"
 data="$work/data"
-export FANFARE_FAST_CLUSTER=1
-
-as_owner() {
-    if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
-}
 
 # the postmaster, wrapped: pg_ctl -p runs this instead of postgres
 cp test/memcheck/postgresql.supp "$work/postgresql.supp"
@@ -69,41 +62,29 @@ exec valgrind --quiet --tool=memcheck --trace-children=yes --leak-check=no \\
     $bindir/postgres "\$@"
 WRAP
 chmod 755 "$work/postgres"
-
-cleanup() {
-    as_owner "$bindir/pg_ctl" -D "$data" -m fast -w -t 300 stop >/dev/null 2>&1 || true
-    if [ "${FANFARE_MEMCHECK_KEEP:-0}" = 1 ]; then echo "memcheck: kept $work"; else rm -rf "$work"; fi
-}
-trap cleanup EXIT
+on_exit cluster_stop "$data" -t 300
 
 # initdb (and a first start/stop) the usual way, then restart under valgrind
-tools/cluster.sh start "$data" "$port"
-tools/cluster.sh stop "$data"
+FANFARE_FAST_CLUSTER=1 cluster_start "$data" "$port" || abort "the cluster starts"
+cluster_stop "$data"
 echo "memcheck: starting the postmaster under valgrind (port $port)"
-as_owner "$bindir/pg_ctl" -D "$data" -p "$work/postgres" \
-    -o "-p $port -c autovacuum=off -c jit=off -c max_parallel_workers_per_gather=0" \
-    -l "$data/server.log" -w -t 600 start >/dev/null || { echo "memcheck: the postmaster did not start"; tail -20 "$data/server.log"; echo "0 passed, 1 failed"; exit 1; }
-eval "$(tools/cluster.sh env "$data" "$port")"
+cluster_start "$data" "$port" -p "$work/postgres" \
+    -o "-c autovacuum=off -c jit=off -c max_parallel_workers_per_gather=0" -t 600 ||
+    abort "the postmaster starts under valgrind"
+cluster_use "$data" "$port"
+export FANFARE_TEST_DATADIR=$data FANFARE_TEST_PORT=$port
 
-status=0
 t0=$(date +%s)
-echo "== pg_regress + isolation under valgrind"
-if make -s installcheck PG_CONFIG="$PG_CONFIG"; then echo "-- regress: ok"; else
-    echo "-- regress: FAILED"; status=1
-    head -100 regression.diffs 2>/dev/null; head -100 output_iso/regression.diffs 2>/dev/null
-fi
-echo "== conformance under valgrind"
-if test/conformance/run.sh | tail -n 5; then echo "-- conformance: ok"; else echo "-- conformance: FAILED"; status=1; fi
+step "pg_regress + isolation under valgrind" test/regress/run.sh
+step "conformance under valgrind" test/conformance/run.sh
 echo "memcheck: suites took $(( $(date +%s) - t0 )) s"
 
-as_owner "$bindir/pg_ctl" -D "$data" -m fast -w -t 300 stop >/dev/null 2>&1
+cluster_stop "$data" -t 300
 crashed=$(grep -cE 'terminated by signal|was terminated by|all server processes terminated' "$data/server.log")
+check "server log: no crash line ($crashed)" [ "$crashed" -eq 0 ]
 
 # the reports with a frame in the extension, printed in full (scan.mjs)
 node test/memcheck/scan.mjs "$work/vg" "$work/ours"
 ours=$(cat "$work/ours" 2>/dev/null || echo 1)
-echo "memcheck: server log: $crashed crash lines"
-[ "$crashed" -eq 0 ] || status=1
-[ "$ours" -eq 0 ] || status=1
-if [ "$status" -eq 0 ]; then echo "1 passed, 0 failed"; else echo "0 passed, 1 failed"; fi
-exit "$status"
+check "no valgrind report with a frame in fanfare.so ($ours)" [ "$ours" -eq 0 ]
+summary steps

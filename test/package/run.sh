@@ -10,7 +10,7 @@
 #    extension in PostgreSQL's directories, the gateway binary, its systemd
 #    unit (systemd-analyze verify), its environment file (a conffile, mode
 #    0600, naming every variable of --help) and its man page (every flag);
-# 3. starts a throwaway cluster (tools/cluster.sh) and runs CREATE EXTENSION
+# 3. starts a throwaway cluster (tools/lib.sh) and runs CREATE EXTENSION
 #    fanfare and the project's pg_regress suite (REGRESS of the Makefile)
 #    against the installed extension, with PGXS's installed pg_regress;
 # 4. starts the gateway exactly as the unit does: its ExecStart= line, the
@@ -32,28 +32,13 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
 root=$PWD
-
-SUDO=
-[ "$(id -u)" -eq 0 ] || SUDO=sudo
+# shellcheck source=../../tools/lib.sh
+. tools/lib.sh
 export DEBIAN_FRONTEND=noninteractive
 
-passed=0
-failed=0
-ok() { passed=$((passed + 1)); echo "ok - $1"; }
-fail() { failed=$((failed + 1)); echo "FAIL - $1${2:+ ($2)}"; }
-check() { local name=$1; shift; if "$@"; then ok "$name"; else fail "$name"; return 1; fi; }
-note() { echo "# $*"; }
-summary() {
-    echo
-    echo "$passed passed, $failed failed"
-    [ "$failed" -eq 0 ]
-}
-
 packages=(postgresql-15-fanfare fanfare-gateway)
-work=$(mktemp -d /tmp/fanfare-package-test.XXXXXX)
-chmod 755 "$work"
+new_work_dir package-test
 gw_pid=
-cluster_started=0
 installed=0
 restored=0
 
@@ -62,42 +47,36 @@ restore_previous_files() {
     [ "$restored" = 0 ] || return 0
     restored=1
     if [ -s "$work/previous.tar" ]; then
-        $SUDO tar -C / -xpf "$work/previous.tar" &&
+        as_root tar -C / -xpf "$work/previous.tar" &&
             note "put back $(tar -tf "$work/previous.tar" | wc -l) file(s) of an earlier make install"
     fi
 }
-cleanup() {
+# what a failed check leaves: the gateway, the packages, the files aside
+undo_package_test() {
     [ -n "$gw_pid" ] && kill -KILL "$gw_pid" 2>/dev/null
-    [ "$cluster_started" = 1 ] && tools/cluster.sh stop "$work/data"
     if [ "$installed" = 1 ]; then
-        $SUDO apt-get purge -y -qq "${packages[@]}" >/dev/null 2>&1
+        as_root apt-get purge -y -qq "${packages[@]}" >/dev/null 2>&1
     fi
     restore_previous_files
-    rm -rf "$work"
 }
-trap cleanup EXIT
+on_exit undo_package_test
 
 # --- 1. build ------------------------------------------------------------------
-tools/deps.sh || { fail "tools/deps.sh"; summary; exit 1; }
-export PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
+tools/deps.sh || abort "tools/deps.sh"
 bindir=$("$PG_CONFIG" --bindir)
 version=$(sed -n 's/^EXTVERSION[[:space:]]*=[[:space:]]*//p' Makefile)
 
 for p in "${packages[@]}"; do
     if dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed'; then
-        fail "$p is not installed before the test" "purge it first: apt-get purge ${packages[*]}"
-        summary
-        exit 1
+        abort "$p is not installed before the test" "purge it first: apt-get purge ${packages[*]}"
     fi
 done
 
 if make -s deb >"$work/deb.log" 2>&1; then
     ok "make deb builds the packages"
 else
-    fail "make deb builds the packages"
     tail -n 40 "$work/deb.log"
-    summary
-    exit 1
+    abort "make deb builds the packages"
 fi
 debs=()
 for p in "${packages[@]}"; do
@@ -140,17 +119,15 @@ done <"$work/deb.paths" >"$work/previous.list"
 while read -r path; do [ -d "$path" ] && echo "$path"; done <"$work/deb.paths" >"$work/dirs.before"
 if [ -s "$work/previous.list" ]; then
     note "$(wc -l <"$work/previous.list") file(s) of an earlier make install will be taken over by the package; copied aside"
-    $SUDO tar -C / -cpf "$work/previous.tar" -T "$work/previous.list"
+    as_root tar -C / -cpf "$work/previous.tar" -T "$work/previous.list"
 fi
 
 installed=1
-if $SUDO apt-get install -y -qq "${debs[@]}" >"$work/install.log" 2>&1; then
+if as_root apt-get install -y -qq "${debs[@]}" >"$work/install.log" 2>&1; then
     ok "apt-get install ./dist/*.deb"
 else
-    fail "apt-get install ./dist/*.deb"
     tail -n 20 "$work/install.log"
-    summary
-    exit 1
+    abort "apt-get install ./dist/*.deb"
 fi
 
 # every path the packages own, for the check after the purge; directories
@@ -218,18 +195,8 @@ check "the gateway's README is installed as documentation" \
     bash -c 'dpkg -L fanfare-gateway | grep -q "^/usr/share/doc/fanfare-gateway/README.md"'
 
 # --- 3. the installed extension in a throwaway cluster -------------------------
-port=${FANFARE_PACKAGE_TEST_PORT:-$((55000 + RANDOM % 5000))}
-export FANFARE_FAST_CLUSTER=1
-if tools/cluster.sh start "$work/data" "$port"; then
-    cluster_started=1
-    ok "throwaway cluster started (port $port)"
-else
-    fail "throwaway cluster started (port $port)"
-    summary
-    exit 1
-fi
-eval "$(tools/cluster.sh env "$work/data" "$port")"
-psql_q() { psql -X -q -v ON_ERROR_STOP=1 -At "$@"; }
+throwaway_cluster package-test || abort "throwaway cluster started"
+ok "throwaway cluster started (port $PGPORT)"
 
 db=fanfare_package_test
 psql_q -d postgres -c "CREATE DATABASE $db" >/dev/null
@@ -330,11 +297,11 @@ if check "the gateway starts as the unit starts it, as an unprivileged user" tes
 else
     sed 's/^/#   /' "$work/gateway.err"
 fi
-if tools/cluster.sh stop "$work/data"; then cluster_started=0; fi
-check "the cluster is stopped" test "$cluster_started" = 0
+cluster_stop "$FANFARE_TEST_DATADIR"
+check "the cluster is stopped" test ! -f "$FANFARE_TEST_DATADIR/postmaster.pid"
 
 # --- 5. purge; nothing left behind ----------------------------------------------
-if $SUDO apt-get purge -y -qq "${packages[@]}" >"$work/purge.log" 2>&1; then
+if as_root apt-get purge -y -qq "${packages[@]}" >"$work/purge.log" 2>&1; then
     installed=0
     ok "apt-get purge -y ${packages[*]}"
 else

@@ -2,62 +2,51 @@
 # Load, fault-injection and security tests, short forms (make test).  The
 # long forms are test/soak/run.sh (make soak).  See RELIABILITY.md.
 #
-# Called by tools/test.sh with PG* pointing at a running throwaway cluster
-# with the extension installed, FANFARE_TEST_DATADIR and FANFARE_TEST_PORT.
-# Kills that cluster's postmaster once (kill -9) and restarts it.  Creates
-# its own database, fanfare_reliability_test.  Loopback only; every load loop
-# is bounded in requests and seconds.  About 2 minutes on two cores.
+#   test/reliability/run.sh          (make check-reliability)
+#
+# Alone, it builds and installs the tree and starts a throwaway cluster of
+# its own (tools/lib.sh).  With PG* naming a running cluster (tools/test.sh
+# does) it uses that one; FANFARE_TEST_DATADIR and FANFARE_TEST_PORT name it
+# (by default PGHOST and PGPORT, when PGHOST is the data directory).  Kills
+# that cluster's postmaster once (kill -9) and restarts it.  Creates its own
+# database, fanfare_reliability_test.  Loopback only; every load loop is
+# bounded in requests and seconds.  About 2 minutes on two cores.
 #
 #   LOAD_SECONDS (15) LOAD_CONNECTIONS (16) override the sustained-load phase.
+#   FANFARE_KEEP_WORK=1 keeps the scratch directory (client logs, audits).
 # Prints "N passed, M failed"; exits non-zero on any failure.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
-: "${PGHOST:?PGHOST must point at the test cluster}" "${PGPORT:?}"
-: "${FANFARE_TEST_DATADIR:?}" "${FANFARE_TEST_PORT:?}"
-export PGUSER=${PGUSER:-postgres}
 
 db=fanfare_reliability_test
 login=fanfare_reliability_login
 tenant_role=fanfare_reliability_tenant
-work=$(mktemp -d /tmp/fanfare-reliability.XXXXXX)
-chmod 755 "$work"
 # shellcheck source=lib.sh
-. "$root/test/reliability/lib.sh"
+. test/reliability/lib.sh
+suite_cluster reliability --restarts || abort "a cluster to test against"
+new_work_dir reliability
 tag=rl$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')   # in every email sent to the gateway
 sqltag=sq$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')   # in the direct SQL attacks (logged as statements)
 load_seconds=${LOAD_SECONDS:-15}
 load_connections=${LOAD_CONNECTIONS:-16}
-now_ms() { date +%s%3N; }
 
-cleanup() {
+# what a failed check may leave running
+stop_reliability_helpers() {
     rss_stop
-    [ -n "$gw_pid" ] && kill -KILL "$gw_pid" 2>/dev/null
+    stop_helpers
     [ -n "${saved_pid:-}" ] && kill -KILL "$saved_pid" 2>/dev/null
-    [ -n "${lock_pid:-}" ] && kill "$lock_pid" 2>/dev/null
-    cluster_running || cluster_start
-    if [ "$failed" -gt 0 ] && [ -n "${FANFARE_KEEP_WORK:-}" ]; then echo "# work kept in $work"; else rm -rf "$work"; fi
+    return 0
 }
-trap cleanup EXIT
+on_exit stop_reliability_helpers
 
-if [ ! -x "$gateway" ]; then
-    echo "no gateway binary at $gateway (run make)"; echo "0 passed, 1 failed"; exit 1
-fi
+[ -x "$gateway" ] || abort "a gateway binary at $gateway" "run make"
 server_log=$FANFARE_TEST_DATADIR/server.log
 log_offset=$(stat -c %s "$server_log" 2>/dev/null || echo 0)
 
 # === setup ===================================================================
-setup() {
-    setup_db || return 1
-    psql_db <<SQL || return 1
-DO \$\$
-BEGIN
-    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = '$tenant_role') THEN
-        CREATE ROLE $tenant_role LOGIN IN ROLE fanfare_api;
-    END IF;
-END
-\$\$;
-SQL
+setup_reliability() {
+    setup_durable_db && create_login_role "$tenant_role" || return 1
     : >"$work/tenants"
     for t in 1 2 3; do new_tenant "Reliability $t" >>"$work/tenants" || return 1; done
     read -r orgA keyA < <(sed -n 1p "$work/tenants")
@@ -112,7 +101,7 @@ t_kill_database() {
     wait "$lock_pid" 2>/dev/null
     sleep 3
     echo "restart $(now_ms)" >>"$work/marks.db"
-    cluster_start
+    suite_cluster_restart
     check "the cluster restarts after kill -9 of its postmaster" [ $? = 0 ]
     wait_healthy 30
     echo "healthy $(now_ms)" >>"$work/marks.db"
@@ -383,12 +372,8 @@ t_logs() {
     fi
 }
 # === run =====================================================================
-if ! setup; then
-    echo "setup failed"; echo "0 passed, 1 failed"; exit 1
-fi
-if ! start_gateway main; then
-    fail "the gateway starts"; summary; exit 1
-fi
+setup_reliability || abort "setup"
+start_gateway main || abort "the gateway starts"
 t_sustained
 t_kill_database
 t_kill_gateway

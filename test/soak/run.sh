@@ -10,50 +10,35 @@
 #   3. the gateway killed with SIGKILL five times under load, restarted each
 #      time: one audit, lost answers all-or-nothing.
 #
-# Starts its own throwaway cluster (like tools/test.sh) and stops it.  About
-# 7 minutes.  SOAK_SECONDS (60) and SOAK_CONNECTIONS ("8 32 64") change
-# phase 1; SOAK_KILLS (5) phases 2 and 3.  Loopback only; every loop is
-# bounded in requests and seconds.  Prints "N passed, M failed".
+# Builds and installs the tree, starts its own throwaway cluster
+# (tools/lib.sh) and stops it.  About 7 minutes.  SOAK_SECONDS (60) and
+# SOAK_CONNECTIONS ("8 32 64") change phase 1; SOAK_KILLS (5) phases 2 and 3.  Loopback only; every loop is
+# bounded in requests and seconds.  FANFARE_KEEP_WORK=1 keeps the scratch
+# directory.  Prints "N passed, M failed".
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
 
-tools/deps.sh
-export PG_CONFIG=${PG_CONFIG:-$(ls -d /usr/lib/postgresql/15/bin/pg_config 2>/dev/null || command -v pg_config)}
-make -s PG_CONFIG="$PG_CONFIG" || exit 1
-SUDO=
-[ "$(id -u)" -eq 0 ] || SUDO=sudo
-$SUDO make -s install PG_CONFIG="$PG_CONFIG" >/dev/null || exit 1
-
-work=$(mktemp -d /tmp/fanfare-soak.XXXXXX)
-chmod 755 "$work"
-pg_port=${FANFARE_SOAK_PORT:-$((55000 + RANDOM % 5000))}
-export FANFARE_FAST_CLUSTER=1
-export FANFARE_TEST_DATADIR=$work/data FANFARE_TEST_PORT=$pg_port
 db=fanfare_soak
 login=fanfare_soak_login
 # shellcheck source=../reliability/lib.sh
-. "$root/test/reliability/lib.sh"
+. test/reliability/lib.sh
+build_and_install || abort "the build"
+new_work_dir soak
+throwaway_cluster soak || abort "a throwaway cluster"
 soak_seconds=${SOAK_SECONDS:-60}
 soak_connections=${SOAK_CONNECTIONS:-8 32 64}
 kills=${SOAK_KILLS:-5}
 tag=sk$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')
 max_requests=1000000
-now_ms() { date +%s%3N; }
 
-cleanup() {
+stop_soak_helpers() {
     rss_stop
-    [ -n "$gw_pid" ] && kill -KILL "$gw_pid" 2>/dev/null
+    stop_helpers
     [ -n "${load_pid:-}" ] && kill "$load_pid" 2>/dev/null
-    [ -n "${lock_pid:-}" ] && kill "$lock_pid" 2>/dev/null
-    "$root/tools/cluster.sh" stop "$work/data" >/dev/null 2>&1
-    # orphans of a killed postmaster may hold the data directory a moment
-    sleep 1
-    if [ -n "${FANFARE_KEEP_WORK:-}" ]; then echo "# work kept in $work"; else rm -rf "$work"; fi
+    return 0
 }
-trap cleanup EXIT
-"$root/tools/cluster.sh" start "$work/data" "$pg_port" || exit 1
-eval "$("$root/tools/cluster.sh" env "$work/data" "$pg_port")"
+on_exit stop_soak_helpers
 
 # phases_where TAG PREFIX JS: true if JS (on phase p) holds for every phase named PREFIX*
 phases_where() {
@@ -61,15 +46,15 @@ phases_where() {
 }
 expected_only='Object.keys(p.counts).every((k) => ["valid:200", "invalid:400", "badkey:401"].includes(k))'
 
-setup_db || { echo "setup failed"; echo "0 passed, 1 failed"; exit 1; }
+setup_durable_db || abort "setup"
 : >"$work/tenants"
-for t in 1 2 3 4; do new_tenant "Soak $t" >>"$work/tenants" || exit 1; done
+for t in 1 2 3 4; do new_tenant "Soak $t" >>"$work/tenants" || abort "tenant $t"; done
 spare=$(new_tenant "Soak spare")
 revoked=$(psql_db -c "SELECT fanfare.rotate_secret_key('${spare% *}')")
 psql_db -c "SELECT fanfare.rotate_secret_key('${spare% *}')" >/dev/null
 keys_file "$work/keys.json" "sk_live_$(head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n' | head -c 43)" \
     "$revoked" "$(psql_db -c "SELECT fanfare.rotate_publishable_key('${spare% *}')")" "sk_live_bad key"
-start_gateway soak || { echo "0 passed, 1 failed"; exit 1; }
+start_gateway soak || abort "the gateway starts"
 first_pid=$gw_pid
 rss_begin=$(rss_kb "$gw_pid")
 
@@ -108,7 +93,7 @@ for i in $(seq 1 "$kills"); do
     wait "$lock_pid" 2>/dev/null
     sleep 2
     echo "restart$i $(now_ms)" >>"$work/marks.db"
-    cluster_start || fail "the cluster restarts after kill $i"
+    suite_cluster_restart || fail "the cluster restarts after kill $i"
     wait_healthy 30 || fail "the gateway is healthy again after kill $i"
     echo "healthy$i $(now_ms)" >>"$work/marks.db"
 done

@@ -14,21 +14,14 @@
 # SCAN_BUILD_ARGS adds options (e.g. "-enable-checker alpha.unix.cstring").
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# shellcheck source=../../tools/lib.sh
+. tools/lib.sh
 
-SUDO=
-[ "$(id -u)" -eq 0 ] || SUDO=sudo
-if ! command -v scan-build >/dev/null 2>&1; then
-    echo "static: installing clang-tools"
-    export DEBIAN_FRONTEND=noninteractive
-    $SUDO apt-get update -qq
-    $SUDO apt-get install -y -qq --no-install-recommends clang-tools
-fi
+command -v scan-build >/dev/null 2>&1 || apt_install clang-tools
 tools/deps.sh
-export PG_CONFIG=${PG_CONFIG:-$(ls -d /usr/lib/postgresql/15/bin/pg_config 2>/dev/null || command -v pg_config)}
 
-work=$(mktemp -d /tmp/fanfare-static.XXXXXX)
-keep=0
-trap '[ "$keep" = 1 ] || rm -rf "$work"' EXIT
+# kept when the analysis fails (the report is in it)
+new_work_dir static
 tools/copy-tree.sh "$work/src"
 
 # PGXS sets CC in its Makefile.global, which beats the CC that scan-build
@@ -67,7 +60,7 @@ if [ -n "$findings" ]; then
 fi
 
 if [ "$status" -ne 0 ]; then
-    keep=1
+    FANFARE_KEEP_WORK=1
     if [ -z "$findings" ] && ! grep -q 'bugs\? found' "$work/build.log"; then
         echo "static: the build failed:" >&2
         tail -n 30 "$work/build.log" >&2

@@ -9,68 +9,37 @@
 # default, an enum label, a policy, ...), made in a transaction that is rolled
 # back, must show up in the diff.
 #
-#   test/upgrade/run.sh
+#   test/upgrade/run.sh              (make check-upgrade)
 #
 # The cluster is the one the PG* variables name (a superuser); without
-# PGHOST the suite starts a throwaway cluster of its own (tools/cluster.sh)
-# and stops it at exit.  Prints ok/FAIL lines and "N passed, M failed";
+# PGHOST the suite builds and installs the tree and starts a throwaway
+# cluster of its own (tools/lib.sh), stopped at exit.  Prints ok/FAIL lines and "N passed, M failed";
 # exits non-zero on a failure.
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
+# shellcheck source=../../tools/lib.sh
+. tools/lib.sh
 objects_sql=$PWD/test/upgrade/objects.sql
-
-passed=0
-failed=0
-ok() { passed=$((passed + 1)); echo "ok - $1"; }
-fail() { failed=$((failed + 1)); echo "FAIL - $1${2:+ ($2)}"; }
-summary() { echo "$passed passed, $failed failed"; }
 
 # fewer objects than this means the description query found (almost) nothing
 min_objects=25
 databases="fanfare_fresh fanfare_upgraded fanfare_tampered"
 
-work=$(mktemp -d /tmp/fanfare-upgrade.XXXXXX)
-chmod 755 "$work"
-cluster_started=0
-cleanup() {
-    if [ "$cluster_started" = 1 ]; then
-        tools/cluster.sh stop "$work/data"
-    elif [ -n "${PGHOST:-}" ]; then
-        for db in $databases; do q -d postgres -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $db" >/dev/null 2>&1; done
-    fi
-    rm -rf "$work"
+suite_cluster upgrade || abort "a cluster to test against"
+new_work_dir upgrade
+# a shared cluster gets its databases back; a throwaway one goes as a whole
+drop_databases() {
+    local db
+    for db in $databases; do psql_q -d postgres -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $db" >/dev/null 2>&1; done
 }
-trap cleanup EXIT
+on_exit drop_databases
 
-# --- the cluster ------------------------------------------------------------------
-if [ -z "${PGHOST:-}" ]; then
-    export FANFARE_FAST_CLUSTER=1
-    for attempt in 1 2 3; do
-        port=$((55000 + RANDOM % 5000))
-        if tools/cluster.sh start "$work/data" "$port" >"$work/cluster.log" 2>&1; then
-            cluster_started=1
-            break
-        fi
-    done
-    if [ "$cluster_started" != 1 ]; then
-        fail "throwaway cluster started" "$(tail -n 5 "$work/cluster.log")"
-        summary
-        exit 1
-    fi
-    eval "$(tools/cluster.sh env "$work/data" "$port")"
-    echo "# throwaway cluster on port $port"
-fi
-
-q() { psql -X -q -v ON_ERROR_STOP=1 -At "$@"; }
-
-if [ "$(q -d postgres -c 'SELECT rolsuper FROM pg_roles WHERE rolname = current_user' 2>&1)" != t ]; then
-    fail "the PG* variables name a superuser (CREATE EXTENSION fanfare needs one)"
-    summary
-    exit 1
+if [ "$(psql_q -d postgres -c 'SELECT rolsuper FROM pg_roles WHERE rolname = current_user' 2>&1)" != t ]; then
+    abort "the PG* variables name a superuser (CREATE EXTENSION fanfare needs one)"
 fi
 for db in $databases; do
-    q -d postgres -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" >/dev/null ||
-        { fail "database $db created"; summary; exit 1; }
+    psql_q -d postgres -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" >/dev/null ||
+        abort "database $db created"
 done
 
 # describe DB FILE [SQL...]: objects.sql's lines for DB into FILE; each SQL
@@ -79,29 +48,29 @@ describe() {
     local db=$1 out=$2 args=() s
     shift 2
     for s in "$@"; do args+=(-c "$s"); done
-    q -d "$db" -c BEGIN "${args[@]}" -f "$objects_sql" -c ROLLBACK >"$out" 2>"$out.err"
+    psql_q -d "$db" -c BEGIN "${args[@]}" -f "$objects_sql" -c ROLLBACK >"$out" 2>"$out.err"
 }
-# check NAME COMMAND...: ok when the command succeeds
-check() {
-    local name=$1
-    shift
-    if "$@"; then ok "$name"; else fail "$name"; fi
-}
-version_is() { [ "$(q -d "$1" -c "SELECT extversion FROM pg_extension WHERE extname = 'fanfare'")" = "$2" ]; }
+version_is() { [ "$(psql_q -d "$1" -c "SELECT extversion FROM pg_extension WHERE extname = 'fanfare'")" = "$2" ]; }
 
 # --- the two installs -------------------------------------------------------------
-default_version=$(q -d fanfare_fresh -c "SELECT default_version FROM pg_available_extensions WHERE name = 'fanfare'")
-q -d fanfare_fresh -c "CREATE EXTENSION fanfare" &&
-    check "fresh: CREATE EXTENSION fanfare installs $default_version" version_is fanfare_fresh "$default_version" ||
+default_version=$(psql_q -d fanfare_fresh -c "SELECT default_version FROM pg_available_extensions WHERE name = 'fanfare'")
+if psql_q -d fanfare_fresh -c "CREATE EXTENSION fanfare"; then
+    check "fresh: CREATE EXTENSION fanfare installs $default_version" version_is fanfare_fresh "$default_version"
+else
     fail "fresh: CREATE EXTENSION fanfare"
+fi
 
-q -d fanfare_upgraded -c "CREATE EXTENSION fanfare VERSION '0.1.0'" &&
-    check "upgraded: CREATE EXTENSION fanfare VERSION '0.1.0'" version_is fanfare_upgraded 0.1.0 ||
+if psql_q -d fanfare_upgraded -c "CREATE EXTENSION fanfare VERSION '0.1.0'"; then
+    check "upgraded: CREATE EXTENSION fanfare VERSION '0.1.0'" version_is fanfare_upgraded 0.1.0
+else
     fail "upgraded: CREATE EXTENSION fanfare VERSION '0.1.0'"
+fi
 describe fanfare_upgraded "$work/before-update.txt" || fail "objects.sql runs on 0.1.0" "$(cat "$work/before-update.txt.err")"
-q -d fanfare_upgraded -c "ALTER EXTENSION fanfare UPDATE" &&
-    check "upgraded: ALTER EXTENSION fanfare UPDATE reaches $default_version" version_is fanfare_upgraded "$default_version" ||
+if psql_q -d fanfare_upgraded -c "ALTER EXTENSION fanfare UPDATE"; then
+    check "upgraded: ALTER EXTENSION fanfare UPDATE reaches $default_version" version_is fanfare_upgraded "$default_version"
+else
     fail "upgraded: ALTER EXTENSION fanfare UPDATE"
+fi
 
 # --- describe and compare ---------------------------------------------------------
 if describe fanfare_fresh "$work/fresh.txt" && describe fanfare_upgraded "$work/upgraded.txt"; then
@@ -146,7 +115,7 @@ else
 fi
 
 # --- self-test: the comparison sees a change ---------------------------------------
-q -d fanfare_tampered -c "CREATE EXTENSION fanfare" || fail "self-test: CREATE EXTENSION fanfare"
+psql_q -d fanfare_tampered -c "CREATE EXTENSION fanfare" || fail "self-test: CREATE EXTENSION fanfare"
 if describe fanfare_tampered "$work/baseline.txt" && diff -q "$work/fresh.txt" "$work/baseline.txt" >/dev/null; then
     ok "self-test: an untouched third install matches the fresh one"
 else
@@ -241,4 +210,3 @@ else
 fi
 
 summary
-[ "$failed" -eq 0 ]

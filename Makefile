@@ -23,14 +23,15 @@ OBJS = \
 	src/email_uniqueness.o \
 	src/response.o \
 	src/create_consumers.o \
+	src/idempotency.o \
 	src/import_consumers.o
 
 DATA = $(wildcard fanfare--*.sql)
 
 # pg_regress suites (sql/ + expected/) and isolation specs (test/isolation/)
-REGRESS = install validation defaults response tenancy limits errors issue_format wire lifecycle upgrade
+REGRESS = install validation defaults response tenancy limits errors issue_format wire idempotency lifecycle upgrade
 REGRESS_OPTS = --inputdir=.
-ISOLATION = email_race
+ISOLATION = email_race idempotency
 ISOLATION_OPTS = --inputdir=test/isolation --outputdir=output_iso
 
 # rebuild objects when a header they include changes (override: Debian's
@@ -95,7 +96,7 @@ check-memory: check-memcheck
 soak:
 	test/soak/run.sh
 
-# --- release and packaging (see docs-pkg-README-section.md) ---
+# --- release and packaging (see README.md, "Packages", and CONTRIBUTING.md) ---
 .PHONY: deb check-version check-package check-static check-assert
 
 # the Debian packages postgresql-15-fanfare and fanfare-gateway, into dist/

@@ -13,6 +13,24 @@ file:close()
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer " .. os.getenv("FANFARE_BENCH_KEY")
 
+-- FANFARE_BENCH_IDEMPOTENCY=RUN: every request carries its own
+-- Idempotency-Key, RUN-thread-n, so each is a first request (stored), never
+-- a replay.  Without it wrk sends its one pre-built request.
+local run = os.getenv("FANFARE_BENCH_IDEMPOTENCY")
+if run and run ~= "" then
+   local threads = 0
+   function setup(thread)
+      threads = threads + 1
+      thread:set("thread_number", threads)
+   end
+   local n = 0
+   function request()
+      n = n + 1
+      wrk.headers["Idempotency-Key"] = run .. "-" .. thread_number .. "-" .. n
+      return wrk.format()
+   end
+end
+
 function done(summary, latency, requests)
    local e = summary.errors
    io.write(string.format("RESULT\t%d\t%.3f\t%.3f\t%.3f\t%d\n",

@@ -279,6 +279,32 @@ if (meta.gateway_note) {
 }
 out.push('');
 
+// --- Idempotency-Key
+{
+  const idem = {};
+  for (const [mode, rows, round, requests, duration, p50, p99, errors] of tsv('idempotency.tsv'))
+    ((idem[rows] ??= {})[mode] ??= []).push({ rps: +requests / +duration, p50: +p50, p99: +p99, errors: +errors });
+  if (Object.keys(idem).length) {
+    out.push('## Idempotency-Key: what a key costs over HTTP');
+    out.push('');
+    out.push('The same `wrk` requests at 8 connections, without a key and with a fresh `Idempotency-Key` on every request ' +
+      '(each one a first request: looked up, then stored with the batch), alternating, ' +
+      `${meta.quick === '1' ? 'one round' : 'three rounds'} of ${meta.duration} s each; medians of the rounds. Latencies in ms.`);
+    out.push('');
+    out.push('| rows/batch | req/s without | req/s with a key | with/without | p50 without | p50 with | p99 without | p99 with |');
+    out.push('|---:|---:|---:|---:|---:|---:|---:|---:|');
+    for (const rows of ['1', '500']) {
+      const a = idem[rows]?.none, b = idem[rows]?.key;
+      if (!a || !b) continue;
+      const m = (xs, k) => median(xs.map((x) => x[k]));
+      const err = (xs) => { const e = xs.reduce((s, x) => s + x.errors, 0); return e ? ` (${e} errors)` : ''; };
+      out.push(`| ${rows} | ${fmt(m(a, 'rps'))}${err(a)} | ${fmt(m(b, 'rps'))}${err(b)} | ${fmt(m(b, 'rps') / m(a, 'rps'), 2)}× | ` +
+        `${fmt(m(a, 'p50'), 2)} | ${fmt(m(b, 'p50'), 2)} | ${fmt(m(a, 'p99'), 2)} | ${fmt(m(b, 'p99'), 2)} |`);
+    }
+    out.push('');
+  }
+}
+
 // --- how the contenders differ
 out.push('## Contenders');
 out.push('');

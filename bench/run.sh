@@ -292,7 +292,7 @@ if [ -z "$gateway_note" ]; then
     # bypassed for both alike)
     gw_user=bench_api
     [ "$(psql -X -At -d "$db" -c "SELECT has_function_privilege('bench_api',
-        'fanfare.api_import_consumers(text,bytea)', 'EXECUTE')")" = t ] || gw_user=postgres
+        'fanfare.api_import_consumers(text,bytea,text)', 'EXECUTE')")" = t ] || gw_user=postgres
     key=$(psql -X -At -d "$db" -c "SELECT fanfare.rotate_secret_key(fanfare.create_organization('bench'))")
     PGUSER=$gw_user PGDATABASE=$db "$gateway_bin" --listen "127.0.0.1:$gw_port" \
         >"$raw/gateway.log" 2>&1 &
@@ -325,11 +325,11 @@ if [ -z "$gateway_note" ]; then
         # bind (-D), so it goes as a literal with the simple protocol.
         if [ "$n" = 1 ]; then
             pgbench_mode=(-M prepared -D key="$key" -D body="$(cat "$body")")
-            printf "SELECT fanfare.api_import_consumers(:key, pg_catalog.convert_to(:body, 'UTF8')), pg_catalog.current_setting('fanfare.organization_id', true);\n" \
+            printf "SELECT fanfare.api_import_consumers(:key, pg_catalog.convert_to(:body, 'UTF8'), NULL), pg_catalog.current_setting('fanfare.organization_id', true), pg_catalog.current_setting('fanfare.idempotency_outcome', true);\n" \
                 >"$work/pgbench-$n.sql"
         else
             pgbench_mode=(-M simple)
-            printf "SELECT fanfare.api_import_consumers('%s', pg_catalog.convert_to('%s', 'UTF8')), pg_catalog.current_setting('fanfare.organization_id', true);\n" \
+            printf "SELECT fanfare.api_import_consumers('%s', pg_catalog.convert_to('%s', 'UTF8'), NULL), pg_catalog.current_setting('fanfare.organization_id', true), pg_catalog.current_setting('fanfare.idempotency_outcome', true);\n" \
                 "$key" "$(sed "s/'/''/g" "$body")" >"$work/pgbench-$n.sql"
         fi
         echo "pgbench_mode_$n	${pgbench_mode[1]}" >>"$raw/pgbench-modes.tsv"
@@ -362,6 +362,28 @@ if [ -z "$gateway_note" ]; then
                         p50 = lat[int((NR - 1) * 0.50) + 1]; p99 = lat[int((NR - 1) * 0.99) + 1]
                         printf "pgbench\t%s\t%s\t%d\t%.3f\t%.3f\t%.3f\t%d\n", n, c, NR, d, p50, p99, failed
                     }' >>"$raw/gateway.tsv"
+        done
+    done
+fi
+
+# --- Idempotency-Key: its cost over HTTP -------------------------------------------
+# The same requests with and without a key (a fresh one per request, so each
+# is stored, never replayed), 8 connections, alternating, three rounds each
+# (one in --quick).
+if [ -z "$gateway_note" ]; then
+    for n in 1 500; do
+        for round in $(seq 1 $([ "$quick" = 1 ] && echo 1 || echo 3)); do
+            for mode in none key; do
+                psql -X -q -d "$db" -c "TRUNCATE fanfare.consumers, fanfare.idempotency_keys"
+                log "gateway: wrk, $n-row batches, 8 connections, Idempotency-Key: $mode, round $round"
+                FANFARE_BENCH_BODY=$work/set/gw-$n.json FANFARE_BENCH_KEY=$key \
+                    FANFARE_BENCH_IDEMPOTENCY=$([ "$mode" = key ] && echo "r$round-n$n-$$") \
+                    wrk -t2 -c8 -d"${duration}s" --timeout 60s -s bench/gateway.lua \
+                    "http://127.0.0.1:$gw_port/consumers/batch" >"$raw/wrk-idem-$n-$mode-$round.txt"
+                awk -v n="$n" -v m="$mode" -v r="$round" -F'\t' '$1 == "RESULT" {
+                        printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", m, n, r, $2, $3, $4, $5, $6 }' \
+                    "$raw/wrk-idem-$n-$mode-$round.txt" >>"$raw/idempotency.tsv"
+            done
         done
     done
 fi

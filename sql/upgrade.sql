@@ -20,7 +20,7 @@ CREATE EXTENSION fanfare VERSION '0.1.0';
 SELECT extversion FROM pg_extension WHERE extname = 'fanfare';
 -- 0.1.0 has no wire path, and its gateway function is PL/pgSQL, SECURITY DEFINER
 SELECT to_regprocedure('fanfare.import_consumers(text)') IS NULL AS no_import_consumers,
-       to_regprocedure('fanfare.api_import_consumers(text,bytea)') IS NULL AS no_api_import_consumers,
+       to_regprocedure('fanfare.api_import_consumers(text,bytea,text)') IS NULL AS no_api_import_consumers,
        to_regprocedure('fanfare.consumer_fields()') IS NULL AS no_consumer_fields,
        to_regprocedure('fanfare.post_consumers_batch(json)') IS NULL AS no_post_consumers_batch;
 SELECT l.lanname, p.prosecdef FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
@@ -136,7 +136,7 @@ FROM before_update b JOIN after_update a USING (tab) ORDER BY b.tab;
 
 -- the new functions exist; the old gateway function is now SQL over the new one
 SELECT to_regprocedure('fanfare.import_consumers(text)') IS NOT NULL AS import_consumers,
-       to_regprocedure('fanfare.api_import_consumers(text,bytea)') IS NOT NULL AS api_import_consumers,
+       to_regprocedure('fanfare.api_import_consumers(text,bytea,text)') IS NOT NULL AS api_import_consumers,
        to_regprocedure('fanfare.consumer_fields()') IS NOT NULL AS consumer_fields,
        to_regprocedure('fanfare.post_consumers_batch(json)') IS NOT NULL AS post_consumers_batch;
 SELECT l.lanname, p.prosecdef FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
@@ -330,7 +330,7 @@ SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity,
 FROM pg_class c WHERE c.relnamespace = 'fanfare'::regnamespace AND c.relkind = 'r' ORDER BY 1;
 
 ------------------------------------------------------------------------------
--- pg_dump still dumps the three tables
+-- pg_dump still dumps the three tables of 0.1.0, and the keys of 0.2.0
 ------------------------------------------------------------------------------
 SELECT u.dumped_table::regclass AS dumped_table, u.condition
 FROM pg_extension e, unnest(e.extconfig, e.extcondition) AS u(dumped_table, condition)

@@ -85,6 +85,43 @@ extern void email_duplicates_stored(const BatchContext *batch, bool *duplicate, 
 extern void email_duplicate_issues(const BatchContext *batch, const bool *duplicate,
 								   IssueList *issues);
 
+/* ---- idempotency.c: retries that never create twice ---- */
+typedef enum IdempotencyState
+{
+	IDEMPOTENCY_NONE,			/* no key */
+	IDEMPOTENCY_BUSY,			/* a running request holds the key */
+	IDEMPOTENCY_MISMATCH,		/* stored with another body */
+	IDEMPOTENCY_NEW,			/* first request with this key */
+	IDEMPOTENCY_REPLAY			/* a retry: answer what the first one created */
+} IdempotencyState;
+
+typedef struct Idempotency
+{
+	IdempotencyState state;
+	char	   *key;
+	bytea	   *fingerprint;	/* SHA-256 of the body as sent */
+	/* a replay: what the first request created */
+	TimestampTz created_at;
+	char	   *created_by;
+	int			n;
+	pg_uuid_t  *ids;
+} Idempotency;
+
+/* the {"error": ...} bodies of 409 and 422, the gateway's and PostgREST's */
+#define IDEMPOTENCY_IN_USE_BODY \
+	"{\"error\":\"A request with this Idempotency-Key is still in progress\"}"
+#define IDEMPOTENCY_REUSED_BODY \
+	"{\"error\":\"This Idempotency-Key was used with a different request body\"}"
+
+extern const char *idempotency_key_setting(void);
+extern char *idempotency_parse_header(const char *value, const char **received,
+									  const char **reason);
+extern char *idempotency_key_from_header(const char *value);
+extern void idempotency_lookup(Idempotency *idem, const char *key, const char *body, int len);
+extern void idempotency_begin(Idempotency *idem, const char *key, const char *body, int len);
+extern void idempotency_store(const Idempotency *idem, const BatchContext *batch);
+extern void idempotency_outcome(const char *outcome);
+
 /*
  * ---- create_consumers.c: one batch, all steps ----
  *
@@ -92,10 +129,14 @@ extern void email_duplicate_issues(const BatchContext *batch, const bool *duplic
  * With a ResponseWriter, the jsonb response is written on the way.  Any
  * issue raises 22023 with the 400 body as DETAIL unless issues_out is
  * given: then the issues are left there, nothing is stored, and the caller
- * answers.  Returns the number of consumers created.
+ * answers.  With idem (a key), a new batch stores its key in the same
+ * transaction, and a replay creates nothing: the walk then only rebuilds
+ * the batch as the first request made it (its ids, time and actor).
+ * Returns the number of consumers created (or replayed).
  */
 extern int	batch_create(BatchContext *batch, const JsonValue *body,
-						 ResponseWriter *response, IssueList *issues_out);
+						 ResponseWriter *response, IssueList *issues_out,
+						 const Idempotency *idem);
 
 /* Raise the validation error: the 400 body is the DETAIL. */
 extern void report_issues(const IssueList *issues) pg_attribute_noreturn();

@@ -192,23 +192,72 @@ check_emails_and_insert(BatchContext *batch, StagedRows *rows, IssueList *issues
 	email_duplicate_issues(batch, duplicate, issues);
 }
 
+/* A replay's sink: the batch as the first request made it, nothing staged. */
+static void
+replay_consumer(void *arg, const ConsumerValues *consumer)
+{
+	CreateState *state = arg;
+	const FieldValue *metadata = NULL;
+
+	if (consumer->index >= state->batch->ids_given)
+		elog(ERROR, "the replayed batch has more consumers than its first request created");
+	if (metadata_field >= 0 && consumer->fields[metadata_field].present)
+		metadata = &consumer->fields[metadata_field];
+	batch_add_consumer(state->batch, consumer);
+	if (state->response)
+		response_add(state->response, state->batch, consumer,
+					 metadata && metadata->rebuild ? metadata_for_storage(metadata) : NULL);
+}
+
+/* The time, actor and ids of the request a replay answers for. */
+static void
+batch_context_replay(BatchContext *batch, const Idempotency *idem)
+{
+	batch->created_at = idem->created_at;
+	js_iso_string(batch->created_at, batch->created_at_text);
+	batch->actor = idem->created_by;
+	batch->ids = idem->ids;
+	batch->ids_given = idem->n;
+	batch->ids_wanted = false;
+	batch->allocated = Max(idem->n, 1);
+	batch->elements = palloc(sizeof(JsonValue) * batch->allocated);
+	batch->emails = palloc(sizeof(char *) * batch->allocated);
+	batch->email_lens = palloc(sizeof(int) * batch->allocated);
+}
+
 int
 batch_create(BatchContext *batch, const JsonValue *body, ResponseWriter *response,
-			 IssueList *issues_out)
+			 IssueList *issues_out, const Idempotency *idem)
 {
 	IssueList	local;
 	IssueList  *issues = issues_out ? issues_out : &local;
 	CreateState state = {batch, {0}, response};
+	bool		replay = idem != NULL && idem->state == IDEMPOTENCY_REPLAY;
+	bool		store = idem != NULL && idem->state == IDEMPOTENCY_NEW;
 
 	issue_list_init(issues, fanfare_max_issues);
-	staged_rows_begin(&state.rows, batch);
-	batch_walk(body, issues, stage_consumer, &state, NULL);
-	if (issues->total == 0 && batch->n > 0)
+	if (replay)
+	{
+		batch_context_replay(batch, idem);
+		batch_walk(body, issues, replay_consumer, &state, NULL);
+		if (issues->total == 0 && batch->n != idem->n)
+			elog(ERROR, "the replayed batch has %d consumers, its first request created %d",
+				 batch->n, idem->n);
+	}
+	else
+	{
+		staged_rows_begin(&state.rows, batch);
+		batch_walk(body, issues, stage_consumer, &state, NULL);
+	}
+	if (!replay && issues->total == 0 && (batch->n > 0 || store))
 	{
 		/* nothing is stored unless every row is: no undo is ever needed */
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
-		check_emails_and_insert(batch, &state.rows, issues);
+		if (batch->n > 0)
+			check_emails_and_insert(batch, &state.rows, issues);
+		if (store && issues->total == 0)
+			idempotency_store(idem, batch);
 		SPI_finish();
 	}
 	if (issues->total > 0)
@@ -217,6 +266,8 @@ batch_create(BatchContext *batch, const JsonValue *body, ResponseWriter *respons
 			report_issues(issues);
 		return -1;
 	}
+	if (replay)
+		idempotency_outcome("replayed");
 	return batch->n;
 }
 
@@ -257,6 +308,7 @@ fanfare_create_consumers(PG_FUNCTION_ARGS)
 	ResponseWriter response;
 	JsonValue	body;
 	int			expected;
+	Idempotency idem;
 	Jsonb	   *result;
 
 	batch_cxt = AllocSetContextCreate(caller_cxt, "fanfare batch", ALLOCSET_DEFAULT_SIZES);
@@ -265,13 +317,16 @@ fanfare_create_consumers(PG_FUNCTION_ARGS)
 	json_from_jsonb(payload, &body);
 	expected = expected_consumers(&body);
 	batch_context_init(&batch, expected);
+	/* the key's fingerprint is of the jsonb value, as this entry point sees the body */
+	idempotency_begin(&idem, idempotency_key_setting(),
+					  VARDATA_ANY(payload), VARSIZE_ANY_EXHDR(payload));
 
 	/* the response outlives the batch's scratch */
 	MemoryContextSwitchTo(caller_cxt);
 	response_begin(&response, expected);
 	MemoryContextSwitchTo(batch_cxt);
 
-	batch_create(&batch, &body, &response, NULL);
+	batch_create(&batch, &body, &response, NULL, &idem);
 
 	MemoryContextSwitchTo(caller_cxt);
 	result = response_finish(&response);

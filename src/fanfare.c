@@ -20,6 +20,9 @@ int			fanfare_max_error_size = 4096;
 int			fanfare_issue_format = ISSUE_FORMAT_OPENAPI;
 char	   *fanfare_organization_id_setting = NULL;
 char	   *fanfare_actor_setting = NULL;
+char	   *fanfare_idempotency_key_setting = NULL;
+char	   *fanfare_idempotency_outcome = NULL;
+int			fanfare_idempotency_ttl = 86400;
 
 void		_PG_init(void);
 
@@ -71,6 +74,27 @@ _PG_init(void)
 							   "Who is acting: stored as createdBy.",
 							   "When empty, the sub claim of request.jwt.claims, else the current role.",
 							   &fanfare_actor_setting,
+							   "",
+							   PGC_USERSET, 0,
+							   NULL, NULL, NULL);
+	DefineCustomStringVariable("fanfare.idempotency_key",
+							   "Idempotency key of the next batch: a retry with the same key and body creates nothing.",
+							   "1 to 255 printable ASCII characters, scoped to the tenant. Set it with SET LOCAL, one key per request.",
+							   &fanfare_idempotency_key_setting,
+							   "",
+							   PGC_USERSET, 0,
+							   NULL, NULL, NULL);
+	DefineCustomIntVariable("fanfare.idempotency_ttl",
+							"How long an idempotency key is kept.",
+							"A retry after this long is a new request; fanfare.prune_idempotency_keys() deletes expired keys.",
+							&fanfare_idempotency_ttl,
+							86400, 60, INT_MAX,
+							PGC_SUSET, GUC_UNIT_S,
+							NULL, NULL, NULL);
+	DefineCustomStringVariable("fanfare.idempotency_outcome",
+							   "What the last call with an idempotency key did in this transaction: created or replayed.",
+							   "Set by fanfare; the gateway reads it for the Idempotent-Replayed header.",
+							   &fanfare_idempotency_outcome,
 							   "",
 							   PGC_USERSET, 0,
 							   NULL, NULL, NULL);

@@ -42,6 +42,9 @@
 #define ERRCODE_FANFARE_INVALID_KEY		MAKE_SQLSTATE('2','8','N','0','1')
 #define ERRCODE_FANFARE_SECRET_KEY_REQUIRED	MAKE_SQLSTATE('2','8','N','0','2')
 #define ERRCODE_FANFARE_ORGANIZATION_DISABLED	MAKE_SQLSTATE('4','2','N','0','1')
+#define ERRCODE_FANFARE_IDEMPOTENCY_KEY_REUSED	MAKE_SQLSTATE('2','2','N','0','4')
+#define ERRCODE_FANFARE_INVALID_IDEMPOTENCY_KEY	MAKE_SQLSTATE('2','2','N','0','5')
+#define ERRCODE_FANFARE_IDEMPOTENCY_KEY_IN_USE	MAKE_SQLSTATE('5','5','N','0','1')
 
 /* ---- settings (fanfare.c) ---- */
 typedef enum IssueFormat
@@ -56,6 +59,9 @@ extern int	fanfare_max_error_size;	/* kB */
 extern int	fanfare_issue_format;
 extern char *fanfare_organization_id_setting;
 extern char *fanfare_actor_setting;
+extern char *fanfare_idempotency_key_setting;
+extern int	fanfare_idempotency_ttl;	/* seconds */
+extern char *fanfare_idempotency_outcome;
 
 /* The batch-size rule: at most fanfare.max_batch_size consumers. */
 static inline bool

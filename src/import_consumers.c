@@ -143,19 +143,25 @@ typedef struct WireBatch
 	MemoryContext row_cxt;
 } WireBatch;
 
-/* Read, validate, stage and insert; any problem raises. */
+/*
+ * Read, validate, stage and insert; any problem raises.  With an
+ * idempotency key (NULL: none), its lookup comes first: a key in use or
+ * reused with another body is answered before the body is read.
+ */
 static WireBatch *
 wire_batch_create(const char *data, int len, bool check_encoding,
-				  const pg_uuid_t *org, const char *actor)
+				  const pg_uuid_t *org, const char *actor, const char *key)
 {
 	WireBatch  *wb = palloc0(sizeof(WireBatch));
 	JsonValue	body;
 	BodyProblem problem;
+	Idempotency idem;
 
+	idempotency_begin(&idem, key, data, len);
 	if (!read_body(data, len, check_encoding, &body, &problem))
 		report_body_problem(&problem);
 	batch_context_init_for(&wb->batch, org, actor, 0);
-	batch_create(&wb->batch, &body, NULL, NULL);
+	batch_create(&wb->batch, &body, NULL, NULL, &idem);
 	wb->row_cxt = AllocSetContextCreate(CurrentMemoryContext, "fanfare row",
 										ALLOCSET_SMALL_SIZES);
 	return wb;
@@ -238,7 +244,7 @@ import_start(FunctionCallInfo fcinfo)
 	org = tenant_require_organization_id();
 	body = PG_GETARG_TEXT_PP(0);
 	return wire_batch_create(VARDATA_ANY(body), VARSIZE_ANY_EXHDR(body), false,
-							 &org, tenant_actor());
+							 &org, tenant_actor(), idempotency_key_setting());
 }
 
 PG_FUNCTION_INFO_V1(fanfare_import_consumers);
@@ -249,7 +255,7 @@ fanfare_import_consumers(PG_FUNCTION_ARGS)
 	return wire_rows(fcinfo, import_start);
 }
 
-/* ---- fanfare.api_import_consumers(key text, body bytea) ---- */
+/* ---- fanfare.api_import_consumers(key text, body bytea, idempotency_key text) ---- */
 
 /* A transaction-local setting, as set_config(name, value, true) makes it. */
 static void
@@ -263,6 +269,7 @@ static WireBatch *
 api_import_start(FunctionCallInfo fcinfo)
 {
 	char	   *key = PG_ARGISNULL(0) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(0));
+	char	   *idempotency_key = NULL;
 	bytea	   *body;
 	pg_uuid_t	org;
 	char	   *actor;
@@ -274,9 +281,13 @@ api_import_start(FunctionCallInfo fcinfo)
 	set_local("fanfare.organization_id", org_text);
 	set_local("fanfare.actor", actor);
 
+	/* the header's value, as the gateway received it */
+	if (PG_NARGS() > 2 && !PG_ARGISNULL(2))
+		idempotency_key = idempotency_key_from_header(text_to_cstring(PG_GETARG_TEXT_PP(2)));
 	require_body(fcinfo, 1);
 	body = PG_GETARG_BYTEA_PP(1);
-	return wire_batch_create(VARDATA_ANY(body), VARSIZE_ANY_EXHDR(body), true, &org, actor);
+	return wire_batch_create(VARDATA_ANY(body), VARSIZE_ANY_EXHDR(body), true, &org, actor,
+							 idempotency_key);
 }
 
 PG_FUNCTION_INFO_V1(fanfare_api_import_consumers);
@@ -321,6 +332,36 @@ organization_is_active(void)
 	return active && !isnull;
 }
 
+/*
+ * The Idempotency-Key header PostgREST received, from request.headers (a
+ * JSON object, names in lower case); NULL if there is none.
+ */
+static char *
+postgrest_idempotency_header(void)
+{
+	const char *headers = GetConfigOption("request.headers", true, false);
+	Datum		arg;
+	Oid			type = TEXTOID;
+	bool		isnull;
+	char	   *value = NULL;
+
+	if (headers == NULL || strstr(headers, "\"idempotency-key\"") == NULL)
+		return NULL;
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	arg = CStringGetTextDatum(headers);
+	if (SPI_execute_with_args("SELECT $1::pg_catalog.json OPERATOR(pg_catalog.->>) 'idempotency-key'",
+							  1, &type, &arg, NULL, true, 1) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		elog(ERROR, "could not read request.headers");
+	(void) SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (!isnull)
+		value = MemoryContextStrdup(TopTransactionContext,
+									SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
+	SPI_finish();
+	return value;
+}
+
 PG_FUNCTION_INFO_V1(fanfare_post_consumers_batch);
 
 /*
@@ -344,6 +385,9 @@ fanfare_post_consumers_batch(PG_FUNCTION_ARGS)
 	IssueList	issues;
 	StringInfoData out;
 	Datum		result;
+	char	   *header;
+	const char *key;
+	Idempotency idem;
 
 	if (tenant_lookup(&org) != TENANT_FOUND)
 		return postgrest_answer(401, "{\"error\":\"Authentication required\"}");
@@ -351,6 +395,25 @@ fanfare_post_consumers_batch(PG_FUNCTION_ARGS)
 		return postgrest_answer(403, "{\"error\":\"Forbidden\"}");
 	require_body(fcinfo, 0);
 	body_text = PG_GETARG_TEXT_PP(0);
+
+	/* the key before the body, as the gateway's path takes it */
+	header = postgrest_idempotency_header();
+	if (header != NULL)
+	{
+		const char *received;
+		const char *reason;
+
+		key = idempotency_parse_header(header, &received, &reason);
+		if (key == NULL)
+			return postgrest_answer(400, issue_body_idempotency_key(received));
+	}
+	else
+		key = idempotency_key_setting();
+	idempotency_lookup(&idem, key, VARDATA_ANY(body_text), VARSIZE_ANY_EXHDR(body_text));
+	if (idem.state == IDEMPOTENCY_BUSY)
+		return postgrest_answer(409, IDEMPOTENCY_IN_USE_BODY);
+	if (idem.state == IDEMPOTENCY_MISMATCH)
+		return postgrest_answer(422, IDEMPOTENCY_REUSED_BODY);
 
 	batch_cxt = AllocSetContextCreate(caller_cxt, "fanfare batch", ALLOCSET_DEFAULT_SIZES);
 	MemoryContextSwitchTo(batch_cxt);
@@ -366,7 +429,7 @@ fanfare_post_consumers_batch(PG_FUNCTION_ARGS)
 
 	wb = palloc0(sizeof(WireBatch));
 	batch_context_init_for(&wb->batch, &org, tenant_actor(), 0);
-	if (batch_create(&wb->batch, &body, NULL, &issues) < 0)
+	if (batch_create(&wb->batch, &body, NULL, &issues, &idem) < 0)
 	{
 		char	   *answer = issue_list_error_body(&issues);
 
@@ -378,6 +441,8 @@ fanfare_post_consumers_batch(PG_FUNCTION_ARGS)
 
 	wb->row_cxt = AllocSetContextCreate(batch_cxt, "fanfare row", ALLOCSET_SMALL_SIZES);
 	MemoryContextSwitchTo(caller_cxt);
+	if (idem.state == IDEMPOTENCY_REPLAY)
+		set_local("response.headers", "[{\"Idempotent-Replayed\": \"true\"}]");
 	initStringInfo(&out);
 	appendStringInfoSpaces(&out, VARHDRSZ);
 	appendStringInfoChar(&out, '[');

@@ -457,6 +457,20 @@ issue_body_not_json(const char *received, const char *reason)
 	return issue_list_error_body(&list);
 }
 
+/* The 400 body of a malformed Idempotency-Key (a header: no path). */
+char *
+issue_body_idempotency_key(const char *received)
+{
+	IssueList	list;
+	Issue	   *issue;
+
+	issue_list_init(&list, 1);
+	issue = issue_add(&list, "schema", "idempotency_key", "Idempotency-Key",
+					  "a token or a quoted string of 1 to 255 characters");
+	issue->received = received;
+	return issue_list_error_body(&list);
+}
+
 /* Keys of the schema itself, which say nothing about the client's data. */
 static bool
 is_schema_key(const char *key, int len)

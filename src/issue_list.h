@@ -89,6 +89,7 @@ extern char *issue_list_error_body(const IssueList *list);
 
 /* The 400 body for a body that is not JSON: one issue about the body. */
 extern char *issue_body_not_json(const char *received, const char *reason);
+extern char *issue_body_idempotency_key(const char *received);
 
 /* Where an issue is and what it says, without anything the client sent. */
 extern char *issue_summary(const Issue *issue);

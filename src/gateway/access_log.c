@@ -37,9 +37,10 @@ access_log_write(const struct access_entry *entry)
 	gmtime_r(&entry->started.tv_sec, &tm);
 	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
 	fprintf(stdout,
-			"time=%s.%03ldZ method=%s path=\"%s\" status=%u duration_ms=%.3f bytes=%zu request_id=%s organization_id=%s\n",
+			"time=%s.%03ldZ method=%s path=\"%s\" status=%u duration_ms=%.3f bytes=%zu request_id=%s organization_id=%s idempotency=%s\n",
 			when, entry->started.tv_nsec / 1000000L,
 			entry->method, entry->path, entry->status, entry->duration_ms,
 			entry->bytes, entry->request_id,
-			entry->organization_id[0] ? entry->organization_id : "-");
+			entry->organization_id[0] ? entry->organization_id : "-",
+			entry->idempotency[0] ? entry->idempotency : "-");
 }

@@ -18,6 +18,7 @@ struct access_entry
 	size_t		bytes;			/* response body bytes */
 	const char *request_id;
 	const char *organization_id;	/* "" when not known */
+	const char *idempotency;	/* created, replayed, or "" (no key) */
 };
 
 extern void access_log_write(const struct access_entry *entry);

@@ -22,16 +22,22 @@
 #include "media_type.h"
 
 /*
- * One statement per request, without a statement name.  The key goes as
- * text, the body as binary bytea: its bytes reach the function untouched
- * (NUL bytes and invalid UTF-8 included), which checks the key before it
- * reads them.  The function returns one created consumer's JSON per row;
- * the second column reads the tenant the call has just set
- * (transaction-local), for the access log.
+ * One statement per request.  The key goes as text, the body as binary
+ * bytea: its bytes reach the function untouched (NUL bytes and invalid
+ * UTF-8 included), which checks the key before it reads them.  The
+ * Idempotency-Key header goes as received (NULL when there is none): the
+ * extension parses it, so that the gateway and PostgREST read it alike.
+ * The function returns one created consumer's JSON per row; the other
+ * columns read what the call has just set (transaction-local): the tenant
+ * for the access log, and whether the rows are a replay.
  */
 static const char create_sql[] =
-"SELECT fanfare.api_import_consumers($1, $2),"
-" pg_catalog.current_setting('fanfare.organization_id', true)";
+"SELECT fanfare.api_import_consumers($1, $2, $3),"
+" pg_catalog.current_setting('fanfare.organization_id', true),"
+" pg_catalog.current_setting('fanfare.idempotency_outcome', true)";
+
+#define CREATE_PARAMS 3
+#define CREATE_COLUMNS 3
 
 /*
  * With --prepare 1 (the default) the statement is prepared once per
@@ -125,12 +131,12 @@ consumers_batch_begin(struct gateway *gw, struct MHD_Connection *connection,
 static bool
 prepare_create(struct db_lease *lease, PGresult **error)
 {
-	Oid			types[2] = {0, BYTEA_OID};
+	Oid			types[CREATE_PARAMS] = {0, BYTEA_OID, 0};
 	PGresult   *result;
 
 	if (*lease->prepared)
 		return true;
-	result = PQprepare(lease->conn, CREATE_STATEMENT, create_sql, 2, types);
+	result = PQprepare(lease->conn, CREATE_STATEMENT, create_sql, CREATE_PARAMS, types);
 	if (result == NULL || PQresultStatus(result) != PGRES_COMMAND_OK)
 	{
 		*error = result;
@@ -141,15 +147,36 @@ prepare_create(struct db_lease *lease, PGresult **error)
 	return true;
 }
 
+/* What a request sends and what its statement said besides the rows. */
+struct create_call
+{
+	const char *token;
+	const char *body;
+	size_t		body_len;
+	const char *idempotency_key;	/* the header as received, or NULL */
+	char	   *organization_id;	/* [ORGANIZATION_ID_LEN + 1] */
+	char	   *idempotency;	/* [IDEMPOTENCY_OUTCOME_MAX + 1] */
+};
+
+/* Copies a text column of the first row into dst (cap bytes), if it fits. */
+static void
+copy_column(const PGresult *result, int column, char *dst, size_t cap)
+{
+	size_t		len = (size_t) PQgetlength(result, 0, column);
+
+	if (len < cap)
+		memcpy(dst, PQgetvalue(result, 0, column), len + 1);
+}
+
 static PGresult *
-run_create(struct db_lease *lease, bool prepare, const char *token, const char *body,
-		   size_t body_len, struct array_body *out, char *organization_id, bool *failed)
+run_create(struct db_lease *lease, bool prepare, const struct create_call *call,
+		   struct array_body *out, bool *failed)
 {
 	PGconn	   *conn = lease->conn;
-	const char *params[2] = {token, body};
-	int			lengths[2] = {0, (int) body_len};
-	int			formats[2] = {0, 1};
-	Oid			types[2] = {0, BYTEA_OID};
+	const char *params[CREATE_PARAMS] = {call->token, call->body, call->idempotency_key};
+	int			lengths[CREATE_PARAMS] = {0, (int) call->body_len, 0};
+	int			formats[CREATE_PARAMS] = {0, 1, 0};
+	Oid			types[CREATE_PARAMS] = {0, BYTEA_OID, 0};
 	PGresult   *result;
 	PGresult   *error = NULL;
 	bool		first = true;
@@ -162,8 +189,8 @@ run_create(struct db_lease *lease, bool prepare, const char *token, const char *
 		return error;
 	}
 	sent = prepare
-		? PQsendQueryPrepared(conn, CREATE_STATEMENT, 2, params, lengths, formats, 0)
-		: PQsendQueryParams(conn, create_sql, 2, types, params, lengths, formats, 0);
+		? PQsendQueryPrepared(conn, CREATE_STATEMENT, CREATE_PARAMS, params, lengths, formats, 0)
+		: PQsendQueryParams(conn, create_sql, CREATE_PARAMS, types, params, lengths, formats, 0);
 	if (!sent || !PQsetSingleRowMode(conn))
 	{
 		*failed = true;
@@ -174,13 +201,16 @@ run_create(struct db_lease *lease, bool prepare, const char *token, const char *
 	{
 		ExecStatusType status = PQresultStatus(result);
 
-		if (status == PGRES_SINGLE_TUPLE && error == NULL && PQnfields(result) == 2)
+		if (status == PGRES_SINGLE_TUPLE && error == NULL && PQnfields(result) == CREATE_COLUMNS)
 		{
 			if (!first)
 				array_body_append(out, ",", 1);
 			array_body_append(out, PQgetvalue(result, 0, 0), (size_t) PQgetlength(result, 0, 0));
-			if (first && PQgetlength(result, 0, 1) == ORGANIZATION_ID_LEN)
-				memcpy(organization_id, PQgetvalue(result, 0, 1), ORGANIZATION_ID_LEN + 1);
+			if (first)
+			{
+				copy_column(result, 1, call->organization_id, ORGANIZATION_ID_LEN + 1);
+				copy_column(result, 2, call->idempotency, IDEMPOTENCY_OUTCOME_MAX + 1);
+			}
 			first = false;
 		}
 		else if (status != PGRES_TUPLES_OK && status != PGRES_SINGLE_TUPLE && error == NULL)
@@ -205,6 +235,7 @@ consumers_batch_finish(struct gateway *gw, struct MHD_Connection *connection,
 	struct db_lease lease;
 	enum db_acquire_result acquired;
 	struct array_body out = {0};
+	struct create_call call;
 	PGresult   *error;
 	bool		failed;
 
@@ -220,6 +251,13 @@ consumers_batch_finish(struct gateway *gw, struct MHD_Connection *connection,
 		reply_authentication_required(reply);
 		return;
 	}
+	call.token = token;
+	call.body = rs->body ? rs->body : "";
+	call.body_len = rs->body_len;
+	call.idempotency_key = MHD_lookup_connection_value(connection, MHD_HEADER_KIND,
+													   "Idempotency-Key");
+	call.organization_id = rs->organization_id;
+	call.idempotency = rs->idempotency;
 
 	acquired = db_pool_acquire(gw->pool, &lease);
 	if (acquired != DB_ACQUIRED)
@@ -230,8 +268,7 @@ consumers_batch_finish(struct gateway *gw, struct MHD_Connection *connection,
 		reply_service_unavailable(reply);
 		return;
 	}
-	error = run_create(&lease, gw->config->prepare, token, rs->body ? rs->body : "",
-					   rs->body_len, &out, rs->organization_id, &failed);
+	error = run_create(&lease, gw->config->prepare, &call, &out, &failed);
 	if (error != NULL && strcmp(PQresultErrorField(error, PG_DIAG_SQLSTATE) ?
 								PQresultErrorField(error, PG_DIAG_SQLSTATE) : "", "26000") == 0)
 	{
@@ -240,14 +277,14 @@ consumers_batch_finish(struct gateway *gw, struct MHD_Connection *connection,
 		free(out.data);
 		memset(&out, 0, sizeof(out));
 		*lease.prepared = false;
-		error = run_create(&lease, gw->config->prepare, token, rs->body ? rs->body : "",
-						   rs->body_len, &out, rs->organization_id, &failed);
+		error = run_create(&lease, gw->config->prepare, &call, &out, &failed);
 	}
 	if (error != NULL || failed)
 	{
 		/* nothing was sent yet: the partial rows are dropped */
 		free(out.data);
 		rs->organization_id[0] = '\0';
+		rs->idempotency[0] = '\0';
 		db_outcome_error(lease.conn, error, rs->request_id, reply);
 		PQclear(error);
 	}
@@ -257,6 +294,9 @@ consumers_batch_finish(struct gateway *gw, struct MHD_Connection *connection,
 		db_outcome_unexpected(NULL, rs->request_id, "out of memory for the response", reply);
 	}
 	else
+	{
 		reply_take(reply, 200, out.data, out.len);
+		reply->replayed = strcmp(rs->idempotency, "replayed") == 0;
+	}
 	db_pool_release(&lease);
 }

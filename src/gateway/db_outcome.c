@@ -12,6 +12,9 @@
  *   22N01  the body is not JSON        -> 400, likewise
  *   22N02  JSON PostgreSQL cannot store-> 400, likewise
  *   22N03  the body nests too deeply   -> 400, likewise
+ *   22N05  malformed Idempotency-Key   -> 400, likewise
+ *   22N04  the key, another body       -> 422
+ *   55N01  the key's request running   -> 409, with Retry-After
  * Lost connections, shutdowns, timeouts and resource limits are 503; the
  * rest is 500.
  */
@@ -52,7 +55,8 @@ static bool
 is_bad_request(const char *state)
 {
 	return strcmp(state, "22023") == 0 || strcmp(state, "22N01") == 0 ||
-		strcmp(state, "22N02") == 0 || strcmp(state, "22N03") == 0;
+		strcmp(state, "22N02") == 0 || strcmp(state, "22N03") == 0 ||
+		strcmp(state, "22N05") == 0;
 }
 
 /* Logs what became a 500: SQLSTATE and primary message, never DETAIL (it may quote data). */
@@ -87,6 +91,10 @@ db_outcome_error(PGconn *conn, const PGresult *result, const char *request_id,
 		reply_secret_key_required(reply);
 	else if (strcmp(state, "42N01") == 0)
 		reply_forbidden(reply);
+	else if (strcmp(state, "55N01") == 0)
+		reply_idempotency_key_in_use(reply);
+	else if (strcmp(state, "22N04") == 0)
+		reply_idempotency_key_reused(reply);
 	else if (is_bad_request(state) && detail[0] != '\0')
 		reply_copy(reply, 400, detail, strlen(detail));
 	else

@@ -10,6 +10,7 @@
 #include "reply.h"
 
 #define ORGANIZATION_ID_LEN 36
+#define IDEMPOTENCY_OUTCOME_MAX 8	/* "replayed" */
 
 /*
  * Maps an error result of "SELECT fanfare.api_import_consumers(...)"

@@ -39,6 +39,7 @@ struct request_state
 	struct timespec started;	/* CLOCK_MONOTONIC, for the duration */
 	char		request_id[REQUEST_ID_MAX + 1];
 	char		organization_id[ORGANIZATION_ID_LEN + 1];
+	char		idempotency[IDEMPOTENCY_OUTCOME_MAX + 1];	/* created, replayed or "" */
 	char		method[LOG_METHOD_MAX];
 	char		path[LOG_PATH_MAX];
 	const struct route *route;

@@ -23,6 +23,17 @@ CANNED(reply_not_found, 404, "Not found")
 CANNED(reply_unsupported_media_type, 415, "Unsupported media type")
 CANNED(reply_payload_too_large, 413, "Payload too large")
 CANNED(reply_internal_error, 500, "Internal server error")
+CANNED(reply_idempotency_key_reused, 422, "This Idempotency-Key was used with a different request body")
+
+/* 409 with Retry-After: the first request with the key is still running. */
+void
+reply_idempotency_key_in_use(struct reply *reply)
+{
+	static const char body[] = "{\"error\":\"A request with this Idempotency-Key is still in progress\"}";
+
+	reply_static(reply, 409, body, sizeof(body) - 1);
+	reply->retry_after = true;
+}
 
 /* An empty reply (status 0 = none yet). */
 void

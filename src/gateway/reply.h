@@ -16,7 +16,8 @@ struct reply
 	size_t		body_len;
 	bool		body_static;	/* body points to constant data */
 	const char *allow;			/* Allow header for 405, else NULL */
-	bool		retry_after;	/* send Retry-After (503) */
+	bool		retry_after;	/* send Retry-After (503, 409) */
+	bool		replayed;		/* send Idempotent-Replayed: true */
 };
 
 extern void reply_init(struct reply *reply);
@@ -45,5 +46,7 @@ extern void reply_unsupported_media_type(struct reply *reply);
 extern void reply_payload_too_large(struct reply *reply);
 extern void reply_service_unavailable(struct reply *reply);
 extern void reply_internal_error(struct reply *reply);
+extern void reply_idempotency_key_in_use(struct reply *reply);
+extern void reply_idempotency_key_reused(struct reply *reply);
 
 #endif

@@ -144,6 +144,8 @@ respond(struct gateway *gw, struct MHD_Connection *connection,
 		snprintf(seconds, sizeof(seconds), "%d", gw->config->retry_after_s);
 		MHD_add_response_header(response, MHD_HTTP_HEADER_RETRY_AFTER, seconds);
 	}
+	if (reply->replayed)
+		MHD_add_response_header(response, "Idempotent-Replayed", "true");
 	if (atomic_load(&gw->draining))
 		MHD_add_response_header(response, MHD_HTTP_HEADER_CONNECTION, "close");
 
@@ -259,6 +261,7 @@ on_completed(void *cls, struct MHD_Connection *connection, void **req_cls,
 	entry.bytes = rs->bytes;
 	entry.request_id = rs->request_id;
 	entry.organization_id = rs->organization_id;
+	entry.idempotency = rs->idempotency;
 	access_log_write(&entry);
 	request_state_free(rs);
 	*req_cls = NULL;

@@ -261,6 +261,92 @@ t_success() {
         grep -q "method=POST path=\"/consumers/batch\" status=200 .* request_id=test-success-1 organization_id=$orgA" "$work/gw-$gw_name.out"
 }
 
+t_idempotency() {
+    local k="$pass-import-7f1c1c6e" before a_ids t0 took inflight_pid code
+    before=$(count_rows "$orgA")
+    batch "$work/idem.json" 3 idempotency
+    post "$keyA" "$work/idem.json" -H "Idempotency-Key: $k" -H 'X-Request-Id: test-idem-1'
+    expect_status "a batch with an Idempotency-Key is 200" 200
+    check "the first answer is not marked replayed" [ -z "$(header Idempotent-Replayed)" ]
+    cp "$work/body" "$work/idem.first"
+    post "$keyA" "$work/idem.json" -H "Idempotency-Key: $k" -H 'X-Request-Id: test-idem-2'
+    expect_status "its retry is 200" 200
+    check "the retry has Idempotent-Replayed: true" [ "$(header Idempotent-Replayed)" = true ]
+    check "the retry's body is the first answer byte for byte" cmp -s "$work/idem.first" "$work/body"
+    post "$keyA" "$work/idem.json" -H "Idempotency-Key: \"$k\""
+    check "the key as a structured-field string is the same key" \
+        [ "$status/$(header Idempotent-Replayed)" = 200/true ]
+    check "and answers the same body" cmp -s "$work/idem.first" "$work/body"
+    check "three answers, one batch stored" [ "$(count_rows "$orgA")" = $((before + 3)) ]
+    check "the access log marks the first request created and the retry replayed" \
+        bash -c "grep -q 'request_id=test-idem-1 organization_id=$orgA idempotency=created' '$work/gw-$gw_name.out' &&
+                 grep -q 'request_id=test-idem-2 organization_id=$orgA idempotency=replayed' '$work/gw-$gw_name.out'"
+
+    # the same key with another body
+    batch "$work/idem-other.json" 1 idempotency-other
+    post "$keyA" "$work/idem-other.json" -H "Idempotency-Key: $k"
+    expect_status "the same key with another body is 422" 422
+    check "422 says why" [ "$(js 'b.error')" = "This Idempotency-Key was used with a different request body" ]
+    check "and created nothing" [ "$(count_rows "$orgA")" = $((before + 3)) ]
+
+    # another tenant's identical key is another key
+    post "$keyB" "$work/idem.json" -H "Idempotency-Key: $k"
+    check "another organization's identical key creates its own batch" \
+        [ "$status/$(header Idempotent-Replayed)/$(js "b[0].organizationId")" = "200//$orgB" ]
+
+    # malformed keys: 400 validation_error, valid per the 400 schema
+    for bad in 'two words' '"unterminated' '"a" "b"' '""' "$(printf 'k%.0s' $(seq 1 256))"; do
+        post "$keyA" "$work/idem.json" -H "Idempotency-Key: $bad"
+        if [ "$status" = 400 ] && [ "$(js 'b.issues[0].type')" = idempotency_key ] &&
+            node test/gateway/schema_check.mjs --status 400 contract/openapi.json "$work/body"; then
+            ok "Idempotency-Key '${bad:0:20}' is a 400 about the key, valid per the 400 schema"
+        else
+            fail "Idempotency-Key '${bad:0:20}' is a 400 about the key, valid per the 400 schema" "status $status: $(head -c 200 "$work/body")"
+        fi
+    done
+    batch "$work/idem255.json" 1 idempotency-255
+    post "$keyA" "$work/idem255.json" -H "Idempotency-Key: $(printf 'k%.0s' $(seq 1 255))-x" 
+    expect_status "a 257-character key is refused" 400
+    post "$keyA" "$work/idem255.json" -H "Idempotency-Key: $pass-$(printf 'k%.0s' $(seq 1 240))"
+    expect_status "a key of up to 255 characters is taken" 200
+
+    # a 400 is not stored: the corrected retry under the same key creates
+    printf '%s' '{"consumers":[{"emailVerified":true,"status":"ACTIVE"}]}' >"$work/idem-bad.json"
+    post "$keyA" "$work/idem-bad.json" -H "Idempotency-Key: $k-fixed"
+    expect_status "a keyed batch with issues is 400" 400
+    batch "$work/idem-fixed.json" 1 idempotency-fixed
+    post "$keyA" "$work/idem-fixed.json" -H "Idempotency-Key: $k-fixed"
+    check "its corrected retry under the same key is created, not refused" \
+        [ "$status/$(header Idempotent-Replayed)" = 200/ ]
+
+    # the key in use by a request still running: 409 at once, then a replay
+    batch "$work/idem-slow.json" 2 idempotency-slow
+    hold_lock 3
+    curl -sS -o "$work/idem-slow.body" -w '%{http_code}' -X POST "http://127.0.0.1:$port/consumers/batch" \
+        -H "Authorization: Bearer $keyA" -H 'Content-Type: application/json' -H "Idempotency-Key: $k-slow" \
+        --data-binary "@$work/idem-slow.json" >"$work/idem-slow.code" 2>/dev/null &
+    inflight_pid=$!
+    sleep 0.5
+    t0=$(date +%s%N)
+    post "$keyA" "$work/idem-slow.json" -H "Idempotency-Key: $k-slow"
+    took=$((($(date +%s%N) - t0) / 1000000))
+    expect_status "the same key while its first request runs is 409" 409
+    check "409 comes at once, not after the first request (${took} ms)" [ "$took" -lt 1500 ]
+    check "409 has Retry-After" [ -n "$(header Retry-After)" ]
+    check "409 says why" [ "$(js 'b.error')" = "A request with this Idempotency-Key is still in progress" ]
+    wait "$inflight_pid"
+    code=$(cat "$work/idem-slow.code")
+    wait "$lock_pid"
+    lock_pid=
+    check "the first request then completes with 200" [ "$code" = 200 ]
+    post "$keyA" "$work/idem-slow.json" -H "Idempotency-Key: $k-slow"
+    check "and the retry replays it" [ "$status/$(header Idempotent-Replayed)" = 200/true ]
+    check "with its body" cmp -s "$work/idem-slow.body" "$work/body"
+
+    check "the key is in no log of the gateway or the server" \
+        bash -c "! grep -q -- '$k' '$work/gw-$gw_name.out' '$work/gw-$gw_name.err' '$FANFARE_TEST_DATADIR/server.log'"
+}
+
 t_request_id() {
     req GET /healthz -H 'X-Request-Id: abc-123_x.y'
     check "a sane X-Request-Id is echoed" [ "$(header X-Request-Id)" = abc-123_x.y ]
@@ -374,12 +460,12 @@ t_malformed_http() {
 }
 
 t_internal_error() {
-    psql_db -c "REVOKE EXECUTE ON FUNCTION fanfare.api_import_consumers(text, bytea) FROM fanfare_api"
+    psql_db -c "REVOKE EXECUTE ON FUNCTION fanfare.api_import_consumers(text, bytea, text) FROM fanfare_api"
     post "$keyA" "$work/one.json" -H 'X-Request-Id: test-500'
     expect_status "an unexpected database error is 500" 500
     expect_body "500 body" '{"error":"Internal server error"}'
     check "the 500's cause is logged with its request id" grep -q "request_id=test-500 .*42501" "$work/gw-$gw_name.err"
-    psql_db -c "GRANT EXECUTE ON FUNCTION fanfare.api_import_consumers(text, bytea) TO fanfare_api"
+    psql_db -c "GRANT EXECUTE ON FUNCTION fanfare.api_import_consumers(text, bytea, text) TO fanfare_api"
 }
 
 t_database_restart() {
@@ -437,7 +523,9 @@ t_keys_sql() {
         ('fanfare.organizations'::regclass::oid, 'pg_class'::regclass), ('fanfare.api_keys'::regclass, 'pg_class'),
         ('fanfare.create_organization(text)'::regprocedure, 'pg_proc'), ('fanfare.rotate_secret_key(uuid,text)'::regprocedure, 'pg_proc'),
         ('fanfare.rotate_publishable_key(uuid,text)'::regprocedure, 'pg_proc'), ('fanfare.api_create_consumers(text,text)'::regprocedure, 'pg_proc'),
-        ('fanfare.api_import_consumers(text,bytea)'::regprocedure, 'pg_proc'),
+        ('fanfare.api_import_consumers(text,bytea,text)'::regprocedure, 'pg_proc'), ('fanfare.idempotency_keys'::regclass, 'pg_class'),
+        ('fanfare.idempotency_lookup(text,bytea)'::regprocedure, 'pg_proc'), ('fanfare.prune_idempotency_keys()'::regprocedure, 'pg_proc'),
+        ('fanfare.idempotency_store(text,bytea,timestamptz,text,uuid[],timestamptz)'::regprocedure, 'pg_proc'),
         ('fanfare.issue_api_key(uuid,text,text)'::regprocedure, 'pg_proc'), ('fanfare.random_key_bytes(integer)'::regprocedure, 'pg_proc')) o(oid, cls)
         WHERE obj_description(oid, cls::regclass::text) IS NULL")" = 0 ]
 }
@@ -486,10 +574,10 @@ t_pool_timeout_and_shutdown() {
 
 # === run =====================================================================
 all_tests=(t_keys_sql t_cli t_health t_openapi t_not_found t_method t_auth t_media t_validation
-    t_not_json t_success t_request_id t_isolation t_rotation t_concurrent t_big_batch
+    t_not_json t_success t_idempotency t_request_id t_isolation t_rotation t_concurrent t_big_batch
     t_too_large t_malformed_http t_internal_error t_database_restart)
 valgrind_tests=(t_health t_openapi t_not_found t_method t_auth t_media t_validation
-    t_not_json t_success t_request_id t_rotation t_concurrent t_too_large
+    t_not_json t_success t_idempotency t_request_id t_rotation t_concurrent t_too_large
     t_malformed_http t_internal_error t_database_restart)
 
 [ -x "$gateway" ] || abort "a gateway binary at $gateway" "run make"

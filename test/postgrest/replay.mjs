@@ -128,8 +128,9 @@ function jwtFor(claims) {
 
 // The parameters of settingsStatement for one request.  A request with no
 // claims is anonymous: no Authorization header, the anon role, claims {}.
-function settingsFor({ role, claims, body }) {
+function settingsFor({ role, claims, body, extraHeaders }) {
   const headers = {
+    ...extraHeaders,
     accept: 'application/json',
     'content-length': String(Buffer.byteLength(body)),
     'content-type': 'application/json',
@@ -585,6 +586,79 @@ async function bodyBytes({ db, api, A, B }) {
 
 // ---------------------------------------------------------------------------
 
+// Idempotency-Key through PostgREST: the header reaches the function in
+// request.headers; a retry answers the first body byte for byte and sets
+// Idempotent-Replayed through response.headers; another body is 422, a
+// malformed key 400, the key of a request still running 409.
+async function idempotencyKey({ db, api, A, B }) {
+  const label = '10 Idempotency-Key';
+  const claims = { role: WEB_USER, organization_id: A, sub: 'user-10' };
+  const key = `import-${randomUUID()}`;
+  const body = batch(consumer({ fullName: 'Retried Once' }), consumer({ email: 'retried-10@example.com' }));
+  const request = (extra, b = body) => ({ role: WEB_USER, claims, body: b, extraHeaders: extra });
+  const before = await counts(db, A, B);
+  const first = await postgrest(api, request({ 'idempotency-key': key }));
+  if (!statementSucceeded(`${label}, first request`, first)) return;
+  check(`${label}, first request: 200, no response headers`,
+    first.row.response_status === null && first.row.response_headers === null,
+    `status ${show(first.row.response_status)}, headers ${show(first.row.response_headers)}`);
+  const retry = await postgrest(api, request({ 'idempotency-key': `"${key}"` }));
+  if (!statementSucceeded(`${label}, retry`, retry)) return;
+  const wantHeaders = inject('[{"Idempotent-Replayed": "true"}]', null);
+  check(`${label}, retry (as a structured-field string): 200 with Idempotent-Replayed: true in response.headers`,
+    retry.row.response_status === null && retry.row.response_headers === wantHeaders,
+    `status ${show(retry.row.response_status)}, headers ${show(retry.row.response_headers)}`);
+  let headersOk = false;
+  try { headersOk = isDeepStrictEqual(JSON.parse(retry.row.response_headers), [{ 'Idempotent-Replayed': 'true' }]); } catch { /* */ }
+  check(`${label}, retry: response.headers is the JSON array of objects PostgREST reads`, headersOk,
+    `headers ${show(retry.row.response_headers)}`);
+  check(`${label}, retry: the body is the first answer byte for byte`, retry.row.body === first.row.body,
+    `first ${show(first.row.body?.slice(0, 80))}, retry ${show(retry.row.body?.slice(0, 80))}`);
+  const mid = await counts(db, A, B);
+  check(`${label}: two answers, one batch stored`, mid.a === before.a + inject(2, 4), `before ${show(before)}, after ${show(mid)}`);
+
+  const other = await postgrest(api, request({ 'idempotency-key': key }, batch(consumer({ fullName: 'Another' }))));
+  if (statementSucceeded(`${label}, another body`, other)) {
+    check(`${label}, another body: response_status '422'`, other.row.response_status === '422', `status ${show(other.row.response_status)}`);
+    check(`${label}, another body: {"error": ...} says why`,
+      other.row.body === '{"error":"This Idempotency-Key was used with a different request body"}', `body ${show(other.row.body)}`);
+  }
+  const bad = await postgrest(api, request({ 'idempotency-key': 'not a token' }));
+  if (statementSucceeded(`${label}, malformed key`, bad)) {
+    check(`${label}, malformed key: response_status '400'`, bad.row.response_status === '400', `status ${show(bad.row.response_status)}`);
+    const answer = parseBody(`${label}, malformed key`, bad.row);
+    if (answer !== undefined) schemaCheck(`${label}, malformed key`, '400', answer);
+  }
+
+  // a request holding the key, not yet committed, on another connection
+  const busyKey = `busy-${randomUUID()}`;
+  const busyBody = batch(consumer({ fullName: 'Busy One' }), consumer({ fullName: 'Busy Two' }));
+  await db.query('BEGIN');
+  try {
+    await db.query({ text: settingsStatement, values: settingsFor(request({ 'idempotency-key': busyKey }, busyBody)) });
+    await db.query(`SELECT ${quoteIdent(SCHEMA)}.${quoteIdent(FUNCTION)}($1::json)`, [busyBody]);
+    const t0 = Date.now();
+    const busy = await postgrest(api, request({ 'idempotency-key': busyKey }, busyBody));
+    const took = Date.now() - t0;
+    if (statementSucceeded(`${label}, key in use`, busy)) {
+      check(`${label}, key in use by a running request: response_status '409' at once (${took} ms)`,
+        busy.row.response_status === '409' && took < 1500, `status ${show(busy.row.response_status)}`);
+      check(`${label}, key in use: {"error": ...} says why`,
+        busy.row.body === '{"error":"A request with this Idempotency-Key is still in progress"}', `body ${show(busy.row.body)}`);
+    }
+  } finally {
+    await db.query('ROLLBACK');
+  }
+  const afresh = await postgrest(api, request({ 'idempotency-key': busyKey }, busyBody));
+  if (statementSucceeded(`${label}, after the running request rolled back`, afresh))
+    check(`${label}, after the running request rolled back: created afresh, not a replay`,
+      afresh.row.response_status === null && afresh.row.response_headers === null,
+      `status ${show(afresh.row.response_status)}, headers ${show(afresh.row.response_headers)}`);
+  const after = await counts(db, A, B);
+  check(`${label}: 4 rows in all (2 batches of 2)`, after.a === before.a + 4 && after.total === before.total + 4,
+    `before ${show(before)}, after ${show(after)}`);
+}
+
 async function main() {
   if (INJECT) note('FANFARE_REPLAY_INJECT=1: some expectations are deliberately wrong; those checks must FAIL');
   let ctx;
@@ -597,7 +671,7 @@ async function main() {
   }
   note(`tenant A ${ctx.A}, tenant B ${ctx.B}`);
   for (const run of [validBatch, invalidBatch, duplicateEmail, noTenant, payloadTenant, notGranted, bodyBytes,
-    forbiddenOrganization, directTableWrite]) {
+    forbiddenOrganization, directTableWrite, idempotencyKey]) {
     try {
       await run(ctx);
     } catch (e) {

@@ -18,23 +18,13 @@
 import fs from "node:fs";
 import http from "node:http";
 
+import {rng} from "./rng.mjs";
+
 function args(argv) {
     const a = {connections: 16, duration: 15, "max-requests": 100000, seed: 1, mix: "6,2,2", timeout: 30};
     for (let i = 0; i < argv.length; i += 2) a[argv[i].replace(/^--/, "")] = argv[i + 1];
     for (const k of ["url", "keys", "tag", "out"]) if (!a[k]) throw new Error(`--${k} is required`);
     return a;
-}
-
-// mulberry32: a small seeded generator, so a run can be replayed
-function rng(seed) {
-    let s = seed >>> 0;
-    return () => {
-        s = (s + 0x6d2b79f5) >>> 0;
-        let t = s;
-        t = Math.imul(t ^ (t >>> 15), t | 1);
-        t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-        return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    };
 }
 
 const opt = args(process.argv.slice(2));

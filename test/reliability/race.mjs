@@ -20,19 +20,15 @@
 import fs from "node:fs";
 import http from "node:http";
 
+import {rng} from "./rng.mjs";
+
 const [mode, ...rest] = process.argv.slice(2);
 const opt = {pool: 48, connections: 16, requests: 600, seed: 7};
 for (let i = 0; i < rest.length; i += 2) opt[rest[i].replace(/^--/, "")] = rest[i + 1];
 const keys = JSON.parse(fs.readFileSync(opt.keys, "utf8"));
 const tenants = keys.tenants.slice(0, 2);
 
-let seed = +opt.seed >>> 0;
-function random() {
-    seed = (seed + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(seed ^ (seed >>> 15), seed | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-}
+const random = rng(+opt.seed);
 const poolEmail = (k) => `${opt.tag}-p${k}@example.com`;
 const randomCase = (s) => [...s].map((c) => (random() < 0.3 ? c.toUpperCase() : c)).join("");
 

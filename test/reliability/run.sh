@@ -36,6 +36,7 @@ stop_reliability_helpers() {
     rss_stop
     stop_helpers
     [ -n "${saved_pid:-}" ] && kill -KILL "$saved_pid" 2>/dev/null
+    [ -n "${client_pid:-}" ] && kill -KILL "$client_pid" 2>/dev/null
     return 0
 }
 on_exit stop_reliability_helpers
@@ -164,14 +165,63 @@ t_kill_gateway() {
     check "gateway kill: every 200 stored, no row without a 200 or a lost answer, lost answers all-or-nothing (audit and its self-test)" [ $rc = 0 ]
 }
 
+# The exactly-once audit: importers that retry with the same Idempotency-Key
+# until they get an answer, across kill -9 of the postmaster and of the
+# gateway.  Every batch must be stored once, under the ids it was answered.
+t_exactly_once() {
+    local eo=${tag}eo rc
+    section "exactly once: retried batches with Idempotency-Key across kill -9 of the postmaster and the gateway"
+    node "$here/exactly_once.mjs" --url "http://127.0.0.1:$port" --keys "$work/keys.json" --tag "$eo" \
+        --out "$work/eo.jsonl" --connections 8 --duration 60 --give-up 90 --seed "$RANDOM" >"$work/eo.summary" &
+    client_pid=$!
+    sleep 3
+    # batches inside the database when it dies: retried, then created afresh
+    hold_lock 8
+    sleep 1
+    kill_postmaster
+    wait "$lock_pid" 2>/dev/null
+    lock_pid=
+    sleep 2
+    suite_cluster_restart
+    check "exactly once: the cluster restarts after kill -9" [ $? = 0 ]
+    wait_healthy 30
+    sleep 3
+    # batches that commit while the gateway is dead: answers lost, retried, replayed
+    hold_lock 3
+    sleep 0.5
+    kill -KILL "$gw_pid"
+    wait "$gw_pid" 2>/dev/null
+    wait "$lock_pid"
+    lock_pid=
+    gw_pid=
+    sleep 1
+    start_gateway main
+    check "exactly once: the gateway restarts on the same port" [ $? = 0 ]
+    sleep 4
+    kill -TERM "$client_pid"
+    wait "$client_pid"
+    client_pid=
+    note "clients: $(cat "$work/eo.summary")"
+    psql_db -F, -c "SELECT id, metadata->>'batch', metadata->>'element', organization_id FROM fanfare.consumers
+        WHERE metadata->>'run' = '$eo'" >"$work/eo.rows"
+    node "$here/exactly_once.mjs" --audit --log "$work/eo.jsonl" --rows "$work/eo.rows" --keys "$work/keys.json" \
+        --self-test >"$work/eo.audit"
+    rc=$?
+    note "audit: $(json_get "$work/eo.audit" '`${s.batches} batches, ${s.rows} rows; stored once ${s.stored}, lost ${s.lost}, duplicated ${s.duplicated}; retries ${s.retries} (of ${s.retriedBatches} batches), replays ${s.replays}; attempts ${JSON.stringify(s.attempts)}; violations ${s.violationCount}${s.violations.length ? ": " + s.violations.slice(0, 3).join("; ") : ""}; self-test misses ${JSON.stringify(s.selfTestMisses)}`')"
+    check "exactly once: the faults made clients retry, and some retries were replays" \
+        [ "$(json_get "$work/eo.audit" 's.retries > 0 && s.replays > 0')" = true ]
+    check "exactly once: every batch answered 200 and stored once under the ids answered, 0 lost, 0 duplicated (audit and its self-test)" [ $rc = 0 ]
+}
+
 # A backup taken with pg_dump must carry the tenants' data.
 t_backup() {
     section "pg_dump carries the consumers, organizations and keys"
     pg_dump -d "$db" >"$work/dump.sql" 2>"$work/dump.err"
-    if grep -q '^COPY fanfare.consumers ' "$work/dump.sql" && grep -q '^COPY fanfare.api_keys ' "$work/dump.sql"; then
-        ok "pg_dump includes the rows of fanfare.consumers and fanfare.api_keys"
+    if grep -q '^COPY fanfare.consumers ' "$work/dump.sql" && grep -q '^COPY fanfare.api_keys ' "$work/dump.sql" &&
+        grep -q '^COPY fanfare.idempotency_keys ' "$work/dump.sql"; then
+        ok "pg_dump includes the rows of fanfare.consumers, fanfare.api_keys and fanfare.idempotency_keys"
     else
-        fail "pg_dump includes the rows of fanfare.consumers and fanfare.api_keys" "no COPY for them in the dump (pg_extension_config_dump)"
+        fail "pg_dump includes the rows of fanfare.consumers, fanfare.api_keys and fanfare.idempotency_keys" "no COPY for them in the dump (pg_extension_config_dump)"
     fi
 }
 
@@ -377,6 +427,7 @@ start_gateway main || abort "the gateway starts"
 t_sustained
 t_kill_database
 t_kill_gateway
+t_exactly_once
 t_overlapping_emails
 t_backup
 t_tenant_isolation

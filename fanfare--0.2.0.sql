@@ -549,3 +549,266 @@ REVOKE ALL ON FUNCTION fanfare.idempotency_store(text, bytea, timestamptz, text,
 REVOKE ALL ON FUNCTION fanfare.prune_idempotency_keys() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION fanfare.idempotency_lookup(text, bytea) TO fanfare_api;
 GRANT EXECUTE ON FUNCTION fanfare.idempotency_store(text, bytea, timestamptz, text, uuid[], timestamptz) TO fanfare_api;
+
+------------------------------------------------------------------------------
+-- Shard API: what a fanfare_router database calls on this one
+------------------------------------------------------------------------------
+-- A database behind a router (router/, the fanfare_router extension) keeps
+-- the consumers of the organizations placed on it; the router keeps the
+-- directory (organizations, keys) and authenticates.  The router calls the
+-- functions below through PL/Proxy, each call for one organization that it
+-- names, as the NOLOGIN role fanfare_router: only that role may call them.
+-- The shard_* functions set the tenant and the actor for the transaction
+-- and run fanfare's own code, returning what the router needs to answer as
+-- a single node would (the idempotency outcome, PostgREST's status and
+-- headers).  The tenant_* functions move one organization's data between
+-- shards (fanfare_router.move_organization); they act with the owner's
+-- rights, row-level security and the insert guard notwithstanding.
+
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'fanfare_router') THEN
+        CREATE ROLE fanfare_router NOLOGIN;
+        COMMENT ON ROLE fanfare_router IS
+            'Role of fanfare_router databases on a shard: may call the shard_* and tenant_* functions, for any organization.';
+    END IF;
+END
+$$;
+
+CREATE FUNCTION fanfare.shard_wire_import(organization_id uuid, actor text, body bytea, idempotency_key text)
+    RETURNS SETOF json
+    AS 'MODULE_PATHNAME', 'fanfare_shard_wire_import'
+    LANGUAGE C VOLATILE ROWS 500;
+
+COMMENT ON FUNCTION fanfare.shard_wire_import(uuid, text, bytea, text) IS
+    'Internal to shard_import_consumers: api_import_consumers for a tenant and an actor given by the router instead of a key.';
+
+-- No SET clause on the row-returning functions (a SET costs a settings
+-- round trip per row): every name is schema-qualified.
+CREATE FUNCTION fanfare.shard_import_consumers(organization_id uuid, actor text, body bytea,
+                                               idempotency_key text)
+    RETURNS TABLE (consumer json, outcome text)
+    LANGUAGE sql VOLATILE SECURITY DEFINER ROWS 500
+AS $$
+    SELECT c.consumer, pg_catalog.current_setting('fanfare.idempotency_outcome', true)
+      FROM fanfare.shard_wire_import($1, $2, $3, $4) AS c(consumer)
+$$;
+
+COMMENT ON FUNCTION fanfare.shard_import_consumers(uuid, text, bytea, text) IS
+    'For the router''s api_import_consumers: the gateway''s path (body bytes, Idempotency-Key header value) for the organization and actor the router authenticated; every row carries the idempotency outcome (created, replayed, or empty without a key).';
+
+CREATE FUNCTION fanfare.shard_import_consumers_text(organization_id uuid, actor text, body text,
+                                                    idempotency_key text)
+    RETURNS TABLE (consumer json, outcome text)
+    LANGUAGE sql VOLATILE SECURITY DEFINER ROWS 500
+AS $$
+    SELECT pg_catalog.set_config('fanfare.organization_id', $1::text, true),
+           pg_catalog.set_config('fanfare.actor', $2, true),
+           pg_catalog.set_config('fanfare.idempotency_key', COALESCE($4, ''), true);
+    SELECT c.consumer, pg_catalog.current_setting('fanfare.idempotency_outcome', true)
+      FROM fanfare.import_consumers($3) AS c(consumer)
+$$;
+
+COMMENT ON FUNCTION fanfare.shard_import_consumers_text(uuid, text, text, text) IS
+    'For the router''s import_consumers: the bulk path for the router''s tenant and actor, with the router''s fanfare.idempotency_key (NULL: none); every row carries the idempotency outcome.';
+
+CREATE FUNCTION fanfare.shard_create_consumers(organization_id uuid, actor text, payload jsonb,
+                                               idempotency_key text,
+                                               OUT consumers jsonb, OUT outcome text)
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM set_config('fanfare.organization_id', shard_create_consumers.organization_id::text, true);
+    PERFORM set_config('fanfare.actor', shard_create_consumers.actor, true);
+    PERFORM set_config('fanfare.idempotency_key', coalesce(shard_create_consumers.idempotency_key, ''), true);
+    consumers := fanfare.create_consumers(shard_create_consumers.payload);
+    outcome := current_setting('fanfare.idempotency_outcome', true);
+END
+$$;
+
+COMMENT ON FUNCTION fanfare.shard_create_consumers(uuid, text, jsonb, text) IS
+    'For the router''s create_consumers: create_consumers for the router''s tenant, actor and idempotency key, with the idempotency outcome.';
+
+CREATE FUNCTION fanfare.shard_validate_consumers(organization_id uuid, payload jsonb) RETURNS jsonb
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM set_config('fanfare.organization_id', shard_validate_consumers.organization_id::text, true);
+    RETURN fanfare.validate_consumers(shard_validate_consumers.payload);
+END
+$$;
+
+COMMENT ON FUNCTION fanfare.shard_validate_consumers(uuid, jsonb) IS
+    'For the router''s validate_consumers: the dry run for the router''s tenant.';
+
+CREATE FUNCTION fanfare.shard_post_consumers_batch(organization_id uuid, actor text, body json,
+                                                   request_headers text, idempotency_key text,
+                                                   OUT response json, OUT status text, OUT headers text)
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM set_config('fanfare.organization_id', shard_post_consumers_batch.organization_id::text, true);
+    PERFORM set_config('fanfare.actor', shard_post_consumers_batch.actor, true);
+    PERFORM set_config('fanfare.idempotency_key', coalesce(shard_post_consumers_batch.idempotency_key, ''), true);
+    PERFORM set_config('request.headers', coalesce(shard_post_consumers_batch.request_headers, ''), true);
+    response := fanfare.post_consumers_batch(shard_post_consumers_batch.body);
+    status := current_setting('response.status', true);
+    headers := current_setting('response.headers', true);
+END
+$$;
+
+COMMENT ON FUNCTION fanfare.shard_post_consumers_batch(uuid, text, json, text, text) IS
+    'For the router''s post_consumers_batch: the PostgREST front for the router''s tenant and actor, with PostgREST''s request.headers; returns the body with response.status and response.headers. The organization must be registered here (tenant_register).';
+
+CREATE FUNCTION fanfare.tenant_register(organization_id uuid, name text) RETURNS void
+    LANGUAGE sql VOLATILE STRICT SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    INSERT INTO fanfare.organizations (id, name) VALUES (tenant_register.organization_id, tenant_register.name)
+    ON CONFLICT (id) DO NOTHING
+$$;
+
+COMMENT ON FUNCTION fanfare.tenant_register(uuid, text) IS
+    'Records an organization placed on this shard in fanfare.organizations (the router keeps the authoritative row, its keys and whether it is disabled).';
+
+CREATE FUNCTION fanfare.tenant_export_consumers(organization_id uuid, after_id uuid, max_rows integer)
+    RETURNS jsonb
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce(jsonb_agg(to_jsonb(c) ORDER BY c.id), '[]')
+      FROM (SELECT * FROM fanfare.consumers c
+             WHERE c.organization_id = tenant_export_consumers.organization_id
+               AND (tenant_export_consumers.after_id IS NULL OR c.id > tenant_export_consumers.after_id)
+             ORDER BY c.id
+             LIMIT tenant_export_consumers.max_rows) c
+$$;
+
+COMMENT ON FUNCTION fanfare.tenant_export_consumers(uuid, uuid, integer) IS
+    'One page of an organization''s consumers for a tenant move: at most max_rows rows with id after after_id (NULL: from the first), in id order, as a jsonb array of rows.';
+
+CREATE FUNCTION fanfare.tenant_import_consumers(organization_id uuid, rows jsonb) RETURNS bigint
+    LANGUAGE plpgsql VOLATILE STRICT SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    n bigint;
+BEGIN
+    IF EXISTS (SELECT FROM jsonb_array_elements(tenant_import_consumers.rows) r
+                WHERE r ->> 'organization_id' IS DISTINCT FROM tenant_import_consumers.organization_id::text) THEN
+        RAISE EXCEPTION 'rows of another organization in a tenant import'
+            USING ERRCODE = '22023';
+    END IF;
+    INSERT INTO fanfare.consumers
+    SELECT * FROM jsonb_populate_recordset(NULL::fanfare.consumers, tenant_import_consumers.rows);
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END
+$$;
+
+COMMENT ON FUNCTION fanfare.tenant_import_consumers(uuid, jsonb) IS
+    'Inserts a page of tenant_export_consumers into this shard as it is (ids, times and actors kept); every row must belong to the organization named.';
+
+CREATE FUNCTION fanfare.tenant_export_idempotency_keys(organization_id uuid, after_key text, max_rows integer)
+    RETURNS jsonb
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce(jsonb_agg(to_jsonb(k) ORDER BY k.key), '[]')
+      FROM (SELECT * FROM fanfare.idempotency_keys k
+             WHERE k.organization_id = tenant_export_idempotency_keys.organization_id
+               AND (tenant_export_idempotency_keys.after_key IS NULL OR k.key > tenant_export_idempotency_keys.after_key)
+             ORDER BY k.key
+             LIMIT tenant_export_idempotency_keys.max_rows) k
+$$;
+
+COMMENT ON FUNCTION fanfare.tenant_export_idempotency_keys(uuid, text, integer) IS
+    'One page of an organization''s idempotency keys for a tenant move, in key order, as a jsonb array of rows.';
+
+CREATE FUNCTION fanfare.tenant_import_idempotency_keys(organization_id uuid, rows jsonb) RETURNS bigint
+    LANGUAGE plpgsql VOLATILE STRICT SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    n bigint;
+BEGIN
+    IF EXISTS (SELECT FROM jsonb_array_elements(tenant_import_idempotency_keys.rows) r
+                WHERE r ->> 'organization_id' IS DISTINCT FROM tenant_import_idempotency_keys.organization_id::text) THEN
+        RAISE EXCEPTION 'rows of another organization in a tenant import'
+            USING ERRCODE = '22023';
+    END IF;
+    INSERT INTO fanfare.idempotency_keys
+    SELECT * FROM jsonb_populate_recordset(NULL::fanfare.idempotency_keys, tenant_import_idempotency_keys.rows);
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END
+$$;
+
+COMMENT ON FUNCTION fanfare.tenant_import_idempotency_keys(uuid, jsonb) IS
+    'Inserts a page of tenant_export_idempotency_keys into this shard as it is; every row must belong to the organization named.';
+
+CREATE FUNCTION fanfare.tenant_summary(organization_id uuid,
+                                       OUT consumers bigint, OUT idempotency_keys bigint, OUT fingerprint text)
+    LANGUAGE sql STABLE STRICT SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT (SELECT count(*) FROM fanfare.consumers c WHERE c.organization_id = tenant_summary.organization_id),
+           (SELECT count(*) FROM fanfare.idempotency_keys k WHERE k.organization_id = tenant_summary.organization_id),
+           (SELECT md5(coalesce(string_agg(md5(to_jsonb(c)::text), '' ORDER BY c.id), '')
+                       || '/' || coalesce((SELECT string_agg(md5(to_jsonb(k)::text), '' ORDER BY k.key)
+                                             FROM fanfare.idempotency_keys k
+                                            WHERE k.organization_id = tenant_summary.organization_id), ''))
+              FROM fanfare.consumers c WHERE c.organization_id = tenant_summary.organization_id)
+$$;
+
+COMMENT ON FUNCTION fanfare.tenant_summary(uuid) IS
+    'What this shard holds of an organization: its consumers and idempotency keys, counted, and one fingerprint of all their columns (equal on two shards when both hold the same rows).';
+
+CREATE FUNCTION fanfare.tenant_delete(organization_id uuid) RETURNS bigint
+    LANGUAGE plpgsql VOLATILE STRICT SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    n bigint;
+BEGIN
+    DELETE FROM fanfare.idempotency_keys k WHERE k.organization_id = tenant_delete.organization_id;
+    DELETE FROM fanfare.consumers c WHERE c.organization_id = tenant_delete.organization_id;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    DELETE FROM fanfare.organizations o WHERE o.id = tenant_delete.organization_id;
+    RETURN n;
+END
+$$;
+
+COMMENT ON FUNCTION fanfare.tenant_delete(uuid) IS
+    'Deletes everything this shard holds of an organization (consumers, idempotency keys, its registration) and returns how many consumers: the last step of a tenant move, on the shard it left.';
+
+REVOKE ALL ON FUNCTION fanfare.shard_wire_import(uuid, text, bytea, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION fanfare.shard_import_consumers(uuid, text, bytea, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION fanfare.shard_import_consumers_text(uuid, text, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION fanfare.shard_create_consumers(uuid, text, jsonb, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION fanfare.shard_validate_consumers(uuid, jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION fanfare.shard_post_consumers_batch(uuid, text, json, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION fanfare.tenant_register(uuid, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION fanfare.tenant_export_consumers(uuid, uuid, integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION fanfare.tenant_import_consumers(uuid, jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION fanfare.tenant_export_idempotency_keys(uuid, text, integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION fanfare.tenant_import_idempotency_keys(uuid, jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION fanfare.tenant_summary(uuid) FROM PUBLIC;
+REVOKE ALL ON FUNCTION fanfare.tenant_delete(uuid) FROM PUBLIC;
+
+GRANT USAGE ON SCHEMA fanfare TO fanfare_router;
+GRANT EXECUTE ON FUNCTION fanfare.shard_import_consumers(uuid, text, bytea, text) TO fanfare_router;
+GRANT EXECUTE ON FUNCTION fanfare.shard_import_consumers_text(uuid, text, text, text) TO fanfare_router;
+GRANT EXECUTE ON FUNCTION fanfare.shard_create_consumers(uuid, text, jsonb, text) TO fanfare_router;
+GRANT EXECUTE ON FUNCTION fanfare.shard_validate_consumers(uuid, jsonb) TO fanfare_router;
+GRANT EXECUTE ON FUNCTION fanfare.shard_post_consumers_batch(uuid, text, json, text, text) TO fanfare_router;
+GRANT EXECUTE ON FUNCTION fanfare.tenant_register(uuid, text) TO fanfare_router;
+GRANT EXECUTE ON FUNCTION fanfare.tenant_export_consumers(uuid, uuid, integer) TO fanfare_router;
+GRANT EXECUTE ON FUNCTION fanfare.tenant_import_consumers(uuid, jsonb) TO fanfare_router;
+GRANT EXECUTE ON FUNCTION fanfare.tenant_export_idempotency_keys(uuid, text, integer) TO fanfare_router;
+GRANT EXECUTE ON FUNCTION fanfare.tenant_import_idempotency_keys(uuid, jsonb) TO fanfare_router;
+GRANT EXECUTE ON FUNCTION fanfare.tenant_summary(uuid) TO fanfare_router;
+GRANT EXECUTE ON FUNCTION fanfare.tenant_delete(uuid) TO fanfare_router;

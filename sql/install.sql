@@ -45,3 +45,13 @@ SET fanfare.organisation_id = 'x';
 
 -- settings and their defaults
 SELECT name, setting, context FROM pg_settings WHERE name LIKE 'fanfare.%' ORDER BY 1;
+
+-- the shard API (what a fanfare_router database calls): for fanfare_router
+-- only, which cannot log in
+SELECT p.proname, has_function_privilege('fanfare_router', p.oid, 'EXECUTE') AS router_execute,
+       has_function_privilege('fanfare_api', p.oid, 'EXECUTE') AS api_execute,
+       p.prosecdef AS security_definer
+FROM pg_proc p
+WHERE p.pronamespace = 'fanfare'::regnamespace AND (p.proname LIKE 'shard\_%' OR p.proname LIKE 'tenant\_%')
+ORDER BY 1;
+SELECT rolcanlogin FROM pg_roles WHERE rolname = 'fanfare_router';

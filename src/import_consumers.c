@@ -9,7 +9,9 @@
  *	 fanfare.api_import_consumers(key text, body bytea) RETURNS SETOF json
  *		the gateway's: a secret key, and the body's bytes as received;
  *	 fanfare.post_consumers_batch(json) RETURNS json
- *		PostgREST's: the contract's bodies and statuses, never an error.
+ *		PostgREST's: the contract's bodies and statuses, never an error;
+ *	 fanfare.shard_wire_import(uuid, text, bytea, text) RETURNS SETOF json
+ *		the gateway's on a shard, for the router: tenant and actor given.
  *
  * The body is read in place (json_text.c): no jsonb and no tree of the
  * whole body.  The set-returning functions validate and insert the whole
@@ -265,29 +267,42 @@ set_local(const char *name, const char *value)
 							 GUC_ACTION_LOCAL, true, 0, false);
 }
 
+/*
+ * The gateway's path once the tenant is known: the tenant and actor set for
+ * the transaction, then the body's bytes (argument body_arg) with the
+ * Idempotency-Key header's value (key_arg, if the call has it).
+ */
 static WireBatch *
-api_import_start(FunctionCallInfo fcinfo)
+tenant_bytes_start(FunctionCallInfo fcinfo, const pg_uuid_t *org, const char *actor,
+				   int body_arg, int key_arg)
 {
-	char	   *key = PG_ARGISNULL(0) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(0));
 	char	   *idempotency_key = NULL;
 	bytea	   *body;
-	pg_uuid_t	org;
-	char	   *actor;
 	char		org_text[37];
 
-	/* the key first: nothing of the body is read for an unknown key */
-	api_key_authenticate(key, &org, &actor);
-	uuid_format(&org, org_text);
+	uuid_format(org, org_text);
 	set_local("fanfare.organization_id", org_text);
 	set_local("fanfare.actor", actor);
 
 	/* the header's value, as the gateway received it */
-	if (PG_NARGS() > 2 && !PG_ARGISNULL(2))
-		idempotency_key = idempotency_key_from_header(text_to_cstring(PG_GETARG_TEXT_PP(2)));
-	require_body(fcinfo, 1);
-	body = PG_GETARG_BYTEA_PP(1);
-	return wire_batch_create(VARDATA_ANY(body), VARSIZE_ANY_EXHDR(body), true, &org, actor,
+	if (PG_NARGS() > key_arg && !PG_ARGISNULL(key_arg))
+		idempotency_key = idempotency_key_from_header(text_to_cstring(PG_GETARG_TEXT_PP(key_arg)));
+	require_body(fcinfo, body_arg);
+	body = PG_GETARG_BYTEA_PP(body_arg);
+	return wire_batch_create(VARDATA_ANY(body), VARSIZE_ANY_EXHDR(body), true, org, actor,
 							 idempotency_key);
+}
+
+static WireBatch *
+api_import_start(FunctionCallInfo fcinfo)
+{
+	char	   *key = PG_ARGISNULL(0) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(0));
+	pg_uuid_t	org;
+	char	   *actor;
+
+	/* the key first: nothing of the body is read for an unknown key */
+	api_key_authenticate(key, &org, &actor);
+	return tenant_bytes_start(fcinfo, &org, actor, 1, 2);
 }
 
 PG_FUNCTION_INFO_V1(fanfare_api_import_consumers);
@@ -296,6 +311,34 @@ Datum
 fanfare_api_import_consumers(PG_FUNCTION_ARGS)
 {
 	return wire_rows(fcinfo, api_import_start);
+}
+
+/* ---- fanfare.shard_wire_import(organization_id uuid, actor text, body bytea, idempotency_key text) ---- */
+
+/*
+ * The gateway's path on a shard: the router authenticated the key and names
+ * the tenant and the actor (see src/shard.c and router/).
+ */
+static WireBatch *
+shard_import_start(FunctionCallInfo fcinfo)
+{
+	pg_uuid_t	org;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+				 errmsg("no organization for this request"),
+				 errdetail("The router names the organization and the actor of every call.")));
+	org = *PG_GETARG_UUID_P(0);
+	return tenant_bytes_start(fcinfo, &org, text_to_cstring(PG_GETARG_TEXT_PP(1)), 2, 3);
+}
+
+PG_FUNCTION_INFO_V1(fanfare_shard_wire_import);
+
+Datum
+fanfare_shard_wire_import(PG_FUNCTION_ARGS)
+{
+	return wire_rows(fcinfo, shard_import_start);
 }
 
 /* ---- fanfare.post_consumers_batch(json), for PostgREST ---- */

@@ -24,7 +24,8 @@ OBJS = \
 	src/response.o \
 	src/create_consumers.o \
 	src/idempotency.o \
-	src/import_consumers.o
+	src/import_consumers.o \
+	src/router_support.o
 
 DATA = $(wildcard fanfare--*.sql)
 
@@ -57,8 +58,8 @@ PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
 # --- the gateway (its own Makefile; links libmicrohttpd, libpq, jansson) ---
-all: gateway
-.PHONY: gateway run test bench fuzz check-memory soak
+all: gateway router
+.PHONY: gateway router install-router clean-router run test bench fuzz check-memory soak
 gateway:
 	env -u CFLAGS -u CPPFLAGS -u LDFLAGS $(gateway_env_flags) \
 		$(MAKE) -C src/gateway PG_CONFIG=$(PG_CONFIG)
@@ -66,6 +67,17 @@ gateway:
 clean: clean-gateway
 clean-gateway:
 	$(MAKE) -C src/gateway clean
+
+# --- the router extension (router/, its own PGXS Makefile; see README.md,
+# "Scaling out") ---
+router:
+	$(MAKE) -C router PG_CONFIG=$(PG_CONFIG)
+install: install-router
+install-router: router
+	$(MAKE) -C router PG_CONFIG=$(PG_CONFIG) install
+clean: clean-router
+clean-router:
+	$(MAKE) -C router PG_CONFIG=$(PG_CONFIG) clean
 
 # --- the README's two commands ---
 run:

@@ -524,8 +524,7 @@ t_keys_sql() {
         ('fanfare.create_organization(text)'::regprocedure, 'pg_proc'), ('fanfare.rotate_secret_key(uuid,text)'::regprocedure, 'pg_proc'),
         ('fanfare.rotate_publishable_key(uuid,text)'::regprocedure, 'pg_proc'), ('fanfare.api_create_consumers(text,text)'::regprocedure, 'pg_proc'),
         ('fanfare.api_import_consumers(text,bytea,text)'::regprocedure, 'pg_proc'), ('fanfare.idempotency_keys'::regclass, 'pg_class'),
-        ('fanfare.idempotency_lookup(text,bytea)'::regprocedure, 'pg_proc'), ('fanfare.prune_idempotency_keys()'::regprocedure, 'pg_proc'),
-        ('fanfare.idempotency_store(text,bytea,timestamptz,text,uuid[],timestamptz)'::regprocedure, 'pg_proc'),
+        ('fanfare.prune_idempotency_keys()'::regprocedure, 'pg_proc'),
         ('fanfare.issue_api_key(uuid,text,text)'::regprocedure, 'pg_proc'), ('fanfare.random_key_bytes(integer)'::regprocedure, 'pg_proc')) o(oid, cls)
         WHERE obj_description(oid, cls::regclass::text) IS NULL")" = 0 ]
 }

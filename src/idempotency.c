@@ -103,6 +103,7 @@ idempotency_parse_header(const char *value, const char **received, const char **
 		end--;
 	initStringInfo(&key);
 	*received = NULL;
+	*reason = NULL;
 	if (p < end && *p == '"')
 	{
 		for (p++; p < end && *p != '"'; p++)
@@ -168,8 +169,8 @@ idempotency_parse_header(const char *value, const char **received, const char **
 char *
 idempotency_key_from_header(const char *value)
 {
-	const char *received;
-	const char *reason;
+	const char *received = NULL;
+	const char *reason = NULL;
 	char	   *key = idempotency_parse_header(value, &received, &reason);
 
 	if (key == NULL)

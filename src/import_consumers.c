@@ -400,8 +400,8 @@ fanfare_post_consumers_batch(PG_FUNCTION_ARGS)
 	header = postgrest_idempotency_header();
 	if (header != NULL)
 	{
-		const char *received;
-		const char *reason;
+		const char *received = NULL;
+		const char *reason = NULL;
 
 		key = idempotency_parse_header(header, &received, &reason);
 		if (key == NULL)

@@ -575,6 +575,7 @@ t_pool_timeout_and_shutdown() {
 all_tests=(t_keys_sql t_cli t_health t_openapi t_not_found t_method t_auth t_media t_validation
     t_not_json t_success t_idempotency t_request_id t_isolation t_rotation t_concurrent t_big_batch
     t_too_large t_malformed_http t_internal_error t_database_restart)
+unprepared_tests=(t_auth t_validation t_not_json t_success t_idempotency t_concurrent t_internal_error)
 valgrind_tests=(t_health t_openapi t_not_found t_method t_auth t_media t_validation
     t_not_json t_success t_idempotency t_request_id t_rotation t_concurrent t_too_large
     t_malformed_http t_internal_error t_database_restart)
@@ -594,6 +595,19 @@ else
 fi
 t_pool_timeout_and_shutdown
 t_no_secrets_logged
+
+# --prepare 0 (for poolers that drop prepared statements): the statement
+# goes unnamed with every request; the same answers
+echo "# gateway with --prepare 0"
+pass=unprepared
+port=
+if start_gateway unprepared --max-body 4M --prepare 0; then
+    for t in "${unprepared_tests[@]}"; do "$t"; done
+    stop_gateway
+    check "the --prepare 0 gateway exits 0 on SIGTERM" [ "$gw_rc" = 0 ]
+else
+    fail "the gateway starts with --prepare 0"
+fi
 
 if [ "${FANFARE_SKIP_VALGRIND:-0}" != 1 ]; then
     echo "# gateway under valgrind"

@@ -431,8 +431,8 @@ GRANT EXECUTE ON FUNCTION fanfare.current_organization_is_active() TO fanfare_ap
 -- what a retry needs to answer the same 200 body: the ids, the time and the
 -- actor (16 bytes a consumer, so at most about 8 kB a key at the default
 -- fanfare.max_batch_size of 500).  Keys belong to a tenant.  API roles
--- cannot read or write the table: the C code goes through the two
--- functions below, which act for the current tenant only.
+-- cannot read or write the table: fanfare's C code reads and writes it as
+-- the table's owner, for the request's tenant only (src/idempotency.c).
 
 CREATE TABLE fanfare.idempotency_keys (
     organization_id uuid        NOT NULL,
@@ -455,80 +455,6 @@ COMMENT ON TABLE fanfare.idempotency_keys IS
 COMMENT ON INDEX fanfare.idempotency_keys_expires_at IS
     'For fanfare.prune_idempotency_keys().';
 
--- What a request with this key for the current tenant is: busy (another
--- transaction holds the key now), new, mismatch (stored with another
--- body) or replay (stored with this body: what to answer).  The
--- transaction-level advisory lock on the pair is tried, never waited for,
--- and held until this transaction ends, so that a concurrent request with
--- the same key is answered busy at once.  Expired keys are new.
-CREATE FUNCTION fanfare.idempotency_lookup(key text, fingerprint bytea,
-                                           OUT state text, OUT created_at timestamptz,
-                                           OUT created_by text, OUT ids uuid[])
-    LANGUAGE plpgsql VOLATILE STRICT SECURITY DEFINER
-    SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    org uuid := fanfare.current_organization_id();
-    stored fanfare.idempotency_keys;
-BEGIN
-    IF org IS NULL THEN
-        RAISE EXCEPTION 'fanfare.organization_id is not set'
-            USING ERRCODE = '28000';
-    END IF;
-    -- bigint advisory locks; the seed keeps fanfare's apart from an
-    -- application's own hashes of the same text
-    IF NOT pg_try_advisory_xact_lock(
-            hashtextextended(org::text || '/' || idempotency_lookup.key, 5718252643)) THEN
-        state := 'busy';
-        RETURN;
-    END IF;
-    SELECT * INTO stored FROM fanfare.idempotency_keys k
-     WHERE k.organization_id = org AND k.key = idempotency_lookup.key
-       AND k.expires_at > statement_timestamp();
-    IF NOT FOUND THEN
-        state := 'new';
-    ELSIF stored.fingerprint <> idempotency_lookup.fingerprint THEN
-        state := 'mismatch';
-    ELSE
-        state := 'replay';
-        created_at := stored.created_at;
-        created_by := stored.created_by;
-        ids := stored.ids;
-    END IF;
-END
-$$;
-
-COMMENT ON FUNCTION fanfare.idempotency_lookup(text, bytea) IS
-    'Internal to fanfare''s batch functions: takes the current tenant''s idempotency key for this transaction and says whether it is busy, new, stored with another body (mismatch) or stored with this one (replay, with what to answer).';
-
--- Stores a new batch's key, in the batch's transaction.  False when a live
--- row is there already: a transaction this one's snapshot cannot see
--- stored it (REPEATABLE READ); the caller raises a serialization failure.
-CREATE FUNCTION fanfare.idempotency_store(key text, fingerprint bytea, created_at timestamptz,
-                                          created_by text, ids uuid[], expires_at timestamptz)
-    RETURNS boolean
-    LANGUAGE sql VOLATILE STRICT SECURITY DEFINER
-    SET search_path = pg_catalog, pg_temp
-AS $$
-    WITH stored AS (
-        INSERT INTO fanfare.idempotency_keys AS k
-               (organization_id, key, fingerprint, created_at, created_by, ids, expires_at)
-        VALUES (fanfare.current_organization_id(), idempotency_store.key,
-                idempotency_store.fingerprint, idempotency_store.created_at,
-                idempotency_store.created_by, idempotency_store.ids, idempotency_store.expires_at)
-        ON CONFLICT (organization_id, key) DO UPDATE
-           SET fingerprint = excluded.fingerprint, created_at = excluded.created_at,
-               created_by = excluded.created_by, ids = excluded.ids,
-               expires_at = excluded.expires_at
-         WHERE k.expires_at <= statement_timestamp()
-        RETURNING 1
-    )
-    SELECT EXISTS (SELECT FROM stored)
-$$;
-
-COMMENT ON FUNCTION fanfare.idempotency_store(text, bytea, timestamptz, text, uuid[], timestamptz) IS
-    'Internal to fanfare''s batch functions: stores the current tenant''s idempotency key with what its batch created (an expired row of the same key is replaced); false if a live row is there.';
-
 CREATE FUNCTION fanfare.prune_idempotency_keys() RETURNS bigint
     LANGUAGE sql VOLATILE
     SET search_path = pg_catalog, pg_temp
@@ -544,11 +470,7 @@ COMMENT ON FUNCTION fanfare.prune_idempotency_keys() IS
     'Deletes expired idempotency keys (of every organization) and returns how many. Expired keys are already ignored; run it from cron or pg_cron, e.g. hourly, to keep the table small.';
 
 REVOKE ALL ON TABLE fanfare.idempotency_keys FROM PUBLIC;
-REVOKE ALL ON FUNCTION fanfare.idempotency_lookup(text, bytea) FROM PUBLIC;
-REVOKE ALL ON FUNCTION fanfare.idempotency_store(text, bytea, timestamptz, text, uuid[], timestamptz) FROM PUBLIC;
 REVOKE ALL ON FUNCTION fanfare.prune_idempotency_keys() FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION fanfare.idempotency_lookup(text, bytea) TO fanfare_api;
-GRANT EXECUTE ON FUNCTION fanfare.idempotency_store(text, bytea, timestamptz, text, uuid[], timestamptz) TO fanfare_api;
 
 ------------------------------------------------------------------------------
 -- Shard API: what a fanfare_router database calls on this one

@@ -98,6 +98,7 @@ typedef enum IdempotencyState
 typedef struct Idempotency
 {
 	IdempotencyState state;
+	pg_uuid_t	organization_id;	/* keys belong to a tenant */
 	char	   *key;
 	bytea	   *fingerprint;	/* SHA-256 of the body as sent */
 	/* a replay: what the first request created */
@@ -117,8 +118,10 @@ extern const char *idempotency_key_setting(void);
 extern char *idempotency_parse_header(const char *value, const char **received,
 									  const char **reason);
 extern char *idempotency_key_from_header(const char *value);
-extern void idempotency_lookup(Idempotency *idem, const char *key, const char *body, int len);
-extern void idempotency_begin(Idempotency *idem, const char *key, const char *body, int len);
+extern void idempotency_lookup(Idempotency *idem, const pg_uuid_t *org, const char *key,
+							   const char *body, int len);
+extern void idempotency_begin(Idempotency *idem, const pg_uuid_t *org, const char *key,
+							  const char *body, int len);
 extern void idempotency_store(const Idempotency *idem, const BatchContext *batch);
 extern void idempotency_outcome(const char *outcome);
 

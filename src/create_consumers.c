@@ -318,7 +318,7 @@ fanfare_create_consumers(PG_FUNCTION_ARGS)
 	expected = expected_consumers(&body);
 	batch_context_init(&batch, expected);
 	/* the key's fingerprint is of the jsonb value, as this entry point sees the body */
-	idempotency_begin(&idem, idempotency_key_setting(),
+	idempotency_begin(&idem, &batch.organization_id, idempotency_key_setting(),
 					  VARDATA_ANY(payload), VARSIZE_ANY_EXHDR(payload));
 
 	/* the response outlives the batch's scratch */

@@ -19,17 +19,23 @@
  *	 - A request that fails stores nothing, so its retry starts afresh.
  *	 - Keys expire fanfare.idempotency_ttl after the request (default 24 h);
  *	   fanfare.prune_idempotency_keys() deletes expired ones.
- * The lookups are SQL functions of the install script (SECURITY DEFINER: API
- * roles cannot read or write the keys table themselves).
+ * The keys table is read and written as its owner (API roles cannot read or
+ * write it), with statements prepared once per backend.
  */
 #include "postgres.h"
 
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
+#include "common/hashfn.h"
 #include "executor/spi.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
 #include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/syscache.h"
+#include "miscadmin.h"
 #include "utils/timestamp.h"
 #include "lib/stringinfo.h"
 
@@ -97,6 +103,7 @@ idempotency_parse_header(const char *value, const char **received, const char **
 		end--;
 	initStringInfo(&key);
 	*received = NULL;
+	*reason = NULL;
 	if (p < end && *p == '"')
 	{
 		for (p++; p < end && *p != '"'; p++)
@@ -162,8 +169,8 @@ idempotency_parse_header(const char *value, const char **received, const char **
 char *
 idempotency_key_from_header(const char *value)
 {
-	const char *received;
-	const char *reason;
+	const char *received = NULL;
+	const char *reason = NULL;
 	char	   *key = idempotency_parse_header(value, &received, &reason);
 
 	if (key == NULL)
@@ -191,22 +198,110 @@ idempotency_outcome(const char *outcome)
 }
 
 /*
- * Look the key up for the current tenant, before anything is read of the
- * body but its bytes, and take it for this transaction.  Leaves idem NONE
- * (no key), BUSY, MISMATCH, NEW or REPLAY (with what the first request
- * created).
+ * The keys table is read and written as its owner, as a SECURITY DEFINER
+ * function would: API roles have no rights on it, and the caller's
+ * search_path has no say (every name and operator below is qualified).
+ * An error on the way restores the caller's identity as the (sub)transaction
+ * aborts.
+ */
+typedef struct AsOwner
+{
+	Oid			user;
+	int			sec;
+} AsOwner;
+
+static Oid
+keys_table(void)
+{
+	Oid			relid = get_relname_relid("idempotency_keys",
+										  get_namespace_oid("fanfare", false));
+
+	if (!OidIsValid(relid))
+		elog(ERROR, "table fanfare.idempotency_keys does not exist");
+	return relid;
+}
+
+static void
+become_owner(AsOwner *saved)
+{
+	HeapTuple	tuple;
+	Oid			owner;
+	Oid			relid = keys_table();
+
+	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	if (!HeapTupleIsValid(tuple))
+		elog(ERROR, "cache lookup failed for relation %u", relid);
+	owner = ((Form_pg_class) GETSTRUCT(tuple))->relowner;
+	ReleaseSysCache(tuple);
+	GetUserIdAndSecContext(&saved->user, &saved->sec);
+	SetUserIdAndSecContext(owner, saved->sec | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+}
+
+static void
+become_caller(const AsOwner *saved)
+{
+	SetUserIdAndSecContext(saved->user, saved->sec);
+}
+
+/* A statement prepared once per backend (plancache replans it as needed). */
+static SPIPlanPtr
+kept_plan(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types)
+{
+	if (*plan == NULL)
+	{
+		SPIPlanPtr	prepared = SPI_prepare(sql, nargs, types);
+
+		if (prepared == NULL)
+			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+		if (SPI_keepplan(prepared) != 0)
+			elog(ERROR, "SPI_keepplan failed");
+		*plan = prepared;
+	}
+	return *plan;
+}
+
+static SPIPlanPtr lookup_plan;
+static SPIPlanPtr store_plan;
+
+/*
+ * The transaction-level advisory lock of the (organization, key) pair: a
+ * 64-bit hash of both, in the bigint lock space (the seed keeps it apart
+ * from an application's own hashes of the same text).  Tried, never waited
+ * for.
+ */
+static bool
+take_key_lock(const pg_uuid_t *org, const char *key)
+{
+	StringInfoData pair;
+	uint64		hash;
+
+	initStringInfo(&pair);
+	appendBinaryStringInfo(&pair, (const char *) org->data, UUID_LEN);
+	appendStringInfoString(&pair, key);
+	hash = DatumGetUInt64(hash_any_extended((const unsigned char *) pair.data, pair.len,
+											UINT64CONST(5718252643)));
+	pfree(pair.data);
+	return DatumGetBool(DirectFunctionCall1(pg_try_advisory_xact_lock_int8,
+											Int64GetDatum((int64) hash)));
+}
+
+/*
+ * Look the key up for the tenant, before anything is read of the body but
+ * its bytes, and take it for this transaction.  Leaves idem NONE (no key),
+ * BUSY, MISMATCH, NEW or REPLAY (with what the first request created).
+ * Expired keys are NEW.
  */
 void
-idempotency_lookup(Idempotency *idem, const char *key, const char *body, int len)
+idempotency_lookup(Idempotency *idem, const pg_uuid_t *org, const char *key,
+				   const char *body, int len)
 {
 	MemoryContext caller = CurrentMemoryContext;
 	bytea	   *bytes;
 	Datum		args[2];
-	Oid			types[2] = {TEXTOID, BYTEAOID};
-	HeapTuple	row;
-	TupleDesc	desc;
-	bool		isnull;
-	char	   *state;
+	Oid			types[2] = {UUIDOID, TEXTOID};
+	AsOwner		saved;
+	int			rc;
 
 	memset(idem, 0, sizeof(*idem));
 	idem->state = IDEMPOTENCY_NONE;
@@ -218,6 +313,12 @@ idempotency_lookup(Idempotency *idem, const char *key, const char *body, int len
 		return;
 	}
 	idem->key = pstrdup(key);
+	idem->organization_id = *org;
+	if (!take_key_lock(org, key))
+	{
+		idem->state = IDEMPOTENCY_BUSY;
+		return;
+	}
 	bytes = palloc(VARHDRSZ + len);
 	SET_VARSIZE(bytes, VARHDRSZ + len);
 	memcpy(VARDATA(bytes), body, len);
@@ -226,46 +327,57 @@ idempotency_lookup(Idempotency *idem, const char *key, const char *body, int len
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	args[0] = CStringGetTextDatum(idem->key);
-	args[1] = PointerGetDatum(idem->fingerprint);
-	if (SPI_execute_with_args("SELECT state, created_at, created_by, ids"
-							  " FROM fanfare.idempotency_lookup($1, $2)",
-							  2, types, args, NULL, false, 1) != SPI_OK_SELECT ||
-		SPI_processed != 1)
-		elog(ERROR, "idempotency key lookup failed");
-	row = SPI_tuptable->vals[0];
-	desc = SPI_tuptable->tupdesc;
-	state = SPI_getvalue(row, desc, 1);
-	if (strcmp(state, "busy") == 0)
-		idem->state = IDEMPOTENCY_BUSY;
-	else if (strcmp(state, "mismatch") == 0)
-		idem->state = IDEMPOTENCY_MISMATCH;
-	else if (strcmp(state, "replay") == 0)
-	{
-		/* what the first request created, copied out of SPI's memory */
-		MemoryContext spi = MemoryContextSwitchTo(caller);
-		ArrayType  *ids;
-
-		idem->state = IDEMPOTENCY_REPLAY;
-		idem->created_at = DatumGetTimestampTz(SPI_getbinval(row, desc, 2, &isnull));
-		idem->created_by = pstrdup(TextDatumGetCString(SPI_getbinval(row, desc, 3, &isnull)));
-		ids = DatumGetArrayTypePCopy(SPI_getbinval(row, desc, 4, &isnull));
-		idem->n = ArrayGetNItems(ARR_NDIM(ids), ARR_DIMS(ids));
-		idem->ids = (pg_uuid_t *) ARR_DATA_PTR(ids);
-		MemoryContextSwitchTo(spi);
-	}
-	else if (strcmp(state, "new") == 0)
+	become_owner(&saved);
+	args[0] = UUIDPGetDatum(&idem->organization_id);
+	args[1] = CStringGetTextDatum(idem->key);
+	rc = SPI_execute_plan(kept_plan(&lookup_plan,
+									"SELECT k.fingerprint, k.created_at, k.created_by, k.ids"
+									" FROM fanfare.idempotency_keys k"
+									" WHERE k.organization_id OPERATOR(pg_catalog.=) $1"
+									" AND k.key OPERATOR(pg_catalog.=) $2"
+									" AND k.expires_at OPERATOR(pg_catalog.>) pg_catalog.statement_timestamp()",
+									2, types),
+						  args, NULL, false, 1);
+	become_caller(&saved);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "idempotency key lookup failed: %s", SPI_result_code_string(rc));
+	if (SPI_processed == 0)
 		idem->state = IDEMPOTENCY_NEW;
 	else
-		elog(ERROR, "unexpected idempotency key state \"%s\"", state);
+	{
+		HeapTuple	row = SPI_tuptable->vals[0];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		bytea	   *stored = DatumGetByteaPP(SPI_getbinval(row, desc, 1, &isnull));
+
+		if (VARSIZE_ANY_EXHDR(stored) != VARSIZE_ANY_EXHDR(idem->fingerprint) ||
+			memcmp(VARDATA_ANY(stored), VARDATA_ANY(idem->fingerprint),
+				   VARSIZE_ANY_EXHDR(stored)) != 0)
+			idem->state = IDEMPOTENCY_MISMATCH;
+		else
+		{
+			/* what the first request created, copied out of SPI's memory */
+			MemoryContext spi = MemoryContextSwitchTo(caller);
+			ArrayType  *ids;
+
+			idem->state = IDEMPOTENCY_REPLAY;
+			idem->created_at = DatumGetTimestampTz(SPI_getbinval(row, desc, 2, &isnull));
+			idem->created_by = TextDatumGetCString(SPI_getbinval(row, desc, 3, &isnull));
+			ids = DatumGetArrayTypePCopy(SPI_getbinval(row, desc, 4, &isnull));
+			idem->n = ArrayGetNItems(ARR_NDIM(ids), ARR_DIMS(ids));
+			idem->ids = (pg_uuid_t *) ARR_DATA_PTR(ids);
+			MemoryContextSwitchTo(spi);
+		}
+	}
 	SPI_finish();
 }
 
 /* idempotency_lookup, with a key in use or reused raised: 55N01, 22N04. */
 void
-idempotency_begin(Idempotency *idem, const char *key, const char *body, int len)
+idempotency_begin(Idempotency *idem, const pg_uuid_t *org, const char *key,
+				  const char *body, int len)
 {
-	idempotency_lookup(idem, key, body, len);
+	idempotency_lookup(idem, org, key, body, len);
 	if (idem->state == IDEMPOTENCY_BUSY)
 		ereport(ERROR,
 				(errcode(ERRCODE_FANFARE_IDEMPOTENCY_KEY_IN_USE),
@@ -288,26 +400,41 @@ void
 idempotency_store(const Idempotency *idem, const BatchContext *batch)
 {
 	Datum	   *elems;
-	Datum		args[6];
-	Oid			types[6] = {TEXTOID, BYTEAOID, TIMESTAMPTZOID, TEXTOID, UUIDARRAYOID, TIMESTAMPTZOID};
-	bool		isnull;
+	Datum		args[7];
+	Oid			types[7] = {UUIDOID, TEXTOID, BYTEAOID, TIMESTAMPTZOID, TEXTOID,
+	UUIDARRAYOID, TIMESTAMPTZOID};
+	AsOwner		saved;
+	int			rc;
 
 	Assert(idem->state == IDEMPOTENCY_NEW);
 	elems = palloc(sizeof(Datum) * Max(batch->n, 1));
 	for (int i = 0; i < batch->n; i++)
 		elems[i] = UUIDPGetDatum(&batch->ids[i]);
-	args[0] = CStringGetTextDatum(idem->key);
-	args[1] = PointerGetDatum(idem->fingerprint);
-	args[2] = TimestampTzGetDatum(batch->created_at);
-	args[3] = CStringGetTextDatum(batch->actor);
-	args[4] = PointerGetDatum(construct_array(elems, batch->n, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
-	args[5] = TimestampTzGetDatum(batch->created_at +
+	args[0] = UUIDPGetDatum(&idem->organization_id);
+	args[1] = CStringGetTextDatum(idem->key);
+	args[2] = PointerGetDatum(idem->fingerprint);
+	args[3] = TimestampTzGetDatum(batch->created_at);
+	args[4] = CStringGetTextDatum(batch->actor);
+	args[5] = PointerGetDatum(construct_array(elems, batch->n, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
+	args[6] = TimestampTzGetDatum(batch->created_at +
 								  (TimestampTz) fanfare_idempotency_ttl * USECS_PER_SEC);
-	if (SPI_execute_with_args("SELECT fanfare.idempotency_store($1, $2, $3, $4, $5, $6)",
-							  6, types, args, NULL, false, 1) != SPI_OK_SELECT ||
-		SPI_processed != 1)
-		elog(ERROR, "idempotency key store failed");
-	if (!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
+	become_owner(&saved);
+	/* an expired row of the same key is replaced; a live one is left alone */
+	rc = SPI_execute_plan(kept_plan(&store_plan,
+									"INSERT INTO fanfare.idempotency_keys AS k"
+									" (organization_id, key, fingerprint, created_at, created_by, ids, expires_at)"
+									" VALUES ($1, $2, $3, $4, $5, $6, $7)"
+									" ON CONFLICT (organization_id, key) DO UPDATE"
+									" SET fingerprint = excluded.fingerprint, created_at = excluded.created_at,"
+									" created_by = excluded.created_by, ids = excluded.ids,"
+									" expires_at = excluded.expires_at"
+									" WHERE k.expires_at OPERATOR(pg_catalog.<=) pg_catalog.statement_timestamp()",
+									7, types),
+						  args, NULL, false, 0);
+	become_caller(&saved);
+	if (rc != SPI_OK_INSERT)
+		elog(ERROR, "idempotency key store failed: %s", SPI_result_code_string(rc));
+	if (SPI_processed != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
 				 errmsg("could not store the idempotency key: a concurrent transaction stored it"),

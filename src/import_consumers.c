@@ -159,7 +159,7 @@ wire_batch_create(const char *data, int len, bool check_encoding,
 	BodyProblem problem;
 	Idempotency idem;
 
-	idempotency_begin(&idem, key, data, len);
+	idempotency_begin(&idem, org, key, data, len);
 	if (!read_body(data, len, check_encoding, &body, &problem))
 		report_body_problem(&problem);
 	batch_context_init_for(&wb->batch, org, actor, 0);
@@ -317,7 +317,7 @@ fanfare_api_import_consumers(PG_FUNCTION_ARGS)
 
 /*
  * The gateway's path on a shard: the router authenticated the key and names
- * the tenant and the actor (see src/shard.c and router/).
+ * the tenant and the actor (router/, fanfare_router).
  */
 static WireBatch *
 shard_import_start(FunctionCallInfo fcinfo)
@@ -443,8 +443,8 @@ fanfare_post_consumers_batch(PG_FUNCTION_ARGS)
 	header = postgrest_idempotency_header();
 	if (header != NULL)
 	{
-		const char *received;
-		const char *reason;
+		const char *received = NULL;
+		const char *reason = NULL;
 
 		key = idempotency_parse_header(header, &received, &reason);
 		if (key == NULL)
@@ -452,7 +452,7 @@ fanfare_post_consumers_batch(PG_FUNCTION_ARGS)
 	}
 	else
 		key = idempotency_key_setting();
-	idempotency_lookup(&idem, key, VARDATA_ANY(body_text), VARSIZE_ANY_EXHDR(body_text));
+	idempotency_lookup(&idem, &org, key, VARDATA_ANY(body_text), VARSIZE_ANY_EXHDR(body_text));
 	if (idem.state == IDEMPOTENCY_BUSY)
 		return postgrest_answer(409, IDEMPOTENCY_IN_USE_BODY);
 	if (idem.state == IDEMPOTENCY_MISMATCH)

@@ -336,6 +336,8 @@ js_number_format(double d, char *buf)
 		else
 			raw[nraw++] = *p;
 	}
+	if (nraw == 0)				/* cannot happen for a printed double; be safe */
+		raw[nraw++] = '0';
 	if (before_point < 0)
 		before_point = nraw;
 	if (*p)

@@ -454,7 +454,7 @@ bool
 record_foreach(const JsonValue *record, RecordEntryFn fn, void *arg)
 {
 	JsonIter	it;
-	JsonValue	key;
+	JsonValue	key = {0};
 	JsonValue	value;
 	bool		differs = record->kind == JSON_ARRAY;
 

@@ -44,6 +44,13 @@ src=$work/fanfare-${version%-*}
 tools/copy-tree.sh "$src"
 
 echo "deb: building fanfare $version in $src"
+# The build's suite starts its own server (pg_virtualenv), which takes its
+# port and socket from the libpq variables when they are set: a caller's
+# PGPORT (make test's shared cluster) would make it bind a port in use.
+# The build is a clean room: none of them reach it.
+for v in $(compgen -e | grep '^PG' | grep -v '^PG_CONFIG$' || true); do
+    unset "$v"
+done
 (cd "$src" && DEB_BUILD_OPTIONS=${DEB_BUILD_OPTIONS-noautodbgsym parallel=2} \
     dpkg-buildpackage -us -uc -b)
 

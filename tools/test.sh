@@ -7,9 +7,11 @@
 # integration tests (with a valgrind pass), differential fuzzing with a
 # fixed seed and the crash-resistance cases, the short load/fault/security
 # suite, the extension's memory check (its own cluster under valgrind), the
-# upgrade comparison, the PostgREST replay and the benchmark's quick mode
-# (its own cluster; no timing asserted), stops the cluster, and prints one
-# summary line.  Each suite is test/NAME/run.sh, run here against the shared
+# upgrade comparison, the PostgREST replay, the regression suite against an
+# assert-enabled build (its own cluster), the clang static analyzer, the
+# Debian packages (built, installed, used and purged) and the benchmark's
+# quick mode (its own cluster; no timing asserted), stops the cluster, and
+# prints one summary line.  Each suite is test/NAME/run.sh, run here against the shared
 # cluster (PGHOST and FANFARE_TEST_DATADIR set); each also runs alone, on a
 # cluster of its own: make check-NAME (see CONTRIBUTING.md).  A suite passes
 # when its script exits 0.
@@ -26,7 +28,7 @@ node_deps --fresh
 set +e
 step "regress" test/regress/run.sh
 # the short suites; the long ones (make fuzz, make soak) have their own targets
-for name in conformance gateway fuzz reliability memcheck upgrade postgrest bench; do
+for name in conformance gateway fuzz reliability memcheck upgrade postgrest version assert static package bench; do
     t=test/$name/run.sh
     if [ ! -x "$t" ]; then
         fail "$name" "$t is missing"

@@ -6,9 +6,10 @@
  * a time; waiting for a free slot is bounded by pool_wait_ms.  Connecting
  * happens outside the lock, lazily, in the thread that needs the connection,
  * so a database restart costs the next request a reconnect and never a
- * gateway restart.  Sessions carry no state the gateway relies on (no
- * prepared statement names, no SET), so the pool also works behind a
- * transaction-pooling PgBouncer.
+ * gateway restart.  The one piece of session state is the prepared
+ * statement of consumers_batch.c (the slot's prepared flag); the caller
+ * prepares it again when the server says it is gone (a pooler's DISCARD
+ * ALL), and --prepare 0 does without it.
  */
 #include "db_pool.h"
 

@@ -45,8 +45,7 @@ commented_objects="('fanfare.organizations'::regclass::oid, 'pg_class'::regclass
         ('fanfare.create_organization(text)'::regprocedure, 'pg_proc'), ('fanfare.rotate_secret_key(uuid,text)'::regprocedure, 'pg_proc'),
         ('fanfare.rotate_publishable_key(uuid,text)'::regprocedure, 'pg_proc'), ('fanfare.api_create_consumers(text,text)'::regprocedure, 'pg_proc'),
         ('fanfare.api_import_consumers(text,bytea,text)'::regprocedure, 'pg_proc'), ('fanfare.idempotency_keys'::regclass, 'pg_class'),
-        ('fanfare.idempotency_lookup(text,bytea)'::regprocedure, 'pg_proc'), ('fanfare.prune_idempotency_keys()'::regprocedure, 'pg_proc'),
-        ('fanfare.idempotency_store(text,bytea,timestamptz,text,uuid[],timestamptz)'::regprocedure, 'pg_proc'),
+        ('fanfare.prune_idempotency_keys()'::regprocedure, 'pg_proc'),
         ('fanfare.issue_api_key(uuid,text,text)'::regprocedure, 'pg_proc'), ('fanfare.random_key_bytes(integer)'::regprocedure, 'pg_proc')"
 
 # FANFARE_GATEWAY_TARGET: a file sourced here that points the suite at
@@ -589,6 +588,7 @@ t_pool_timeout_and_shutdown() {
 all_tests=(t_keys_sql t_cli t_health t_openapi t_not_found t_method t_auth t_media t_validation
     t_not_json t_success t_idempotency t_request_id t_isolation t_rotation t_concurrent t_big_batch
     t_too_large t_malformed_http t_internal_error t_database_restart)
+unprepared_tests=(t_auth t_validation t_not_json t_success t_idempotency t_concurrent t_internal_error)
 valgrind_tests=(t_health t_openapi t_not_found t_method t_auth t_media t_validation
     t_not_json t_success t_idempotency t_request_id t_rotation t_concurrent t_too_large
     t_malformed_http t_internal_error t_database_restart)
@@ -608,6 +608,19 @@ else
 fi
 t_pool_timeout_and_shutdown
 t_no_secrets_logged
+
+# --prepare 0 (for poolers that drop prepared statements): the statement
+# goes unnamed with every request; the same answers
+echo "# gateway with --prepare 0"
+pass=unprepared
+port=
+if start_gateway unprepared --max-body 4M --prepare 0; then
+    for t in "${unprepared_tests[@]}"; do "$t"; done
+    stop_gateway
+    check "the --prepare 0 gateway exits 0 on SIGTERM" [ "$gw_rc" = 0 ]
+else
+    fail "the gateway starts with --prepare 0"
+fi
 
 if [ "${FANFARE_SKIP_VALGRIND:-0}" != 1 ]; then
     echo "# gateway under valgrind"

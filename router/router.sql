@@ -618,7 +618,8 @@ $$;
 COMMENT ON PROCEDURE fanfare_router.copy_organization(uuid, integer, integer, integer) IS
     'Step of move_organization: copies an organization''s consumers and idempotency keys from one partition to another, page by page, after clearing the target, and fails unless both then hold the same rows (counts and a fingerprint of every column).';
 
-CREATE PROCEDURE fanfare_router.move_organization(organization_id uuid, target integer)
+CREATE PROCEDURE fanfare_router.move_organization(organization_id uuid, target integer,
+                                                  page_rows integer DEFAULT 1000)
     LANGUAGE plpgsql
 AS $$
 DECLARE
@@ -626,6 +627,9 @@ DECLARE
     mv fanfare_router.moves;
     placed integer;
 BEGIN
+    IF page_rows IS NULL OR page_rows < 1 THEN
+        RAISE EXCEPTION 'page_rows must be at least 1' USING ERRCODE = '22023';
+    END IF;
     IF target IS NULL OR target < 0 OR target >= (SELECT count(*) FROM fanfare_router.partitions()) THEN
         RAISE EXCEPTION 'partition % is not a partition of the cluster fanfare', target
             USING ERRCODE = '22023';
@@ -656,7 +660,7 @@ BEGIN
     END IF;
 
     IF mv.state = 'copying' THEN
-        CALL fanfare_router.copy_organization(org, mv.source, mv.target);
+        CALL fanfare_router.copy_organization(org, mv.source, mv.target, page_rows);
         UPDATE fanfare_router.placements p SET partition = mv.target, placed_at = now() WHERE p.organization_id = org;
         UPDATE fanfare_router.moves m SET state = 'deleting' WHERE m.organization_id = org;
         COMMIT;
@@ -669,8 +673,8 @@ BEGIN
 END
 $$;
 
-COMMENT ON PROCEDURE fanfare_router.move_organization(uuid, integer) IS
-    'Moves an organization to another partition: its calls wait (its advisory lock, exclusively), its consumers and idempotency keys are copied and checked, the placement flips, the old rows are deleted, its calls resume. Other organizations are not held. Resumable: after a crash or an error, call it again with the same target. Run it with CALL, outside a transaction block.';
+COMMENT ON PROCEDURE fanfare_router.move_organization(uuid, integer, integer) IS
+    'Moves an organization to another partition (copying page_rows rows per remote call): its calls wait (its advisory lock, exclusively), its consumers and idempotency keys are copied and checked, the placement flips, the old rows are deleted, its calls resume. Other organizations are not held. Resumable: after a crash or an error, call it again with the same target. Run it with CALL, outside a transaction block.';
 
 ------------------------------------------------------------------------------
 -- Privileges

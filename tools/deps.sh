@@ -10,6 +10,7 @@ PG_MAJOR=${PG_MAJOR:-15}
 packages=(
     build-essential pkg-config curl ca-certificates procps
     "postgresql-$PG_MAJOR" "postgresql-server-dev-$PG_MAJOR" postgresql-contrib libpq-dev
+    "postgresql-$PG_MAJOR-plproxy"
     libmicrohttpd-dev
     libipc-run-perl valgrind wrk python3-yaml
 )

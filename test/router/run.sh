@@ -195,7 +195,7 @@ same_error() {
     else fail "$name" "router: $(head -c 300 <<<"$r") / single node: $(head -c 300 <<<"$s")"; fi
 }
 tenant0="SET LOCAL fanfare.organization_id = '$org0'; SET LOCAL fanfare.actor = 'differ';"
-deep=$(node -e 'process.stdout.write("{\"consumers\":" + "[".repeat(100000) + "]".repeat(100000) + "}")')
+deep=$(node -e 'process.stdout.write("{\"consumers\":" + "[".repeat(10000) + "]".repeat(10000) + "}")')
 same_error "22023 a batch with issues (bulk path)" "$tenant0" \
     "SELECT fanfare.import_consumers('{\"consumers\":[{\"emailVerified\":\"yes\",\"status\":\"GONE\"},{\"phoneVerified\":true,\"email\":\"x@\"}]}')"
 single_sql -c "$tenant0 SELECT count(*) FROM fanfare.import_consumers('$(cat "$work/land0.json")')" >/dev/null
@@ -244,17 +244,26 @@ wrapped=$(psql_db -c "SELECT public.error_of(\$q\$SELECT * FROM fanfare_router.s
 unwrapped=$(single_sql -c "BEGIN; $tenant0 SELECT public.error_of(\$q\$SELECT fanfare.import_consumers('{\"consumers\":[')\$q\$); ROLLBACK;" | grep -v '^$')
 check "negative control: without the router's unwrapping, PL/Proxy's text differs (REMOTE ERROR)" \
     bash -c '[ "$1" != "$2" ] && [[ $1 == *"REMOTE ERROR: request body is not valid JSON"* ]] && [[ $1 == *"Remote detail: "* ]]' _ "$wrapped" "$unwrapped"
-# the shard's own SQLSTATE: a statement timeout set on the shard, behind a lock there
-shard_sql 0 -c "BEGIN; LOCK TABLE fanfare.consumers; SELECT pg_sleep(2.5); COMMIT;" >/dev/null 2>&1 &
+# a shard that does not answer in time: the router's statement timeout (the
+# gateway's --statement-timeout) ends the call, and PL/Proxy cancels it on
+# the shard.  (A statement_timeout set on the shard itself is not used: with
+# PL/Proxy 2.10 the router's call then sometimes waits for ever; see the
+# README, "Scaling out".)
+shard_sql 0 -c "BEGIN; LOCK TABLE fanfare.consumers; SELECT pg_sleep(4); COMMIT;" >/dev/null 2>&1 &
 lock_pid=$!
+for i in $(seq 1 50); do
+    [ "$(shard_sql 0 -c "SELECT count(*) FROM pg_locks WHERE relation = 'fanfare.consumers'::regclass AND mode = 'AccessExclusiveLock' AND granted")" = 1 ] && break
+    sleep 0.1
+done
+state=$(psql_db -v VERBOSITY=sqlstate -c "SET statement_timeout = '500ms'" -c "SELECT count(*) FROM fanfare.api_import_consumers('$key0',
+    convert_to('{\"consumers\":[{\"emailVerified\":true,\"phoneVerified\":true,\"status\":\"ACTIVE\"}]}', 'UTF8'))" 2>&1 | tail -1)
 sleep 0.5
-shard_sql 0 -c "ALTER DATABASE ${db}_s0 SET statement_timeout = '300ms'" >/dev/null
-state=$(psql_db -c "SELECT split_part(public.error_of(\$q\$SELECT fanfare.api_import_consumers('$key0',
-    convert_to('{\"consumers\":[{\"emailVerified\":true,\"phoneVerified\":true,\"status\":\"ACTIVE\"}]}', 'UTF8'))\$q\$), E'\\n', 1)")
-shard_sql 0 -c "ALTER DATABASE ${db}_s0 RESET statement_timeout" >/dev/null
+waiting=$(shard_sql 0 -c "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'")
 wait "$lock_pid"
 lock_pid=
-check "the shard's own SQLSTATE passes: the shard's statement timeout is 57014 (gateway: 503)" [ "$state" = 57014 ]
+check "a shard that does not answer in time: the router's statement timeout is 57014 (gateway: 503)" \
+    [ "$state" = "ERROR:  57014" ]
+check "and PL/Proxy cancelled the call on the shard (nothing left waiting there)" [ "$waiting" = 0 ]
 
 # === a shard down =============================================================
 section "a shard down: its tenants get 503, the others are served"
@@ -393,7 +402,9 @@ bfrom=$(psql_db -c "SELECT partition FROM fanfare_router.placements WHERE organi
 bto=$((1 - bfrom))
 shard_sql "$bfrom" -c "ALTER DATABASE ${db}_s$bfrom SET fanfare.max_batch_size = 20000" >/dev/null
 body_of 6000 big >"$work/big.json"
-psql_db -v b="$(cat "$work/big.json")" <<<"SELECT count(*) FROM fanfare.api_import_consumers('$bigkey', convert_to(:'b', 'UTF8'))" >/dev/null
+# the body in the statement's text (a psql variable would be an argument, too long for exec)
+{ printf '%s' "SELECT count(*) FROM fanfare.api_import_consumers('$bigkey', convert_to(\$b\$"; cat "$work/big.json"; printf '%s\n' "\$b\$, 'UTF8'));"; } >"$work/big.sql"
+psql_db -f "$work/big.sql" >/dev/null
 before=$(rows_on "$bfrom" "$big")
 note "tenant $big: $before rows on partition $bfrom"
 # pages of 50 rows, so that the copy takes a while
@@ -444,10 +455,12 @@ for n in 0 1; do
     shard_setup "${shard_dir[n]}" "${shard_port[n]}" "${db}_n$n" || abort "new shard database $n"
 done
 psql_db -c "CREATE TABLE public.placements_before AS SELECT * FROM fanfare_router.placements" >/dev/null
-psql_db -c "ALTER SERVER fanfare OPTIONS (ADD p2 '$(shard_connstr "${shard_port[0]}" "${db}_n0")')" >/dev/null
-check "3 partitions are refused for new organizations: PL/Proxy needs a power of two (55000)" \
-    [ "$(psql_db -c "SELECT split_part(public.error_of(\$q\$SELECT fanfare.create_organization('three')\$q\$), E'\\n', 1)")" = 55000 ]
-psql_db -c "ALTER SERVER fanfare OPTIONS (ADD p3 '$(shard_connstr "${shard_port[1]}" "${db}_n1")')" >/dev/null
+three_refused() { ! psql_db -c "ALTER SERVER fanfare OPTIONS (ADD p2 '$1')" >/dev/null 2>&1; }
+check "3 partitions are refused: PL/Proxy's validator wants a power of two" \
+    three_refused "$(shard_connstr "${shard_port[0]}" "${db}_n0")"
+check "the cluster still has 2 partitions" [ "$(psql_db -c "SELECT count(*) FROM fanfare_router.partitions()")" = 2 ]
+psql_db -c "ALTER SERVER fanfare OPTIONS (ADD p2 '$(shard_connstr "${shard_port[0]}" "${db}_n0")',
+                                         ADD p3 '$(shard_connstr "${shard_port[1]}" "${db}_n1")')" >/dev/null
 check "the cluster has 4 partitions" [ "$(psql_db -c "SELECT count(*) FROM fanfare_router.partitions()")" = 4 ]
 new_parts=
 for i in $(seq 1 24); do
@@ -468,13 +481,15 @@ body_of 2 newshard >"$work/new.json"
 check "a tenant of a new partition posts (200)" [ "$(http_post "$nkey" "$work/new.json")" = 200 ]
 check "its rows are in the new shard's database only" \
     [ "$(new_db $((np - 2)) -c "SELECT count(*) FROM fanfare.consumers WHERE organization_id = '$norg'")/$(rows_on 0 "$norg")/$(rows_on 1 "$norg")" = 2/0/0 ]
-old_rows=$(rows_on 0 "$org0")
+# org0's partition now (a move above may have taken it to partition 1)
+p_old=$(psql_db -c "SELECT partition FROM fanfare_router.placements WHERE organization_id = '$org0'")
+old_rows=$(rows_on "$p_old" "$org0")
 body_of 1 oldshard >"$work/old.json"
 check "a tenant of an old partition is still served from its shard (200)" \
-    [ "$(http_post "$key0" "$work/old.json")/$(rows_on 0 "$org0")" = "200/$((old_rows + 1))" ]
+    [ "$(http_post "$key0" "$work/old.json")/$(rows_on "$p_old" "$org0")" = "200/$((old_rows + 1))" ]
 psql_db -c "CALL fanfare_router.move_organization('$org0', 3)" >/dev/null
 check "an old tenant moves to a new partition with all its rows" \
-    [ "$(new_db 1 -c "SELECT count(*) FROM fanfare.consumers WHERE organization_id = '$org0'")/$(rows_on 0 "$org0")" = "$((old_rows + 1))/0" ]
+    [ "$(new_db 1 -c "SELECT count(*) FROM fanfare.consumers WHERE organization_id = '$org0'")/$(rows_on "$p_old" "$org0")" = "$((old_rows + 1))/0" ]
 body_of 1 moved3 >"$work/moved3.json"
 check "and is served there" \
     [ "$(http_post "$key0" "$work/moved3.json")/$(new_db 1 -c "SELECT count(*) FROM fanfare.consumers WHERE organization_id = '$org0'")" = "200/$((old_rows + 2))" ]

@@ -68,5 +68,5 @@ commented_objects="('fanfare.organizations'::regclass::oid, 'pg_class'::regclass
         ('fanfare.api_import_consumers(text,bytea,text)'::regprocedure, 'pg_proc'),
         ('fanfare.issue_api_key(uuid,text,text)'::regprocedure, 'pg_proc'), ('fanfare.random_key_bytes(integer)'::regprocedure, 'pg_proc'),
         ('fanfare_router.placements'::regclass, 'pg_class'), ('fanfare_router.route(uuid)'::regprocedure, 'pg_proc'),
-        ('fanfare_router.move_organization(uuid,integer)'::regprocedure, 'pg_proc')"
+        ('fanfare_router.move_organization(uuid,integer,integer)'::regprocedure, 'pg_proc')"
 echo "# target: the router $db in front of ${#router_shards[@]} shards"

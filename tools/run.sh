@@ -6,9 +6,15 @@
 #                           development organization and its secret key
 #   tools/run.sh            later runs: reuse all of it and print the same key
 #   tools/run.sh --rotate   issue a new secret key (the old one stops working)
+#   tools/run.sh --shards N the same API through a router (make run SHARDS=N):
+#                           the cluster holds the router database
+#                           fanfare_router (the directory, the placements),
+#                           N more clusters (ports after the first) one
+#                           shard database each; N a power of two
 #
 # State lives in .dev/ (ignored by git): the cluster, the organization id and
-# the secret key (mode 0600).  Ctrl-C stops the gateway and the cluster.
+# the secret key (mode 0600); with --shards, .dev/router-N/ has the router's
+# organization and key.  Ctrl-C stops the gateway and the clusters.
 # FANFARE_DEV_PG_PORT (default 54800) and FANFARE_DEV_LISTEN (default
 # 127.0.0.1:4800) move the ports.
 set -euo pipefail
@@ -18,13 +24,21 @@ root=$PWD
 . tools/lib.sh
 
 rotate=0
-for arg in "$@"; do
-    case $arg in
+shards=0
+while [ $# -gt 0 ]; do
+    case $1 in
     --rotate) rotate=1 ;;
-    -h | --help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) echo "run.sh: unknown argument $arg (try --help)" >&2; exit 2 ;;
+    --shards) shards=${2:-}; shift ;;
+    --shards=*) shards=${1#--shards=} ;;
+    -h | --help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "run.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
     esac
+    shift
 done
+if ! [[ $shards =~ ^[0-9]+$ ]] || { [ "$shards" -gt 0 ] && [ $((shards & (shards - 1))) != 0 ]; }; then
+    echo "run.sh: --shards wants a power of two (1, 2, 4, ...), not '$shards'" >&2
+    exit 2
+fi
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 
@@ -68,21 +82,52 @@ on_exit stop_dev_gateway
 cluster_use "$datadir" "$pgport"
 export PGDATABASE=fanfare
 
-if [ "$(psql_q -d postgres -c "SELECT 1 FROM pg_database WHERE datname = 'fanfare'")" != 1 ]; then
-    say "creating database fanfare"
-    createdb fanfare
-fi
-psql_q -c "CREATE EXTENSION IF NOT EXISTS fanfare"
 # the gateway logs in with only the API role's rights
-psql_q <<'SQL'
-DO $$
+gateway_role_sql='DO $$
 BEGIN
-    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'fanfare_gateway') THEN
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = '"'fanfare_gateway'"') THEN
         CREATE ROLE fanfare_gateway LOGIN IN ROLE fanfare_api;
     END IF;
 END
-$$;
-SQL
+$$;'
+db_exists() { [ "$(psql_q -h "$1" -p "$2" -d postgres -c "SELECT 1 FROM pg_database WHERE datname = '$3'")" = 1 ]; }
+
+if [ "$shards" = 0 ]; then
+    dbname=fanfare
+    if ! db_exists "$PGHOST" "$pgport" fanfare; then
+        say "creating database fanfare"
+        createdb fanfare
+    fi
+    psql_q -c "CREATE EXTENSION IF NOT EXISTS fanfare"
+    psql_q -c "$gateway_role_sql"
+else
+    # shellcheck source=router.sh
+    . tools/router.sh
+    dbname=fanfare_router
+    state=$root/.dev/router-$shards
+    mkdir -p "$state"
+    connstrs=()
+    for i in $(seq 0 $((shards - 1))); do
+        sdir=$(dirname "$datadir")/shard$i
+        sport=$((pgport + 1 + i))
+        if cluster_running "$sdir"; then
+            say "reusing shard $i in $sdir"
+        else
+            say "starting shard $i in $sdir (port $sport)"
+            cluster_start "$sdir" "$sport"
+            on_exit cluster_stop "$sdir"
+        fi
+        db_exists "$sdir" "$sport" fanfare_shard || shard_setup "$sdir" "$sport" fanfare_shard
+        connstrs+=("$(shard_connstr "$sport" fanfare_shard)")
+    done
+    if ! db_exists "$PGHOST" "$pgport" fanfare_router; then
+        say "creating the router database fanfare_router over $shards shards"
+        router_setup "$PGHOST" "$pgport" fanfare_router "${connstrs[@]}"
+        rm -f "$state/organization_id"
+    fi
+    export PGDATABASE=fanfare_router
+    psql_q -c "$gateway_role_sql"
+fi
 
 org_file=$state/organization_id
 key_file=$state/secret_key
@@ -105,7 +150,7 @@ port=${listen##*:}
 cat <<MSG
 
   organization  $org
-  secret key    $key   (stored in .dev/secret_key; rotate with: tools/run.sh --rotate)
+  secret key    $key   (stored in ${state#"$root"/}/secret_key; rotate with: tools/run.sh --rotate$([ "$shards" = 0 ] || echo " --shards $shards"))$([ "$shards" = 0 ] || printf '\n  shards        %s, through the router database fanfare_router' "$shards")
 
   try it:
 
@@ -119,6 +164,6 @@ curl -sS -X POST http://localhost:$port/consumers/batch \\
 MSG
 
 src/gateway/fanfare-gateway --listen "$listen" \
-    --database "host=$PGHOST port=$pgport dbname=fanfare user=fanfare_gateway" &
+    --database "host=$PGHOST port=$pgport dbname=$dbname user=fanfare_gateway" &
 gateway_pid=$!
 wait "$gateway_pid" || true

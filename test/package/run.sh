@@ -152,6 +152,9 @@ pkglibdir=$("$PG_CONFIG" --pkglibdir)
 owned_by() { dpkg -S "$2" 2>/dev/null | grep -q "^$1: "; }
 check "fanfare.so is the package's, in $pkglibdir" owned_by postgresql-15-fanfare "$pkglibdir/fanfare.so"
 check "fanfare.control is the package's" owned_by postgresql-15-fanfare "$sharedir/extension/fanfare.control"
+check "fanfare_router.so is the package's" owned_by postgresql-15-fanfare "$pkglibdir/fanfare_router.so"
+check "fanfare_router.control is the package's" owned_by postgresql-15-fanfare "$sharedir/extension/fanfare_router.control"
+check "fanfare_router--$version.sql is the package's" owned_by postgresql-15-fanfare "$sharedir/extension/fanfare_router--$version.sql"
 for sql in fanfare--*.sql; do
     check "$sql is installed by the package" owned_by postgresql-15-fanfare "$sharedir/extension/$sql"
 done
@@ -205,6 +208,20 @@ if out=$(psql_q -d "$db" -c "CREATE EXTENSION fanfare" -c \
     check "CREATE EXTENSION fanfare installs version $version" test "$out" = "$version"
 else
     fail "CREATE EXTENSION fanfare" "$out"
+fi
+
+# the router extension, on PL/Proxy (a Suggests: of the package)
+if [ -f "$sharedir/extension/plproxy.control" ]; then
+    psql_q -d postgres -c "CREATE DATABASE ${db}_router" >/dev/null
+    if out=$(psql_q -d "${db}_router" -c "SET client_min_messages = warning" -c "CREATE EXTENSION fanfare_router CASCADE" -c \
+        "SELECT extversion FROM pg_extension WHERE extname = 'fanfare_router'" 2>&1); then
+        check "CREATE EXTENSION fanfare_router installs version $version" test "$out" = "$version"
+    else
+        fail "CREATE EXTENSION fanfare_router" "$out"
+    fi
+    psql_q -d postgres -c "DROP DATABASE ${db}_router" >/dev/null
+else
+    note "PL/Proxy is not installed: CREATE EXTENSION fanfare_router not tried"
 fi
 
 # pg_regress as PGXS installs it, not the source tree's build

@@ -360,7 +360,7 @@ move_rc=$?
 move_t1=$(now_ms)
 echo "moved $(now_ms)" >>"$work/marks.move"
 stop_load 3
-check "move_organization completes under load (${move_t0}..${move_t1} ms)" [ $move_rc = 0 ]
+check "move_organization completes under load ($((move_t1 - move_t0)) ms, $(rows_on "$to" "$mover") rows)" [ $move_rc = 0 ]
 note "$(cat "$work/move.summary")"
 audit move --marks "$work/marks.move"
 rc=$?

@@ -305,6 +305,44 @@ out.push('');
   }
 }
 
+// --- through a router (bench/router.sh)
+{
+  const rt = {};
+  for (const [target, measure, rate, p50, p99, errors] of tsv('router.tsv'))
+    (rt[measure] ??= {})[target] = { rate: +rate, p50: p50 === '' ? undefined : +p50, p99: p99 === '' ? undefined : +p99, errors: +errors };
+  out.push('## Through a router: 1 and 2 shards against a single node');
+  out.push('');
+  if (meta.router_note || !rt.http500) {
+    out.push(`Not measured: ${meta.router_note || 'no router results'}.`);
+  } else {
+    const names = [['single', 'single node'], ['router1', 'router, 1 shard'], ['router2', 'router, 2 shards']];
+    const rel = (m, t) => (rt[m]?.[t] && rt[m]?.single ? `${fmt(rt[m][t].rate / rt[m].single.rate, 2)}×` : '–');
+    const err = (x) => (x?.errors ? ` (${x.errors} errors)` : '');
+    out.push('The same work on the single-node database and through a `fanfare_router` database (PL/Proxy) over one shard, then over two ' +
+      '(each shard a cluster of its own on this machine; the router database is on the single node\'s cluster). Two tenants in parallel ' +
+      'everywhere; over two shards, one tenant on each. 500-row batches: `wrk`, 4 connections per tenant, ' +
+      `${meta.duration} s, through a gateway with 8 database connections (bodies without \`email\`). 10 000 rows: one \`fanfare.import_consumers\` call per tenant, ` +
+      'both at once, best of 3 rounds. One-row calls: `pgbench`, one client, `api_import_consumers` prepared: the router\'s cost per call is the ' +
+      'difference of the mean latencies. This machine has 2 cores for every cluster, the gateway and the load generators: no speed-up from a ' +
+      'second shard is expected here, only the overhead.');
+    out.push('');
+    out.push('| target | 500-row batches, rows/s | vs single | p50 ms | p99 ms | 10 000 rows from SQL, rows/s | vs single | wall ms | 1-row calls/s | ms per call |');
+    out.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+    for (const [t, label] of names) {
+      const h = rt.http500?.[t], q = rt.sql10000?.[t], c = rt.call1?.[t];
+      out.push(`| ${label} | ${h ? fmt(h.rate) + err(h) : '–'} | ${rel('http500', t)} | ${h ? fmt(h.p50, 2) : '–'} | ${h ? fmt(h.p99, 2) : '–'} | ` +
+        `${q ? fmt(q.rate) : '–'} | ${rel('sql10000', t)} | ${q ? fmt(q.p50) : '–'} | ${c ? fmt(c.rate) + err(c) : '–'} | ${c?.p50 !== undefined ? fmt(c.p50, 3) : '–'} |`);
+    }
+    const s1 = rt.call1?.single?.p50, r1 = rt.call1?.router1?.p50;
+    if (s1 !== undefined && r1 !== undefined) {
+      out.push('');
+      out.push(`Router overhead per call (1-row batch, one client): **${fmt(r1 - s1, 3)} ms** (${fmt(s1, 3)} ms on the single node, ${fmt(r1, 3)} ms through the router: ` +
+        'authentication and placement on the router, one PL/Proxy round trip to the shard, the rows passed back through PL/pgSQL).');
+    }
+  }
+  out.push('');
+}
+
 // --- how the contenders differ
 out.push('## Contenders');
 out.push('');

@@ -3,7 +3,7 @@
 #
 #   bench/run.sh [--quick] [--rounds N] [--sizes 1,100,500,10000,100000]
 #                [--duration SECONDS] [--no-gateway] [--without-fanfare]
-#                [--results DIR]
+#                [--results DIR] [--no-router]
 #
 # Installs missing packages, builds and installs the extension (and the
 # gateway), starts a throwaway cluster (fsync off) that it stops at exit,
@@ -17,7 +17,8 @@
 # each on a new connection per call and on a persistent connection (one that
 # has already made a call of that size), then create_consumers(jsonb) with the
 # body already in the server, this build against the last 0.1.0 build, then
-# the gateway with wrk against pgbench issuing the gateway's statement.
+# the gateway with wrk against pgbench issuing the gateway's statement, and
+# the same work through a router over 1 and 2 shards (bench/router.sh).
 # Results: DIR/latest.md and DIR/latest.svg, raw numbers in bench/results/raw/.
 #
 # --quick: CI-sized (sizes up to 10 000, 3 rounds, 3 s gateway runs), results
@@ -31,7 +32,7 @@ args="$*"
 
 usage() { sed -n '4,6p' "$0" | sed 's/^# \{0,1\}//'; }
 
-quick=0 gateway=1 with_fanfare=1
+quick=0 gateway=1 with_fanfare=1 router=1
 rounds='' sizes='' duration='' results=''
 while [ $# -gt 0 ]; do
     case $1 in
@@ -41,6 +42,7 @@ while [ $# -gt 0 ]; do
     --duration) duration=${2:?--duration SECONDS}; shift ;;
     --results) results=${2:?--results DIR}; shift ;;
     --no-gateway) gateway=0 ;;
+    --no-router) router=0 ;;
     --without-fanfare) with_fanfare=0 gateway=0 ;;
     -h | --help) usage; exit 0 ;;
     *) echo "bench: unknown argument: $1" >&2; usage >&2; exit 2 ;;
@@ -388,6 +390,24 @@ if [ -z "$gateway_note" ]; then
     done
 fi
 
+# --- through a router, over 1 and 2 shards ------------------------------------------
+: >"$raw/router.tsv"
+router_note=
+if [ "$router" = 0 ]; then
+    router_note="router part not run (--no-router)"
+elif [ -n "$gateway_note" ]; then
+    router_note="router part not run: $gateway_note"
+elif [ ! -f "$work/set/payload-10000.0.json" ]; then
+    router_note="router part not run: it needs the size 10000 in --sizes"
+elif [ ! -f "$("$PG_CONFIG" --sharedir)/extension/plproxy.control" ]; then
+    router_note="router part not run: PL/Proxy (postgresql-15-plproxy) is not installed"
+else
+    kill "$gateway_pid" 2>/dev/null && wait "$gateway_pid" 2>/dev/null
+    gateway_pid=
+    bench/router.sh "$work" "$raw" "$duration" "$db" "$gateway_bin" ||
+        router_note="router part failed (see the bench: router: lines above)"
+fi
+
 # --- report ------------------------------------------------------------------------
 {
     echo "date	$(date -u +%Y-%m-%dT%H:%M:%SZ)"
@@ -404,6 +424,7 @@ fi
     echo "gateway_start	$(grep -m1 'listening on' "$raw/gateway.log" 2>/dev/null || true)"
     echo "gateway_note	$gateway_note"
     echo "inserver_note	$inserver_note"
+    echo "router_note	$router_note"
     echo "with_fanfare	$with_fanfare"
     echo "plpgsql_check	$plpgsql_check"
 } >"$raw/meta.tsv"

@@ -62,6 +62,16 @@ for tool in wrk pgbench; do
     done
 done
 
+# router.tsv: target measure rate p50 p99 errors, for 3 targets x 3 measures
+router_ok() {
+    [ "$(awk -F'\t' -v t="$1" -v m="$2" '$1 == t && $2 == m && $3 > 0 && $6 == 0' "$raw/router.tsv" 2>/dev/null | wc -l)" -eq 1 ]
+}
+for target in single router1 router2; do
+    for measure in http500 sql10000 call1; do
+        check "router part: $target, $measure measured, no errors" router_ok "$target" "$measure"
+    done
+done
+check "report has the router section with its overhead per call" grep -q '^Router overhead per call' "$raw/latest.md"
 check "report written with the targets table" grep -q '^## Targets' "$raw/latest.md"
 check "chart written" grep -q '<svg' "$raw/latest.svg"
 

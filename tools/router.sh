@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shell helpers for a router and its shards (sourced): what make run
 # SHARDS=N (tools/run.sh), test/router/run.sh and bench/run.sh share.  Loads
 # tools/lib.sh.  Each cluster is named by "HOST PORT" (HOST: a socket

@@ -7,7 +7,8 @@
 # integration tests (with a valgrind pass), differential fuzzing with a
 # fixed seed and the crash-resistance cases, the short load/fault/security
 # suite, the extension's memory check (its own cluster under valgrind), the
-# upgrade comparison, the PostgREST replay, the regression suite against an
+# upgrade comparison, the PostgREST replay, the router over two shard
+# clusters of its own (test/router), the regression suite against an
 # assert-enabled build (its own cluster), the clang static analyzer, the
 # Debian packages (built, installed, used and purged) and the benchmark's
 # quick mode (its own cluster; no timing asserted), stops the cluster, and

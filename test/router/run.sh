@@ -37,7 +37,6 @@ single=fanfare_router_single
 suite_cluster router --restarts || abort "a cluster to test against"
 new_work_dir router
 on_exit stop_helpers
-tag=rt$$x
 load_lead=${LOAD_LEAD:-3}     # seconds of load before the kill and before the move
 
 # --- the shard clusters ------------------------------------------------------

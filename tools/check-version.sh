@@ -5,7 +5,8 @@
 #   tools/check-version.sh [ROOT]     ROOT defaults to the repository
 #
 # Checks, against EXTVERSION:
-#   - fanfare.control's default_version;
+#   - fanfare.control's default_version, and router/fanfare_router.control's
+#     (the router extension ships with fanfare, at fanfare's version);
 #   - META.json's version and provides.fanfare.version (and provides' file);
 #   - the install script fanfare--EXTVERSION.sql exists;
 #   - CHANGELOG.md's top entry is EXTVERSION's (`## X.Y.Z (YYYY-MM-DD)`, or
@@ -35,6 +36,14 @@ fi
 control=$(sed -n "s/^default_version[[:space:]]*=[[:space:]]*'\([^']*\)'.*/\1/p" fanfare.control)
 [ "$control" = "$version" ] ||
     problem "fanfare.control: default_version is '$control', EXTVERSION is '$version'"
+
+# router/fanfare_router.control (its install script is generated from
+# fanfare's, fanfare_router--EXTVERSION.sql, by router/Makefile)
+if [ -f router/fanfare_router.control ]; then
+    router_control=$(sed -n "s/^default_version[[:space:]]*=[[:space:]]*'\([^']*\)'.*/\1/p" router/fanfare_router.control)
+    [ "$router_control" = "$version" ] ||
+        problem "router/fanfare_router.control: default_version is '$router_control', EXTVERSION is '$version'"
+fi
 
 # META.json (python3 reads JSON; it is in tools/deps.sh's closure via python3-yaml)
 if [ -f META.json ]; then

@@ -20,8 +20,9 @@ version=$(sed -n 's/^EXTVERSION[[:space:]]*=[[:space:]]*//p' Makefile)
 # fresh: a copy of every file the check reads, in $work/t
 fresh() {
     rm -rf "$work/t"
-    mkdir -p "$work/t/debian" "$work/t/src/gateway"
+    mkdir -p "$work/t/debian" "$work/t/src/gateway" "$work/t/router"
     cp Makefile fanfare.control META.json CHANGELOG.md fanfare--*.sql "$work/t/"
+    cp router/fanfare_router.control "$work/t/router/"
     cp debian/changelog "$work/t/debian/"
     cp src/gateway/config.c "$work/t/src/gateway/"
 }
@@ -43,6 +44,8 @@ expect pass "the tree as it is ($version) passes"
 # one file at a time disagrees
 fresh; edit "s/^default_version = .*/default_version = '9.9.9'/" fanfare.control
 expect fail "fanfare.control default_version changed" "fanfare.control: default_version is '9.9.9'"
+fresh; edit "s/^default_version = .*/default_version = '9.9.9'/" router/fanfare_router.control
+expect fail "router/fanfare_router.control default_version changed" "router/fanfare_router.control: default_version is '9.9.9'"
 fresh; edit "0,/\"version\": \"$version\"/s//\"version\": \"9.9.9\"/" META.json
 expect fail "META.json version changed" "META.json: version is '9.9.9'"
 fresh; python3 - "$work/t/META.json" <<'PY'
@@ -78,6 +81,7 @@ bump() {
     fresh
     edit "s/^EXTVERSION = .*/EXTVERSION = $next/" Makefile
     edit "s/^default_version = .*/default_version = '$next'/" fanfare.control
+    edit "s/^default_version = .*/default_version = '$next'/" router/fanfare_router.control
     edit "s/\"$version\"/\"$next\"/g; s/fanfare--$version.sql/fanfare--$next.sql/" META.json
     cp "$work/t/fanfare--$version.sql" "$work/t/fanfare--$next.sql"
     # $version is released before the next one is begun

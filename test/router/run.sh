@@ -37,6 +37,8 @@ single=fanfare_router_single
 suite_cluster router --restarts || abort "a cluster to test against"
 new_work_dir router
 on_exit stop_helpers
+# shellcheck disable=SC2034  # read by test/reliability/lib.sh (the load's emails)
+tag=rt$$x
 load_lead=${LOAD_LEAD:-3}     # seconds of load before the kill and before the move
 
 # --- the shard clusters ------------------------------------------------------

@@ -142,22 +142,26 @@ typedef struct CreateState
 	BatchContext *batch;
 	StagedRows	rows;
 	ResponseWriter *response;
+	bool		replay;			/* nothing staged: the batch as its first request made it */
 } CreateState;
 
 static void
-stage_consumer(void *arg, const ConsumerValues *consumer)
+add_consumer(void *arg, const ConsumerValues *consumer)
 {
 	CreateState *state = arg;
 	const FieldValue *metadata = NULL;
 	Jsonb	   *stored_metadata = NULL;
 
+	if (state->replay && consumer->index >= state->batch->ids_given)
+		elog(ERROR, "the replayed batch has more consumers than its first request created");
 	if (metadata_field >= 0 && consumer->fields[metadata_field].present)
-	{
 		metadata = &consumer->fields[metadata_field];
+	/* the stored form: for the row, and for a response that rebuilds it */
+	if (metadata && (!state->replay || (state->response && metadata->rebuild)))
 		stored_metadata = metadata_for_storage(metadata);
-	}
 	batch_add_consumer(state->batch, consumer);
-	staged_rows_add(&state->rows, state->batch, consumer, stored_metadata);
+	if (!state->replay)
+		staged_rows_add(&state->rows, state->batch, consumer, stored_metadata);
 	if (state->response)
 		response_add(state->response, state->batch, consumer,
 					 metadata && metadata->rebuild ? stored_metadata : NULL);
@@ -192,23 +196,6 @@ check_emails_and_insert(BatchContext *batch, StagedRows *rows, IssueList *issues
 	email_duplicate_issues(batch, duplicate, issues);
 }
 
-/* A replay's sink: the batch as the first request made it, nothing staged. */
-static void
-replay_consumer(void *arg, const ConsumerValues *consumer)
-{
-	CreateState *state = arg;
-	const FieldValue *metadata = NULL;
-
-	if (consumer->index >= state->batch->ids_given)
-		elog(ERROR, "the replayed batch has more consumers than its first request created");
-	if (metadata_field >= 0 && consumer->fields[metadata_field].present)
-		metadata = &consumer->fields[metadata_field];
-	batch_add_consumer(state->batch, consumer);
-	if (state->response)
-		response_add(state->response, state->batch, consumer,
-					 metadata && metadata->rebuild ? metadata_for_storage(metadata) : NULL);
-}
-
 /* The time, actor and ids of the request a replay answers for. */
 static void
 batch_context_replay(BatchContext *batch, const Idempotency *idem)
@@ -231,24 +218,19 @@ batch_create(BatchContext *batch, const JsonValue *body, ResponseWriter *respons
 {
 	IssueList	local;
 	IssueList  *issues = issues_out ? issues_out : &local;
-	CreateState state = {batch, {0}, response};
 	bool		replay = idem != NULL && idem->state == IDEMPOTENCY_REPLAY;
 	bool		store = idem != NULL && idem->state == IDEMPOTENCY_NEW;
+	CreateState state = {batch, {0}, response, replay};
 
 	issue_list_init(issues, fanfare_max_issues);
 	if (replay)
-	{
 		batch_context_replay(batch, idem);
-		batch_walk(body, issues, replay_consumer, &state, NULL);
-		if (issues->total == 0 && batch->n != idem->n)
-			elog(ERROR, "the replayed batch has %d consumers, its first request created %d",
-				 batch->n, idem->n);
-	}
 	else
-	{
 		staged_rows_begin(&state.rows, batch);
-		batch_walk(body, issues, stage_consumer, &state, NULL);
-	}
+	batch_walk(body, issues, add_consumer, &state, NULL);
+	if (replay && issues->total == 0 && batch->n != idem->n)
+		elog(ERROR, "the replayed batch has %d consumers, its first request created %d",
+			 batch->n, idem->n);
 	if (!replay && issues->total == 0 && (batch->n > 0 || store))
 	{
 		/* nothing is stored unless every row is: no undo is ever needed */

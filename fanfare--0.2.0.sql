@@ -387,11 +387,11 @@ GRANT EXECUTE ON FUNCTION fanfare.api_create_consumers(text, text) TO fanfare_ap
 GRANT EXECUTE ON FUNCTION fanfare.import_consumers(text) TO fanfare_api;
 GRANT EXECUTE ON FUNCTION fanfare.api_import_consumers(text, bytea, text) TO fanfare_api;
 GRANT EXECUTE ON FUNCTION fanfare.post_consumers_batch(json) TO fanfare_api;
--- END keys section
 
 -- The organization the request acts for may use the API: it exists and is
--- not disabled.  For the PostgREST front, whose JWT roles may not read
--- fanfare.organizations; it answers for the current tenant only.
+-- not disabled.  For the PostgREST front (and a router's API), whose JWT
+-- roles may not read fanfare.organizations; it answers for the current
+-- tenant only.
 CREATE FUNCTION fanfare.current_organization_is_active() RETURNS boolean
     LANGUAGE sql STABLE SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
@@ -402,6 +402,8 @@ $$;
 
 COMMENT ON FUNCTION fanfare.current_organization_is_active() IS
     'Whether the current tenant is an organization of fanfare.organizations that is not disabled (the PostgREST front answers 403 otherwise).';
+
+-- END keys section
 
 -- Rows come in through fanfare's validated INSERT, or from a role with the
 -- owner's privileges (restores, a DBA's COPY): an API role may not write

@@ -21,5 +21,24 @@ END
 $$;
 
 ------------------------------------------------------------------------------
+-- The tenant and the actor: fanfare's rules, fanfare's code (the keys
+-- section below uses them)
+------------------------------------------------------------------------------
+
+CREATE FUNCTION fanfare.current_organization_id() RETURNS uuid
+    AS 'MODULE_PATHNAME', 'fanfare_current_organization_id'
+    LANGUAGE C STABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION fanfare.current_organization_id() IS
+    'The tenant of the current request: the fanfare.organization_id setting, else the organization_id claim of request.jwt.claims (PostgREST); NULL when neither is set. As on a single node.';
+
+CREATE FUNCTION fanfare.current_actor() RETURNS text
+    AS 'MODULE_PATHNAME', 'fanfare_current_actor'
+    LANGUAGE C STABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION fanfare.current_actor() IS
+    'Who is acting (stored as createdBy): the fanfare.actor setting, else the sub claim of request.jwt.claims, else the current role name. As on a single node.';
+
+------------------------------------------------------------------------------
 -- The directory: fanfare's keys section, as fanfare--0.2.0.sql has it
 ------------------------------------------------------------------------------

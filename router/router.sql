@@ -19,20 +19,6 @@ COMMENT ON SCHEMA fanfare_router IS
 -- The tenant and the actor: fanfare's rules, fanfare's code
 ------------------------------------------------------------------------------
 
-CREATE FUNCTION fanfare.current_organization_id() RETURNS uuid
-    AS 'MODULE_PATHNAME', 'fanfare_current_organization_id'
-    LANGUAGE C STABLE PARALLEL SAFE;
-
-COMMENT ON FUNCTION fanfare.current_organization_id() IS
-    'The tenant of the current request: the fanfare.organization_id setting, else the organization_id claim of request.jwt.claims (PostgREST); NULL when neither is set. As on a single node.';
-
-CREATE FUNCTION fanfare.current_actor() RETURNS text
-    AS 'MODULE_PATHNAME', 'fanfare_current_actor'
-    LANGUAGE C STABLE PARALLEL SAFE;
-
-COMMENT ON FUNCTION fanfare.current_actor() IS
-    'Who is acting (stored as createdBy): the fanfare.actor setting, else the sub claim of request.jwt.claims, else the current role name. As on a single node.';
-
 CREATE FUNCTION fanfare_router.require_organization_id() RETURNS uuid
     AS 'MODULE_PATHNAME', 'fanfare_require_organization_id'
     LANGUAGE C STABLE;
@@ -46,17 +32,6 @@ CREATE FUNCTION fanfare_router.authenticate_key(key text, OUT organization_id uu
 
 COMMENT ON FUNCTION fanfare_router.authenticate_key(text) IS
     'The organization and the actor (api_key:<prefix>) of a secret key, by its SHA-256, or fanfare''s errors: 28N01 unknown or revoked key, 28N02 publishable key, 42N01 organization disabled.';
-
-CREATE FUNCTION fanfare.current_organization_is_active() RETURNS boolean
-    LANGUAGE sql STABLE SECURITY DEFINER
-    SET search_path = pg_catalog, pg_temp
-AS $$
-    SELECT EXISTS (SELECT FROM fanfare.organizations o
-                    WHERE o.id = fanfare.current_organization_id() AND o.disabled_at IS NULL)
-$$;
-
-COMMENT ON FUNCTION fanfare.current_organization_is_active() IS
-    'Whether the current tenant is an organization of the directory that is not disabled (the PostgREST front answers 403 otherwise).';
 
 ------------------------------------------------------------------------------
 -- Placement: which partition of the cluster holds an organization

@@ -233,19 +233,26 @@ wait_server() {
 # variables FANFARE_TEST_DATADIR and FANFARE_TEST_PORT name its data directory
 # and port, for the suites that restart it or read its server.log.
 
-# throwaway_cluster NAME: starts a fast cluster of its own in a new directory
-# /tmp/fanfare-NAME-pg.*, on a free port; points PG* and FANFARE_TEST_* at it;
-# stops and removes it at exit
-throwaway_cluster() {
-    local dir port
+# fast_cluster NAME: starts a fast cluster in a new directory
+# /tmp/fanfare-NAME-pg.*, on a free port, stopped and removed at exit; sets
+# cluster_dir (its data directory) and cluster_port
+fast_cluster() {
+    local dir
     dir=$(mktemp -d "/tmp/fanfare-$1-pg.XXXXXX") || return 1
     chmod 755 "$dir"
     on_exit remove_cluster "$dir"
-    port=$(free_port) || return 1
-    FANFARE_FAST_CLUSTER=1 cluster_start "$dir/data" "$port" || return 1
-    cluster_use "$dir/data" "$port"
-    export FANFARE_TEST_DATADIR=$dir/data FANFARE_TEST_PORT=$port
-    echo "# throwaway cluster in $dir/data, port $port"
+    cluster_port=$(free_port) || return 1
+    cluster_dir=$dir/data
+    FANFARE_FAST_CLUSTER=1 cluster_start "$cluster_dir" "$cluster_port"
+}
+
+# throwaway_cluster NAME: a fast_cluster of the suite's own; points PG* and
+# FANFARE_TEST_* at it
+throwaway_cluster() {
+    fast_cluster "$1" || return 1
+    cluster_use "$cluster_dir" "$cluster_port"
+    export FANFARE_TEST_DATADIR=$cluster_dir FANFARE_TEST_PORT=$cluster_port
+    echo "# throwaway cluster in $cluster_dir, port $cluster_port"
 }
 remove_cluster() {
     cluster_stop "$1/data"

@@ -47,17 +47,12 @@ shard_port=()
 # start_shard: one more throwaway cluster (synchronous commit, so that a 200
 # means its rows survive a kill -9 of the postmaster)
 start_shard() {
-    local dir port
-    dir=$(mktemp -d "/tmp/fanfare-router-shard.XXXXXX") || return 1
-    chmod 755 "$dir"
-    on_exit remove_cluster "$dir"
-    port=$(free_port) || return 1
-    FANFARE_FAST_CLUSTER=1 cluster_start "$dir/data" "$port" || return 1
-    echo "synchronous_commit = on" >>"$dir/data/postgresql.conf"
-    as_owner "$("$PG_CONFIG" --bindir)/pg_ctl" -D "$dir/data" reload >/dev/null || return 1
-    shard_dir+=("$dir/data")
-    shard_port+=("$port")
-    echo "# shard $((${#shard_dir[@]} - 1)): cluster in $dir/data, port $port"
+    fast_cluster router-shard || return 1
+    echo "synchronous_commit = on" >>"$cluster_dir/postgresql.conf"
+    as_owner "$("$PG_CONFIG" --bindir)/pg_ctl" -D "$cluster_dir" reload >/dev/null || return 1
+    shard_dir+=("$cluster_dir")
+    shard_port+=("$cluster_port")
+    echo "# shard $((${#shard_dir[@]} - 1)): cluster in $cluster_dir, port $cluster_port"
 }
 # shard_sql N ARGS...: psql on shard N's database of this suite
 shard_sql() { local n=$1; shift; psql_at "${shard_dir[n]}" "${shard_port[n]}" "${db}_s$n" "$@"; }

@@ -47,9 +47,9 @@ static const struct setting settings[] = {
 	{"database", "FANFARE_DATABASE_URL", SETTING_STRING, FIELD(database), 0, 0,
 	"libpq connection string or URI (default: empty, i.e. the PG* environment variables)"},
 	{"pool", "FANFARE_POOL", SETTING_INT, FIELD(pool_size), 1, 1000,
-	"database connections (default 2 x CPU cores)"},
+	"database connections, shared out among the event loops (default 4 x CPU cores, at most 64)"},
 	{"threads", "FANFARE_THREADS", SETTING_INT, FIELD(threads), 1, 1000,
-	"HTTP worker threads (default: the pool size)"},
+	"event loops: threads, each with its share of the pool (default 1 per 4 CPU cores; at most the pool size)"},
 	{"max-body", "FANFARE_MAX_BODY", SETTING_SIZE, FIELD(max_body), 1, 1L << 30,
 	"largest request body in bytes, K and M suffixes allowed (default 16M)"},
 	{"statement-timeout", "FANFARE_STATEMENT_TIMEOUT", SETTING_INT, FIELD(statement_timeout_ms), 0, INT_MAX,
@@ -164,7 +164,12 @@ find_setting(const char *flag, size_t len)
 	return NULL;
 }
 
-/* Defaults; the pool follows the number of CPU cores. */
+/*
+ * Defaults; the pool and the loops follow the number of CPU cores.  A
+ * connection is busy only while its statement runs (the loop handles the
+ * HTTP side meanwhile), so the pool needs a few per core to keep the server
+ * fed; one loop per 4 cores handles the HTTP side of them.
+ */
 static void
 set_defaults(struct gateway_config *config)
 {
@@ -173,8 +178,8 @@ set_defaults(struct gateway_config *config)
 	memset(config, 0, sizeof(*config));
 	strcpy(config->listen, "127.0.0.1:4800");
 	config->database = "";
-	config->pool_size = (int) (cores > 0 && cores < 500 ? 2 * cores : 4);
-	config->threads = 0;		/* follows pool_size unless set */
+	config->pool_size = (int) (cores > 0 && cores < 16 ? 4 * cores : cores > 0 ? 64 : 8);
+	config->threads = (int) (cores > 0 && cores < 4000 ? (cores + 3) / 4 : 1);
 	config->max_body = 16 * 1024 * 1024;
 	config->statement_timeout_ms = 30000;
 	config->pool_wait_ms = 5000;
@@ -247,7 +252,8 @@ config_load(struct gateway_config *config, int argc, char **argv)
 			return CONFIG_ERROR;
 	}
 
-	if (config->threads == 0)
+	/* every loop needs a connection of its own */
+	if (config->threads > config->pool_size)
 		config->threads = config->pool_size;
 	return CONFIG_OK;
 }

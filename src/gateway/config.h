@@ -15,7 +15,7 @@ struct gateway_config
 	char		listen[LISTEN_MAX + 1];	/* host:port, [v6]:port */
 	const char *database;		/* libpq connection string; "" = PG* vars */
 	int			pool_size;		/* database connections */
-	int			threads;		/* HTTP worker threads */
+	int			threads;		/* event loops */
 	size_t		max_body;		/* bytes */
 	int			statement_timeout_ms;	/* 0 = server default */
 	int			pool_wait_ms;	/* wait for a free connection before 503 */

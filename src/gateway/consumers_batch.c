@@ -41,8 +41,8 @@ static const char create_sql[] =
 
 /*
  * With --prepare 1 (the default) the statement is prepared once per
- * connection, which saves the server parsing and planning it on every
- * request (about a fifth of a 1-row request's database time).
+ * connection (db_pool.c), which saves the server parsing and planning it on
+ * every request (about a fifth of a 1-row request's database time).
  */
 #define CREATE_STATEMENT "fanfare_gateway_create"
 
@@ -121,44 +121,39 @@ consumers_batch_begin(struct gateway *gw, struct MHD_Connection *connection,
 	return false;
 }
 
-/*
- * Runs the statement in single-row mode and collects its rows into out.
- * Returns the first error result, or NULL: then *failed says whether libpq
- * itself failed (the connection is gone) or every row arrived and the
- * statement completed.
- */
-/* Prepares the statement on a connection that has not got it; false if that failed. */
-static bool
-prepare_create(struct db_lease *lease, PGresult **error)
-{
-	Oid			types[CREATE_PARAMS] = {0, BYTEA_OID, 0};
-	PGresult   *result;
+static const Oid create_types[CREATE_PARAMS] = {0, BYTEA_OID, 0};
 
-	if (*lease->prepared)
-		return true;
-	result = PQprepare(lease->conn, CREATE_STATEMENT, create_sql, CREATE_PARAMS, types);
-	if (result == NULL || PQresultStatus(result) != PGRES_COMMAND_OK)
-	{
-		*error = result;
-		return false;
-	}
-	PQclear(result);
-	*lease->prepared = true;
-	return true;
-}
-
-/* What a request sends and what its statement said besides the rows. */
-struct create_call
-{
-	const char *token;
-	const char *body;
-	size_t		body_len;
-	const char *idempotency_key;	/* the header as received, or NULL */
-	char	   *organization_id;	/* [ORGANIZATION_ID_LEN + 1] */
-	char	   *idempotency;	/* [IDEMPOTENCY_OUTCOME_MAX + 1] */
+static const struct db_statement create_statement = {
+	.id = 0,
+	.name = CREATE_STATEMENT,
+	.sql = create_sql,
+	.nparams = CREATE_PARAMS,
+	.types = create_types,
 };
 
-/* Copies a text column of the first row into dst (cap bytes), if it fits. */
+/* A request's statement while it runs: the parameters and the rows so far. */
+struct batch_work
+{
+	struct db_job job;			/* first: the job is the work */
+	struct request_state *rs;
+	char		token[BEARER_TOKEN_MAX + 1];
+	const char *values[CREATE_PARAMS];
+	int			lengths[CREATE_PARAMS];
+	struct array_body out;
+};
+
+static const int create_formats[CREATE_PARAMS] = {0, 1, 0};
+
+static void
+batch_work_free(void *p)
+{
+	struct batch_work *work = p;
+
+	free(work->out.data);
+	free(work);
+}
+
+/* Copies a text column of a row into dst (cap bytes), if it fits. */
 static void
 copy_column(const PGresult *result, int column, char *dst, size_t cap)
 {
@@ -168,135 +163,107 @@ copy_column(const PGresult *result, int column, char *dst, size_t cap)
 		memcpy(dst, PQgetvalue(result, 0, column), len + 1);
 }
 
-static PGresult *
-run_create(struct db_lease *lease, bool prepare, const struct create_call *call,
-		   struct array_body *out, bool *failed)
+/* One created consumer: appended to the array; the first also names the tenant. */
+static void
+batch_row(struct db_job *job, const PGresult *row)
 {
-	PGconn	   *conn = lease->conn;
-	const char *params[CREATE_PARAMS] = {call->token, call->body, call->idempotency_key};
-	int			lengths[CREATE_PARAMS] = {0, (int) call->body_len, 0};
-	int			formats[CREATE_PARAMS] = {0, 1, 0};
-	Oid			types[CREATE_PARAMS] = {0, BYTEA_OID, 0};
-	PGresult   *result;
-	PGresult   *error = NULL;
-	bool		first = true;
-	int			sent;
+	struct batch_work *work = (struct batch_work *) job;
+	struct request_state *rs = work->rs;
 
-	*failed = false;
-	if (prepare && !prepare_create(lease, &error))
+	if (PQnfields(row) != CREATE_COLUMNS)
+		return;
+	if (job->rows > 1)
+		array_body_append(&work->out, ",", 1);
+	array_body_append(&work->out, PQgetvalue(row, 0, 0), (size_t) PQgetlength(row, 0, 0));
+	if (job->rows == 1)
 	{
-		*failed = error == NULL;
-		return error;
+		copy_column(row, 1, rs->organization_id, ORGANIZATION_ID_LEN + 1);
+		copy_column(row, 2, rs->idempotency, IDEMPOTENCY_OUTCOME_MAX + 1);
 	}
-	sent = prepare
-		? PQsendQueryPrepared(conn, CREATE_STATEMENT, CREATE_PARAMS, params, lengths, formats, 0)
-		: PQsendQueryParams(conn, create_sql, CREATE_PARAMS, types, params, lengths, formats, 0);
-	if (!sent || !PQsetSingleRowMode(conn))
-	{
-		*failed = true;
-		return NULL;
-	}
-	array_body_append(out, "[", 1);
-	while ((result = PQgetResult(conn)) != NULL)
-	{
-		ExecStatusType status = PQresultStatus(result);
-
-		if (status == PGRES_SINGLE_TUPLE && error == NULL && PQnfields(result) == CREATE_COLUMNS)
-		{
-			if (!first)
-				array_body_append(out, ",", 1);
-			array_body_append(out, PQgetvalue(result, 0, 0), (size_t) PQgetlength(result, 0, 0));
-			if (first)
-			{
-				copy_column(result, 1, call->organization_id, ORGANIZATION_ID_LEN + 1);
-				copy_column(result, 2, call->idempotency, IDEMPOTENCY_OUTCOME_MAX + 1);
-			}
-			first = false;
-		}
-		else if (status != PGRES_TUPLES_OK && status != PGRES_SINGLE_TUPLE && error == NULL)
-		{
-			error = result;
-			continue;
-		}
-		PQclear(result);
-	}
-	array_body_append(out, "]", 1);
-	if (error == NULL && PQstatus(conn) != CONNECTION_OK)
-		*failed = true;
-	return error;
 }
 
-/* The whole body is in rs->body: one statement, then the status mapping. */
-void
+/* The statement's outcome to the reply; 200 only once it has completed. */
+static void
+batch_done(struct db_job *job, enum db_status status, PGconn *conn, const PGresult *error)
+{
+	struct batch_work *work = (struct batch_work *) job;
+	struct request_state *rs = work->rs;
+	struct reply *reply = &rs->later;
+
+	switch (status)
+	{
+		case DB_OK:
+			array_body_append(&work->out, "]", 1);
+			if (work->out.failed)
+				db_outcome_unexpected(NULL, rs->request_id, "out of memory for the response", reply);
+			else
+			{
+				reply_take(reply, 200, work->out.data, work->out.len);
+				work->out.data = NULL;
+				reply->replayed = strcmp(rs->idempotency, "replayed") == 0;
+			}
+			break;
+		case DB_ERROR:
+		case DB_FAILED:
+			/* nothing was sent yet: the partial rows are dropped */
+			rs->organization_id[0] = '\0';
+			rs->idempotency[0] = '\0';
+			db_outcome_error(conn, error, rs->request_id, reply);
+			break;
+		case DB_UNREACHABLE:
+		case DB_POOL_TIMEOUT:
+			fprintf(stderr, "fanfare-gateway: request_id=%s %s\n", rs->request_id,
+					status == DB_POOL_TIMEOUT ? "no free database connection"
+					: "database unreachable");
+			reply_service_unavailable(reply);
+			break;
+	}
+	server_resume(rs);
+}
+
+/* The whole body is in rs->body: one statement, run on one of the loop's connections. */
+bool
 consumers_batch_finish(struct gateway *gw, struct MHD_Connection *connection,
 					   struct request_state *rs, struct reply *reply)
 {
-	char		token[BEARER_TOKEN_MAX + 1];
-	struct db_lease lease;
-	enum db_acquire_result acquired;
-	struct array_body out = {0};
-	struct create_call call;
-	PGresult   *error;
-	bool		failed;
+	struct batch_work *work;
 
+	(void) gw;
 	if (rs->body_too_large)
 	{
 		reply_payload_too_large(reply);
-		return;
+		return true;
+	}
+	work = calloc(1, sizeof(*work));
+	if (work == NULL)
+	{
+		reply_internal_error(reply);
+		return true;
 	}
 	if (!bearer_token_parse(MHD_lookup_connection_value(connection, MHD_HEADER_KIND,
 														MHD_HTTP_HEADER_AUTHORIZATION),
-							token))
+							work->token))
 	{
+		free(work);
 		reply_authentication_required(reply);
-		return;
+		return true;
 	}
-	call.token = token;
-	call.body = rs->body ? rs->body : "";
-	call.body_len = rs->body_len;
-	call.idempotency_key = MHD_lookup_connection_value(connection, MHD_HEADER_KIND,
-													   "Idempotency-Key");
-	call.organization_id = rs->organization_id;
-	call.idempotency = rs->idempotency;
-
-	acquired = db_pool_acquire(gw->pool, &lease);
-	if (acquired != DB_ACQUIRED)
-	{
-		fprintf(stderr, "fanfare-gateway: request_id=%s %s\n", rs->request_id,
-				acquired == DB_POOL_TIMEOUT ? "no free database connection"
-				: "database unreachable");
-		reply_service_unavailable(reply);
-		return;
-	}
-	error = run_create(&lease, gw->config->prepare, &call, &out, &failed);
-	if (error != NULL && strcmp(PQresultErrorField(error, PG_DIAG_SQLSTATE) ?
-								PQresultErrorField(error, PG_DIAG_SQLSTATE) : "", "26000") == 0)
-	{
-		/* the prepared statement went away (a pooler's DISCARD ALL): once more */
-		PQclear(error);
-		free(out.data);
-		memset(&out, 0, sizeof(out));
-		*lease.prepared = false;
-		error = run_create(&lease, gw->config->prepare, &call, &out, &failed);
-	}
-	if (error != NULL || failed)
-	{
-		/* nothing was sent yet: the partial rows are dropped */
-		free(out.data);
-		rs->organization_id[0] = '\0';
-		rs->idempotency[0] = '\0';
-		db_outcome_error(lease.conn, error, rs->request_id, reply);
-		PQclear(error);
-	}
-	else if (out.failed)
-	{
-		free(out.data);
-		db_outcome_unexpected(NULL, rs->request_id, "out of memory for the response", reply);
-	}
-	else
-	{
-		reply_take(reply, 200, out.data, out.len);
-		reply->replayed = strcmp(rs->idempotency, "replayed") == 0;
-	}
-	db_pool_release(&lease);
+	work->rs = rs;
+	/* the header and the body stay with the connection until it completes */
+	work->values[0] = work->token;
+	work->values[1] = rs->body ? rs->body : "";
+	work->values[2] = MHD_lookup_connection_value(connection, MHD_HEADER_KIND,
+												  "Idempotency-Key");
+	work->lengths[1] = (int) rs->body_len;
+	array_body_append(&work->out, "[", 1);
+	work->job.statement = &create_statement;
+	work->job.values = work->values;
+	work->job.lengths = work->lengths;
+	work->job.formats = create_formats;
+	work->job.on_row = batch_row;
+	work->job.on_done = batch_done;
+	rs->work = work;
+	rs->work_free = batch_work_free;
+	db_pool_submit(rs->loop->pool, &work->job);
+	return false;
 }

@@ -1,6 +1,13 @@
 /*
  * db_pool.h
- *		A fixed-size pool of libpq connections shared by the worker threads.
+ *		An event loop's libpq connections, driven without blocking.
+ *
+ * Each event loop (event_loop.h) owns one pool; only that loop's thread
+ * touches it.  A request submits a job (one statement and its parameters)
+ * and is told the outcome later, from the loop, through the job's
+ * callbacks: rows as they arrive, then done exactly once.  A job waits
+ * for a free connection up to the pool's wait, then fails with
+ * DB_POOL_TIMEOUT.
  */
 #ifndef GATEWAY_DB_POOL_H
 #define GATEWAY_DB_POOL_H
@@ -9,37 +16,89 @@
 #include <stdbool.h>
 
 struct db_pool;
-
-struct db_lease
-{
-	struct db_pool *pool;
-	int			slot;
-	PGconn	   *conn;
-	bool	   *prepared;		/* false again whenever conn is new */
-};
-
-enum db_acquire_result
-{
-	DB_ACQUIRED,
-	DB_POOL_TIMEOUT,			/* every connection busy past the wait */
-	DB_UNREACHABLE				/* could not (re)connect */
-};
-
-extern struct db_pool *db_pool_create(const char *conninfo, int size,
-									  int wait_ms, int statement_timeout_ms);
-extern void db_pool_destroy(struct db_pool *pool);
-
-/* opens one connection now, to report a bad setup at start; true if ok */
-extern bool db_pool_probe(struct db_pool *pool);
+struct db_job;
 
 /*
- * Borrows a connection that is open and idle, reconnecting it first if the
- * server went away.  On DB_ACQUIRED the caller must db_pool_release().
+ * A statement a job runs.  With a name (and the pool's prepare setting on)
+ * it is prepared once per connection and again when the server says it is
+ * gone (a pooler's DISCARD ALL); without one it goes unnamed every time.
+ * id is a small number, unique per named statement, below 32.
  */
-extern enum db_acquire_result db_pool_acquire(struct db_pool *pool,
-											  struct db_lease *lease);
+struct db_statement
+{
+	int			id;
+	const char *name;
+	const char *sql;
+	int			nparams;
+	const Oid  *types;
+};
 
-/* returns it; a connection that went bad is closed and reopened on next use */
-extern void db_pool_release(struct db_lease *lease);
+enum db_status
+{
+	DB_OK,						/* every row arrived and the statement completed */
+	DB_ERROR,					/* the server answered an error (error is set) */
+	DB_FAILED,					/* the connection broke (conn says why) */
+	DB_UNREACHABLE,				/* no connection could be opened */
+	DB_POOL_TIMEOUT				/* every connection stayed busy past the wait */
+};
+
+/*
+ * on_row: one row (single-row mode), the result is the pool's.
+ * on_done: once, last; conn is the connection that ran the job (NULL for
+ * DB_UNREACHABLE and DB_POOL_TIMEOUT) and only valid during the call;
+ * error is the server's error result for DB_ERROR, else NULL, the pool's.
+ */
+typedef void (*db_row_fn) (struct db_job *job, const PGresult *row);
+typedef void (*db_done_fn) (struct db_job *job, enum db_status status,
+							PGconn *conn, const PGresult *error);
+
+struct db_job
+{
+	/* set by the submitter */
+	const struct db_statement *statement;
+	const char *const *values;
+	const int  *lengths;
+	const int  *formats;
+	db_row_fn	on_row;
+	db_done_fn	on_done;
+
+	/* the pool's */
+	struct db_job *next;		/* in the wait queue */
+	double		deadline_ms;
+	enum db_status status;
+	int			rows;
+	bool		retried;
+	PGresult   *error;
+};
+
+/* size connections, opened on first use; registered with the loop's epoll */
+extern struct db_pool *db_pool_create(int epoll_fd, const char *conninfo, int size,
+									  int wait_ms, int statement_timeout_ms,
+									  bool prepare);
+extern void db_pool_destroy(struct db_pool *pool);
+
+/* opens one connection now (blocking), to report a bad setup at start */
+extern bool db_pool_probe(struct db_pool *pool);
+
+/* runs the job on a free connection, or queues it; on_done always comes later */
+extern void db_pool_submit(struct db_pool *pool, struct db_job *job);
+
+/*
+ * For the loop: an epoll event whose data.ptr is one of the pool's
+ * connections (db_pool_owns tells), then db_pool_run() once per turn, which
+ * starts queued jobs, expires waits and delivers the outcomes.
+ */
+extern bool db_pool_owns(const struct db_pool *pool, const void *ptr);
+extern void db_pool_ready(struct db_pool *pool, void *ptr, unsigned int events);
+extern void db_pool_run(struct db_pool *pool);
+
+/* ms until the next queued job's wait ends, -1 if none waits */
+extern int	db_pool_next_timeout(const struct db_pool *pool);
+
+/* jobs running or waiting */
+extern int	db_pool_jobs(const struct db_pool *pool);
+
+/* fails every job (DB_FAILED), closing busy connections: for a forced stop */
+extern void db_pool_abort(struct db_pool *pool);
 
 #endif

@@ -1,7 +1,7 @@
 /*
  * gateway.h
- *		What every route can reach: the settings, the database pool and
- *		the state of one request.
+ *		What every route can reach: the settings, the event loops and the
+ *		state of one request.
  */
 #ifndef GATEWAY_GATEWAY_H
 #define GATEWAY_GATEWAY_H
@@ -14,6 +14,7 @@
 #include "config.h"
 #include "db_outcome.h"
 #include "db_pool.h"
+#include "event_loop.h"
 #include "reply.h"
 #include "request_id.h"
 
@@ -24,7 +25,8 @@ struct header_deadline;
 struct gateway
 {
 	const struct gateway_config *config;
-	struct db_pool *pool;
+	struct event_loop **loops;	/* config->threads of them */
+	int			listen_fd;		/* shared by the loops' daemons */
 	atomic_int	in_flight;		/* requests begun and not yet completed */
 	atomic_bool draining;		/* SIGINT/SIGTERM received */
 	struct header_deadline *headers;	/* closes slow-header connections */
@@ -43,7 +45,13 @@ struct request_state
 	char		method[LOG_METHOD_MAX];
 	char		path[LOG_PATH_MAX];
 	const struct route *route;
+	struct event_loop *loop;	/* the loop whose daemon has the connection */
+	struct MHD_Connection *connection;
 	struct reply early;			/* answer decided from the headers alone */
+	struct reply later;			/* answer of a route that had to wait */
+	bool		suspended;		/* waiting for the database */
+	void	   *work;			/* the route's state while it waits */
+	void		(*work_free) (void *work);
 	char	   *body;			/* owned; NUL-terminated when complete */
 	size_t		body_len;
 	size_t		body_cap;

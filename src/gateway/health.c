@@ -4,27 +4,64 @@
  */
 #include "routes.h"
 
-/* SELECT 1 on a pooled connection. */
-void
+#include <stdlib.h>
+
+static const struct db_statement select_one = {
+	.id = 1,
+	.name = NULL,				/* too small to be worth preparing */
+	.sql = "SELECT 1",
+	.nparams = 0,
+	.types = NULL,
+};
+
+struct health_work
+{
+	struct db_job job;			/* first: the job is the work */
+	struct request_state *rs;
+};
+
+static void
+ignore_row(struct db_job *job, const PGresult *row)
+{
+	(void) job;
+	(void) row;
+}
+
+static void
+health_done(struct db_job *job, enum db_status status, PGconn *conn, const PGresult *error)
+{
+	static const char ok[] = "{\"status\":\"ok\"}";
+	struct request_state *rs = ((struct health_work *) job)->rs;
+
+	(void) conn;
+	(void) error;
+	if (status == DB_OK)
+		reply_static(&rs->later, 200, ok, sizeof(ok) - 1);
+	else
+		reply_service_unavailable(&rs->later);
+	server_resume(rs);
+}
+
+/* SELECT 1 on one of the loop's connections. */
+bool
 health_finish(struct gateway *gw, struct MHD_Connection *connection,
 			  struct request_state *rs, struct reply *reply)
 {
-	static const char ok[] = "{\"status\":\"ok\"}";
-	struct db_lease lease;
-	PGresult   *result;
+	struct health_work *work = calloc(1, sizeof(*work));
 
+	(void) gw;
 	(void) connection;
-	(void) rs;
-	if (db_pool_acquire(gw->pool, &lease) != DB_ACQUIRED)
+	if (work == NULL)
 	{
-		reply_service_unavailable(reply);
-		return;
+		reply_internal_error(reply);
+		return true;
 	}
-	result = PQexec(lease.conn, "SELECT 1");
-	if (result != NULL && PQresultStatus(result) == PGRES_TUPLES_OK)
-		reply_static(reply, 200, ok, sizeof(ok) - 1);
-	else
-		reply_service_unavailable(reply);
-	PQclear(result);
-	db_pool_release(&lease);
+	work->rs = rs;
+	work->job.statement = &select_one;
+	work->job.on_row = ignore_row;
+	work->job.on_done = health_done;
+	rs->work = work;
+	rs->work_free = free;
+	db_pool_submit(rs->loop->pool, &work->job);
+	return false;
 }

@@ -1,7 +1,7 @@
 /*
  * main.c
- *		fanfare-gateway: settings, database pool, HTTP server, and waiting for
- *		SIGINT/SIGTERM to stop gracefully.
+ *		fanfare-gateway: settings, HTTP server and event loops, and waiting
+ *		for SIGINT/SIGTERM to stop gracefully.
  *
  * The signals are blocked before any thread starts, so that every thread
  * inherits the mask and only sigtimedwait() below sees them.
@@ -19,7 +19,6 @@ main(int argc, char **argv)
 {
 	struct gateway_config config;
 	struct gateway gw;
-	struct MHD_Daemon *daemon;
 	sigset_t	stop_signals;
 	unsigned int port = 0;
 	int			sig = 0;
@@ -48,22 +47,8 @@ main(int argc, char **argv)
 	gw.config = &config;
 	atomic_init(&gw.in_flight, 0);
 	atomic_init(&gw.draining, false);
-	gw.pool = db_pool_create(config.database, config.pool_size,
-							 config.pool_wait_ms, config.statement_timeout_ms);
-	if (gw.pool == NULL)
-	{
-		fprintf(stderr, "fanfare-gateway: out of memory\n");
+	if (!server_start(&gw, &port))
 		return 1;
-	}
-	if (!db_pool_probe(gw.pool))
-		fprintf(stderr, "fanfare-gateway: database not reachable yet; requests get 503 until it is\n");
-
-	daemon = server_start(&gw, &port);
-	if (daemon == NULL)
-	{
-		db_pool_destroy(gw.pool);
-		return 1;
-	}
 	fprintf(stderr, "fanfare-gateway: listening on %s (port %u), %d threads, %d database connections\n",
 			config.listen, port, config.threads, config.pool_size);
 
@@ -78,8 +63,7 @@ main(int argc, char **argv)
 	}
 	fprintf(stderr, "fanfare-gateway: %s, finishing in-flight requests\n",
 			sig == SIGINT ? "SIGINT" : "SIGTERM");
-	server_stop(&gw, daemon);
-	db_pool_destroy(gw.pool);
+	server_stop(&gw);
 	fflush(stdout);
 	fprintf(stderr, "fanfare-gateway: stopped\n");
 	return 0;

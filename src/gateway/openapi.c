@@ -11,7 +11,7 @@ extern const unsigned char openapi_json[];
 extern const size_t openapi_json_len;
 
 /* The embedded document, never copied. */
-void
+bool
 openapi_finish(struct gateway *gw, struct MHD_Connection *connection,
 			   struct request_state *rs, struct reply *reply)
 {
@@ -19,4 +19,5 @@ openapi_finish(struct gateway *gw, struct MHD_Connection *connection,
 	(void) connection;
 	(void) rs;
 	reply_static(reply, 200, (const char *) openapi_json, openapi_json_len);
+	return true;
 }

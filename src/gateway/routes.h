@@ -12,7 +12,9 @@
  * A route runs in two steps.  begin() sees only the headers and may answer
  * at once (401, 413, 415...); it returns true when it did.  finish() runs
  * once the whole body has arrived (routes without a body: right after
- * begin()).
+ * begin()).  It either fills reply and returns true, or starts work on the
+ * database and returns false: the server then suspends the connection
+ * until the work has filled rs->later and called server_resume(rs).
  */
 struct route
 {
@@ -21,7 +23,7 @@ struct route
 	const char *allow;			/* Allow header when the method is wrong */
 	bool		(*begin) (struct gateway *gw, struct MHD_Connection *connection,
 						  struct request_state *rs, struct reply *reply);
-	void		(*finish) (struct gateway *gw, struct MHD_Connection *connection,
+	bool		(*finish) (struct gateway *gw, struct MHD_Connection *connection,
 						   struct request_state *rs, struct reply *reply);
 };
 
@@ -35,11 +37,14 @@ extern bool routes_match(const char *path, const char *method,
 /* the handlers, one file each */
 extern bool consumers_batch_begin(struct gateway *gw, struct MHD_Connection *connection,
 								  struct request_state *rs, struct reply *reply);
-extern void consumers_batch_finish(struct gateway *gw, struct MHD_Connection *connection,
+extern bool consumers_batch_finish(struct gateway *gw, struct MHD_Connection *connection,
 								   struct request_state *rs, struct reply *reply);
-extern void health_finish(struct gateway *gw, struct MHD_Connection *connection,
+extern bool health_finish(struct gateway *gw, struct MHD_Connection *connection,
 						  struct request_state *rs, struct reply *reply);
-extern void openapi_finish(struct gateway *gw, struct MHD_Connection *connection,
+extern bool openapi_finish(struct gateway *gw, struct MHD_Connection *connection,
 						   struct request_state *rs, struct reply *reply);
+
+/* a waiting route's answer is in rs->later: send it (server.c) */
+extern void server_resume(struct request_state *rs);
 
 #endif

@@ -5,12 +5,21 @@
  *		headers, the access log line, and the graceful stop.
  *
  * libmicrohttpd calls on_request several times per request: once with the
- * headers, then once per chunk of body, then once more with no data.  The
- * state lives in *req_cls from the first call until on_completed.
+ * headers, then once per chunk of body, then once more with no data.  A
+ * route that needs the database has its connection suspended on that last
+ * call; once the outcome is in, the connection is resumed and
+ * libmicrohttpd calls once more, which sends it.  The state lives in
+ * *req_cls from the first call until on_completed.
+ *
+ * There is one daemon per event loop (event_loop.c), in external epoll
+ * mode, all on one listening socket that this file opens.
  */
 #include "server.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
+#include <netinet/tcp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,12 +53,15 @@ elapsed_ms(const struct timespec *since)
 
 /* State for a new request: timing, request id, sanitized method and path for the log. */
 static struct request_state *
-request_state_new(struct MHD_Connection *connection, const char *url, const char *method)
+request_state_new(struct event_loop *loop, struct MHD_Connection *connection,
+				  const char *url, const char *method)
 {
 	struct request_state *rs = calloc(1, sizeof(*rs));
 
 	if (rs == NULL)
 		return NULL;
+	rs->loop = loop;
+	rs->connection = connection;
 	clock_gettime(CLOCK_REALTIME, &rs->started_wall);
 	clock_gettime(CLOCK_MONOTONIC, &rs->started);
 	request_id_choose(MHD_lookup_connection_value(connection, MHD_HEADER_KIND, "X-Request-Id"),
@@ -63,6 +75,9 @@ static void
 request_state_free(struct request_state *rs)
 {
 	reply_free(&rs->early);
+	reply_free(&rs->later);
+	if (rs->work_free != NULL)
+		rs->work_free(rs->work);
 	free(rs->body);
 	free(rs);
 }
@@ -181,13 +196,14 @@ has_body(struct MHD_Connection *connection)
  * does (so the body is never read; libmicrohttpd then closes the connection).
  */
 static enum MHD_Result
-on_headers(struct gateway *gw, struct MHD_Connection *connection, const char *url,
+on_headers(struct event_loop *loop, struct MHD_Connection *connection, const char *url,
 		   const char *method, void **req_cls)
 {
+	struct gateway *gw = loop->gw;
 	struct request_state *rs;
 
 	header_deadline_request_begins(gw->headers, connection);
-	rs = request_state_new(connection, url, method);
+	rs = request_state_new(loop, connection, url, method);
 	if (rs == NULL)
 		return MHD_NO;
 	*req_cls = rs;
@@ -211,13 +227,14 @@ on_request(void *cls, struct MHD_Connection *connection, const char *url,
 		   const char *method, const char *version, const char *upload_data,
 		   size_t *upload_data_size, void **req_cls)
 {
-	struct gateway *gw = cls;
+	struct event_loop *loop = cls;
+	struct gateway *gw = loop->gw;
 	struct request_state *rs = *req_cls;
 	struct reply reply;
 
 	(void) version;
 	if (rs == NULL)
-		return on_headers(gw, connection, url, method, req_cls);
+		return on_headers(loop, connection, url, method, req_cls);
 
 	if (*upload_data_size > 0)
 	{
@@ -232,12 +249,30 @@ on_request(void *cls, struct MHD_Connection *connection, const char *url,
 	}
 	if (rs->responded)
 		return MHD_YES;
+	if (rs->suspended)
+	{
+		/* resumed: the route's answer is in */
+		rs->suspended = false;
+		return respond(gw, connection, rs, &rs->later);
+	}
 	if (rs->early.status != 0)
 		return respond(gw, connection, rs, &rs->early);
 
 	reply_init(&reply);
-	rs->route->finish(gw, connection, rs, &reply);
+	if (!rs->route->finish(gw, connection, rs, &reply))
+	{
+		/* the route waits for the database; it calls server_resume() */
+		rs->suspended = true;
+		MHD_suspend_connection(connection);
+		return MHD_YES;
+	}
 	return respond(gw, connection, rs, &reply);
+}
+
+void
+server_resume(struct request_state *rs)
+{
+	event_loop_resume(rs->loop, rs->connection);
 }
 
 /* After the response was sent or the connection failed: log and free. */
@@ -245,7 +280,8 @@ static void
 on_completed(void *cls, struct MHD_Connection *connection, void **req_cls,
 			 enum MHD_RequestTerminationCode toe)
 {
-	struct gateway *gw = cls;
+	struct event_loop *loop = cls;
+	struct gateway *gw = loop->gw;
 	struct request_state *rs = *req_cls;
 	struct access_entry entry;
 
@@ -323,70 +359,162 @@ bad:
 	return false;
 }
 
-/* The daemon: a thread pool, each thread with its own epoll loop. */
-struct MHD_Daemon *
+/*
+ * The listening socket, non-blocking, shared by every loop's daemon; -1 if
+ * it failed.  TCP_NODELAY is inherited by the accepted sockets: a response
+ * goes out as headers then body, and with Nagle's algorithm the body would
+ * wait for the client's (delayed) acknowledgement of the headers.
+ */
+static int
+open_listener(const char *listen_text, const struct sockaddr_storage *addr, socklen_t len)
+{
+	int			fd = socket(addr->ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	int			on = 1;
+
+	if (fd >= 0 &&
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) == 0 &&
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on)) == 0 &&
+		bind(fd, (const struct sockaddr *) addr, len) == 0 &&
+		listen(fd, SOMAXCONN) == 0)
+		return fd;
+	fprintf(stderr, "fanfare-gateway: cannot listen on %s: %s\n", listen_text, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	return -1;
+}
+
+/* The port the listener is bound to (for port 0). */
+static unsigned int
+bound_port(int fd)
+{
+	struct sockaddr_storage addr;
+	socklen_t	len = sizeof(addr);
+
+	if (getsockname(fd, (struct sockaddr *) &addr, &len) != 0)
+		return 0;
+	if (addr.ss_family == AF_INET6)
+		return ntohs(((struct sockaddr_in6 *) &addr)->sin6_port);
+	return ntohs(((struct sockaddr_in *) &addr)->sin_port);
+}
+
+/* One loop's daemon: external epoll mode, connections suspended while they wait. */
+static struct MHD_Daemon *
+start_daemon(struct gateway *gw, struct event_loop *loop, bool ipv6)
+{
+	const struct gateway_config *config = gw->config;
+	unsigned int flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
+		(ipv6 ? MHD_USE_IPv6 : 0);
+	unsigned int limit = (unsigned int) ((config->max_connections + config->threads - 1) /
+										 config->threads);
+
+	return MHD_start_daemon(flags, 0, NULL, NULL, on_request, loop,
+							MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, NULL,
+							MHD_OPTION_LISTEN_SOCKET, (MHD_socket) gw->listen_fd,
+							MHD_OPTION_CONNECTION_LIMIT, limit,
+							MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) config->idle_timeout_s,
+							MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) HEADER_MEMORY_LIMIT,
+							MHD_OPTION_NOTIFY_COMPLETED, on_completed, loop,
+							MHD_OPTION_NOTIFY_CONNECTION, header_deadline_on_connection,
+							gw->headers,
+							MHD_OPTION_END);
+}
+
+/* Stops and frees the loops started so far, closes the listener. */
+static void
+stop_loops(struct gateway *gw)
+{
+	for (int i = 0; gw->loops != NULL && i < gw->config->threads; i++)
+		if (gw->loops[i] != NULL)
+		{
+			event_loop_stop(gw->loops[i]);
+			event_loop_destroy(gw->loops[i]);
+		}
+	free(gw->loops);
+	gw->loops = NULL;
+	if (gw->listen_fd >= 0)
+		close(gw->listen_fd);
+	gw->listen_fd = -1;
+	header_deadline_destroy(gw->headers);
+	gw->headers = NULL;
+}
+
+/*
+ * The listener and --threads loops, each with its daemon and its share of
+ * the --pool connections.  One connection is opened before the loops
+ * start, so that a wrong --database shows at once (a warning: requests get
+ * 503 until the database answers).
+ */
+bool
 server_start(struct gateway *gw, unsigned int *port)
 {
 	const struct gateway_config *config = gw->config;
 	struct sockaddr_storage addr;
 	socklen_t	addr_len;
-	struct MHD_Daemon *daemon;
-	const union MHD_DaemonInfo *info;
-	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
-		MHD_USE_ITC | MHD_USE_ERROR_LOG;
 
+	gw->loops = NULL;
+	gw->listen_fd = -1;
 	if (!resolve_listen(config->listen, &addr, &addr_len))
-		return NULL;
-	if (addr.ss_family == AF_INET6)
-		flags |= MHD_USE_IPv6;
+		return false;
 	gw->headers = header_deadline_create(config->header_timeout_s, config->idle_timeout_s);
 	if (gw->headers == NULL)
 	{
 		fprintf(stderr, "fanfare-gateway: cannot start the header watchdog\n");
-		return NULL;
+		return false;
 	}
-
-	daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, gw,
-							  MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, NULL,
-							  MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &addr,
-							  MHD_OPTION_THREAD_POOL_SIZE, (unsigned int) config->threads,
-							  MHD_OPTION_CONNECTION_LIMIT, (unsigned int) config->max_connections,
-							  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) config->idle_timeout_s,
-							  MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) HEADER_MEMORY_LIMIT,
-							  MHD_OPTION_NOTIFY_COMPLETED, on_completed, gw,
-							  MHD_OPTION_NOTIFY_CONNECTION, header_deadline_on_connection,
-							  gw->headers,
-							  MHD_OPTION_END);
-	if (daemon == NULL)
+	gw->listen_fd = open_listener(config->listen, &addr, addr_len);
+	gw->loops = calloc((size_t) config->threads, sizeof(*gw->loops));
+	if (gw->listen_fd < 0 || gw->loops == NULL)
 	{
-		fprintf(stderr, "fanfare-gateway: cannot listen on %s\n", config->listen);
-		header_deadline_destroy(gw->headers);
-		gw->headers = NULL;
-		return NULL;
+		stop_loops(gw);
+		return false;
 	}
-	info = MHD_get_daemon_info(daemon, MHD_DAEMON_INFO_BIND_PORT);
-	*port = info ? info->port : 0;
-	return daemon;
+	for (int i = 0; i < config->threads; i++)
+	{
+		/* the pool is shared out evenly, the first loops taking the remainder */
+		int			share = config->pool_size / config->threads +
+			(i < config->pool_size % config->threads ? 1 : 0);
+		struct MHD_Daemon *daemon;
+
+		gw->loops[i] = event_loop_create(gw, share);
+		if (gw->loops[i] == NULL)
+		{
+			fprintf(stderr, "fanfare-gateway: out of resources for event loop %d\n", i);
+			stop_loops(gw);
+			return false;
+		}
+		if (i == 0 && !db_pool_probe(gw->loops[0]->pool))
+			fprintf(stderr, "fanfare-gateway: database not reachable yet; requests get 503 until it is\n");
+		daemon = start_daemon(gw, gw->loops[i], addr.ss_family == AF_INET6);
+		if (daemon == NULL || !event_loop_start(gw->loops[i], daemon))
+		{
+			fprintf(stderr, "fanfare-gateway: cannot start the HTTP server on %s\n", config->listen);
+			if (daemon != NULL && !gw->loops[i]->running)
+				MHD_stop_daemon(daemon);
+			gw->loops[i]->daemon = NULL;
+			stop_loops(gw);
+			return false;
+		}
+	}
+	*port = bound_port(gw->listen_fd);
+	return true;
 }
 
-/* Quiesce (close the listening socket), wait for in-flight requests, stop. */
+/* Quiesce (stop accepting), wait for in-flight requests, stop. */
 void
-server_stop(struct gateway *gw, struct MHD_Daemon *daemon)
+server_stop(struct gateway *gw)
 {
-	MHD_socket	listener;
 	struct timespec tick = {0, 50 * 1000 * 1000};
 	long		ticks = (long) gw->config->shutdown_timeout_s * 20;
 
 	atomic_store(&gw->draining, true);
-	listener = MHD_quiesce_daemon(daemon);
-	if (listener != MHD_INVALID_SOCKET)
-		close(listener);
+	for (int i = 0; i < gw->config->threads; i++)
+		event_loop_quiesce(gw->loops[i]);
+	close(gw->listen_fd);
+	gw->listen_fd = -1;
 	while (atomic_load(&gw->in_flight) > 0 && ticks-- > 0)
 		nanosleep(&tick, NULL);
 	if (atomic_load(&gw->in_flight) > 0)
 		fprintf(stderr, "fanfare-gateway: %d requests still running at shutdown\n",
 				atomic_load(&gw->in_flight));
-	MHD_stop_daemon(daemon);
-	header_deadline_destroy(gw->headers);
-	gw->headers = NULL;
+	stop_loops(gw);
 }

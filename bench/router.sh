@@ -88,7 +88,7 @@ for t in single router1 router2; do
     read -r org1 key1 <<<"$(sed -n 2p "$work/tenants-$t")"
 
     # 500-row batches over HTTP: one wrk per tenant, at the same time
-    PGUSER=bench_api PGDATABASE=$db "$gateway_bin" --listen "127.0.0.1:$gw_port" --pool 8 --threads 4 \
+    PGUSER=bench_api PGDATABASE=$db "$gateway_bin" --listen "127.0.0.1:$gw_port" --pool 8 \
         >"$raw/router-gateway-$t.log" 2>&1 &
     gateway_pid=$!
     wait_port 127.0.0.1 "$gw_port" 10 || { log "the gateway for $t did not start (see $raw/router-gateway-$t.log)"; exit 1; }

@@ -199,15 +199,23 @@ event_loop_quiesce(struct event_loop *loop)
 		nanosleep(&tick, NULL);
 }
 
+/*
+ * The listening socket is shared, so every daemon is quiesced before it is
+ * stopped: a daemon stopped while still listening would close the socket
+ * under the others (server.c closes it once, at the end).
+ */
 void
 event_loop_stop(struct event_loop *loop)
 {
 	if (loop->running)
 	{
+		event_loop_quiesce(loop);
 		send_command(loop, LOOP_STOP);
 		pthread_join(loop->thread, NULL);
 		loop->running = false;
 	}
+	else if (loop->daemon != NULL && !atomic_load(&loop->quiesced))
+		MHD_quiesce_daemon(loop->daemon);
 	if (loop->daemon != NULL)
 		MHD_stop_daemon(loop->daemon);
 	loop->daemon = NULL;

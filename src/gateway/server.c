@@ -488,9 +488,7 @@ server_start(struct gateway *gw, unsigned int *port)
 		if (daemon == NULL || !event_loop_start(gw->loops[i], daemon))
 		{
 			fprintf(stderr, "fanfare-gateway: cannot start the HTTP server on %s\n", config->listen);
-			if (daemon != NULL && !gw->loops[i]->running)
-				MHD_stop_daemon(daemon);
-			gw->loops[i]->daemon = NULL;
+			gw->loops[i]->daemon = daemon;	/* event_loop_stop() quiesces and stops it */
 			stop_loops(gw);
 			return false;
 		}

@@ -511,6 +511,25 @@ t_database_restart() {
     check "the gateway process survived" kill -0 "$gw_pid"
 }
 
+# The server ends the gateway's idle sessions (pg_terminate_backend, a
+# restart of one backend): the gateway notices and reconnects, the next
+# requests are 200, never a 503 for a connection that was already gone.
+t_backend_terminated() {
+    local before after
+    post "$keyA" "$work/one.json"
+    before=$(psql_db -c "SELECT string_agg(pid::text, ',' ORDER BY pid) FROM pg_stat_activity WHERE application_name = 'fanfare-gateway' AND datname = current_database()")
+    check "(the gateway has sessions to end)" [ -n "$before" ]
+    psql_db -c "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'fanfare-gateway' AND datname = current_database()" >/dev/null
+    sleep 0.3
+    batch "$work/after-kill.json" 2 terminated
+    post "$keyA" "$work/after-kill.json"
+    expect_status "sessions ended by the server: the next POST is 200" 200
+    req GET /healthz
+    expect_status "sessions ended by the server: /healthz is 200" 200
+    after=$(psql_db -c "SELECT string_agg(pid::text, ',' ORDER BY pid) FROM pg_stat_activity WHERE application_name = 'fanfare-gateway' AND datname = current_database()")
+    check "the gateway reconnected (new sessions)" [ -n "$after" -a "$after" != "$before" ]
+}
+
 t_no_secrets_logged() {
     check "no key appears in the logs" \
         bash -c '! grep -qF -e "$1" -e "$2" -e "$3" -e "$4" "$5"/gw-{main,small}.{out,err}' _ "$keyA" "$keyB" "$keyC" "$pkA" "$work"
@@ -587,11 +606,11 @@ t_pool_timeout_and_shutdown() {
 # === run =====================================================================
 all_tests=(t_keys_sql t_cli t_health t_openapi t_not_found t_method t_auth t_media t_validation
     t_not_json t_success t_idempotency t_request_id t_isolation t_rotation t_concurrent t_big_batch
-    t_too_large t_malformed_http t_internal_error t_database_restart)
+    t_too_large t_malformed_http t_internal_error t_backend_terminated t_database_restart)
 unprepared_tests=(t_auth t_validation t_not_json t_success t_idempotency t_concurrent t_internal_error)
 valgrind_tests=(t_health t_openapi t_not_found t_method t_auth t_media t_validation
     t_not_json t_success t_idempotency t_request_id t_rotation t_concurrent t_too_large
-    t_malformed_http t_internal_error t_database_restart)
+    t_malformed_http t_internal_error t_backend_terminated t_database_restart)
 
 [ -x "$gateway" ] || abort "a gateway binary at $gateway" "run make"
 setup_gateway_db || abort "setup"

@@ -397,6 +397,25 @@ bound_port(int fd)
 	return ntohs(((struct sockaddr_in *) &addr)->sin_port);
 }
 
+/*
+ * A connection opens or closes: the header watchdog tracks it.  After a
+ * close the daemon is run once more: a daemon that was at its connection
+ * limit takes its listening socket back into its epoll set only at the
+ * start of a run, and with no other event due it would not get one (with
+ * several loops on one socket, a loop that reached its limit stopped
+ * accepting for good).
+ */
+static void
+on_connection(void *cls, struct MHD_Connection *connection, void **socket_context,
+			  enum MHD_ConnectionNotificationCode code)
+{
+	struct event_loop *loop = cls;
+
+	header_deadline_on_connection(loop->gw->headers, connection, socket_context, code);
+	if (code == MHD_CONNECTION_NOTIFY_CLOSED)
+		loop->mhd_due = true;
+}
+
 /* One loop's daemon: external epoll mode, connections suspended while they wait. */
 static struct MHD_Daemon *
 start_daemon(struct gateway *gw, struct event_loop *loop, bool ipv6)
@@ -414,8 +433,7 @@ start_daemon(struct gateway *gw, struct event_loop *loop, bool ipv6)
 							MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) config->idle_timeout_s,
 							MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) HEADER_MEMORY_LIMIT,
 							MHD_OPTION_NOTIFY_COMPLETED, on_completed, loop,
-							MHD_OPTION_NOTIFY_CONNECTION, header_deadline_on_connection,
-							gw->headers,
+							MHD_OPTION_NOTIFY_CONNECTION, on_connection, loop,
 							MHD_OPTION_END);
 }
 

@@ -262,8 +262,5 @@ consumers_batch_finish(struct gateway *gw, struct MHD_Connection *connection,
 	work->job.formats = create_formats;
 	work->job.on_row = batch_row;
 	work->job.on_done = batch_done;
-	rs->work = work;
-	rs->work_free = batch_work_free;
-	db_pool_submit(rs->loop->pool, &work->job);
-	return false;
+	return server_wait(rs, &work->job, work, batch_work_free);
 }

@@ -25,6 +25,8 @@
 #include <sys/epoll.h>
 #include <time.h>
 
+#include "clock.h"
+
 enum conn_state
 {
 	CONN_DOWN,
@@ -57,15 +59,6 @@ struct db_pool
 	struct db_job *failed_tail;
 	int			jobs;
 };
-
-static double
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000.0 + ts.tv_nsec / 1e6;
-}
 
 struct db_pool *
 db_pool_create(int epoll_fd, const char *conninfo, int size, int wait_ms,
@@ -309,7 +302,7 @@ db_pool_submit(struct db_pool *pool, struct db_job *job)
 		append(&pool->failed, &pool->failed_tail, job);
 		return;
 	}
-	job->deadline_ms = now_ms() + pool->wait_ms;
+	job->deadline_ms = monotonic_ms() + pool->wait_ms;
 	append(&pool->waiting, &pool->waiting_tail, job);
 }
 
@@ -462,7 +455,7 @@ db_pool_run(struct db_pool *pool)
 		}
 		/* waits that ended, then the queue onto free connections */
 		if (pool->waiting != NULL && now < 0)
-			now = now_ms();
+			now = monotonic_ms();
 		while (pool->waiting != NULL && pool->waiting->deadline_ms <= now)
 		{
 			struct db_job *job = pool->waiting;
@@ -501,7 +494,7 @@ db_pool_next_timeout(const struct db_pool *pool)
 
 	if (pool->waiting == NULL)
 		return -1;
-	left = pool->waiting->deadline_ms - now_ms();
+	left = pool->waiting->deadline_ms - monotonic_ms();
 	return left <= 0 ? 0 : (int) left + 1;
 }
 

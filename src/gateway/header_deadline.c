@@ -21,6 +21,8 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "clock.h"
+
 #define WATCH_INTERVAL_NS (250 * 1000 * 1000)
 
 struct tracked_connection
@@ -42,15 +44,6 @@ struct header_deadline
 	struct tracked_connection list;	/* sentinel of a circular list */
 };
 
-static double
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000.0 + ts.tv_nsec / 1e6;
-}
-
 static void *
 watch(void *arg)
 {
@@ -60,7 +53,7 @@ watch(void *arg)
 	while (!hd->stopping)
 	{
 		struct timespec until;
-		double		now = now_ms();
+		double		now = monotonic_ms();
 
 		for (struct tracked_connection *t = hd->list.next; t != &hd->list; t = t->next)
 		{
@@ -145,7 +138,7 @@ header_deadline_on_connection(void *cls, struct MHD_Connection *connection,
 			return;				/* untracked: only the idle timeout applies */
 		t->fd = info->connect_fd;
 		pthread_mutex_lock(&hd->lock);
-		t->deadline_ms = now_ms() + hd->header_ms;
+		t->deadline_ms = monotonic_ms() + hd->header_ms;
 		t->next = hd->list.next;
 		t->prev = &hd->list;
 		hd->list.next->prev = t;
@@ -193,6 +186,6 @@ header_deadline_request_ends(struct header_deadline *hd, struct MHD_Connection *
 	if (t == NULL)
 		return;
 	pthread_mutex_lock(&hd->lock);
-	t->deadline_ms = now_ms() + hd->idle_ms + hd->header_ms;
+	t->deadline_ms = monotonic_ms() + hd->idle_ms + hd->header_ms;
 	pthread_mutex_unlock(&hd->lock);
 }

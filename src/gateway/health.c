@@ -60,8 +60,5 @@ health_finish(struct gateway *gw, struct MHD_Connection *connection,
 	work->job.statement = &select_one;
 	work->job.on_row = ignore_row;
 	work->job.on_done = health_done;
-	rs->work = work;
-	rs->work_free = free;
-	db_pool_submit(rs->loop->pool, &work->job);
-	return false;
+	return server_wait(rs, &work->job, work, free);
 }

@@ -44,6 +44,14 @@ extern bool health_finish(struct gateway *gw, struct MHD_Connection *connection,
 extern bool openapi_finish(struct gateway *gw, struct MHD_Connection *connection,
 						   struct request_state *rs, struct reply *reply);
 
+/*
+ * For finish(): the request waits for job; work (which holds the job) is the
+ * request's until it completes, then freed with work_free.  Returns false,
+ * finish()'s "waiting".
+ */
+extern bool server_wait(struct request_state *rs, struct db_job *job,
+						void *work, void (*work_free) (void *work));
+
 /* a waiting route's answer is in rs->later: send it (server.c) */
 extern void server_resume(struct request_state *rs);
 

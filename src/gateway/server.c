@@ -269,6 +269,16 @@ on_request(void *cls, struct MHD_Connection *connection, const char *url,
 	return respond(gw, connection, rs, &reply);
 }
 
+bool
+server_wait(struct request_state *rs, struct db_job *job, void *work,
+			void (*work_free) (void *work))
+{
+	rs->work = work;
+	rs->work_free = work_free;
+	db_pool_submit(rs->loop->pool, job);
+	return false;
+}
+
 void
 server_resume(struct request_state *rs)
 {

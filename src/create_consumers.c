@@ -359,7 +359,7 @@ fanfare_validate_consumers(PG_FUNCTION_ARGS)
 	}
 
 	initStringInfo(&text);
-	issue_list_write(&text, &issues);
+	issue_list_write(&text, &issues, ISSUE_JSONB_CONTAINER_COST);
 	MemoryContextSwitchTo(caller_cxt);
 	result = DirectFunctionCall1(jsonb_in, CStringGetDatum(text.data));
 	MemoryContextDelete(batch_cxt);

@@ -120,6 +120,7 @@ extern int	jsonb_key_cmp(const char *a, int alen, const char *b, int blen);
 /* ---- numbers as JavaScript sees them (js_number.c) ---- */
 extern double numeric_to_js_double(Numeric num);
 extern double js_number_parse(const char *s, int len);
+extern bool js_number_fits_numeric(const char *s, int len);
 extern bool numeric_is_huge(Numeric num);
 extern int	js_number_format(double d, char *buf);	/* buf >= 32 bytes */
 extern Numeric js_double_to_numeric(double d);

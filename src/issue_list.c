@@ -56,6 +56,13 @@ issue_init(Issue *issue, const char *kind, const char *type,
 }
 
 /*
+ * What issue_add returns past max_items: a scratch issue the caller may
+ * fill in, which the functions below leave alone, so that an issue that is
+ * only counted costs next to nothing.
+ */
+static Issue discarded;
+
+/*
  * Count a new issue and return it for the caller to fill in.  Past
  * max_items the issue is only counted: the caller fills a scratch issue.
  */
@@ -63,17 +70,13 @@ Issue *
 issue_add(IssueList *list, const char *kind, const char *type,
 		  const char *label, const char *expected)
 {
-	static Issue discarded;
 	Issue	   *issue;
 
 	list->total++;
 	if (strcmp(kind, "schema") == 0)
 		list->schema_seen = true;
 	if (list->nitems >= list->max_items)
-	{
-		issue_init(&discarded, kind, type, label, expected);
 		return &discarded;
-	}
 	if (list->nitems == list->allocated)
 	{
 		list->allocated = list->allocated ? list->allocated * 2 : 8;
@@ -87,9 +90,18 @@ issue_add(IssueList *list, const char *kind, const char *type,
 	return issue;
 }
 
+/* Whether an issue from issue_add is kept (or only counted). */
+bool
+issue_is_kept(const Issue *issue)
+{
+	return issue != &discarded;
+}
+
 void
 issue_set_input(Issue *issue, const JsonValue *input)
 {
+	if (!issue_is_kept(issue))
+		return;
 	issue->input_kind = INPUT_NODE;
 	issue->input = *input;
 }
@@ -99,6 +111,8 @@ path_push(Issue *issue)
 {
 	PathItem   *item;
 
+	if (!issue_is_kept(issue))
+		return &discarded.path[0];
 	Assert(issue->npath < ISSUE_MAX_PATH);
 	item = &issue->path[issue->npath++];
 	memset(item, 0, sizeof(*item));
@@ -204,6 +218,9 @@ write_batch_output(JsonPrinter *p, const JsonValue *consumers)
 		bool		found[FIELD_COUNT];
 		bool		first = true;
 
+		/* finding its fields reads the element once */
+		if (!json_printer_read(p, element.len))
+			break;
 		if (!first_element)
 			appendStringInfoChar(p->out, ',');
 		first_element = false;
@@ -289,6 +306,91 @@ issue_message(const Issue *issue, StringInfo scratch, int *received_at)
 		write_received(scratch, &issue->input);
 }
 
+static void write_issue(IssueWriter *w, const Issue *issue, StringInfo scratch);
+
+/* A nested issue made from its template, about input. */
+static void
+issue_from_template(Issue *issue, const IssueTemplate *t, const JsonValue *input)
+{
+	issue_init(issue, t->kind, t->type, t->label, t->expected);
+	issue_set_input(issue, input);
+	issue->options = t->options;
+	issue->noptions = t->noptions;
+}
+
+/*
+ * Append one nested issue to the "issues" array being written; false when
+ * the printer is full.  In compact form a nested issue that does not fit is
+ * taken back and the array closed with those that did (at least one).
+ */
+static bool
+write_nested_issue(IssueWriter *w, const Issue *sub, int i, StringInfo scratch)
+{
+	StringInfo	out = w->p.out;
+	int			start = out->len;
+	Size		charged = w->p.containers_charged;
+
+	if (json_printer_full(&w->p))
+		return false;
+	if (i > 0)
+		appendStringInfoChar(out, ',');
+	write_issue(w, sub, scratch);
+	if (w->p.exceeded && w->p.compact && i > 0)
+	{
+		out->len = start;
+		out->data[out->len] = '\0';
+		w->p.containers_charged = charged;
+		w->p.exceeded = false;
+		w->p.limit = out->len;
+		return false;
+	}
+	return !w->p.exceeded;
+}
+
+/*
+ * A union's "issues": one per option, about the same input, then (arrays)
+ * one per item that is a container, at its index.  Made here, one at a
+ * time, from the issue's templates.
+ */
+static void
+write_nested_issues(IssueWriter *w, const Issue *issue)
+{
+	StringInfo	out = w->p.out;
+	StringInfoData scratch;
+	Issue		sub;
+	int			n = 0;
+	bool		more = true;
+
+	initStringInfo(&scratch);
+	appendStringInfoString(out, ",\"issues\":[");
+	for (int i = 0; more && i < issue->noptions; i++)
+	{
+		issue_from_template(&sub, &issue->options[i], &issue->input);
+		more = write_nested_issue(w, &sub, n++, &scratch);
+	}
+	if (more && issue->container_items && issue->input.kind == JSON_ARRAY)
+	{
+		JsonIter	it;
+		JsonValue	item;
+
+		/* finding the items reads the array once */
+		if (!json_printer_read(&w->p, w->p.compact ? 0 : issue->input.len))
+			more = false;
+		json_iter_init(&it, &issue->input);
+		while (more && json_printer_read(&w->p, 0) && json_iter_next(&it, NULL, &item))
+		{
+			if (!json_is_container(&item))
+				continue;
+			issue_from_template(&sub, issue->container_items, &item);
+			issue_path_index(&sub, &issue->input, it.index - 1, &item);
+			more = write_nested_issue(w, &sub, n++, &scratch);
+		}
+		json_iter_end(&it);
+	}
+	appendStringInfoChar(out, ']');
+	pfree(scratch.data);
+}
+
 static void
 write_issue(IssueWriter *w, const Issue *issue, StringInfo scratch)
 {
@@ -298,6 +400,10 @@ write_issue(IssueWriter *w, const Issue *issue, StringInfo scratch)
 
 	check_stack_depth();
 	if (json_printer_full(&w->p))
+		return;
+	/* a string input is copied into received and the message */
+	if (issue->received == NULL && issue->input_kind == INPUT_NODE &&
+		issue->input.kind == JSON_STRING && !json_printer_read(&w->p, issue->input.len))
 		return;
 
 	/* received and message, unescaped, in scratch */
@@ -348,40 +454,17 @@ write_issue(IssueWriter *w, const Issue *issue, StringInfo scratch)
 		}
 		appendStringInfoChar(out, ']');
 	}
-	if (issue->nsub > 0)
-	{
-		StringInfoData sub_scratch;
-
-		initStringInfo(&sub_scratch);
-		appendStringInfoString(out, ",\"issues\":[");
-		for (int i = 0; i < issue->nsub && !json_printer_full(&w->p); i++)
-		{
-			int			sub_start = out->len;
-
-			if (i > 0)
-				appendStringInfoChar(out, ',');
-			write_issue(w, &issue->sub[i], &sub_scratch);
-			if (w->p.exceeded && w->p.compact && i > 0)
-			{
-				/* compact form: list the sub-issues that fit, then close */
-				out->len = sub_start;
-				out->data[out->len] = '\0';
-				w->p.exceeded = false;
-				w->p.limit = out->len;
-				break;
-			}
-		}
-		appendStringInfoChar(out, ']');
-		pfree(sub_scratch.data);
-	}
+	if (issue->noptions > 0 || issue->container_items)
+		write_nested_issues(w, issue);
 	appendStringInfoChar(out, '}');
 }
 
 static void
-issue_writer_init(IssueWriter *w, StringInfo out)
+issue_writer_init(IssueWriter *w, StringInfo out, Size container_cost)
 {
 	/* fanfare.max_error_size is bounded so that this cannot overflow */
 	json_printer_init(&w->p, out, (Size) out->len + (Size) fanfare_max_error_size * 1024);
+	w->p.container_cost = container_cost;
 	w->openapi = fanfare_issue_format == ISSUE_FORMAT_OPENAPI;
 }
 
@@ -393,12 +476,12 @@ issue_writer_init(IssueWriter *w, StringInfo out)
  * only the first of its nested union issues that fit.
  */
 void
-issue_list_write(StringInfo out, const IssueList *list)
+issue_list_write(StringInfo out, const IssueList *list, Size container_cost)
 {
 	StringInfoData scratch;
 	IssueWriter w;
 
-	issue_writer_init(&w, out);
+	issue_writer_init(&w, out, container_cost);
 	initStringInfo(&scratch);
 	appendStringInfoChar(out, '[');
 	for (int i = 0; i < list->nitems; i++)
@@ -410,8 +493,10 @@ issue_list_write(StringInfo out, const IssueList *list)
 		write_issue(&w, &list->items[i], &scratch);
 		if (w.p.exceeded && i == 0)
 		{
+			/* compact form reads little: received strings only */
 			out->len = start;
-			w.p.exceeded = false;
+			json_printer_init(&w.p, out, w.p.limit);
+			w.p.container_cost = container_cost;
 			w.p.compact = true;
 			write_issue(&w, &list->items[i], &scratch);
 		}
@@ -434,7 +519,7 @@ issue_list_error_body(const IssueList *list)
 
 	initStringInfo(&out);
 	appendStringInfoString(&out, "{\"error\":\"validation_error\",\"issues\":");
-	issue_list_write(&out, list);
+	issue_list_write(&out, list, 0);
 	appendStringInfo(&out, ",\"issueCount\":%d}", list->total);
 	return out.data;
 }

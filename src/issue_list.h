@@ -41,6 +41,22 @@ typedef enum Requirement
 	REQ_REGEX					/* a RegExp, which JSON.stringify prints as {} */
 } Requirement;
 
+/*
+ * A nested issue of a union, as data: its input is the parent issue's input
+ * (an option of the union) or, for container_items, an item of it.  Nested
+ * issues are made from these while the 400 body is printed, so that an
+ * issue costs the same memory however many items its input has.
+ */
+typedef struct IssueTemplate
+{
+	const char *kind;
+	const char *type;
+	const char *label;
+	const char *expected;
+	const struct IssueTemplate *options;	/* its own nested issues */
+	int			noptions;
+} IssueTemplate;
+
 typedef struct Issue
 {
 	const char *kind;			/* "schema" or "validation" */
@@ -55,8 +71,10 @@ typedef struct Issue
 	double		requirement_value;
 	int			npath;
 	PathItem	path[ISSUE_MAX_PATH];
-	int			nsub;			/* union: the options' issues */
-	struct Issue *sub;
+	/* a union: the options' issues, then one per container item of input */
+	const IssueTemplate *options;
+	int			noptions;
+	const IssueTemplate *container_items;
 } Issue;
 
 typedef struct IssueList
@@ -75,6 +93,7 @@ extern Issue *issue_add(IssueList *list, const char *kind, const char *type,
 						const char *label, const char *expected);
 extern void issue_init(Issue *issue, const char *kind, const char *type,
 					   const char *label, const char *expected);
+extern bool issue_is_kept(const Issue *issue);
 extern void issue_set_input(Issue *issue, const JsonValue *input);
 extern void issue_path_body(Issue *issue, bool missing);
 extern void issue_path_element(Issue *issue, int index, const JsonValue *element);
@@ -83,8 +102,15 @@ extern void issue_path_key(Issue *issue, const JsonValue *container,
 extern void issue_path_index(Issue *issue, const JsonValue *container,
 							 int index, const JsonValue *value);
 
-/* The issues array, and the whole 400 body, in fanfare.issue_format. */
-extern void issue_list_write(StringInfo out, const IssueList *list);
+/*
+ * The issues array, and the whole 400 body, in fanfare.issue_format.  For
+ * an array that will be read as jsonb, each array or object of the request
+ * printed also counts ISSUE_JSONB_CONTAINER_COST bytes against
+ * fanfare.max_error_size: about what jsonb's input builds for one, so that
+ * the limit bounds that too (a deep array prints as two bytes a level).
+ */
+#define ISSUE_JSONB_CONTAINER_COST 256
+extern void issue_list_write(StringInfo out, const IssueList *list, Size container_cost);
 extern char *issue_list_error_body(const IssueList *list);
 
 /* The 400 body for a body that is not JSON: one issue about the body. */

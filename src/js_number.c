@@ -10,6 +10,7 @@
  */
 #include "postgres.h"
 
+#include <limits.h>
 #include <math.h>
 
 #include "common/shortest_dec.h"
@@ -423,4 +424,49 @@ js_double_to_numeric(double d)
 	return DatumGetNumeric(DirectFunctionCall3(numeric_in, CStringGetDatum(buf),
 											   ObjectIdGetDatum(InvalidOid),
 											   Int32GetDatum(-1)));
+}
+
+/*
+ * The largest display scale numeric keeps (NUMERIC_DSCALE_MASK in
+ * numeric.c), and the exponent beyond which numeric_in refuses a number
+ * (INT_MAX / 2 there).
+ */
+#define NUMERIC_TEXT_MAX_DSCALE 0x3FFF
+#define NUMERIC_TEXT_MAX_EXPONENT (INT_MAX / 2)
+
+/*
+ * Whether numeric_in takes the number text s[0..len) as written.  A number
+ * JSON.parse reads as finite may still be refused: "1e-20000" (JavaScript:
+ * 0) or 0.1 followed by 20 000 zeros has too many digits after the point,
+ * and "0e999999999999" too large an exponent.  Numbers beyond a double are
+ * not asked about: they are Infinity, which is stored as null.
+ */
+bool
+js_number_fits_numeric(const char *s, int len)
+{
+	const char *p = s;
+	const char *end = s + len;
+	int64		fraction = 0;
+	int64		exponent = 0;
+	bool		negative_exponent = false;
+
+	if (p < end && *p == '-')
+		p++;
+	while (p < end && *p >= '0' && *p <= '9')
+		p++;
+	if (p < end && *p == '.')
+		for (p++; p < end && *p >= '0' && *p <= '9'; p++)
+			fraction++;
+	if (p < end && (*p == 'e' || *p == 'E'))
+	{
+		p++;
+		if (p < end && (*p == '+' || *p == '-'))
+			negative_exponent = *p++ == '-';
+		for (; p < end && *p >= '0' && *p <= '9'; p++)
+			if (exponent <= NUMERIC_TEXT_MAX_EXPONENT)
+				exponent = exponent * 10 + (*p - '0');
+	}
+	if (exponent >= NUMERIC_TEXT_MAX_EXPONENT)
+		return false;
+	return fraction + (negative_exponent ? exponent : -exponent) <= NUMERIC_TEXT_MAX_DSCALE;
 }

@@ -17,19 +17,41 @@
 #include "fanfare.h"
 #include "json_print.h"
 
+/* limit bounds both what is written after out->len and what is read. */
 void
 json_printer_init(JsonPrinter *p, StringInfo out, Size limit)
 {
 	p->out = out;
 	p->limit = limit;
+	p->read_left = limit - Min(limit, (Size) out->len);
+	p->container_cost = 0;
+	p->containers_charged = 0;
 	p->exceeded = false;
 	p->compact = false;
+}
+
+/*
+ * Account for reading bytes of the request; false (and exceeded) when the
+ * printer may not read that much more.  Reading is also where a long print
+ * can be cancelled.
+ */
+bool
+json_printer_read(JsonPrinter *p, Size bytes)
+{
+	CHECK_FOR_INTERRUPTS();
+	if (p->exceeded || bytes > p->read_left)
+	{
+		p->exceeded = true;
+		return false;
+	}
+	p->read_left -= bytes;
+	return true;
 }
 
 bool
 json_printer_full(JsonPrinter *p)
 {
-	if ((Size) p->out->len > p->limit)
+	if ((Size) p->out->len + p->containers_charged > p->limit)
 		p->exceeded = true;
 	return p->exceeded;
 }
@@ -133,6 +155,10 @@ print_json_value(JsonPrinter *p, const JsonValue *v)
 	}
 	if (write_json_literal(out, v->kind))
 		return;
+	/* a text container is read again by each level that prints it */
+	if ((v->kind == JSON_STRING || v->kind == JSON_NUMBER || v->source == FROM_TEXT) &&
+		!json_printer_read(p, v->len))
+		return;
 	switch (v->kind)
 	{
 		case JSON_STRING:
@@ -154,6 +180,7 @@ print_json_value(JsonPrinter *p, const JsonValue *v)
 				JsonValue	child;
 				bool		first = true;
 
+				p->containers_charged += p->container_cost;
 				appendStringInfoChar(out, object ? '{' : '[');
 				json_iter_init(&it, v);
 				while (!json_printer_full(p) && json_iter_next(&it, &key, &child))

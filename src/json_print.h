@@ -12,20 +12,31 @@
 #include "json_value.h"
 
 /*
- * Where values go.  Printing stops (exceeded) once out->len passes limit;
- * in compact form every value prints as null.  The 400 body uses both to
- * stay bounded; the 200 body prints with no limit.
+ * Where values go.  Printing stops (exceeded) once out->len passes limit,
+ * or once the values it was asked to print would take more than limit
+ * bytes of the request to read: a value that prints small (a huge number
+ * prints as null, a deep array as a few brackets) still costs its size to
+ * read, and a nested text container its size again at every level.  In
+ * compact form every value prints as null, and nothing is read.  The 400
+ * body uses both to stay bounded; the 200 body prints with no limit.  Text
+ * that will be read back as jsonb costs more than its length (jsonb's input
+ * builds about 256 bytes per array or object): container_cost counts that
+ * for each container of the request printed.
  */
 typedef struct JsonPrinter
 {
 	StringInfo	out;
-	Size		limit;
+	Size		limit;			/* out->len past which printing stops */
+	Size		read_left;		/* bytes of the request still to be read */
+	Size		container_cost;	/* counted against limit per container */
+	Size		containers_charged;
 	bool		exceeded;
 	bool		compact;
 } JsonPrinter;
 
 extern void json_printer_init(JsonPrinter *p, StringInfo out, Size limit);
 extern bool json_printer_full(JsonPrinter *p);
+extern bool json_printer_read(JsonPrinter *p, Size bytes);
 
 /* A JSON string literal, escaped as JSON.stringify escapes. */
 extern void write_json_string(StringInfo out, const char *s, int len);

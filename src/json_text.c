@@ -15,6 +15,7 @@
 #include "postgres.h"
 
 #include "mb/pg_wchar.h"
+#include "miscadmin.h"
 
 #include "json_text.h"
 
@@ -119,25 +120,34 @@ typedef struct TextCheck
 	const char *end;
 	const char *p;
 	JsonTextError error;
-	/* outlines being recorded, per depth (1: the root, 2: its children) */
-	JsonTextOutline *frames[3];
-	const char *keys[3];		/* the key of the member being read */
+	JsonTextOutline *root;		/* a root object's outline */
+	JsonTextOutline *batch;		/* the "consumers" array being read */
+	const char *key;			/* the root member being read: its key */
 } TextCheck;
 
-#define OUTLINE_DEPTH 2
+/* How many values the checking pass reads between interrupt checks. */
+#define VALUES_PER_INTERRUPT_CHECK 4096
 
 static JsonTextOutline *
-outline_new(bool object)
+outline_new(const char *base, bool object)
 {
 	JsonTextOutline *o = palloc0(sizeof(JsonTextOutline));
 
-	o->allocated = 8;
-	o->starts = palloc(sizeof(const char *) * o->allocated);
-	o->ends = palloc(sizeof(const char *) * o->allocated);
-	o->children = palloc0(sizeof(JsonTextOutline *) * o->allocated);
-	if (object)
-		o->keys = palloc(sizeof(const char *) * o->allocated);
+	o->base = base;
+	o->object = object;
+	o->batch_member = -1;
 	return o;
+}
+
+static void
+outline_free(JsonTextOutline *o)
+{
+	if (o->allocated > 0)
+	{
+		pfree(o->starts);
+		pfree(o->ends);
+	}
+	pfree(o);
 }
 
 /* A child of an outlined container begins at start (key: its key). */
@@ -146,18 +156,60 @@ outline_begin(JsonTextOutline *o, const char *key, const char *start)
 {
 	if (o->n == o->allocated)
 	{
-		o->allocated *= 2;
-		o->starts = repalloc_huge(o->starts, sizeof(const char *) * o->allocated);
-		o->ends = repalloc_huge(o->ends, sizeof(const char *) * o->allocated);
-		o->children = repalloc_huge(o->children, sizeof(JsonTextOutline *) * o->allocated);
-		if (o->keys)
-			o->keys = repalloc_huge(o->keys, sizeof(const char *) * o->allocated);
+		bool		first = o->allocated == 0;
+
+		o->allocated = first ? 8 : o->allocated * 2;
+		if (first)
+		{
+			o->starts = palloc(sizeof(uint32) * o->allocated);
+			o->ends = palloc(sizeof(uint32) * o->allocated);
+			if (o->object)
+				o->keys = palloc(sizeof(uint32) * o->allocated);
+		}
+		else
+		{
+			o->starts = repalloc_huge(o->starts, sizeof(uint32) * o->allocated);
+			o->ends = repalloc_huge(o->ends, sizeof(uint32) * o->allocated);
+			if (o->object)
+				o->keys = repalloc_huge(o->keys, sizeof(uint32) * o->allocated);
+		}
 	}
-	if (o->keys)
-		o->keys[o->n] = key;
-	o->starts[o->n] = start;
-	o->children[o->n] = NULL;
+	if (o->object)
+		o->keys[o->n] = key - o->base;
+	o->starts[o->n] = start - o->base;
 	o->n++;
+}
+
+/* The outline being recorded at depth (1: the root, 2: a root member). */
+static JsonTextOutline *
+outline_at(TextCheck *tc, int depth)
+{
+	if (depth == 1)
+		return tc->root;
+	if (depth == 2)
+		return tc->batch;
+	return NULL;
+}
+
+/*
+ * A container opens at depth: outline the root object, and an array that
+ * is the value of a root member named "consumers" (a later one replaces
+ * an earlier one, as in JSON.parse).
+ */
+static void
+outline_open(TextCheck *tc, int depth, char bracket)
+{
+	if (depth == 0 && bracket == '{')
+		tc->root = outline_new(tc->start, true);
+	else if (depth == 1 && tc->root && bracket == '[' &&
+			 tc->end - tc->key >= 11 && memcmp(tc->key, "\"consumers\"", 11) == 0)
+	{
+		if (tc->root->batch)
+			outline_free(tc->root->batch);
+		tc->batch = outline_new(tc->start, false);
+		tc->root->batch = tc->batch;
+		tc->root->batch_member = tc->root->n - 1;
+	}
 }
 
 static bool
@@ -324,10 +376,12 @@ check_literal(TextCheck *tc, const char *word, int len)
 JsonTextError
 json_text_read(const char *text, int len, JsonValue *root, int *offset)
 {
-	TextCheck	tc = {text, text + len, text, JSON_TEXT_OK, {0}, {0}};
+	TextCheck	tc = {text, text + len, text, JSON_TEXT_OK, NULL, NULL, NULL};
 	char	   *stack = NULL;	/* '{' or '[' per open container */
 	int			depth = 0;
+	int			values = 0;
 	const char *root_start;
+	JsonTextOutline *o;
 
 	if (!string_special_ready)
 		string_special_init();
@@ -348,8 +402,10 @@ json_text_read(const char *text, int len, JsonValue *root, int *offset)
 			fail(&tc, JSON_TEXT_END);
 			break;
 		}
-		if (depth >= 1 && depth <= OUTLINE_DEPTH)
-			outline_begin(tc.frames[depth], tc.keys[depth], tc.p);
+		if (++values % VALUES_PER_INTERRUPT_CHECK == 0)
+			CHECK_FOR_INTERRUPTS();
+		if ((o = outline_at(&tc, depth)) != NULL)
+			outline_begin(o, tc.key, tc.p);
 		switch (*tc.p)
 		{
 			case '{':
@@ -361,13 +417,7 @@ json_text_read(const char *text, int len, JsonValue *root, int *offset)
 				}
 				if (stack == NULL)
 					stack = palloc(JSON_TEXT_MAX_DEPTH);
-				if (depth < OUTLINE_DEPTH)
-				{
-					/* the root, or a container in it: outline it */
-					tc.frames[depth + 1] = outline_new(*tc.p == '{');
-					if (depth == 1)
-						tc.frames[1]->children[tc.frames[1]->n - 1] = tc.frames[2];
-				}
+				outline_open(&tc, depth, *tc.p);
 				stack[depth++] = *tc.p++;
 				skip_space(&tc);
 				if (tc.p < tc.end && (*tc.p == '}' || *tc.p == ']') &&
@@ -375,6 +425,8 @@ json_text_read(const char *text, int len, JsonValue *root, int *offset)
 				{
 					tc.p++;
 					depth--;
+					if (depth == 1)
+						tc.batch = NULL;
 					break;		/* an empty container: a complete value */
 				}
 				if (stack[depth - 1] == '[')
@@ -401,8 +453,8 @@ json_text_read(const char *text, int len, JsonValue *root, int *offset)
 
 		/* after a value: a separator, a closing bracket or the end */
 after_value:
-		if (depth >= 1 && depth <= OUTLINE_DEPTH)
-			tc.frames[depth]->ends[tc.frames[depth]->n - 1] = tc.p;
+		if ((o = outline_at(&tc, depth)) != NULL)
+			o->ends[o->n - 1] = tc.p - text;
 		skip_space(&tc);
 		if (depth == 0)
 		{
@@ -419,6 +471,8 @@ after_value:
 		{
 			tc.p++;
 			depth--;
+			if (depth == 1)
+				tc.batch = NULL;	/* the batch, if it was one, is complete */
 			goto after_value;
 		}
 		if (*tc.p != ',')
@@ -438,8 +492,8 @@ key:
 			fail(&tc, JSON_TEXT_SYNTAX);
 			break;
 		}
-		if (depth <= OUTLINE_DEPTH)
-			tc.keys[depth] = tc.p;
+		if (depth == 1)
+			tc.key = tc.p;
 		if (!check_string(&tc))
 			break;
 		skip_space(&tc);
@@ -474,7 +528,7 @@ key:
 	else
 	{
 		json_text_value(root_start, text + len, root);
-		root->outline = tc.frames[1];
+		root->outline = tc.root;
 	}
 	return JSON_TEXT_OK;
 }
@@ -666,22 +720,50 @@ json_text_value(const char *p, const char *end, JsonValue *v)
 	}
 }
 
+/*
+ * Where the value at p (no leading space) of a checked text ends, without
+ * decoding it; the value is inside a container or text that ends at end.
+ */
+const char *
+json_text_value_end(const char *p, const char *end)
+{
+	switch (*p)
+	{
+		case '{':
+		case '[':
+			return skip_container(p, end);
+		case '"':
+			for (p++;; p += 2)
+			{
+				p = string_stop(p, end);
+				if (*p == '"')
+					return p + 1;
+			}
+		default:
+			while (p < end && *p != ',' && *p != '}' && *p != ']' && *p != ':' &&
+				   *p != ' ' && *p != '\t' && *p != '\n' && *p != '\r')
+				p++;
+			return p;
+	}
+}
+
 void
 json_text_outline_child(const JsonTextOutline *outline, int i, JsonValue *key,
 						JsonValue *value)
 {
-	const char *start = outline->starts[i];
+	const char *start = outline->base + outline->starts[i];
+	const char *end = outline->base + outline->ends[i];
 
 	if (key)
-		json_text_value(outline->keys[i], start, key);
+		json_text_value(outline->base + outline->keys[i], start, key);
 	if (*start == '{' || *start == '[')
 	{
 		value->kind = *start == '{' ? JSON_OBJECT : JSON_ARRAY;
 		value->source = FROM_TEXT;
 		value->data = start;
-		value->len = outline->ends[i] - start;
-		value->outline = outline->children[i];
+		value->len = end - start;
+		value->outline = i == outline->batch_member ? outline->batch : NULL;
 	}
 	else
-		json_text_value(start, outline->ends[i], value);
+		json_text_value(start, end, value);
 }

@@ -30,19 +30,25 @@ extern JsonTextError json_text_read(const char *text, int len, JsonValue *root,
 									int *offset);
 
 /*
- * Where the children of a container are, as the checking pass found them:
- * for the root and for each container directly in it (a request body and
- * its consumers array), so that reading them needs no second scan to find
- * where each child ends.  Objects also have each member's key.
+ * Where the children of a container are, as the checking pass found them,
+ * so that reading them needs no second scan to find where each child ends.
+ * Only two containers get one: a root object (with each member's key), and
+ * the array of its last member named "consumers" (the one JSON.parse
+ * keeps), which is the batch.  Offsets count from base.  Anything else is
+ * read by scanning, which costs its size once per read, and an outline of
+ * every container would cost more memory than the text itself.
  */
 typedef struct JsonTextOutline
 {
+	const char *base;
+	bool		object;			/* has keys */
 	int			n;
 	int			allocated;
-	const char **keys;			/* objects: where each key starts */
-	const char **starts;		/* where each child value starts */
-	const char **ends;			/* and where it ends */
-	struct JsonTextOutline **children;	/* a child container's own outline */
+	uint32	   *keys;			/* objects: where each key starts */
+	uint32	   *starts;			/* where each child value starts */
+	uint32	   *ends;			/* and where it ends */
+	int			batch_member;	/* root: the member whose value is batch */
+	struct JsonTextOutline *batch;	/* root: that member's outline */
 } JsonTextOutline;
 
 /* A child of a container from its outline. */
@@ -51,6 +57,7 @@ extern void json_text_outline_child(const JsonTextOutline *outline, int i,
 
 /* For json_value.c: reading a checked text. */
 extern const char *json_text_value(const char *p, const char *end, JsonValue *v);
+extern const char *json_text_value_end(const char *p, const char *end);
 extern const char *json_text_skip_space(const char *p);
 extern double js_number_parse(const char *s, int len);
 

@@ -7,6 +7,9 @@
 
 #include <math.h>
 
+#include "common/hashfn.h"
+#include "miscadmin.h"
+
 #include "fanfare.h"
 #include "json_text.h"
 #include "json_value.h"
@@ -141,132 +144,164 @@ is_prototype_key(const char *key, int len)
 		(len == 9 && memcmp(key, "prototype", 9) == 0);
 }
 
-static int
-key_bytes_cmp(const JsonValue *a, const JsonValue *b)
+/*
+ * A member of a text object as text_object_members finds it: its key
+ * (pointing into the text, or decoded when it has escapes) and where its
+ * value is, relative to the object.  Kept small: a hostile object of
+ * millions of one-letter keys costs a few times its size, not tens.
+ */
+typedef struct TextMember
 {
-	int			cmp = memcmp(a->data, b->data, Min(a->len, b->len));
+	const char *key;
+	uint32		keylen;
+	uint32		value_start;
+	uint32		value_end;
+} TextMember;
 
-	if (cmp != 0)
-		return cmp;
-	return a->len < b->len ? -1 : a->len > b->len ? 1 : 0;
-}
+#define MEMBER_DROPPED PG_UINT32_MAX	/* value_end of a duplicate */
 
-/* entries' positions, by key and then by position */
-static int
-entry_order_cmp(const void *a, const void *b, void *arg)
+static bool
+member_keys_equal(const TextMember *a, const TextMember *b)
 {
-	const JsonEntry *entries = arg;
-	int			ia = *(const int *) a;
-	int			ib = *(const int *) b;
-	int			cmp = key_bytes_cmp(&entries[ia].key, &entries[ib].key);
-
-	if (cmp != 0)
-		return cmp;
-	return ia < ib ? -1 : ia > ib ? 1 : 0;
+	return a->keylen == b->keylen && memcmp(a->key, b->key, a->keylen) == 0;
 }
 
 /* array-index keys numerically: as canonical numbers, shorter is smaller */
 static int
-index_key_cmp(const void *a, const void *b)
+index_key_cmp(const void *a, const void *b, void *arg)
 {
-	const JsonEntry *ea = a;
-	const JsonEntry *eb = b;
+	const TextMember *members = arg;
+	const TextMember *ma = &members[*(const int *) a];
+	const TextMember *mb = &members[*(const int *) b];
 
-	return jsonb_key_cmp(ea->key.data, ea->key.len, eb->key.data, eb->key.len);
+	return jsonb_key_cmp(ma->key, ma->keylen, mb->key, mb->keylen);
+}
+
+/* Every member of a text object, in text order, with one scan. */
+static TextMember *
+text_object_members(const JsonValue *object, int *count)
+{
+	const char *base = object->data;
+	const char *end = base + object->len;
+	const char *p = json_text_skip_space(base + 1);
+	int			allocated = 8;
+	int			n = 0;
+	TextMember *members = palloc(sizeof(TextMember) * allocated);
+
+	while (*p != '}')
+	{
+		JsonValue	key;
+		const char *value_end;
+
+		if ((n & 4095) == 4095)
+			CHECK_FOR_INTERRUPTS();
+		if (n == allocated)
+		{
+			allocated *= 2;
+			members = repalloc_huge(members, sizeof(TextMember) * allocated);
+		}
+		p = json_text_skip_space(json_text_value(p, end, &key));
+		Assert(*p == ':');
+		p = json_text_skip_space(p + 1);
+		value_end = json_text_value_end(p, end);
+		members[n].key = key.data;
+		members[n].keylen = key.len;
+		members[n].value_start = p - base;
+		members[n].value_end = value_end - base;
+		n++;
+		p = json_text_skip_space(value_end);
+		if (*p == ',')
+			p = json_text_skip_space(p + 1);
+	}
+	*count = n;
+	return members;
+}
+
+/*
+ * Of a key given twice, keep the first place with the last value: one pass
+ * with an open-addressing table of member numbers, so that the work is
+ * linear in the members whatever their keys.
+ */
+static void
+drop_duplicate_keys(TextMember *members, int n)
+{
+	uint32		size = 16;
+	int		   *slots;
+
+	if (n <= 16)
+	{
+		/* small objects (most): compare pairs, no table */
+		for (int i = 1; i < n; i++)
+			for (int j = 0; j < i; j++)
+				if (members[j].value_end != MEMBER_DROPPED &&
+					member_keys_equal(&members[i], &members[j]))
+				{
+					members[j].value_start = members[i].value_start;
+					members[j].value_end = members[i].value_end;
+					members[i].value_end = MEMBER_DROPPED;
+					break;
+				}
+		return;
+	}
+	while (size < (uint32) n * 2)
+		size *= 2;
+	slots = palloc(sizeof(int) * size);
+	memset(slots, -1, sizeof(int) * size);
+	for (int i = 0; i < n; i++)
+	{
+		uint32		h = hash_bytes((const unsigned char *) members[i].key, members[i].keylen);
+
+		if ((i & 4095) == 4095)
+			CHECK_FOR_INTERRUPTS();
+		for (;; h++)
+		{
+			int		   *slot = &slots[h & (size - 1)];
+
+			if (*slot < 0)
+			{
+				*slot = i;
+				break;
+			}
+			if (member_keys_equal(&members[*slot], &members[i]))
+			{
+				members[*slot].value_start = members[i].value_start;
+				members[*slot].value_end = members[i].value_end;
+				members[i].value_end = MEMBER_DROPPED;
+				break;
+			}
+		}
+	}
+	pfree(slots);
 }
 
 /*
  * The entries of a text object as JSON.parse leaves them: a key given twice
- * keeps its first place and takes its last value; array-index keys first.
+ * keeps its first place and takes its last value; array-index keys first,
+ * in numeric order, then the others in text order.
  */
 static void
 text_object_entries(JsonIter *it)
 {
-	const JsonValue *object = it->container;
-	JsonMemberScan scan;
-	JsonEntry  *entries;
-	int			allocated = 8;
-	int			n = 0;
-	int		   *order;
-	bool	   *dropped;
-	JsonEntry  *out;
-	int			nout = 0;
-	int			nindex = 0;
+	int			n;
+	TextMember *members = text_object_members(it->container, &n);
+	int		   *order = palloc(sizeof(int) * Max(n, 1));
+	int			norder = 0;
 
-	entries = palloc(sizeof(JsonEntry) * allocated);
-	json_members_init(&scan, object);
-	for (;;)
-	{
-		if (n == allocated)
-		{
-			allocated *= 2;
-			entries = repalloc_huge(entries, sizeof(JsonEntry) * allocated);
-		}
-		if (!json_members_next(&scan, &entries[n].key, &entries[n].value))
-			break;
-		n++;
-	}
-
-	/* duplicates: keep each key's first place, with its last value */
-	dropped = palloc0(sizeof(bool) * Max(n, 1));
-	if (n <= 16)
-	{
-		/* small objects (most): compare pairs, no sort */
-		for (int i = 1; i < n; i++)
-			for (int j = 0; j < i; j++)
-				if (!dropped[j] && key_bytes_cmp(&entries[i].key, &entries[j].key) == 0)
-				{
-					entries[j].value = entries[i].value;
-					dropped[i] = true;
-					break;
-				}
-		order = NULL;
-	}
-	else
-	{
-		/* sort positions by key, then by position */
-		order = palloc(sizeof(int) * n);
-		for (int i = 0; i < n; i++)
-			order[i] = i;
-		qsort_arg(order, n, sizeof(int), entry_order_cmp, entries);
-		for (int i = 0; i < n;)
-		{
-			int			j = i + 1;
-
-			while (j < n && key_bytes_cmp(&entries[order[i]].key, &entries[order[j]].key) == 0)
-			{
-				dropped[order[j]] = true;
-				j++;
-			}
-			entries[order[i]].value = entries[order[j - 1]].value;
-			i = j;
-		}
-	}
-
-	/* array-index keys ascending, then the others in text order */
-	out = palloc(sizeof(JsonEntry) * Max(n, 1));
+	drop_duplicate_keys(members, n);
 	for (int pass = 0; pass < 2; pass++)
 	{
+		int			first = norder;
+
 		for (int i = 0; i < n; i++)
-		{
-			if (dropped[i] ||
-				is_array_index_key(entries[i].key.data, entries[i].key.len) != (pass == 0))
-				continue;
-			out[nout++] = entries[i];
-		}
-		if (pass == 0)
-		{
-			nindex = nout;
-			if (nindex > 1)
-				qsort(out, nindex, sizeof(JsonEntry), index_key_cmp);
-		}
+			if (members[i].value_end != MEMBER_DROPPED &&
+				is_array_index_key(members[i].key, members[i].keylen) == (pass == 0))
+				order[norder++] = i;
+		if (pass == 0 && norder - first > 1)
+			qsort_arg(order, norder, sizeof(int), index_key_cmp, members);
 	}
-	pfree(entries);
-	if (order)
-		pfree(order);
-	pfree(dropped);
-	it->entries = out;
-	it->nentries = nout;
+	it->members = members;
+	it->order = order;
+	it->norder = norder;
 }
 
 /* ---- iteration ---- */
@@ -329,11 +364,30 @@ json_iter_next(JsonIter *it, JsonValue *key, JsonValue *value)
 
 	if (c->kind == JSON_OBJECT)
 	{
-		if (it->index >= it->nentries)
+		const TextMember *m;
+
+		if (it->index >= it->norder)
 			return false;
-		*key = it->entries[it->index].key;
-		*value = it->entries[it->index].value;
-		it->index++;
+		m = &((const TextMember *) it->members)[it->order[it->index++]];
+		if (key)
+		{
+			key->kind = JSON_STRING;
+			key->source = FROM_TEXT;
+			key->data = m->key;
+			key->len = m->keylen;
+			key->outline = NULL;
+		}
+		if (c->data[m->value_start] == '{' || c->data[m->value_start] == '[')
+		{
+			/* its span is known: no need to find its end again */
+			value->kind = c->data[m->value_start] == '{' ? JSON_OBJECT : JSON_ARRAY;
+			value->source = FROM_TEXT;
+			value->data = c->data + m->value_start;
+			value->len = m->value_end - m->value_start;
+			value->outline = NULL;
+		}
+		else
+			json_text_value(c->data + m->value_start, c->data + m->value_end, value);
 		return true;
 	}
 
@@ -361,9 +415,13 @@ json_iter_next(JsonIter *it, JsonValue *key, JsonValue *value)
 void
 json_iter_end(JsonIter *it)
 {
-	if (it->entries)
-		pfree(it->entries);
-	it->entries = NULL;
+	if (it->members)
+	{
+		pfree(it->members);
+		pfree(it->order);
+	}
+	it->members = NULL;
+	it->order = NULL;
 }
 
 void

@@ -106,10 +106,11 @@ typedef struct JsonIter
 	int			n;
 	int			pass;
 	/* text: a cursor in the array (or in its outline), or an object's
-	 * entries put in order */
+	 * members (json_value.c) and the order they are visited in */
 	const char *pos;
-	JsonEntry  *entries;
-	int			nentries;
+	void	   *members;
+	int		   *order;
+	int			norder;
 } JsonIter;
 
 extern void json_iter_init(JsonIter *it, const JsonValue *container);

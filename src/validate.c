@@ -63,9 +63,10 @@ type_issue(ElementContext *ec, const char *name, const JsonValue *value,
 static Issue *
 missing_key_issue(IssueList *issues, const char *key)
 {
-	Issue	   *issue = issue_add(issues, "schema", "object", "key",
-								  psprintf("\"%s\"", key));
+	Issue	   *issue = issue_add(issues, "schema", "object", "key", NULL);
 
+	if (issue_is_kept(issue))
+		issue->expected = psprintf("\"%s\"", key);
 	issue->received = "undefined";
 	return issue;
 }
@@ -250,26 +251,29 @@ check_geo(ElementContext *ec, const JsonValue *geo, FieldValue *fv)
 
 /* ---- metadata ---- */
 
-/* The scalar union's issue for a value that is no scalar, with its 4 options. */
-static void
-scalar_union_issue(Issue *issue, const JsonValue *value)
-{
-	static const char *const options[] = {"string", "number", "boolean", "null"};
-
-	issue_init(issue, "schema", "union", "type", METADATA_SCALAR_EXPECTED);
-	issue_set_input(issue, value);
-	issue->nsub = lengthof(options);
-	issue->sub = palloc(sizeof(Issue) * issue->nsub);
-	for (int i = 0; i < issue->nsub; i++)
-	{
-		issue_init(&issue->sub[i], "schema", options[i], "type", options[i]);
-		issue_set_input(&issue->sub[i], value);
-	}
-}
+/*
+ * What a metadata value that is neither a scalar nor an array of scalars
+ * gets: one union issue, whose nested issues are its two options' issues.
+ * The scalar option is itself a union of four types.  An object fails both
+ * options; an array fails the scalar union, and then each item that is a
+ * container fails the scalar union again, at its index.
+ */
+static const IssueTemplate scalar_types[] = {
+	{"schema", "string", "type", "string"},
+	{"schema", "number", "type", "number"},
+	{"schema", "boolean", "type", "boolean"},
+	{"schema", "null", "type", "null"},
+};
+static const IssueTemplate scalar_union =
+{"schema", "union", "type", METADATA_SCALAR_EXPECTED, scalar_types, lengthof(scalar_types)};
+static const IssueTemplate object_options[] = {
+	{"schema", "union", "type", METADATA_SCALAR_EXPECTED, scalar_types, lengthof(scalar_types)},
+	{"schema", "array", "type", "Array"},
+};
 
 /*
  * One record value: a scalar, or an array of scalars.  Anything else gets
- * one union issue whose sub-issues are the two options' issues.
+ * the union issue above.
  */
 static void
 check_metadata_value(ElementContext *ec, const JsonValue *metadata,
@@ -277,7 +281,7 @@ check_metadata_value(ElementContext *ec, const JsonValue *metadata,
 					 FieldValue *fv)
 {
 	Issue	   *issue;
-	int			nbad = 0;
+	bool		bad = value->kind == JSON_OBJECT;
 	JsonIter	it;
 	JsonValue	item;
 
@@ -293,46 +297,30 @@ check_metadata_value(ElementContext *ec, const JsonValue *metadata,
 		while (json_iter_next(&it, NULL, &item))
 		{
 			if (json_is_container(&item))
-				nbad++;
+				bad = true;
 			else if (json_number_is_infinite(&item))
 				fv->rebuild = true;
 		}
-		if (nbad == 0)
-			return;
+		json_iter_end(&it);
 	}
+	if (!bad)
+		return;
 
 	issue = issue_add(ec->issues, "schema", "union", "type", METADATA_VALUE_EXPECTED);
 	issue_set_input(issue, value);
 	issue_path_element(issue, ec->index, &ec->element);
 	issue_path_key(issue, &ec->element, ec->field->name, strlen(ec->field->name), metadata);
 	issue_path_key(issue, metadata, key, keylen, value);
-
 	if (value->kind == JSON_OBJECT)
 	{
-		/* an object: the scalar union fails, and so does the array type */
-		issue->nsub = 2;
-		issue->sub = palloc(sizeof(Issue) * 2);
-		scalar_union_issue(&issue->sub[0], value);
-		issue_init(&issue->sub[1], "schema", "array", "type", "Array");
-		issue_set_input(&issue->sub[1], value);
+		issue->options = object_options;
+		issue->noptions = lengthof(object_options);
 	}
 	else
 	{
-		/* an array with bad items: the scalar union, then each bad item */
-		int			s = 1;
-
-		issue->nsub = 1 + nbad;
-		issue->sub = palloc(sizeof(Issue) * issue->nsub);
-		scalar_union_issue(&issue->sub[0], value);
-		json_iter_init(&it, value);
-		while (json_iter_next(&it, NULL, &item))
-		{
-			if (!json_is_container(&item))
-				continue;
-			scalar_union_issue(&issue->sub[s], &item);
-			issue_path_index(&issue->sub[s], value, it.index - 1, &item);
-			s++;
-		}
+		issue->options = &scalar_union;
+		issue->noptions = 1;
+		issue->container_items = &scalar_union;
 	}
 }
 

@@ -5,7 +5,8 @@
 # gateway, starts a throwaway cluster, runs the pg_regress and isolation
 # suites, the conformance runner and response-schema check, the gateway's
 # integration tests (with a valgrind pass), differential fuzzing with a
-# fixed seed and the crash-resistance cases, the short load/fault/security
+# fixed seed and the crash-resistance cases, the hostile-tenant bounds (CPU,
+# memory and cancel per hostile body), the short load/fault/security
 # suite, the extension's memory check (its own cluster under valgrind), the
 # upgrade comparison, the PostgREST replay, the router over two shard
 # clusters of its own (test/router), the regression suite against an
@@ -29,7 +30,7 @@ node_deps --fresh
 set +e
 step "regress" test/regress/run.sh
 # the short suites; the long ones (make fuzz, make soak) have their own targets
-for name in conformance gateway fuzz reliability memcheck upgrade postgrest router version assert static package bench; do
+for name in conformance gateway fuzz hostile reliability memcheck upgrade postgrest router version assert static package bench; do
     t=test/$name/run.sh
     if [ ! -x "$t" ]; then
         fail "$name" "$t is missing"

@@ -145,7 +145,8 @@ outline_free(JsonTextOutline *o)
 	if (o->allocated > 0)
 	{
 		pfree(o->starts);
-		pfree(o->ends);
+		if (o->object)
+			pfree(o->keys);
 	}
 	pfree(o);
 }
@@ -162,14 +163,12 @@ outline_begin(JsonTextOutline *o, const char *key, const char *start)
 		if (first)
 		{
 			o->starts = palloc(sizeof(uint32) * o->allocated);
-			o->ends = palloc(sizeof(uint32) * o->allocated);
 			if (o->object)
 				o->keys = palloc(sizeof(uint32) * o->allocated);
 		}
 		else
 		{
 			o->starts = repalloc_huge(o->starts, sizeof(uint32) * o->allocated);
-			o->ends = repalloc_huge(o->ends, sizeof(uint32) * o->allocated);
 			if (o->object)
 				o->keys = repalloc_huge(o->keys, sizeof(uint32) * o->allocated);
 		}
@@ -453,8 +452,6 @@ json_text_read(const char *text, int len, JsonValue *root, int *offset)
 
 		/* after a value: a separator, a closing bracket or the end */
 after_value:
-		if ((o = outline_at(&tc, depth)) != NULL)
-			o->ends[o->n - 1] = tc.p - text;
 		skip_space(&tc);
 		if (depth == 0)
 		{
@@ -469,6 +466,8 @@ after_value:
 		}
 		if (*tc.p == (stack[depth - 1] == '{' ? '}' : ']'))
 		{
+			if ((o = outline_at(&tc, depth)) != NULL)
+				o->close = tc.p - text;
 			tc.p++;
 			depth--;
 			if (depth == 1)
@@ -747,12 +746,36 @@ json_text_value_end(const char *p, const char *end)
 	}
 }
 
+/*
+ * Where child i of an outlined container ends: before the space (and the
+ * comma) that precede the next child's key or value, or the closing bracket.
+ */
+static const char *
+outline_child_end(const JsonTextOutline *outline, int i)
+{
+	const char *p;
+
+	if (i + 1 == outline->n)
+		p = outline->base + outline->close;
+	else
+		p = outline->base + (outline->object ? outline->keys[i + 1] : outline->starts[i + 1]);
+	while (is_space(p[-1]))
+		p--;
+	if (i + 1 < outline->n)
+	{
+		p--;					/* the comma */
+		while (is_space(p[-1]))
+			p--;
+	}
+	return p;
+}
+
 void
 json_text_outline_child(const JsonTextOutline *outline, int i, JsonValue *key,
 						JsonValue *value)
 {
 	const char *start = outline->base + outline->starts[i];
-	const char *end = outline->base + outline->ends[i];
+	const char *end = outline_child_end(outline, i);
 
 	if (key)
 		json_text_value(outline->base + outline->keys[i], start, key);

@@ -31,7 +31,8 @@ extern JsonTextError json_text_read(const char *text, int len, JsonValue *root,
 
 /*
  * Where the children of a container are, as the checking pass found them,
- * so that reading them needs no second scan to find where each child ends.
+ * so that reading them needs no second scan to find where each child ends
+ * (just before the next one begins).
  * Only two containers get one: a root object (with each member's key), and
  * the array of its last member named "consumers" (the one JSON.parse
  * keeps), which is the batch.  Offsets count from base.  Anything else is
@@ -46,7 +47,7 @@ typedef struct JsonTextOutline
 	int			allocated;
 	uint32	   *keys;			/* objects: where each key starts */
 	uint32	   *starts;			/* where each child value starts */
-	uint32	   *ends;			/* and where it ends */
+	uint32		close;			/* where the closing bracket is */
 	int			batch_member;	/* root: the member whose value is batch */
 	struct JsonTextOutline *batch;	/* root: that member's outline */
 } JsonTextOutline;

@@ -128,6 +128,10 @@ function within(name, r, mb) {
         ok(line);
 }
 
+// A cancel lands within a second of the timeout on a loaded two-core
+// machine; in practice within tens of milliseconds (RELIABILITY.md).
+const CANCEL_MARGIN_MS = 1000;
+
 // The call again with a timeout at a fraction of its time: it must end by
 // the timeout (57014), soon after it fires.  A call that finishes first
 // must not have run in the server for longer than the timeout: the time a
@@ -137,7 +141,7 @@ async function cancels(name, sql, params, wallMs) {
     const r = await measure(sql, params, timeout);
     const line = `${name}: statement_timeout ${timeout} ms, ended in ${r.wallMs.toFixed(0)} ms ` +
         `(${r.code}, cpu ${r.cpuMs.toFixed(0)} ms)`;
-    if (r.code === '57014' ? r.wallMs - timeout < 300 : r.cpuMs < timeout + 100)
+    if (r.code === '57014' ? r.wallMs - timeout < CANCEL_MARGIN_MS : r.cpuMs < timeout + 200)
         ok(line);
     else
         fail(line, 'not cancelled in time');

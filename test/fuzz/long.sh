@@ -10,7 +10,8 @@
 # PROGRESS seconds, then checks the server log for crashed backends.  Each
 # chunk passes when fuzz.mjs exits 0 (its own summary line gives the
 # counts); the last line counts the chunks, and the exit status is non-zero
-# on any mismatch or crash.
+# on any mismatch or crash.  Then HOSTILE_N random deep and wide bodies
+# (test/hostile) must each stay within their CPU and memory bounds.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 # shellcheck source=../../tools/lib.sh
@@ -21,6 +22,7 @@ N=${N:-1000000}
 JOBS=${JOBS:-2}
 PROGRESS=${PROGRESS:-60}
 CHUNK=${CHUNK:-100000}
+HOSTILE_N=${HOSTILE_N:-60}
 
 build_and_install
 node_deps
@@ -42,6 +44,10 @@ while [ "$start" -lt "$N" ]; do
     start=$((start + n))
     echo "fuzz: progress: $start of $N cases done in $(( $(date +%s) - t0 )) s; chunks so far: $passed passed, $failed failed"
 done
+# deep and wide bodies from the same seed, each with its CPU and memory bound
+# (test/hostile/hostile.mjs); HOSTILE_N of them, at 1, 4 and 16 MB
+step "hostile deep and wide bodies: $HOSTILE_N from seed $SEED" \
+    node test/hostile/hostile.mjs --shapes random --random "$HOSTILE_N" --mb 1,4,16 --seed "$SEED"
 if [ "$(md5sum "$lib" | cut -d' ' -f1)" != "$lib_before" ]; then
     note "WARNING: $lib was replaced during the run; a crash may come from that, not from a case"
 fi

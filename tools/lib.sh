@@ -195,12 +195,14 @@ cluster_env() { echo "export PGHOST='$1' PGPORT='$2' PGUSER=postgres"; }
 cluster_use() { export PGHOST=$1 PGPORT=$2 PGUSER=postgres; }
 
 # free_port [LOW HIGH]: prints a port in LOW..HIGH (55000..59999) on which
-# nothing listens, TCP or Unix socket
+# nothing listens, TCP or Unix socket, and that no TCP connection uses as its
+# local port (the range overlaps Linux's ephemeral ports: a busy client's
+# connection there makes a server's bind fail)
 free_port() {
     local low=${1:-55000} high=${2:-59999} port
     for _ in $(seq 1 100); do
         port=$((low + RANDOM % (high - low + 1)))
-        if [ -z "$(ss -Hln "sport = :$port" 2>/dev/null)" ]; then
+        if [ -z "$(ss -Hln "sport = :$port" 2>/dev/null)" ] && [ -z "$(ss -Htan "sport = :$port" 2>/dev/null)" ]; then
             echo "$port"
             return 0
         fi

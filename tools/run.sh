@@ -42,7 +42,7 @@ while [ $# -gt 0 ]; do
     --ha) ha=1 ;;
     --shards) shards=${2:-}; shift ;;
     --shards=*) shards=${1#--shards=} ;;
-    -h | --help) sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
     esac
     shift

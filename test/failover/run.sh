@@ -82,8 +82,7 @@ kill_primary() {
 # wait_writable PORT: until the server on PORT is out of recovery; prints
 # the time (ms) it was first seen so
 wait_writable() {
-    local i
-    for i in $(seq 1 3000); do
+    for _ in $(seq 1 3000); do
         if [ "$(psql_q -h 127.0.0.1 -p "$1" -U postgres -d postgres -c "SELECT pg_catalog.pg_is_in_recovery()" 2>/dev/null)" = f ]; then
             now_ms
             return 0
@@ -163,7 +162,7 @@ sync_state() {
 run_topology() {
     mode=$1
     local base=$work/$mode pA pB dirA dirB tag rc want
-    share_1= share_2=
+    share_1='' share_2=''
     section "$mode replication"
     mkdir -p "$base" && chmod 755 "$base"
     dirA=$base/a dirB=$base/b
@@ -221,7 +220,7 @@ run_topology() {
     kill -TERM "$client_pid" "$probe_pid"
     wait "$client_pid"
     wait "$probe_pid"
-    client_pid= probe_pid=
+    client_pid='' probe_pid=''
     stop_gateway
     note "clients: $(cat "$work/$mode.summary")"
     cluster_use "$dirA" "$pA"

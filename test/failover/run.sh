@@ -45,6 +45,9 @@ suite_build || abort "the build"
 new_work_dir failover
 [ -x "$gateway" ] || abort "a gateway binary at $gateway" "run make"
 target_ms=${FANFARE_FAILOVER_TARGET_MS:-2000}
+# durable clusters whatever the caller's environment says (a fast cluster
+# has synchronous_commit off, which no standby can make synchronous)
+unset FANFARE_FAST_CLUSTER
 
 probe_pid=
 stop_failover_helpers() {

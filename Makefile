@@ -81,7 +81,7 @@ clean-router:
 
 # --- the README's two commands ---
 run:
-	tools/run.sh $(if $(SHARDS),--shards $(SHARDS))
+	tools/run.sh $(if $(SHARDS),--shards $(SHARDS)) $(if $(filter-out 0,$(HA)),--ha)
 
 # every suite below, on one throwaway cluster
 test:
@@ -91,7 +91,7 @@ test:
 # make check-NAME runs test/NAME/run.sh alone: it builds and installs the
 # tree and starts a throwaway cluster of its own (or uses the one PGHOST
 # names).  make check-regress REGRESS=validation runs one pg_regress file.
-SUITES = regress conformance gateway fuzz hostile reliability memcheck upgrade postgrest router bench
+SUITES = regress conformance gateway fuzz hostile reliability memcheck upgrade postgrest router bench failover
 .PHONY: $(addprefix check-,$(SUITES))
 $(addprefix check-,$(SUITES)): check-%:
 	test/$*/run.sh $(if $(and $(filter regress,$*),$(filter command line,$(origin REGRESS))),$(REGRESS))

@@ -20,6 +20,9 @@
 #   exit hooks    on_exit new_work_dir
 #   clusters      cluster_start cluster_stop cluster_running cluster_env
 #                 cluster_use free_port wait_port wait_server
+#   the gateway's login   gateway_login_sql
+#   replication   cluster_standby cluster_wait_streaming cluster_sync
+#                 cluster_promote cluster_kill
 #   suites        throwaway_cluster suite_build suite_cluster
 #                 leave_cluster_running suite_cluster_restart
 #   reporting     ok fail check known_bug step note section matches
@@ -192,12 +195,14 @@ cluster_env() { echo "export PGHOST='$1' PGPORT='$2' PGUSER=postgres"; }
 cluster_use() { export PGHOST=$1 PGPORT=$2 PGUSER=postgres; }
 
 # free_port [LOW HIGH]: prints a port in LOW..HIGH (55000..59999) on which
-# nothing listens, TCP or Unix socket
+# nothing listens, TCP or Unix socket, and that no TCP connection uses as its
+# local port (the range overlaps Linux's ephemeral ports: a busy client's
+# connection there makes a server's bind fail)
 free_port() {
     local low=${1:-55000} high=${2:-59999} port
     for _ in $(seq 1 100); do
         port=$((low + RANDOM % (high - low + 1)))
-        if [ -z "$(ss -Hln "sport = :$port" 2>/dev/null)" ]; then
+        if [ -z "$(ss -Hln "sport = :$port" 2>/dev/null)" ] && [ -z "$(ss -Htan "sport = :$port" 2>/dev/null)" ]; then
             echo "$port"
             return 0
         fi
@@ -226,6 +231,112 @@ wait_server() {
         sleep 0.2
     done
     return 1
+}
+
+# --- the gateway's login -------------------------------------------------------
+
+# gateway_login_sql ROLE: prints the SQL (run it as a superuser, in the
+# database the gateway serves) that makes ROLE the gateway's login with
+# least privilege: USAGE on schema fanfare and EXECUTE on
+# fanfare.api_import_consumers, the one function the gateway calls (a
+# SECURITY DEFINER function that authenticates the key and sets the tenant
+# itself); pg_catalog.current_setting and the /healthz SELECT 1 need nothing
+# more.  ROLE is not a member of fanfare_api (an older make run made it one:
+# that membership is revoked), so the credential cannot SET
+# fanfare.organization_id and read a tenant through fanfare_api's grants.
+# The key and the body are bind parameters, which log_min_duration_statement
+# and log_statement = all would write to the server log: for ROLE, parameters
+# are never logged (both settings are superuser-only, hence a superuser runs
+# this).  Idempotent: the role is created if missing.
+gateway_login_sql() {
+    cat <<SQL
+DO \$\$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = '$1') THEN
+        CREATE ROLE $1 LOGIN;
+    END IF;
+    IF EXISTS (SELECT FROM pg_catalog.pg_auth_members m
+                 JOIN pg_catalog.pg_roles g ON g.oid = m.roleid
+                 JOIN pg_catalog.pg_roles u ON u.oid = m.member
+                WHERE g.rolname = 'fanfare_api' AND u.rolname = '$1') THEN
+        REVOKE fanfare_api FROM $1;
+    END IF;
+END
+\$\$;
+GRANT USAGE ON SCHEMA fanfare TO $1;
+GRANT EXECUTE ON FUNCTION fanfare.api_import_consumers(text, bytea, text) TO $1;
+ALTER ROLE $1 SET log_parameter_max_length = 0;
+ALTER ROLE $1 SET log_parameter_max_length_on_error = 0;
+SQL
+}
+
+# --- replication ---------------------------------------------------------------
+# A standby is a cluster made by pg_basebackup -R from a running one (the
+# primary), on 127.0.0.1; the clusters' own trust rules for replication
+# connections from 127.0.0.1 let it stream.  make run HA=1 (tools/run.sh)
+# and test/failover/run.sh use these.
+
+# cluster_standby DIR PORT PRIMARY_PORT: a new standby of the cluster on
+# 127.0.0.1:PRIMARY_PORT in DIR (which must not exist yet), started on PORT
+# (streaming, hot standby)
+cluster_standby() {
+    local dir=$1 port=$2 primary=$3 bindir
+    bindir=$("$PG_CONFIG" --bindir)
+    mkdir -p "$dir" || return 1
+    if [ "$(id -u)" -eq 0 ]; then chown postgres: "$dir" || return 1; fi
+    chmod 700 "$dir"
+    # (the primary's socket, in its data directory, is skipped with a warning)
+    as_owner "$bindir/pg_basebackup" -h 127.0.0.1 -p "$primary" -U postgres -D "$dir" -R -X stream -c fast \
+        2> >(grep -v 'skipping special file' >&2) || return 1
+    # the primary's files came along: its socket directory and log are not ours
+    rm -f "$dir/server.log"
+    echo "unix_socket_directories = '$dir'" >>"$dir/postgresql.conf" || return 1
+    cluster_start "$dir" "$port"
+}
+
+# cluster_wait_streaming HOST PORT [SECONDS]: until the primary there has a
+# standby in state streaming (default 30 s)
+cluster_wait_streaming() {
+    local i
+    for ((i = 0; i < ${3:-30} * 10; i++)); do
+        [ "$(psql_q -h "$1" -p "$2" -U postgres -d postgres -c "SELECT count(*) FROM pg_catalog.pg_stat_replication WHERE state = 'streaming'" 2>/dev/null)" -gt 0 ] 2>/dev/null && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+# cluster_sync HOST PORT on|off: makes the primary's commits wait for a
+# standby (synchronous_standby_names = '*', set with ALTER SYSTEM, so that it
+# stays with this cluster and no basebackup taken earlier carries it), or
+# stop waiting; with on, returns once a standby is synchronous (30 s)
+cluster_sync() {
+    local host=$1 port=$2 names=''
+    [ "$3" = on ] && names='*'
+    psql_q -h "$host" -p "$port" -U postgres -d postgres -c "ALTER SYSTEM SET synchronous_standby_names = '$names'" \
+        -c "SELECT pg_catalog.pg_reload_conf()" >/dev/null || return 1
+    [ "$3" = on ] || return 0
+    local i
+    for ((i = 0; i < 300; i++)); do
+        [ "$(psql_q -h "$host" -p "$port" -U postgres -d postgres -c "SELECT count(*) FROM pg_catalog.pg_stat_replication WHERE sync_state = 'sync'")" -gt 0 ] && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+# cluster_promote DIR: promotes the standby in DIR and waits until it is
+# read-write
+cluster_promote() { as_owner "$("$PG_CONFIG" --bindir)/pg_ctl" -D "$1" -w -t 60 promote >/dev/null; }
+
+# cluster_kill DIR: kill -9 of the postmaster of DIR and of every process it
+# started, at once: what a primary's machine dying looks like to the others
+cluster_kill() {
+    local pid children
+    pid=$(head -1 "$1/postmaster.pid" 2>/dev/null)
+    [ -n "$pid" ] || return 1
+    children=$(ps -o pid= --ppid "$pid" 2>/dev/null)
+    # shellcheck disable=SC2086  # a list of pids
+    kill -KILL "$pid" $children 2>/dev/null
+    return 0
 }
 
 # --- clusters for suites -------------------------------------------------------

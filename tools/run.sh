@@ -11,6 +11,16 @@
 #                           fanfare_router (the directory, the placements),
 #                           N more clusters (ports after the first) one
 #                           shard database each; N a power of two
+#   tools/run.sh --ha       the production topology (make run HA=1): the
+#                           cluster is a primary with a synchronous standby
+#                           (pg_basebackup -R, on the next port), and the
+#                           gateway connects with a multi-host string and
+#                           target_session_attrs=read-write (README,
+#                           "Production topology"); it prints how to fail over
+#
+# The gateway logs in as fanfare_gateway, granted only EXECUTE on
+# fanfare.api_import_consumers, with log_parameter_max_length = 0 and
+# log_parameter_max_length_on_error = 0 (tools/lib.sh, gateway_login_sql).
 #
 # State lives in .dev/ (ignored by git): the cluster, the organization id and
 # the secret key (mode 0600); with --shards, .dev/router-N/ has the router's
@@ -25,18 +35,24 @@ root=$PWD
 
 rotate=0
 shards=0
+ha=0
 while [ $# -gt 0 ]; do
     case $1 in
     --rotate) rotate=1 ;;
+    --ha) ha=1 ;;
     --shards) shards=${2:-}; shift ;;
     --shards=*) shards=${1#--shards=} ;;
-    -h | --help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
     esac
     shift
 done
 if ! [[ $shards =~ ^[0-9]+$ ]] || { [ "$shards" -gt 0 ] && [ $((shards & (shards - 1))) != 0 ]; }; then
     echo "run.sh: --shards wants a power of two (1, 2, 4, ...), not '$shards'" >&2
+    exit 2
+fi
+if [ "$ha" = 1 ] && [ "$shards" != 0 ]; then
+    echo "run.sh: --ha and --shards do not go together (a standby per shard is README, \"Production topology\")" >&2
     exit 2
 fi
 
@@ -81,15 +97,20 @@ fi
 on_exit stop_dev_gateway
 cluster_use "$datadir" "$pgport"
 export PGDATABASE=fanfare
+if [ "$(psql_q -d postgres -c "SELECT pg_catalog.pg_is_in_recovery()")" = t ]; then
+    echo "run.sh: the cluster in $datadir is a standby (an earlier make run HA=1?); remove it to start afresh" >&2
+    exit 1
+fi
+# an earlier --ha run left synchronous replication on: until a standby
+# streams again (--ha), every commit would wait for it
+if [ -n "$(psql_q -d postgres -c "SELECT pg_catalog.current_setting('synchronous_standby_names')")" ]; then
+    say "synchronous replication off until a standby streams"
+    cluster_sync "$PGHOST" "$pgport" off
+fi
 
-# the gateway logs in with only the API role's rights
-gateway_role_sql='DO $$
-BEGIN
-    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = '"'fanfare_gateway'"') THEN
-        CREATE ROLE fanfare_gateway LOGIN IN ROLE fanfare_api;
-    END IF;
-END
-$$;'
+# the gateway logs in with EXECUTE on fanfare.api_import_consumers only, and
+# its bind parameters (the key, the body) never reach the server log
+gateway_role_sql=$(gateway_login_sql fanfare_gateway)
 db_exists() { [ "$(psql_q -h "$1" -p "$2" -d postgres -c "SELECT 1 FROM pg_database WHERE datname = '$3'")" = 1 ]; }
 
 if [ "$shards" = 0 ]; then
@@ -118,6 +139,9 @@ else
             on_exit cluster_stop "$sdir"
         fi
         db_exists "$sdir" "$sport" fanfare_shard || shard_setup "$sdir" "$sport" fanfare_shard
+        # the router's calls carry the body as a bind parameter too
+        psql_q -h "$sdir" -p "$sport" -d postgres -c "ALTER ROLE $router_login SET log_parameter_max_length = 0" \
+            -c "ALTER ROLE $router_login SET log_parameter_max_length_on_error = 0"
         connstrs+=("$(shard_connstr "$sport" fanfare_shard)")
     done
     if ! db_exists "$PGHOST" "$pgport" fanfare_router; then
@@ -127,6 +151,35 @@ else
     fi
     export PGDATABASE=fanfare_router
     psql_q -c "$gateway_role_sql"
+fi
+
+# --ha: a synchronous standby of the cluster on the next port
+standby_dir=$(dirname "$datadir")/standby
+standby_port=$((pgport + 1))
+database="host=$PGHOST port=$pgport dbname=$dbname user=fanfare_gateway"
+stop_dev_standby() {
+    say "stopping the standby"
+    cluster_stop "$standby_dir"
+}
+if [ "$ha" = 1 ]; then
+    if cluster_running "$standby_dir"; then
+        say "reusing the running standby in $standby_dir"
+    elif [ -f "$standby_dir/PG_VERSION" ]; then
+        say "starting the standby in $standby_dir (port $standby_port)"
+        cluster_start "$standby_dir" "$standby_port"
+        on_exit stop_dev_standby
+    else
+        say "making a standby of it in $standby_dir (pg_basebackup -R, port $standby_port)"
+        cluster_standby "$standby_dir" "$standby_port" "$pgport"
+        on_exit stop_dev_standby
+    fi
+    if [ ! -f "$standby_dir/standby.signal" ]; then
+        echo "run.sh: $standby_dir was promoted (an earlier failover); remove $datadir and $standby_dir to start afresh" >&2
+        exit 1
+    fi
+    cluster_wait_streaming "$PGHOST" "$pgport" || { echo "run.sh: the standby does not stream (see $standby_dir/server.log)" >&2; exit 1; }
+    cluster_sync "$PGHOST" "$pgport" on || { echo "run.sh: the standby did not become synchronous" >&2; exit 1; }
+    database="host=127.0.0.1,127.0.0.1 port=$pgport,$standby_port dbname=$dbname user=fanfare_gateway target_session_attrs=read-write"
 fi
 
 org_file=$state/organization_id
@@ -160,10 +213,27 @@ curl -sS -X POST http://localhost:$port/consumers/batch \\
   -d '{"consumers":[{"email":"ada@example.com","emailVerified":true,"phoneVerified":false,"status":"ACTIVE","fullName":"Ada Lovelace"}]}'
 
   Ctrl-C stops the gateway and the cluster.
-
 MSG
+if [ "$ha" = 1 ]; then
+    echo
+    bindir=$("$PG_CONFIG" --bindir)
+    owner=
+    [ "$(id -u)" -eq 0 ] && owner="runuser -u postgres -- "
+    cat <<MSG
+  primary  127.0.0.1:$pgport  $datadir
+  standby  127.0.0.1:$standby_port  $standby_dir  (synchronous: a 200 is on both)
+  gateway  --database '$database'
 
-src/gateway/fanfare-gateway --listen "$listen" \
-    --database "host=$PGHOST port=$pgport dbname=$dbname user=fanfare_gateway" &
+  fail over (another terminal): kill the primary, promote the standby; the
+  gateway finds the new primary by itself:
+
+kill -9 \$(head -1 $datadir/postmaster.pid)
+${owner}$bindir/pg_ctl -D $standby_dir promote
+MSG
+fi
+echo
+
+
+src/gateway/fanfare-gateway --listen "$listen" --database "$database" &
 gateway_pid=$!
 wait "$gateway_pid" || true

@@ -9,7 +9,8 @@
 # memory and cancel per hostile body), the short load/fault/security
 # suite, the extension's memory check (its own cluster under valgrind), the
 # upgrade comparison, the PostgREST replay, the router over two shard
-# clusters of its own (test/router), the regression suite against an
+# clusters of its own (test/router), a failover of a primary with a
+# synchronous standby and back (test/failover), the regression suite against an
 # assert-enabled build (its own cluster), the clang static analyzer, the
 # Debian packages (built, installed, used and purged) and the benchmark's
 # quick mode (its own cluster; no timing asserted), stops the cluster, and
@@ -30,7 +31,7 @@ node_deps --fresh
 set +e
 step "regress" test/regress/run.sh
 # the short suites; the long ones (make fuzz, make soak) have their own targets
-for name in conformance gateway fuzz hostile reliability memcheck upgrade postgrest router version assert static package bench; do
+for name in conformance gateway fuzz hostile reliability memcheck upgrade postgrest router failover version assert static package bench; do
     t=test/$name/run.sh
     if [ ! -x "$t" ]; then
         fail "$name" "$t is missing"

@@ -36,10 +36,12 @@ END
 SQL
 }
 
-# setup_db: the suite's database, new, with the extension, and $login
+# setup_db: the suite's database, new, with the extension, and $login as
+# the gateway's least-privilege login (tools/lib.sh, gateway_login_sql:
+# EXECUTE on fanfare.api_import_consumers only, parameters never logged)
 setup_db() {
     PGOPTIONS="-c client_min_messages=warning" dropdb --if-exists --force "$db" && createdb "$db" || return 1
-    psql_db -c "CREATE EXTENSION fanfare" && create_login_role "$login"
+    psql_db -c "CREATE EXTENSION fanfare" && gateway_login_sql "$login" | psql_db
 }
 
 # hold_lock SECONDS: a session that blocks every write to fanfare.consumers

@@ -478,12 +478,12 @@ t_malformed_http() {
 }
 
 t_internal_error() {
-    psql_db -c "REVOKE EXECUTE ON FUNCTION fanfare.api_import_consumers(text, bytea, text) FROM fanfare_api"
+    psql_db -c "REVOKE EXECUTE ON FUNCTION fanfare.api_import_consumers(text, bytea, text) FROM fanfare_api, $login"
     post "$keyA" "$work/one.json" -H 'X-Request-Id: test-500'
     expect_status "an unexpected database error is 500" 500
     expect_body "500 body" '{"error":"Internal server error"}'
     check "the 500's cause is logged with its request id" grep -q "request_id=test-500 .*42501" "$work/gw-$gw_name.err"
-    psql_db -c "GRANT EXECUTE ON FUNCTION fanfare.api_import_consumers(text, bytea, text) TO fanfare_api"
+    psql_db -c "GRANT EXECUTE ON FUNCTION fanfare.api_import_consumers(text, bytea, text) TO fanfare_api, $login"
 }
 
 t_database_restart() {

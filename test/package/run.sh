@@ -242,7 +242,8 @@ fi
 grep -E '^(ok|not ok|test) ' "$work/regress.log" | sed 's/^/#   /'
 
 # --- 4. the gateway, as the unit starts it ---------------------------------------
-psql_q -d "$db" -c "CREATE ROLE fanfare_package_gateway LOGIN IN ROLE fanfare_api" >/dev/null
+# the login the README's "Packages" setup makes: api_import_consumers only
+gateway_login_sql fanfare_package_gateway | psql_q -d "$db" >/dev/null
 org=$(psql_q -d "$db" -c "SELECT fanfare.create_organization('Package test')")
 key=$(echo "SELECT fanfare.rotate_secret_key(:'org'::uuid, 'test')" | psql_q -d "$db" -v org="$org")
 check "an organization and a secret key are created" \

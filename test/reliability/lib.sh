@@ -3,8 +3,8 @@
 # their audit.  Loads the gateway harness (test/gateway/lib.sh), and through
 # it tools/lib.sh.
 #
-# Expects: $work (a scratch directory), $db (the database), $login (a LOGIN
-# role in fanfare_api), PG* pointing at the cluster, FANFARE_TEST_DATADIR and
+# Expects: $work (a scratch directory), $db (the database), $login (the
+# gateway's login, made by setup_db), PG* pointing at the cluster, FANFARE_TEST_DATADIR and
 # FANFARE_TEST_PORT.
 # shellcheck source=../gateway/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/../gateway/lib.sh"

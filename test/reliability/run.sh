@@ -37,6 +37,7 @@ stop_reliability_helpers() {
     stop_helpers
     [ -n "${saved_pid:-}" ] && kill -KILL "$saved_pid" 2>/dev/null
     [ -n "${client_pid:-}" ] && kill -KILL "$client_pid" 2>/dev/null
+    [ -n "${leaky_pid:-}" ] && kill -KILL "$leaky_pid" 2>/dev/null
     return 0
 }
 on_exit stop_reliability_helpers
@@ -421,6 +422,101 @@ t_logs() {
         ok "a body PostgreSQL cannot parse is not in the server log"
     fi
 }
+# The gateway's login (setup_db, tools/lib.sh gateway_login_sql) may run
+# fanfare.api_import_consumers and nothing else of fanfare: with the
+# credential alone, no tenant can be chosen and no row read.
+as_login() { psql -X -q -v ON_ERROR_STOP=1 -At -U "$login" -d "$db" -c "$1" 2>&1; }
+t_gateway_login() {
+    local out
+    section "the gateway's login holds EXECUTE on fanfare.api_import_consumers only"
+    check "it is not a member of fanfare_api" [ "$(psql_db -c "SELECT pg_catalog.pg_has_role('$login', 'fanfare_api', 'MEMBER')")" = f ]
+    check "the one fanfare function it may execute is api_import_consumers(text, bytea, text)" \
+        [ "$(psql_db -c "SELECT string_agg(p.oid::regprocedure::text, ' ') FROM pg_catalog.pg_proc p
+            WHERE p.pronamespace = 'fanfare'::regnamespace AND pg_catalog.has_function_privilege('$login', p.oid, 'EXECUTE')")" = \
+          "fanfare.api_import_consumers(text,bytea,text)" ]
+    check "it may read no table of fanfare" [ "$(psql_db -c "SELECT count(*) FROM pg_catalog.pg_class c
+            WHERE c.relnamespace = 'fanfare'::regnamespace AND c.relkind IN ('r', 'v', 'm', 'p')
+              AND pg_catalog.has_table_privilege('$login', c.oid, 'SELECT')")" = 0 ]
+    out=$(as_login "SELECT fanfare.create_consumers('{\"consumers\":[{\"email\":\"$sqltag-gw@example.com\",\"emailVerified\":true,\"phoneVerified\":false,\"status\":\"ACTIVE\"}]}')")
+    check "as the gateway's login: fanfare.create_consumers is refused" matches "$out" 'permission denied'
+    out=$(as_login "SELECT * FROM fanfare.import_consumers('{\"consumers\":[]}')")
+    check "as the gateway's login: fanfare.import_consumers is refused" matches "$out" 'permission denied'
+    out=$(as_login "SELECT count(*) FROM fanfare.consumers")
+    check "as the gateway's login: reading fanfare.consumers is refused" matches "$out" 'permission denied'
+    out=$(as_login "SET fanfare.organization_id = '$orgA'; SELECT count(*) FROM fanfare.consumers")
+    check "as the gateway's login: SET fanfare.organization_id, then reading the tenant's consumers is refused" matches "$out" 'permission denied'
+    out=$(as_login "SET fanfare.organization_id = '$orgA'; SELECT fanfare.validate_consumers('{\"consumers\":[]}')")
+    check "... and so is validate_consumers for that tenant" matches "$out" 'permission denied'
+    out=$(as_login "SET fanfare.organization_id = '$orgA'; SELECT * FROM fanfare.post_consumers_batch('{\"consumers\":[]}')")
+    check "... and post_consumers_batch (PostgREST's)" matches "$out" 'permission denied'
+    out=$(as_login "SELECT count(*) FROM fanfare.api_keys")
+    check "... and reading api_keys" matches "$out" 'permission denied'
+    # the check can fail: the same read works for a member of fanfare_api
+    check "(SET fanfare.organization_id and the read work for a fanfare_api member: the check above can fail)" \
+        [ "$(psql_as "$tenant_role" "$orgA" "SELECT count(*) FROM fanfare.consumers")" = "$(count_org "$orgA")" ]
+    check "through the gateway, as that login, POST /consumers/batch is 200" \
+        [ "$(curl -sS -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$port/consumers/batch" -H "Authorization: Bearer $keyA" \
+            -H 'Content-Type: application/json' -H "Idempotency-Key: $tag-gwlogin" \
+            --data-binary "{\"consumers\":[{\"email\":\"$tag-gwlogin@example.com\",\"emailVerified\":true,\"phoneVerified\":false,\"status\":\"ACTIVE\"}]}")" = 200 ]
+    check "... and /healthz is 200" [ "$(healthz)" = 200 ]
+}
+
+# The key and the body are bind parameters of the gateway's statement:
+# with log_min_duration_statement = 0 or log_statement = all on the server,
+# PostgreSQL logs them ("parameters: $1 = 'sk_live_...', $2 = '\x7b...'")
+# unless log_parameter_max_length is 0, which gateway_login_sql sets on the
+# gateway's login.  The negative control: a second gateway whose login has
+# the same grants but not those settings; its key and body must show up.
+reset_log_settings() {
+    psql_db -c "ALTER SYSTEM RESET log_min_duration_statement" -c "ALTER SYSTEM RESET log_statement" \
+        -c "SELECT pg_catalog.pg_reload_conf()" >/dev/null 2>&1
+}
+hex_of() { printf '%s' "$1" | od -An -tx1 | tr -d ' \n'; }
+t_parameter_logs() {
+    local leaky=${login}_logged setting offset logs saved_login=$login orgP keyP orgN keyN m k
+    saved_pid=$gw_pid saved_port=$port
+    section "server log with log_min_duration_statement = 0, then log_statement = all: no key, no body"
+    read -r orgP keyP < <(new_tenant "Reliability log, protected")
+    read -r orgN keyN < <(new_tenant "Reliability log, control")
+    { gateway_login_sql "$leaky"; echo "ALTER ROLE $leaky RESET log_parameter_max_length; ALTER ROLE $leaky RESET log_parameter_max_length_on_error;"; } | psql_db
+    gw_pid= port= login=$leaky
+    start_gateway logged || { fail "the control gateway starts"; login=$saved_login gw_pid=$saved_pid port=$saved_port saved_pid=; return; }
+    leaky_port=$port leaky_pid=$gw_pid
+    login=$saved_login gw_pid=$saved_pid port=$saved_port saved_pid=
+    on_exit reset_log_settings
+    for setting in "log_min_duration_statement = 0" "log_statement = 'all'"; do
+        reset_log_settings
+        psql_db -c "ALTER SYSTEM SET $setting" -c "SELECT pg_catalog.pg_reload_conf()" >/dev/null
+        sleep 1
+        offset=$(stat -c %s "$server_log")
+        m=pm$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n') k=pk$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')
+        # through the gateway of the least-privilege login: a 200, a 400 and
+        # a 401 (an error raised in the database)
+        for body in "{\"consumers\":[{\"fullName\":\"$m\",\"emailVerified\":true,\"phoneVerified\":false,\"status\":\"ACTIVE\"}]}" \
+            "{\"consumers\":[{\"fullName\":\"$m\",\"status\":\"NOPE\"}]}"; do
+            curl -sS -o /dev/null -X POST "http://127.0.0.1:$port/consumers/batch" -H "Authorization: Bearer $keyP" \
+                -H 'Content-Type: application/json' -H "Idempotency-Key: $k-$RANDOM" --data-binary "$body"
+        done
+        curl -sS -o /dev/null -X POST "http://127.0.0.1:$port/consumers/batch" -H "Authorization: Bearer sk_live_${m}unknownkey0000000000000000000" \
+            -H 'Content-Type: application/json' --data-binary "{\"consumers\":[]}"
+        # through the control gateway
+        curl -sS -o /dev/null -X POST "http://127.0.0.1:$leaky_port/consumers/batch" -H "Authorization: Bearer $keyN" \
+            -H 'Content-Type: application/json' -H "Idempotency-Key: ${k}ctl" \
+            --data-binary "{\"consumers\":[{\"fullName\":\"${m}ctl\",\"emailVerified\":true,\"phoneVerified\":false,\"status\":\"ACTIVE\"}]}"
+        sleep 0.5
+        logs=$(tail -c +$((offset + 1)) "$server_log")
+        check "$setting: the gateway's statements are in the server log" \
+            [ "$(grep -c 'api_import_consumers' <<<"$logs")" -ge 4 ]
+        check "$setting: no secret key, no body (text or hex), no Idempotency-Key of the gateway's login in the server log" \
+            bash -c '! grep -qF -e "${1:8}" -e "$2" -e "$3" -e "$4" -e "$5" <<<"$6"' _ "$keyP" "$m\"" "$(hex_of "$m\"")" "$k-" "${m}unknownkey" "$logs"
+        check "$setting: (control) without the role's settings the key, the body (hex) and the Idempotency-Key are logged" \
+            bash -c 'grep -qF -e "${1:8}" <<<"$4" && grep -qF -e "$2" <<<"$4" && grep -qF -e "$3" <<<"$4"' _ \
+            "$keyN" "$(hex_of "${m}ctl")" "${k}ctl" "$logs"
+    done
+    reset_log_settings
+    kill -TERM "$leaky_pid" 2>/dev/null
+    wait "$leaky_pid" 2>/dev/null
+}
 # === run =====================================================================
 setup_reliability || abort "setup"
 start_gateway main || abort "the gateway starts"
@@ -435,5 +531,7 @@ t_keys
 t_verbatim
 t_hostile_http
 t_logs
+t_gateway_login
+t_parameter_logs
 stop_gateway
 summary

@@ -131,6 +131,11 @@ BEGIN
         RAISE EXCEPTION 'organization % has no placement', org USING ERRCODE = '28000';
     END IF;
 
+    -- Each handler below releases the lock and raises the error again (a
+    -- cancel or statement_timeout too, which OTHERS alone does not catch).
+    -- Inside a transaction block a COMMIT fails: fail here, before the lock
+    -- is taken, rather than with the lock held.
+    COMMIT;
     -- From here on the tenant's calls wait; a new transaction, so that what
     -- follows reads what committed before the lock was granted, whatever
     -- the isolation level.
@@ -152,14 +157,14 @@ BEGIN
         ELSIF mv.target <> target THEN
             RAISE EXCEPTION 'organization % has an unfinished move to partition %', org, mv.target
                 USING ERRCODE = '55000', HINT = 'Finish it first: CALL fanfare_router.move_organization(organization_id, that partition).';
-        ELSIF placed <> CASE mv.state WHEN 'copying' THEN mv.source ELSE mv.target END THEN
+        ELSIF placed <> (CASE mv.state WHEN 'copying' THEN mv.source ELSE mv.target END) THEN
             RAISE EXCEPTION 'the unfinished move of organization % does not match its placement', org
                 USING ERRCODE = '55000',
                       DETAIL = format('The move is %s from partition %s to %s; the placement names partition %s.',
                                       mv.state, mv.source, mv.target, placed),
                       HINT = 'Nothing was copied or deleted. Check both partitions, then correct fanfare_router.moves.';
         END IF;
-    EXCEPTION WHEN OTHERS THEN
+    EXCEPTION WHEN query_canceled OR OTHERS THEN
         PERFORM pg_advisory_unlock(lock_id);
         RAISE;
     END;
@@ -170,7 +175,7 @@ BEGIN
             CALL fanfare_router.copy_organization(org, mv.source, mv.target, page_rows);
             UPDATE fanfare_router.placements p SET partition = mv.target, placed_at = now() WHERE p.organization_id = org;
             UPDATE fanfare_router.moves m SET state = 'deleting' WHERE m.organization_id = org;
-        EXCEPTION WHEN OTHERS THEN
+        EXCEPTION WHEN query_canceled OR OTHERS THEN
             PERFORM pg_advisory_unlock(lock_id);
             RAISE;
         END;
@@ -180,7 +185,7 @@ BEGIN
     BEGIN
         PERFORM fanfare_router.tenant_delete(mv.source, org);
         DELETE FROM fanfare_router.moves m WHERE m.organization_id = org;
-    EXCEPTION WHEN OTHERS THEN
+    EXCEPTION WHEN query_canceled OR OTHERS THEN
         PERFORM pg_advisory_unlock(lock_id);
         RAISE;
     END;

@@ -11,8 +11,8 @@
 -- (a domain whose CHECK runs the caller's function) was used by a cast in
 -- the owner's rights: the router's role could make itself superuser.  The
 -- functions below are 0.2.1's, each with SET search_path = pg_catalog,
--- pg_temp and its casts schema-qualified; CREATE OR REPLACE keeps their
--- owner, privileges and comments.
+-- pg_temp and the functions and types it names schema-qualified; CREATE OR
+-- REPLACE keeps their owner, privileges and comments.
 
 ALTER FUNCTION fanfare.api_import_consumers(text, bytea, text)
     SET search_path = pg_catalog, pg_temp;
@@ -47,11 +47,11 @@ CREATE OR REPLACE FUNCTION fanfare.shard_create_consumers(organization_id uuid, 
     SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    PERFORM set_config('fanfare.organization_id', shard_create_consumers.organization_id::pg_catalog.text, true);
-    PERFORM set_config('fanfare.actor', shard_create_consumers.actor, true);
-    PERFORM set_config('fanfare.idempotency_key', coalesce(shard_create_consumers.idempotency_key, ''), true);
+    PERFORM pg_catalog.set_config('fanfare.organization_id', shard_create_consumers.organization_id::pg_catalog.text, true);
+    PERFORM pg_catalog.set_config('fanfare.actor', shard_create_consumers.actor, true);
+    PERFORM pg_catalog.set_config('fanfare.idempotency_key', coalesce(shard_create_consumers.idempotency_key, ''), true);
     consumers := fanfare.create_consumers(shard_create_consumers.payload);
-    outcome := current_setting('fanfare.idempotency_outcome', true);
+    outcome := pg_catalog.current_setting('fanfare.idempotency_outcome', true);
 END
 $$;
 
@@ -60,7 +60,7 @@ CREATE OR REPLACE FUNCTION fanfare.shard_validate_consumers(organization_id uuid
     SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    PERFORM set_config('fanfare.organization_id', shard_validate_consumers.organization_id::pg_catalog.text, true);
+    PERFORM pg_catalog.set_config('fanfare.organization_id', shard_validate_consumers.organization_id::pg_catalog.text, true);
     RETURN fanfare.validate_consumers(shard_validate_consumers.payload);
 END
 $$;
@@ -72,14 +72,27 @@ CREATE OR REPLACE FUNCTION fanfare.shard_post_consumers_batch(organization_id uu
     SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    PERFORM set_config('fanfare.organization_id', shard_post_consumers_batch.organization_id::pg_catalog.text, true);
-    PERFORM set_config('fanfare.actor', shard_post_consumers_batch.actor, true);
-    PERFORM set_config('fanfare.idempotency_key', coalesce(shard_post_consumers_batch.idempotency_key, ''), true);
-    PERFORM set_config('request.headers', coalesce(shard_post_consumers_batch.request_headers, ''), true);
+    PERFORM pg_catalog.set_config('fanfare.organization_id', shard_post_consumers_batch.organization_id::pg_catalog.text, true);
+    PERFORM pg_catalog.set_config('fanfare.actor', shard_post_consumers_batch.actor, true);
+    PERFORM pg_catalog.set_config('fanfare.idempotency_key', coalesce(shard_post_consumers_batch.idempotency_key, ''), true);
+    PERFORM pg_catalog.set_config('request.headers', coalesce(shard_post_consumers_batch.request_headers, ''), true);
     response := fanfare.post_consumers_batch(shard_post_consumers_batch.body);
-    status := current_setting('response.status', true);
-    headers := current_setting('response.headers', true);
+    status := pg_catalog.current_setting('response.status', true);
+    headers := pg_catalog.current_setting('response.headers', true);
 END
+$$;
+
+CREATE OR REPLACE FUNCTION fanfare.tenant_export_consumers(organization_id uuid, after_id uuid, max_rows integer)
+    RETURNS jsonb
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce(pg_catalog.jsonb_agg(pg_catalog.to_jsonb(c) ORDER BY c.id), '[]')
+      FROM (SELECT * FROM fanfare.consumers c
+             WHERE c.organization_id = tenant_export_consumers.organization_id
+               AND (tenant_export_consumers.after_id IS NULL OR c.id > tenant_export_consumers.after_id)
+             ORDER BY c.id
+             LIMIT tenant_export_consumers.max_rows) c
 $$;
 
 CREATE OR REPLACE FUNCTION fanfare.tenant_import_consumers(organization_id uuid, rows jsonb) RETURNS bigint
@@ -89,16 +102,29 @@ AS $$
 DECLARE
     n bigint;
 BEGIN
-    IF EXISTS (SELECT FROM jsonb_array_elements(tenant_import_consumers.rows) r
+    IF EXISTS (SELECT FROM pg_catalog.jsonb_array_elements(tenant_import_consumers.rows) r
                 WHERE r ->> 'organization_id' IS DISTINCT FROM tenant_import_consumers.organization_id::pg_catalog.text) THEN
         RAISE EXCEPTION 'rows of another organization in a tenant import'
             USING ERRCODE = '22023';
     END IF;
     INSERT INTO fanfare.consumers
-    SELECT * FROM jsonb_populate_recordset(NULL::fanfare.consumers, tenant_import_consumers.rows);
+    SELECT * FROM pg_catalog.jsonb_populate_recordset(NULL::fanfare.consumers, tenant_import_consumers.rows);
     GET DIAGNOSTICS n = ROW_COUNT;
     RETURN n;
 END
+$$;
+
+CREATE OR REPLACE FUNCTION fanfare.tenant_export_idempotency_keys(organization_id uuid, after_key text, max_rows integer)
+    RETURNS jsonb
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce(pg_catalog.jsonb_agg(pg_catalog.to_jsonb(k) ORDER BY k.key), '[]')
+      FROM (SELECT * FROM fanfare.idempotency_keys k
+             WHERE k.organization_id = tenant_export_idempotency_keys.organization_id
+               AND (tenant_export_idempotency_keys.after_key IS NULL OR k.key > tenant_export_idempotency_keys.after_key)
+             ORDER BY k.key
+             LIMIT tenant_export_idempotency_keys.max_rows) k
 $$;
 
 CREATE OR REPLACE FUNCTION fanfare.tenant_import_idempotency_keys(organization_id uuid, rows jsonb) RETURNS bigint
@@ -108,13 +134,13 @@ AS $$
 DECLARE
     n bigint;
 BEGIN
-    IF EXISTS (SELECT FROM jsonb_array_elements(tenant_import_idempotency_keys.rows) r
+    IF EXISTS (SELECT FROM pg_catalog.jsonb_array_elements(tenant_import_idempotency_keys.rows) r
                 WHERE r ->> 'organization_id' IS DISTINCT FROM tenant_import_idempotency_keys.organization_id::pg_catalog.text) THEN
         RAISE EXCEPTION 'rows of another organization in a tenant import'
             USING ERRCODE = '22023';
     END IF;
     INSERT INTO fanfare.idempotency_keys
-    SELECT * FROM jsonb_populate_recordset(NULL::fanfare.idempotency_keys, tenant_import_idempotency_keys.rows);
+    SELECT * FROM pg_catalog.jsonb_populate_recordset(NULL::fanfare.idempotency_keys, tenant_import_idempotency_keys.rows);
     GET DIAGNOSTICS n = ROW_COUNT;
     RETURN n;
 END
@@ -125,10 +151,10 @@ CREATE OR REPLACE FUNCTION fanfare.tenant_summary(organization_id uuid,
     LANGUAGE sql STABLE STRICT SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT (SELECT count(*) FROM fanfare.consumers c WHERE c.organization_id = tenant_summary.organization_id),
-           (SELECT count(*) FROM fanfare.idempotency_keys k WHERE k.organization_id = tenant_summary.organization_id),
-           (SELECT md5(coalesce(string_agg(md5(to_jsonb(c)::pg_catalog.text), '' ORDER BY c.id), '')
-                       || '/' || coalesce((SELECT string_agg(md5(to_jsonb(k)::pg_catalog.text), '' ORDER BY k.key)
+    SELECT (SELECT pg_catalog.count(*) FROM fanfare.consumers c WHERE c.organization_id = tenant_summary.organization_id),
+           (SELECT pg_catalog.count(*) FROM fanfare.idempotency_keys k WHERE k.organization_id = tenant_summary.organization_id),
+           (SELECT pg_catalog.md5(coalesce(pg_catalog.string_agg(pg_catalog.md5(pg_catalog.to_jsonb(c)::pg_catalog.text), '' ORDER BY c.id), '')
+                       || '/' || coalesce((SELECT pg_catalog.string_agg(pg_catalog.md5(pg_catalog.to_jsonb(k)::pg_catalog.text), '' ORDER BY k.key)
                                              FROM fanfare.idempotency_keys k
                                             WHERE k.organization_id = tenant_summary.organization_id), ''))
               FROM fanfare.consumers c WHERE c.organization_id = tenant_summary.organization_id)

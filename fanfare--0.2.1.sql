@@ -548,11 +548,11 @@ CREATE FUNCTION fanfare.shard_create_consumers(organization_id uuid, actor text,
     SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    PERFORM set_config('fanfare.organization_id', shard_create_consumers.organization_id::pg_catalog.text, true);
-    PERFORM set_config('fanfare.actor', shard_create_consumers.actor, true);
-    PERFORM set_config('fanfare.idempotency_key', coalesce(shard_create_consumers.idempotency_key, ''), true);
+    PERFORM pg_catalog.set_config('fanfare.organization_id', shard_create_consumers.organization_id::pg_catalog.text, true);
+    PERFORM pg_catalog.set_config('fanfare.actor', shard_create_consumers.actor, true);
+    PERFORM pg_catalog.set_config('fanfare.idempotency_key', coalesce(shard_create_consumers.idempotency_key, ''), true);
     consumers := fanfare.create_consumers(shard_create_consumers.payload);
-    outcome := current_setting('fanfare.idempotency_outcome', true);
+    outcome := pg_catalog.current_setting('fanfare.idempotency_outcome', true);
 END
 $$;
 
@@ -564,7 +564,7 @@ CREATE FUNCTION fanfare.shard_validate_consumers(organization_id uuid, payload j
     SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    PERFORM set_config('fanfare.organization_id', shard_validate_consumers.organization_id::pg_catalog.text, true);
+    PERFORM pg_catalog.set_config('fanfare.organization_id', shard_validate_consumers.organization_id::pg_catalog.text, true);
     RETURN fanfare.validate_consumers(shard_validate_consumers.payload);
 END
 $$;
@@ -579,13 +579,13 @@ CREATE FUNCTION fanfare.shard_post_consumers_batch(organization_id uuid, actor t
     SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    PERFORM set_config('fanfare.organization_id', shard_post_consumers_batch.organization_id::pg_catalog.text, true);
-    PERFORM set_config('fanfare.actor', shard_post_consumers_batch.actor, true);
-    PERFORM set_config('fanfare.idempotency_key', coalesce(shard_post_consumers_batch.idempotency_key, ''), true);
-    PERFORM set_config('request.headers', coalesce(shard_post_consumers_batch.request_headers, ''), true);
+    PERFORM pg_catalog.set_config('fanfare.organization_id', shard_post_consumers_batch.organization_id::pg_catalog.text, true);
+    PERFORM pg_catalog.set_config('fanfare.actor', shard_post_consumers_batch.actor, true);
+    PERFORM pg_catalog.set_config('fanfare.idempotency_key', coalesce(shard_post_consumers_batch.idempotency_key, ''), true);
+    PERFORM pg_catalog.set_config('request.headers', coalesce(shard_post_consumers_batch.request_headers, ''), true);
     response := fanfare.post_consumers_batch(shard_post_consumers_batch.body);
-    status := current_setting('response.status', true);
-    headers := current_setting('response.headers', true);
+    status := pg_catalog.current_setting('response.status', true);
+    headers := pg_catalog.current_setting('response.headers', true);
 END
 $$;
 
@@ -608,7 +608,7 @@ CREATE FUNCTION fanfare.tenant_export_consumers(organization_id uuid, after_id u
     LANGUAGE sql STABLE SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT coalesce(jsonb_agg(to_jsonb(c) ORDER BY c.id), '[]')
+    SELECT coalesce(pg_catalog.jsonb_agg(pg_catalog.to_jsonb(c) ORDER BY c.id), '[]')
       FROM (SELECT * FROM fanfare.consumers c
              WHERE c.organization_id = tenant_export_consumers.organization_id
                AND (tenant_export_consumers.after_id IS NULL OR c.id > tenant_export_consumers.after_id)
@@ -626,13 +626,13 @@ AS $$
 DECLARE
     n bigint;
 BEGIN
-    IF EXISTS (SELECT FROM jsonb_array_elements(tenant_import_consumers.rows) r
+    IF EXISTS (SELECT FROM pg_catalog.jsonb_array_elements(tenant_import_consumers.rows) r
                 WHERE r ->> 'organization_id' IS DISTINCT FROM tenant_import_consumers.organization_id::pg_catalog.text) THEN
         RAISE EXCEPTION 'rows of another organization in a tenant import'
             USING ERRCODE = '22023';
     END IF;
     INSERT INTO fanfare.consumers
-    SELECT * FROM jsonb_populate_recordset(NULL::fanfare.consumers, tenant_import_consumers.rows);
+    SELECT * FROM pg_catalog.jsonb_populate_recordset(NULL::fanfare.consumers, tenant_import_consumers.rows);
     GET DIAGNOSTICS n = ROW_COUNT;
     RETURN n;
 END
@@ -646,7 +646,7 @@ CREATE FUNCTION fanfare.tenant_export_idempotency_keys(organization_id uuid, aft
     LANGUAGE sql STABLE SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT coalesce(jsonb_agg(to_jsonb(k) ORDER BY k.key), '[]')
+    SELECT coalesce(pg_catalog.jsonb_agg(pg_catalog.to_jsonb(k) ORDER BY k.key), '[]')
       FROM (SELECT * FROM fanfare.idempotency_keys k
              WHERE k.organization_id = tenant_export_idempotency_keys.organization_id
                AND (tenant_export_idempotency_keys.after_key IS NULL OR k.key > tenant_export_idempotency_keys.after_key)
@@ -664,13 +664,13 @@ AS $$
 DECLARE
     n bigint;
 BEGIN
-    IF EXISTS (SELECT FROM jsonb_array_elements(tenant_import_idempotency_keys.rows) r
+    IF EXISTS (SELECT FROM pg_catalog.jsonb_array_elements(tenant_import_idempotency_keys.rows) r
                 WHERE r ->> 'organization_id' IS DISTINCT FROM tenant_import_idempotency_keys.organization_id::pg_catalog.text) THEN
         RAISE EXCEPTION 'rows of another organization in a tenant import'
             USING ERRCODE = '22023';
     END IF;
     INSERT INTO fanfare.idempotency_keys
-    SELECT * FROM jsonb_populate_recordset(NULL::fanfare.idempotency_keys, tenant_import_idempotency_keys.rows);
+    SELECT * FROM pg_catalog.jsonb_populate_recordset(NULL::fanfare.idempotency_keys, tenant_import_idempotency_keys.rows);
     GET DIAGNOSTICS n = ROW_COUNT;
     RETURN n;
 END
@@ -684,10 +684,10 @@ CREATE FUNCTION fanfare.tenant_summary(organization_id uuid,
     LANGUAGE sql STABLE STRICT SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT (SELECT count(*) FROM fanfare.consumers c WHERE c.organization_id = tenant_summary.organization_id),
-           (SELECT count(*) FROM fanfare.idempotency_keys k WHERE k.organization_id = tenant_summary.organization_id),
-           (SELECT md5(coalesce(string_agg(md5(to_jsonb(c)::pg_catalog.text), '' ORDER BY c.id), '')
-                       || '/' || coalesce((SELECT string_agg(md5(to_jsonb(k)::pg_catalog.text), '' ORDER BY k.key)
+    SELECT (SELECT pg_catalog.count(*) FROM fanfare.consumers c WHERE c.organization_id = tenant_summary.organization_id),
+           (SELECT pg_catalog.count(*) FROM fanfare.idempotency_keys k WHERE k.organization_id = tenant_summary.organization_id),
+           (SELECT pg_catalog.md5(coalesce(pg_catalog.string_agg(pg_catalog.md5(pg_catalog.to_jsonb(c)::pg_catalog.text), '' ORDER BY c.id), '')
+                       || '/' || coalesce((SELECT pg_catalog.string_agg(pg_catalog.md5(pg_catalog.to_jsonb(k)::pg_catalog.text), '' ORDER BY k.key)
                                              FROM fanfare.idempotency_keys k
                                             WHERE k.organization_id = tenant_summary.organization_id), ''))
               FROM fanfare.consumers c WHERE c.organization_id = tenant_summary.organization_id)

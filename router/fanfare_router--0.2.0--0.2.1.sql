@@ -7,7 +7,8 @@
 -- Every SECURITY DEFINER function pins search_path
 ------------------------------------------------------------------------------
 -- 0.2.0's routed calls (PL/Proxy) were SECURITY DEFINER without a SET
--- clause; fanfare.api_import_consumers casts with a qualified type now.
+-- clause; fanfare.api_import_consumers and fanfare_router.route name the
+-- functions and types they use with their schema now.
 
 ALTER FUNCTION fanfare_router.shard_import_consumers(uuid, text, bytea, text)
     SET search_path = pg_catalog, pg_temp;
@@ -34,8 +35,8 @@ DECLARE
 BEGIN
     -- the key first, on the router: nothing is sent to a shard for an unknown key
     SELECT * INTO tenant FROM fanfare_router.authenticate_key(api_import_consumers.key);
-    PERFORM set_config('fanfare.organization_id', tenant.organization_id::pg_catalog.text, true);
-    PERFORM set_config('fanfare.actor', tenant.actor, true);
+    PERFORM pg_catalog.set_config('fanfare.organization_id', tenant.organization_id::pg_catalog.text, true);
+    PERFORM pg_catalog.set_config('fanfare.actor', tenant.actor, true);
     BEGIN
         FOR r IN SELECT * FROM fanfare_router.shard_import_consumers(tenant.organization_id, tenant.actor,
                                                                       api_import_consumers.body,
@@ -50,6 +51,31 @@ BEGIN
         GET STACKED DIAGNOSTICS s = RETURNED_SQLSTATE, m = MESSAGE_TEXT, d = PG_EXCEPTION_DETAIL, h = PG_EXCEPTION_HINT;
         PERFORM fanfare_router.raise_shard_error(s, m, d, h);
     END;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION fanfare_router.route(organization_id uuid) RETURNS integer
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    p integer;
+BEGIN
+    PERFORM pg_catalog.pg_advisory_xact_lock_shared(fanfare_router.lock_key(route.organization_id));
+    IF pg_catalog.current_setting('transaction_isolation') = 'read committed' THEN
+        SELECT pl.partition INTO p FROM fanfare_router.placements pl
+         WHERE pl.organization_id = route.organization_id;
+    ELSE
+        SELECT pl.partition INTO p FROM fanfare_router.placements pl
+         WHERE pl.organization_id = route.organization_id FOR SHARE;
+    END IF;
+    IF p IS NULL THEN
+        RAISE EXCEPTION 'organization % has no placement', route.organization_id
+            USING ERRCODE = '28000',
+                  DETAIL = 'A router serves the organizations of its directory, fanfare.organizations.',
+                  HINT = 'Create organizations on the router with fanfare.create_organization.';
+    END IF;
+    RETURN p;
 END
 $$;
 

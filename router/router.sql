@@ -128,8 +128,8 @@ AS $$
 DECLARE
     p integer;
 BEGIN
-    PERFORM pg_advisory_xact_lock_shared(fanfare_router.lock_key(route.organization_id));
-    IF current_setting('transaction_isolation') = 'read committed' THEN
+    PERFORM pg_catalog.pg_advisory_xact_lock_shared(fanfare_router.lock_key(route.organization_id));
+    IF pg_catalog.current_setting('transaction_isolation') = 'read committed' THEN
         SELECT pl.partition INTO p FROM fanfare_router.placements pl
          WHERE pl.organization_id = route.organization_id;
     ELSE
@@ -393,8 +393,8 @@ DECLARE
 BEGIN
     -- the key first, on the router: nothing is sent to a shard for an unknown key
     SELECT * INTO tenant FROM fanfare_router.authenticate_key(api_import_consumers.key);
-    PERFORM set_config('fanfare.organization_id', tenant.organization_id::pg_catalog.text, true);
-    PERFORM set_config('fanfare.actor', tenant.actor, true);
+    PERFORM pg_catalog.set_config('fanfare.organization_id', tenant.organization_id::pg_catalog.text, true);
+    PERFORM pg_catalog.set_config('fanfare.actor', tenant.actor, true);
     BEGIN
         FOR r IN SELECT * FROM fanfare_router.shard_import_consumers(tenant.organization_id, tenant.actor,
                                                                       api_import_consumers.body,

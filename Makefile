@@ -2,7 +2,7 @@
 # entry points (run, test, bench).  See README.md.
 
 EXTENSION  = fanfare
-EXTVERSION = 0.2.0
+EXTVERSION = 0.2.1
 
 MODULE_big = fanfare
 OBJS = \
@@ -30,7 +30,7 @@ OBJS = \
 DATA = $(wildcard fanfare--*.sql)
 
 # pg_regress suites (sql/ + expected/) and isolation specs (test/isolation/)
-REGRESS = install validation defaults response tenancy limits errors issue_format wire numbers idempotency lifecycle upgrade
+REGRESS = install validation defaults response tenancy limits errors issue_format wire numbers idempotency lifecycle security upgrade
 REGRESS_OPTS = --inputdir=.
 ISOLATION = email_race idempotency
 ISOLATION_OPTS = --inputdir=test/isolation --outputdir=output_iso

@@ -2,7 +2,7 @@
 -- The router: placement, routing with PL/Proxy, the API, tenant moves
 ------------------------------------------------------------------------------
 -- Above this line, fanfare's keys section (the directory: organizations,
--- API keys, their functions), taken from fanfare--0.2.0.sql at build time.
+-- API keys, their functions), taken from fanfare--EXTVERSION.sql at build time.
 -- MODULE_PATHNAME is fanfare's library ($libdir/fanfare, see the control
 -- file): key hashing, the tenant settings and the claims are fanfare's own
 -- code.  The consumers live on the shards, ordinary fanfare databases that
@@ -128,8 +128,8 @@ AS $$
 DECLARE
     p integer;
 BEGIN
-    PERFORM pg_advisory_xact_lock_shared(fanfare_router.lock_key(route.organization_id));
-    IF current_setting('transaction_isolation') = 'read committed' THEN
+    PERFORM pg_catalog.pg_advisory_xact_lock_shared(fanfare_router.lock_key(route.organization_id));
+    IF pg_catalog.current_setting('transaction_isolation') = 'read committed' THEN
         SELECT pl.partition INTO p FROM fanfare_router.placements pl
          WHERE pl.organization_id = route.organization_id;
     ELSE
@@ -154,13 +154,15 @@ COMMENT ON FUNCTION fanfare_router.route(uuid) IS
 ------------------------------------------------------------------------------
 -- One shard per call, by the organization's placement.  SECURITY DEFINER:
 -- the calls connect with the user mapping of the extension's owner (or
--- PUBLIC's).  PL/Proxy rewrites a shard's errors; the fanfare.* functions
+-- PUBLIC's); search_path pinned, as for every SECURITY DEFINER function
+-- (PL/Proxy's RUN ON and TARGET names are schema-qualified).  PL/Proxy rewrites a shard's errors; the fanfare.* functions
 -- below undo that (raise_shard_error).
 
 CREATE FUNCTION fanfare_router.shard_import_consumers(organization_id uuid, actor text, body bytea,
                                                       idempotency_key text)
     RETURNS TABLE (consumer json, outcome text)
     LANGUAGE plproxy VOLATILE SECURITY DEFINER ROWS 500
+    SET search_path = pg_catalog, pg_temp
 AS $$
     CLUSTER 'fanfare';
     RUN ON fanfare_router.route(organization_id);
@@ -171,6 +173,7 @@ CREATE FUNCTION fanfare_router.shard_import_consumers_text(organization_id uuid,
                                                            idempotency_key text)
     RETURNS TABLE (consumer json, outcome text)
     LANGUAGE plproxy VOLATILE SECURITY DEFINER ROWS 500
+    SET search_path = pg_catalog, pg_temp
 AS $$
     CLUSTER 'fanfare';
     RUN ON fanfare_router.route(organization_id);
@@ -181,6 +184,7 @@ CREATE FUNCTION fanfare_router.shard_create_consumers(organization_id uuid, acto
                                                       idempotency_key text,
                                                       OUT consumers jsonb, OUT outcome text)
     LANGUAGE plproxy VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
 AS $$
     CLUSTER 'fanfare';
     RUN ON fanfare_router.route(organization_id);
@@ -189,6 +193,7 @@ $$;
 
 CREATE FUNCTION fanfare_router.shard_validate_consumers(organization_id uuid, payload jsonb) RETURNS jsonb
     LANGUAGE plproxy VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
 AS $$
     CLUSTER 'fanfare';
     RUN ON fanfare_router.route(organization_id);
@@ -199,6 +204,7 @@ CREATE FUNCTION fanfare_router.shard_post_consumers_batch(organization_id uuid, 
                                                           request_headers text, idempotency_key text,
                                                           OUT response json, OUT status text, OUT headers text)
     LANGUAGE plproxy VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
 AS $$
     CLUSTER 'fanfare';
     RUN ON fanfare_router.route(organization_id);
@@ -387,8 +393,8 @@ DECLARE
 BEGIN
     -- the key first, on the router: nothing is sent to a shard for an unknown key
     SELECT * INTO tenant FROM fanfare_router.authenticate_key(api_import_consumers.key);
-    PERFORM set_config('fanfare.organization_id', tenant.organization_id::text, true);
-    PERFORM set_config('fanfare.actor', tenant.actor, true);
+    PERFORM pg_catalog.set_config('fanfare.organization_id', tenant.organization_id::pg_catalog.text, true);
+    PERFORM pg_catalog.set_config('fanfare.actor', tenant.actor, true);
     BEGIN
         FOR r IN SELECT * FROM fanfare_router.shard_import_consumers(tenant.organization_id, tenant.actor,
                                                                       api_import_consumers.body,
@@ -563,6 +569,12 @@ DECLARE
     src record;
     dst record;
 BEGIN
+    -- the target is cleared first: never the partition the tenant's calls use
+    IF target = (SELECT p.partition FROM fanfare_router.placements p WHERE p.organization_id = org) THEN
+        RAISE EXCEPTION 'partition % holds the live copy of organization %', target, org
+            USING ERRCODE = '55000',
+                  DETAIL = 'Its placement names that partition: a copy into it would delete the rows its calls use.';
+    END IF;
     PERFORM fanfare_router.tenant_delete(target, org);
     PERFORM fanfare_router.tenant_register(target, org, (SELECT o.name FROM fanfare.organizations o WHERE o.id = org));
     LOOP
@@ -591,14 +603,22 @@ END
 $$;
 
 COMMENT ON PROCEDURE fanfare_router.copy_organization(uuid, integer, integer, integer) IS
-    'Step of move_organization: copies an organization''s consumers and idempotency keys from one partition to another, page by page, after clearing the target, and fails unless both then hold the same rows (counts and a fingerprint of every column).';
+    'Step of move_organization: copies an organization''s consumers and idempotency keys from one partition to another, page by page, after clearing the target, and fails unless both then hold the same rows (counts and a fingerprint of every column). Refuses a target that the organization''s placement names (55000).';
 
+-- The tenant's lock is a session lock: it outlives the COMMITs that make
+-- each step durable.  A handler cannot surround a COMMIT, so each step
+-- between two COMMITs is a block of its own whose handler releases the lock
+-- and raises the error again.  Everything the move acts on (the placement,
+-- an unfinished move) is read once the lock is held, in a transaction begun
+-- after it was granted: a second call that waited for a first one sees
+-- what the first one did.
 CREATE PROCEDURE fanfare_router.move_organization(organization_id uuid, target integer,
                                                   page_rows integer DEFAULT 1000)
     LANGUAGE plpgsql
 AS $$
 DECLARE
     org uuid := move_organization.organization_id;
+    lock_id bigint := fanfare_router.lock_key(move_organization.organization_id);
     mv fanfare_router.moves;
     placed integer;
 BEGIN
@@ -609,47 +629,75 @@ BEGIN
         RAISE EXCEPTION 'partition % is not a partition of the cluster fanfare', target
             USING ERRCODE = '22023';
     END IF;
-    SELECT p.partition INTO placed FROM fanfare_router.placements p WHERE p.organization_id = org;
-    IF placed IS NULL THEN
+    IF NOT EXISTS (SELECT FROM fanfare_router.placements p WHERE p.organization_id = org) THEN
         RAISE EXCEPTION 'organization % has no placement', org USING ERRCODE = '28000';
     END IF;
 
-    -- From here on the tenant's calls wait (session lock: it outlives the
-    -- commits below, and is released at the end, or when the session ends).
-    PERFORM pg_advisory_lock(fanfare_router.lock_key(org));
+    -- Each handler below releases the lock and raises the error again (a
+    -- cancel or statement_timeout too, which OTHERS alone does not catch).
+    -- Inside a transaction block a COMMIT fails: fail here, before the lock
+    -- is taken, rather than with the lock held.
+    COMMIT;
+    -- From here on the tenant's calls wait; a new transaction, so that what
+    -- follows reads what committed before the lock was granted, whatever
+    -- the isolation level.
+    PERFORM pg_advisory_lock(lock_id);
+    COMMIT;
 
-    SELECT * INTO mv FROM fanfare_router.moves m WHERE m.organization_id = org;
-    IF NOT FOUND THEN
-        IF placed = target THEN
-            PERFORM pg_advisory_unlock(fanfare_router.lock_key(org));
-            RETURN;
+    BEGIN
+        SELECT p.partition INTO placed FROM fanfare_router.placements p WHERE p.organization_id = org;
+        SELECT * INTO mv FROM fanfare_router.moves m WHERE m.organization_id = org;
+        IF NOT FOUND THEN
+            IF placed = target THEN
+                -- already there (a retried or second call whose move is done)
+                PERFORM pg_advisory_unlock(lock_id);
+                RETURN;
+            END IF;
+            INSERT INTO fanfare_router.moves (organization_id, source, target, state)
+            VALUES (org, placed, target, 'copying')
+            RETURNING * INTO mv;
+        ELSIF mv.target <> target THEN
+            RAISE EXCEPTION 'organization % has an unfinished move to partition %', org, mv.target
+                USING ERRCODE = '55000', HINT = 'Finish it first: CALL fanfare_router.move_organization(organization_id, that partition).';
+        ELSIF placed <> (CASE mv.state WHEN 'copying' THEN mv.source ELSE mv.target END) THEN
+            RAISE EXCEPTION 'the unfinished move of organization % does not match its placement', org
+                USING ERRCODE = '55000',
+                      DETAIL = format('The move is %s from partition %s to %s; the placement names partition %s.',
+                                      mv.state, mv.source, mv.target, placed),
+                      HINT = 'Nothing was copied or deleted. Check both partitions, then correct fanfare_router.moves.';
         END IF;
-        INSERT INTO fanfare_router.moves (organization_id, source, target, state)
-        VALUES (org, placed, target, 'copying')
-        RETURNING * INTO mv;
-        COMMIT;
-    ELSIF mv.target <> target THEN
-        PERFORM pg_advisory_unlock(fanfare_router.lock_key(org));
-        RAISE EXCEPTION 'organization % has an unfinished move to partition %', org, mv.target
-            USING ERRCODE = '55000', HINT = 'Finish it first: CALL fanfare_router.move_organization(organization_id, that partition).';
-    END IF;
+    EXCEPTION WHEN query_canceled OR OTHERS THEN
+        PERFORM pg_advisory_unlock(lock_id);
+        RAISE;
+    END;
+    COMMIT;
 
     IF mv.state = 'copying' THEN
-        CALL fanfare_router.copy_organization(org, mv.source, mv.target, page_rows);
-        UPDATE fanfare_router.placements p SET partition = mv.target, placed_at = now() WHERE p.organization_id = org;
-        UPDATE fanfare_router.moves m SET state = 'deleting' WHERE m.organization_id = org;
+        BEGIN
+            CALL fanfare_router.copy_organization(org, mv.source, mv.target, page_rows);
+            UPDATE fanfare_router.placements p SET partition = mv.target, placed_at = now() WHERE p.organization_id = org;
+            UPDATE fanfare_router.moves m SET state = 'deleting' WHERE m.organization_id = org;
+        EXCEPTION WHEN query_canceled OR OTHERS THEN
+            PERFORM pg_advisory_unlock(lock_id);
+            RAISE;
+        END;
         COMMIT;
     END IF;
 
-    PERFORM fanfare_router.tenant_delete(mv.source, org);
-    DELETE FROM fanfare_router.moves m WHERE m.organization_id = org;
+    BEGIN
+        PERFORM fanfare_router.tenant_delete(mv.source, org);
+        DELETE FROM fanfare_router.moves m WHERE m.organization_id = org;
+    EXCEPTION WHEN query_canceled OR OTHERS THEN
+        PERFORM pg_advisory_unlock(lock_id);
+        RAISE;
+    END;
     COMMIT;
-    PERFORM pg_advisory_unlock(fanfare_router.lock_key(org));
+    PERFORM pg_advisory_unlock(lock_id);
 END
 $$;
 
 COMMENT ON PROCEDURE fanfare_router.move_organization(uuid, integer, integer) IS
-    'Moves an organization to another partition (copying page_rows rows per remote call): its calls wait (its advisory lock, exclusively), its consumers and idempotency keys are copied and checked, the placement flips, the old rows are deleted, its calls resume. Other organizations are not held. Resumable: after a crash or an error, call it again with the same target. Run it with CALL, outside a transaction block.';
+    'Moves an organization to another partition (copying page_rows rows per remote call): its calls wait (its advisory lock, exclusively), its consumers and idempotency keys are copied and checked, the placement flips, the old rows are deleted, its calls resume. Other organizations are not held. Resumable: after a crash or an error, call it again with the same target; a call that waited for another move of the same organization acts on what that move left. The lock is released on error. Run it with CALL, outside a transaction block.';
 
 ------------------------------------------------------------------------------
 -- Privileges

@@ -18,6 +18,12 @@
  * detail and hint come back unchanged, and a shard that cannot be reached
  * is 08006 (connection_failure), which the gateway answers with 503.
  *
+ * What PL/Proxy and libpq say about an unreachable shard names it: host,
+ * address, port, database.  That is for the router's operator, not for an
+ * API client (PostgREST hands DETAIL to HTTP clients): the client gets
+ * "shard unavailable" and nothing else, the server log gets the original
+ * text as the error's errdetail_log.
+ *
  * Telling PL/Proxy's wrapping from the remote text is done on text, since
  * PL/Proxy keeps no other trace of it: the prefixes above are PL/Proxy
  * 2.10's (src/main.c, plproxy_remote_error and plproxy_error_with_state),
@@ -35,6 +41,7 @@ PG_MODULE_MAGIC;
 #define REMOTE_DETAIL	"Remote detail: "
 #define REMOTE_HINT		"Remote hint: "
 #define PLPROXY_MARK	"PL/Proxy function "
+#define UNAVAILABLE		"shard unavailable"
 
 /*
  * What a partition that cannot be reached looks like: PL/Proxy's own
@@ -125,6 +132,7 @@ fanfare_router_raise_shard_error(PG_FUNCTION_ARGS)
 	const char *remote;
 	int			sqlstate;
 	bool		client_body;
+	char	   *unreachable_text = NULL;
 
 	if (state == NULL || strlen(state) != 5 || message == NULL)
 		ereport(ERROR,
@@ -141,16 +149,22 @@ fanfare_router_raise_shard_error(PG_FUNCTION_ARGS)
 		if (hint != NULL)
 			hint = (char *) strip_prefix(hint, REMOTE_HINT);
 		if (sqlstate == ERRCODE_INTERNAL_ERROR && is_unreachable(message))
-			sqlstate = ERRCODE_CONNECTION_FAILURE;
+			unreachable_text = text_arg(fcinfo, 1);
 	}
 	else if (sqlstate == ERRCODE_INTERNAL_ERROR &&
 			 strncmp(message, PLPROXY_MARK, strlen(PLPROXY_MARK)) == 0 &&
 			 is_unreachable(message))
+		unreachable_text = message;
+
+	if (unreachable_text != NULL)
 	{
-		detail = message;
-		message = "could not reach the shard of this organization";
-		hint = NULL;
-		sqlstate = ERRCODE_CONNECTION_FAILURE;
+		/* the shard's whereabouts go to the server log only */
+		error_context_stack = NULL;
+		ereport(ERROR,
+				(errcode(ERRCODE_CONNECTION_FAILURE),
+				 errmsg(UNAVAILABLE),
+				 errdetail_log("PL/Proxy: %s%s%s", unreachable_text,
+							   detail ? " " : "", detail ? detail : "")));
 	}
 
 	client_body = ERRCODE_TO_CATEGORY(sqlstate) == ERRCODE_DATA_EXCEPTION && detail != NULL;

@@ -163,7 +163,7 @@ SELECT count(DISTINCT consumer) AS distinct_answers FROM api_answers;
 SELECT count(*) AS consumers FROM fanfare.consumers WHERE organization_id = :'org';
 -- escapes in a string are part of the key; a NULL header is no key
 SELECT count(*) AS created
-FROM fanfare.api_import_consumers(:'sk', convert_to('{"consumers":[]}', 'UTF8'), '"a \"quoted\" key\\"');
+FROM fanfare.api_import_consumers(:'sk', convert_to('{"consumers":[{"emailVerified":true,"phoneVerified":false,"status":"INACTIVE"}]}', 'UTF8'), '"a \"quoted\" key\\"');
 SELECT key FROM fanfare.idempotency_keys WHERE organization_id = :'org' ORDER BY key;
 SELECT count(*) AS created FROM fanfare.api_import_consumers(:'sk', convert_to('{"consumers":[]}', 'UTF8'), NULL);
 -- the same key, another body: 22N04, before the body is read
@@ -227,7 +227,7 @@ WHERE key = 'import-2026-12-01-a' AND organization_id = current_setting('fanfare
 SET fanfare.idempotency_ttl = '1h';
 BEGIN;
 SET LOCAL fanfare.idempotency_key = 'short-lived';
-SELECT count(*) AS created FROM fanfare.import_consumers('{"consumers":[]}');
+SELECT count(*) AS created FROM fanfare.import_consumers('{"consumers":[{"emailVerified":true,"phoneVerified":false,"status":"INACTIVE"}]}');
 COMMIT;
 RESET fanfare.idempotency_ttl;
 SELECT expires_at - created_at AS ttl FROM fanfare.idempotency_keys WHERE key = 'short-lived';
@@ -255,6 +255,51 @@ SET ROLE fanfare_api;
 SELECT count(*) FROM fanfare.idempotency_keys;
 SELECT fanfare.prune_idempotency_keys();
 RESET ROLE;
+
+-- an empty batch creates nothing, so its key stores nothing: the same key
+-- may then name a batch that creates (issue 17, L4)
+BEGIN;
+SET LOCAL fanfare.idempotency_key = 'empty-first';
+SELECT count(*) AS created FROM fanfare.import_consumers('{"consumers":[]}');
+SELECT current_setting('fanfare.idempotency_outcome') AS outcome;
+COMMIT;
+SELECT count(*) AS empty_keys_stored FROM fanfare.idempotency_keys WHERE key = 'empty-first';
+SELECT count(*) AS created
+FROM fanfare.api_import_consumers(:'sk', convert_to('{"consumers":[]}', 'UTF8'), 'empty-gateway');
+SELECT count(*) AS empty_keys_stored FROM fanfare.idempotency_keys WHERE key = 'empty-gateway';
+BEGIN;
+SET LOCAL fanfare.idempotency_key = 'empty-first';
+SELECT count(*) AS created FROM fanfare.import_consumers('{"consumers":[{"emailVerified":true,"phoneVerified":false,"status":"INACTIVE"}]}');
+SELECT current_setting('fanfare.idempotency_outcome') AS outcome;
+COMMIT;
+SELECT cardinality(ids) AS ids FROM fanfare.idempotency_keys WHERE key = 'empty-first';
+
+-- a stored row fanfare cannot have written (here: corrupted by a
+-- superuser) is XX001 on replay, never NULL ids in a 200
+BEGIN;
+SET LOCAL fanfare.idempotency_key = 'corrupt-me';
+SELECT count(*) AS created FROM fanfare.import_consumers('{"consumers":[{"emailVerified":true,"phoneVerified":false,"status":"INACTIVE"},{"emailVerified":true,"phoneVerified":false,"status":"ACTIVE"}]}');
+COMMIT;
+UPDATE fanfare.idempotency_keys SET ids[2] = NULL WHERE key = 'corrupt-me';
+\set VERBOSITY default
+BEGIN;
+SET LOCAL fanfare.idempotency_key = 'corrupt-me';
+SELECT fanfare.import_consumers('{"consumers":[{"emailVerified":true,"phoneVerified":false,"status":"INACTIVE"},{"emailVerified":true,"phoneVerified":false,"status":"ACTIVE"}]}');
+ROLLBACK;
+\set VERBOSITY terse
+UPDATE fanfare.idempotency_keys SET ids = ARRAY[NULL::uuid, NULL::uuid] WHERE key = 'corrupt-me';
+BEGIN;
+SET LOCAL fanfare.idempotency_key = 'corrupt-me';
+SELECT count(*) FROM fanfare.import_consumers('{"consumers":[{"emailVerified":true,"phoneVerified":false,"status":"INACTIVE"},{"emailVerified":true,"phoneVerified":false,"status":"ACTIVE"}]}');
+\echo :LAST_ERROR_SQLSTATE
+ROLLBACK;
+UPDATE fanfare.idempotency_keys SET ids = '{{0190f5c2-1de0-7000-8000-000000000001},{0190f5c2-1de0-7000-8000-000000000002}}' WHERE key = 'corrupt-me';
+BEGIN;
+SET LOCAL fanfare.idempotency_key = 'corrupt-me';
+SELECT count(*) FROM fanfare.import_consumers('{"consumers":[{"emailVerified":true,"phoneVerified":false,"status":"INACTIVE"},{"emailVerified":true,"phoneVerified":false,"status":"ACTIVE"}]}');
+\echo :LAST_ERROR_SQLSTATE
+ROLLBACK;
+DELETE FROM fanfare.idempotency_keys WHERE key IN ('empty-first', 'corrupt-me');
 
 -- clean up
 DELETE FROM fanfare.consumers;

@@ -342,5 +342,53 @@ SELECT o.name, o.disabled_at IS NOT NULL AS disabled, count(c.id) AS consumers,
 FROM fanfare.organizations o LEFT JOIN fanfare.consumers c ON c.organization_id = o.id
 GROUP BY o.name, o.disabled_at ORDER BY o.name;
 
+------------------------------------------------------------------------------
+-- Then 0.2.0 to 0.2.1, with 0.2.0's data in place: an idempotency key too
+------------------------------------------------------------------------------
+CREATE TEMP TABLE keyed_first AS
+SELECT n, c::text AS consumer
+FROM fanfare.api_import_consumers(:'sk_a', convert_to('{"consumers":[{"emailVerified":true,"phoneVerified":true,"status":"ACTIVE","email":"olga@example.com"}]}', 'UTF8'),
+                                  'upgrade-0.2.1') WITH ORDINALITY AS r(c, n);
+CREATE TEMP TABLE before_021 AS
+  SELECT 'consumers' AS tab, count(*) AS n,
+         md5(string_agg(c::text, ',' ORDER BY c.organization_id, c.id)) AS checksum
+  FROM fanfare.consumers c
+  UNION ALL
+  SELECT 'organizations', count(*), md5(string_agg(o::text, ',' ORDER BY o.id)) FROM fanfare.organizations o
+  UNION ALL
+  SELECT 'api_keys', count(*), md5(string_agg(k::text, ',' ORDER BY k.id)) FROM fanfare.api_keys k
+  UNION ALL
+  SELECT 'idempotency_keys', count(*), md5(string_agg(k::text, ',' ORDER BY k.organization_id, k.key))
+  FROM fanfare.idempotency_keys k;
+ALTER EXTENSION fanfare UPDATE TO '0.2.1';
+SELECT extversion FROM pg_extension WHERE extname = 'fanfare';
+WITH after_update AS (
+  SELECT 'consumers' AS tab, count(*) AS n,
+         md5(string_agg(c::text, ',' ORDER BY c.organization_id, c.id)) AS checksum
+  FROM fanfare.consumers c
+  UNION ALL
+  SELECT 'organizations', count(*), md5(string_agg(o::text, ',' ORDER BY o.id)) FROM fanfare.organizations o
+  UNION ALL
+  SELECT 'api_keys', count(*), md5(string_agg(k::text, ',' ORDER BY k.id)) FROM fanfare.api_keys k
+  UNION ALL
+  SELECT 'idempotency_keys', count(*), md5(string_agg(k::text, ',' ORDER BY k.organization_id, k.key))
+  FROM fanfare.idempotency_keys k)
+SELECT b.tab, a.n, a.n = b.n AS same_count, a.checksum = b.checksum AS same_rows
+FROM before_021 b JOIN after_update a USING (tab) ORDER BY b.tab;
+-- the three functions 0.2.0 left without a pinned search_path have it now
+SELECT p.oid::regprocedure AS function, p.proconfig
+FROM pg_proc p
+WHERE p.oid IN ('fanfare.api_import_consumers(text,bytea,text)'::regprocedure,
+                'fanfare.shard_import_consumers(uuid,text,bytea,text)'::regprocedure,
+                'fanfare.shard_import_consumers_text(uuid,text,text,text)'::regprocedure)
+ORDER BY 1::text;
+-- 0.2.0's key replays after the update: the same answer, nothing created
+SELECT (SELECT array_agg(consumer ORDER BY n) FROM keyed_first) =
+       (SELECT array_agg(c::text ORDER BY n)
+          FROM fanfare.api_import_consumers(:'sk_a', convert_to('{"consumers":[{"emailVerified":true,"phoneVerified":true,"status":"ACTIVE","email":"olga@example.com"}]}', 'UTF8'),
+                                            'upgrade-0.2.1') WITH ORDINALITY AS r(c, n)) AS same_answer,
+       current_setting('fanfare.idempotency_outcome') AS outcome;
+SELECT count(*) AS olga_rows FROM fanfare.consumers WHERE email = 'olga@example.com';
+
 DROP ROLE fanfare_upgrade_tenant;
-TRUNCATE fanfare.consumers, fanfare.api_keys, fanfare.organizations;
+TRUNCATE fanfare.consumers, fanfare.api_keys, fanfare.organizations, fanfare.idempotency_keys;

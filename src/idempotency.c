@@ -14,9 +14,14 @@
  *	   "replayed" (the gateway sends Idempotent-Replayed: true).
  *	 - The same key with another body: 22N04 (422).
  *	 - The same key while the first request is still running: 55N01 (409)
- *	   at once, never a wait: a transaction-level advisory lock on the
- *	   (organization, key) pair is tried, not waited for.
- *	 - A request that fails stores nothing, so its retry starts afresh.
+ *	   at once, never a wait: a transaction-level lock on the (organization,
+ *	   key) pair is tried, not waited for.  It is an advisory lock tag of a
+ *	   class that SQL's pg_advisory_* functions cannot name, so no login can
+ *	   take a tenant's key and hold it at 409.
+ *	 - A request that fails stores nothing, so its retry starts afresh; nor
+ *	   does an empty batch, which creates nothing to answer again.
+ *	 - A stored row that cannot be answered (an id that is NULL, an array of
+ *	   the wrong shape) is an error, XX001, never a guess.
  *	 - Keys expire fanfare.idempotency_ttl after the request (default 24 h);
  *	   fanfare.prune_idempotency_keys() deletes expired ones.
  * The keys table is read and written as its owner (API roles cannot read or
@@ -29,6 +34,7 @@
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
 #include "executor/spi.h"
+#include "storage/lock.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
@@ -55,6 +61,20 @@ invalid_key(const char *received, const char *reason)
 			(errcode(ERRCODE_FANFARE_INVALID_IDEMPOTENCY_KEY),
 			 errmsg("invalid idempotency key: %s", reason),
 			 errdetail_internal("%s", issue_body_idempotency_key(received))));
+}
+
+/* XX001 for a stored key that fanfare cannot have written. */
+static void
+stored_key_corrupt(const Idempotency *idem, const char *detail) pg_attribute_noreturn();
+
+static void
+stored_key_corrupt(const Idempotency *idem, const char *detail)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 errmsg("stored idempotency key cannot be replayed"),
+			 errdetail("%s", detail),
+			 errhint("Delete the key's row from fanfare.idempotency_keys; its retry then creates afresh.")));
 }
 
 /*
@@ -265,16 +285,26 @@ static SPIPlanPtr lookup_plan;
 static SPIPlanPtr store_plan;
 
 /*
- * The transaction-level advisory lock of the (organization, key) pair: a
- * 64-bit hash of both, in the bigint lock space (the seed keeps it apart
- * from an application's own hashes of the same text).  Tried, never waited
- * for.
+ * The class of fanfare's key locks in the advisory lock tag's fourth field.
+ * pg_advisory_lock(bigint) takes class 1 and pg_advisory_lock(int, int)
+ * class 2, whatever their arguments: no SQL call can take or wait for a
+ * lock of this class.  (Other extensions use small classes of their own;
+ * this one is "FF".)
+ */
+#define KEY_LOCK_CLASS 0x4646
+
+/*
+ * The transaction-level lock of the (organization, key) pair: a 64-bit hash
+ * of both, in fanfare's own lock class of the database.  pg_locks shows it
+ * (locktype advisory, objsubid KEY_LOCK_CLASS), but showing gives no way to
+ * take it.  Tried, never waited for, as pg_try_advisory_xact_lock does.
  */
 static bool
 take_key_lock(const pg_uuid_t *org, const char *key)
 {
 	StringInfoData pair;
 	uint64		hash;
+	LOCKTAG		tag;
 
 	initStringInfo(&pair);
 	appendBinaryStringInfo(&pair, (const char *) org->data, UUID_LEN);
@@ -282,8 +312,31 @@ take_key_lock(const pg_uuid_t *org, const char *key)
 	hash = DatumGetUInt64(hash_any_extended((const unsigned char *) pair.data, pair.len,
 											UINT64CONST(5718252643)));
 	pfree(pair.data);
-	return DatumGetBool(DirectFunctionCall1(pg_try_advisory_xact_lock_int8,
-											Int64GetDatum((int64) hash)));
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) (hash >> 32), (uint32) hash,
+						 KEY_LOCK_CLASS);
+	return LockAcquire(&tag, ExclusiveLock, false, true) != LOCKACQUIRE_NOT_AVAIL;
+}
+
+/*
+ * The ids of a stored key, checked: a one-dimensional uuid array without
+ * NULLs (an empty one is 0.2.0's row of an empty batch).  Anything else was
+ * not written by fanfare, and answering it would hand a client NULL or
+ * garbage ids: XX001.
+ */
+static void
+stored_ids(Idempotency *idem, Datum value, bool isnull)
+{
+	ArrayType  *ids;
+
+	if (isnull)
+		stored_key_corrupt(idem, "Its ids are NULL.");
+	ids = DatumGetArrayTypePCopy(value);
+	if (ARR_ELEMTYPE(ids) != UUIDOID || ARR_NDIM(ids) > 1)
+		stored_key_corrupt(idem, "Its ids are not a one-dimensional uuid array.");
+	if (ARR_HASNULL(ids))
+		stored_key_corrupt(idem, "Its ids array has NULL elements.");
+	idem->n = ArrayGetNItems(ARR_NDIM(ids), ARR_DIMS(ids));
+	idem->ids = (pg_uuid_t *) ARR_DATA_PTR(ids);
 }
 
 /*
@@ -358,14 +411,13 @@ idempotency_lookup(Idempotency *idem, const pg_uuid_t *org, const char *key,
 		{
 			/* what the first request created, copied out of SPI's memory */
 			MemoryContext spi = MemoryContextSwitchTo(caller);
-			ArrayType  *ids;
+			Datum		value;
 
 			idem->state = IDEMPOTENCY_REPLAY;
 			idem->created_at = DatumGetTimestampTz(SPI_getbinval(row, desc, 2, &isnull));
 			idem->created_by = TextDatumGetCString(SPI_getbinval(row, desc, 3, &isnull));
-			ids = DatumGetArrayTypePCopy(SPI_getbinval(row, desc, 4, &isnull));
-			idem->n = ArrayGetNItems(ARR_NDIM(ids), ARR_DIMS(ids));
-			idem->ids = (pg_uuid_t *) ARR_DATA_PTR(ids);
+			value = SPI_getbinval(row, desc, 4, &isnull);
+			stored_ids(idem, value, isnull);
 			MemoryContextSwitchTo(spi);
 		}
 	}
@@ -407,6 +459,12 @@ idempotency_store(const Idempotency *idem, const BatchContext *batch)
 	int			rc;
 
 	Assert(idem->state == IDEMPOTENCY_NEW);
+	/* an empty batch created nothing: its retry may as well run again */
+	if (batch->n == 0)
+	{
+		idempotency_outcome("created");
+		return;
+	}
 	elems = palloc(sizeof(Datum) * Max(batch->n, 1));
 	for (int i = 0; i < batch->n; i++)
 		elems[i] = UUIDPGetDatum(&batch->ids[i]);

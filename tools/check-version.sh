@@ -15,6 +15,10 @@
 #     is bumped; entries are newest first, each version once;
 #   - an upgrade script fanfare--A--B.sql for every two consecutive versions
 #     of the CHANGELOG up to EXTVERSION;
+#   - the router extension (router/, since 0.2.0): for every two consecutive
+#     versions from 0.2.0 up to EXTVERSION, the older one's install script
+#     frozen in router/ (router/Makefile generates only EXTVERSION's) and an
+#     upgrade script router/fanfare_router--A--B.sql;
 #   - debian/changelog's top version is EXTVERSION plus a Debian revision;
 #   - the gateway's GATEWAY_VERSION, when src/gateway/config.c spells it out
 #     (`fanfare-gateway --version` and the man page print it).
@@ -104,6 +108,13 @@ else
         from=${versions[i]} to=${versions[i-1]}
         [ -f "fanfare--$from--$to.sql" ] ||
             problem "fanfare--$from--$to.sql is missing: CHANGELOG.md lists $from then $to, and ALTER EXTENSION fanfare UPDATE needs that script"
+        # the router extension exists since 0.2.0
+        if [ -f router/fanfare_router.control ] && dpkg --compare-versions "$from" ge 0.2.0; then
+            [ -f "router/fanfare_router--$from.sql" ] ||
+                problem "router/fanfare_router--$from.sql is missing: a released version's router install script stays in the tree (router/Makefile generates only EXTVERSION's)"
+            [ -f "router/fanfare_router--$from--$to.sql" ] ||
+                problem "router/fanfare_router--$from--$to.sql is missing: ALTER EXTENSION fanfare_router UPDATE needs that script"
+        fi
     done
 fi
 

@@ -161,6 +161,45 @@ check "on a shard, the router's role cannot insert consumers directly" \
 check "on a shard, PUBLIC cannot call the shard API" \
     [ "$(shard_sql 0 -c "SELECT count(*) FROM pg_proc WHERE pronamespace = 'fanfare'::regnamespace AND (proname LIKE 'shard\\_%' OR proname LIKE 'tenant\\_%') AND has_function_privilege('public', oid, 'EXECUTE')")" = 0 ]
 
+# H3: SECURITY DEFINER functions pin search_path, on the router and on the
+# shards; the router's role cannot run its own code in the owner's rights
+unpinned_sql="SELECT count(*) FILTER (WHERE NOT coalesce('search_path=pg_catalog, pg_temp' = ANY (p.proconfig), false))
+    || '/' || count(*)
+  FROM pg_proc p
+  JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'
+  JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = :'ext'
+ WHERE p.prosecdef"
+check "router: every SECURITY DEFINER function of fanfare_router pins search_path (unpinned/all: $(psql_db -v ext=fanfare_router <<<"$unpinned_sql"))" \
+    bash -c '[[ $1 == 0/* ]] && [ "${1#0/}" -gt 5 ]' _ "$(psql_db -v ext=fanfare_router <<<"$unpinned_sql")"
+check "shard: every SECURITY DEFINER function of fanfare pins search_path (unpinned/all: $(shard_sql 0 -v ext=fanfare <<<"$unpinned_sql"))" \
+    bash -c '[[ $1 == 0/* ]] && [ "${1#0/}" -gt 5 ]' _ "$(shard_sql 0 -v ext=fanfare <<<"$unpinned_sql")"
+h3_role=fanfare_h3_probe_$$
+# an organization of shard 0's own (not in the directory), removed after
+h3_org=$(shard_sql 0 -c "SELECT fanfare.create_organization('H3 probe')")
+h3_key=$(shard_sql 0 -c "SELECT fanfare.rotate_secret_key('$h3_org', 'test')")
+shard_sql 0 -c "CREATE ROLE $h3_role LOGIN IN ROLE fanfare_router, fanfare_api" >/dev/null
+h3_body='{"consumers":[{"emailVerified":true,"phoneVerified":false,"status":"ACTIVE"}]}'
+psql -X -q -At -h "${shard_dir[0]}" -p "${shard_port[0]}" -U "$h3_role" -d "${db}_s0" >"$work/h3.out" 2>&1 <<SQL
+CREATE FUNCTION pg_temp.escalate(t pg_catalog.text) RETURNS boolean LANGUAGE plpgsql AS \$\$
+BEGIN
+    IF current_user <> '$h3_role' THEN
+        EXECUTE 'ALTER ROLE $h3_role SUPERUSER';
+    END IF;
+    RETURN true;
+END
+\$\$;
+CREATE DOMAIN pg_temp.text AS pg_catalog.text CHECK (pg_temp.escalate(VALUE));
+CREATE DOMAIN pg_temp.bytea AS pg_catalog.bytea CHECK (pg_temp.escalate(VALUE::pg_catalog.text));
+SELECT count(*) FROM fanfare.shard_import_consumers_text('$h3_org', 'h3', '$h3_body', NULL);
+SELECT count(*) FROM fanfare.shard_import_consumers('$h3_org', 'h3', convert_to('$h3_body', 'UTF8'), NULL);
+SELECT count(*) FROM fanfare.api_import_consumers('$h3_key', convert_to('$h3_body', 'UTF8'), NULL);
+SQL
+check "shard: a login granted fanfare_router with a pg_temp.text domain calls shard_import_consumers_text, shard_import_consumers and api_import_consumers (3 batches)" \
+    [ "$(head -3 "$work/h3.out" | paste -sd,)/$(shard_sql 0 -c "SELECT count(*) FROM fanfare.consumers WHERE organization_id = '$h3_org'")" = "1,1,1/3" ]
+check "shard: and it is not superuser afterwards" [ "$(shard_sql 0 -c "SELECT rolsuper FROM pg_roles WHERE rolname = '$h3_role'")" = f ]
+shard_sql 0 -c "DELETE FROM fanfare.api_keys WHERE organization_id = '$h3_org'" -c "SELECT fanfare.tenant_delete('$h3_org')" >/dev/null
+shard_sql 0 -c "DROP ROLE $h3_role" >/dev/null
+
 # === errors as a single node raises them ====================================
 section "errors: SQLSTATE, message, DETAIL and HINT as on a single node"
 # the same organizations and keys in the single-node database
@@ -273,6 +312,21 @@ check "the gateway logged sqlstate 08006 for it" grep -q "sqlstate=08006" "$work
 check "shard 1 down: a tenant of shard 0 gets 200" [ "$(http_post "$key0" "$work/down0.json")" = 200 ]
 check "from SQL too: 08006 for that tenant" \
     [ "$(printf '%s\n' "SET fanfare.organization_id = '$org1';" "SELECT split_part(public.error_of('SELECT fanfare.validate_consumers(''{}'')'), E'\\n', 1);" | psql_db)" = 08006 ]
+# L1: the client is told "shard unavailable" and nothing about where the
+# shard is; the router's server log has PL/Proxy's text (host, port)
+log_lines=$(wc -l <"$FANFARE_TEST_DATADIR/server.log")
+client_error=$(printf '%s\n' "SET fanfare.organization_id = '$org1';" "SELECT public.error_of('SELECT fanfare.validate_consumers(''{}'')');" | psql_db)
+client_bulk=$(printf '%s\n' "SET fanfare.organization_id = '$org1';" "SELECT public.error_of('SELECT fanfare.import_consumers(''{}'')');" | psql_db)
+client_rest=$(psql_db -c "SET request.jwt.claims = '{\"organization_id\":\"$org1\"}'" -c "SELECT public.error_of('SELECT fanfare.post_consumers_batch(''{}'')')")
+client_api=$(psql_db -c "SELECT public.error_of('SELECT fanfare.api_import_consumers(''$key1'', ''\\x7b7d''::bytea)')")
+# and an error that is not caught: what psql shows (verbose), and the server log
+client_psql=$(printf '%s\n' "SET fanfare.organization_id = '$org1';" "SELECT fanfare.validate_consumers('{}');" | psql_db -v VERBOSITY=verbose 2>&1)
+check "a shard down: the client's error is 08006 \"shard unavailable\", no detail, no hint (SQL, bulk, PostgREST, gateway paths)" \
+    [ "$client_error|$client_bulk|$client_rest|$client_api" = $'08006\nshard unavailable|08006\nshard unavailable|08006\nshard unavailable|08006\nshard unavailable' ]
+check "a shard down: nothing the client sees names the shard's port or address" \
+    bash -c '! grep -Eq -- "$1|127\.0\.0\.1|port|host" <<<"$2" && grep -q "ERROR:  08006: shard unavailable" <<<"$3"' _ "${shard_port[1]}" "$client_error$client_bulk$client_rest$client_api$client_psql" "$client_psql"
+check "a shard down: the router's server log has PL/Proxy's text with the shard's port" \
+    bash -c 'tail -n +"$1" "$2" | grep -A1 "ERROR:  shard unavailable" | grep -q "DETAIL:  PL/Proxy: .*port $3"' _ "$((log_lines + 1))" "$FANFARE_TEST_DATADIR/server.log" "${shard_port[1]}"
 restart_shard 1
 check "shard 1 back: its tenant gets 200 again, through the same gateway" [ "$(http_post "$key1" "$work/down1.json")" = 200 ]
 check "nothing was stored for the 503" [ "$(shard_sql 1 -c "SELECT count(*) FROM fanfare.consumers WHERE email LIKE 'down1-%'")" = 1 ]
@@ -442,8 +496,89 @@ check "a move to a partition that does not exist is refused (22023)" \
     [ "$(psql_db -c "SELECT split_part(public.error_of(\$q\$CALL fanfare_router.move_organization('$big', 7)\$q\$), E'\\n', 1)")" = 22023 ]
 check "a move to another partition while one is unfinished is refused (55000)" \
     [ "$(psql_db -c "INSERT INTO fanfare_router.moves (organization_id, source, target, state) VALUES ('$big', $bfrom, $bto, 'copying')" >/dev/null;
-         psql_db -c "SELECT split_part(public.error_of(\$q\$CALL fanfare_router.move_organization('$big', $bfrom)\$q\$), E'\\n', 1)";
-         psql_db -c "DELETE FROM fanfare_router.moves" >/dev/null)" = 55000 ]
+         psql_db -v VERBOSITY=sqlstate -c "CALL fanfare_router.move_organization('$big', $bfrom)" 2>&1 | tail -1;
+         psql_db -c "DELETE FROM fanfare_router.moves" >/dev/null)" = "ERROR:  55000" ]
+check "a move called inside a transaction block fails (2D000) before it takes the tenant's lock" \
+    [ "$(psql_db -v ON_ERROR_STOP=0 -v VERBOSITY=sqlstate -c "BEGIN" -c "CALL fanfare_router.move_organization('$big', $bto)" -c "ROLLBACK" \
+         -c "SELECT 'locks ' || count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()" 2>&1 | tail -2 | paste -sd,)" = "ERROR:  2D000,locks 0" ]
+
+# === M1: two moves of one tenant at once, a retried one, errors ==============
+section "two moves of one tenant at once and a retried one, under load"
+read -r racer _ <<<"$(awk 'NR == 3' "$work/tenants")"
+rfrom=$(psql_db -c "SELECT partition FROM fanfare_router.placements WHERE organization_id = '$racer'")
+rto=$((1 - rfrom))
+# move_holds APP: the session named APP holds the tenant's lock exclusively
+move_holds() {
+    [ "$(psql_db -c "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid)
+        WHERE a.application_name = '$1' AND l.locktype = 'advisory' AND l.mode = 'ExclusiveLock' AND l.granted")" = 1 ]
+}
+move_waits() {
+    [ "$(psql_db -c "SELECT count(*) FROM pg_stat_activity WHERE application_name = '$1' AND wait_event_type = 'Lock' AND wait_event = 'advisory'")" = 1 ]
+}
+# wait_for TRIES CMD...: CMD until it succeeds, every 0.05 s
+wait_for() { local i n=$1; shift; for i in $(seq 1 "$n"); do "$@" && return 0; sleep 0.05; done; return 1; }
+start_gateway race --pool 8 --threads 8 || abort "the gateway for the race"
+: >"$work/marks.race"
+load race 60 6
+sleep "$load_lead"
+echo "race $(now_ms)" >>"$work/marks.race"
+# the first move is held inside its copy (the target's directory table
+# locked, which only a move writes, until the second move is seen waiting),
+# so that the second one starts while the first holds the tenant's lock
+target_locked() {
+    [ "$(shard_sql "$rto" -c "SELECT count(*) FROM pg_locks WHERE relation = 'fanfare.organizations'::regclass AND mode = 'ExclusiveLock' AND granted")" = 1 ]
+}
+PGAPPNAME=race-hold shard_sql "$rto" -c "BEGIN; LOCK TABLE fanfare.organizations IN EXCLUSIVE MODE; SELECT pg_sleep(60); COMMIT;" >/dev/null 2>&1 &
+hold_pid=$!
+wait_for 400 target_locked || note "the target's table lock was not seen taken"
+PGAPPNAME=move-a psql_db -c "CALL fanfare_router.move_organization('$racer', $rto, 50)" >"$work/move-a.out" 2>&1 &
+pid_a=$!
+wait_for 400 move_holds move-a || note "the first move was not seen holding the tenant's lock"
+PGAPPNAME=move-b psql_db -c "CALL fanfare_router.move_organization('$racer', $rto, 50)" >"$work/move-b.out" 2>&1 &
+pid_b=$!
+if wait_for 400 move_waits move-b; then b_waited=1; else b_waited=0; fi
+shard_sql "$rto" -c "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE application_name = 'race-hold'" >/dev/null
+wait "$pid_a"; rc_a=$?
+wait "$pid_b"; rc_b=$?
+wait "$hold_pid"
+# a client that did not hear back retries the same call
+psql_db -c "CALL fanfare_router.move_organization('$racer', $rto, 50)" >"$work/move-c.out" 2>&1
+rc_c=$?
+echo "moved $(now_ms)" >>"$work/marks.race"
+stop_load 3
+note "$(cat "$work/race.summary")"
+audit race --marks "$work/marks.race"
+rc=$?
+note "audit: $(audit_line race)"
+check "the second move started while the first held the tenant's lock, and waited for it" [ "$b_waited" = 1 ]
+check "all three calls succeed ($rc_a/$rc_b/$rc_c)" [ "$rc_a/$rc_b/$rc_c" = 0/0/0 ] || cat "$work"/move-[abc].out
+check "the placement names partition $rto, no unfinished move" \
+    [ "$(psql_db -c "SELECT partition FROM fanfare_router.placements WHERE organization_id = '$racer'")/$(psql_db -c "SELECT count(*) FROM fanfare_router.moves")" = "$rto/0" ]
+check "the tenant's rows are on partition $rto (none on $rfrom, none twice)" \
+    [ "$(rows_on "$rfrom" "$racer")/$(shard_sql "$rto" -c "SELECT count(*) > 0 AND count(*) = count(DISTINCT id) FROM fanfare.consumers WHERE organization_id = '$racer'")" = 0/t ]
+check "only expected statuses during the moves" only_expected race race
+check "two moves at once and a retried one under load: stored rows = rows of the 200 responses, none lost (audit and its self-test)" [ $rc = 0 ]
+stop_gateway
+
+section "a move that fails releases the tenant's lock; the live copy is never cleared"
+racer_rows=$(rows_on "$rto" "$racer")
+shard_sql "$rfrom" -c "REVOKE EXECUTE ON FUNCTION fanfare.tenant_register(uuid, text) FROM fanfare_router" >/dev/null
+held=$(psql_db -v ON_ERROR_STOP=0 -c "CALL fanfare_router.move_organization('$racer', $rfrom)" \
+    -c "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()" 2>/dev/null)
+shard_sql "$rfrom" -c "GRANT EXECUTE ON FUNCTION fanfare.tenant_register(uuid, text) TO fanfare_router" >/dev/null
+check "an error inside the copy leaves no lock held by the moving session" [ "$held" = 0 ]
+check "the failed move left the placement and the rows as they were" \
+    [ "$(psql_db -c "SELECT partition FROM fanfare_router.placements WHERE organization_id = '$racer'")/$(rows_on "$rto" "$racer")" = "$rto/$racer_rows" ]
+psql_db -c "DELETE FROM fanfare_router.moves WHERE organization_id = '$racer'" >/dev/null
+psql_db -c "INSERT INTO fanfare_router.moves (organization_id, source, target, state) VALUES ('$racer', $rfrom, $rto, 'copying')" >/dev/null
+state=$(psql_db -v VERBOSITY=sqlstate -c "CALL fanfare_router.move_organization('$racer', $rto)" 2>&1 | tail -1)
+check "a move whose copy would clear the current placement is refused (55000)" [ "$state" = "ERROR:  55000" ]
+state=$(psql_db -c "SELECT split_part(public.error_of(\$q\$CALL fanfare_router.copy_organization('$racer', $rfrom, $rto)\$q\$), E'\\n', 1)")
+check "copy_organization refuses the current placement as its target (55000)" [ "$state" = 55000 ]
+check "and the live copy is intact ($racer_rows rows on partition $rto)" [ "$(rows_on "$rto" "$racer")" = "$racer_rows" ]
+check "no lock is left behind by the refusals" \
+    [ "$(psql_db -c "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND mode = 'ExclusiveLock'")" = 0 ]
+psql_db -c "DELETE FROM fanfare_router.moves WHERE organization_id = '$racer'" >/dev/null
 
 # === adding a shard ===========================================================
 section "adding shards: from 2 partitions to 4"

@@ -9,9 +9,15 @@
 --   psql -X -At -v ON_ERROR_STOP=1 -f test/upgrade/objects.sql
 --
 -- Privileges are compared as sets (aclitems sorted), since the order of the
--- items of an ACL has no meaning.
+-- items of an ACL has no meaning.  The psql variable ext names another
+-- extension whose schema is fanfare (-v ext=fanfare_router); its members
+-- in other schemas are described too, the schema itself only for fanfare.
+\if :{?ext}
+\else
+\set ext fanfare
+\endif
 WITH ext AS (
-    SELECT e.* FROM pg_extension e WHERE e.extname = 'fanfare'
+    SELECT e.* FROM pg_extension e WHERE e.extname = :'ext'
 ),
 member AS (
     SELECT d.classid, d.objid
@@ -39,7 +45,7 @@ idx AS (
 ),
 facts(obj, fact) AS (
     -- the list of objects itself: one "member" line each
-    SELECT pg_describe_object(m.classid, m.objid, 0), 'member of extension fanfare'
+    SELECT pg_describe_object(m.classid, m.objid, 0), 'member of extension ' || :'ext'
     FROM member m
     UNION ALL
     -- a member of a kind this file does not describe in detail is at least named

@@ -2,8 +2,11 @@
 # A fresh install of fanfare and one upgraded from 0.1.0 must end up with the
 # same objects.  Creates the databases fanfare_fresh (CREATE EXTENSION, the
 # default version) and fanfare_upgraded (CREATE EXTENSION ... VERSION
-# '0.1.0', then ALTER EXTENSION ... UPDATE), describes every object of the
-# extension in each with objects.sql, and diffs the two descriptions.  A
+# '0.1.0', then ALTER EXTENSION ... UPDATE, through every version), describes
+# every object of the extension in each with objects.sql, and diffs the two
+# descriptions.  The same for one upgraded from 0.2.0 (fanfare_from_020),
+# and for the router extension: fanfare_router 0.2.0 updated against a
+# fresh one (fanfare_router_fresh, fanfare_router_upgraded).  A
 # self-test then proves the comparison can fail: in a third database each of
 # a dozen small changes (a comment, a grant, a function body, a column
 # default, an enum label, a policy, ...), made in a transaction that is rolled
@@ -23,7 +26,7 @@ objects_sql=$PWD/test/upgrade/objects.sql
 
 # fewer objects than this means the description query found (almost) nothing
 min_objects=25
-databases="fanfare_fresh fanfare_upgraded fanfare_tampered"
+databases="fanfare_fresh fanfare_upgraded fanfare_tampered fanfare_from_020 fanfare_router_fresh fanfare_router_upgraded"
 
 suite_cluster upgrade || abort "a cluster to test against"
 new_work_dir upgrade
@@ -48,7 +51,7 @@ describe() {
     local db=$1 out=$2 args=() s
     shift 2
     for s in "$@"; do args+=(-c "$s"); done
-    psql_q -d "$db" -c BEGIN "${args[@]}" -f "$objects_sql" -c ROLLBACK >"$out" 2>"$out.err"
+    psql_q -d "$db" -v ext="${describe_ext:-fanfare}" -c BEGIN "${args[@]}" -f "$objects_sql" -c ROLLBACK >"$out" 2>"$out.err"
 }
 version_is() { [ "$(psql_q -d "$1" -c "SELECT extversion FROM pg_extension WHERE extname = 'fanfare'")" = "$2" ]; }
 
@@ -112,6 +115,49 @@ if diff -q "$work/fresh.txt" "$work/before-update.txt" >/dev/null; then
     fail "before the update, the 0.1.0 objects differ from $default_version's"
 else
     ok "before the update, the 0.1.0 objects differ from $default_version's ($(diff "$work/fresh.txt" "$work/before-update.txt" | grep -c '^[<>]') lines)"
+fi
+
+# --- from 0.2.0: the last release's users ------------------------------------------
+if psql_q -d fanfare_from_020 -c "CREATE EXTENSION fanfare VERSION '0.2.0'" &&
+    psql_q -d fanfare_from_020 -c "ALTER EXTENSION fanfare UPDATE"; then
+    check "from 0.2.0: ALTER EXTENSION fanfare UPDATE reaches $default_version" version_is fanfare_from_020 "$default_version"
+else
+    fail "from 0.2.0: CREATE EXTENSION fanfare VERSION '0.2.0', then ALTER EXTENSION fanfare UPDATE"
+fi
+if describe fanfare_from_020 "$work/from-020.txt" &&
+    diff -u --label fanfare_fresh --label fanfare_from_020 "$work/fresh.txt" "$work/from-020.txt" >"$work/from-020.diff"; then
+    ok "fresh $default_version and 0.2.0 upgraded to $default_version have the same objects"
+else
+    fail "fresh $default_version and 0.2.0 upgraded to $default_version have the same objects" "$(cat "$work/from-020.txt.err")"
+    cat "$work/from-020.diff"
+fi
+
+# --- the router extension: 0.2.0 updated, and fresh ----------------------------------
+router_version() { [ "$(psql_q -d "$1" -c "SELECT extversion FROM pg_extension WHERE extname = 'fanfare_router'")" = "$2" ]; }
+if psql_q -d fanfare_router_fresh -c "SET client_min_messages = warning" -c "CREATE EXTENSION fanfare_router CASCADE" &&
+    psql_q -d fanfare_router_upgraded -c "SET client_min_messages = warning" -c "CREATE EXTENSION fanfare_router VERSION '0.2.0' CASCADE"; then
+    describe_ext=fanfare_router describe fanfare_router_upgraded "$work/router-020.txt" ||
+        fail "objects.sql describes fanfare_router 0.2.0" "$(cat "$work/router-020.txt.err")"
+    psql_q -d fanfare_router_upgraded -c "ALTER EXTENSION fanfare_router UPDATE" ||
+        fail "router: ALTER EXTENSION fanfare_router UPDATE"
+    check "router: ALTER EXTENSION fanfare_router UPDATE reaches $default_version" \
+        router_version fanfare_router_upgraded "$default_version"
+    if describe_ext=fanfare_router describe fanfare_router_fresh "$work/router-fresh.txt" &&
+        describe_ext=fanfare_router describe fanfare_router_upgraded "$work/router-upgraded.txt" &&
+        diff -u --label fanfare_router_fresh --label fanfare_router_upgraded \
+            "$work/router-fresh.txt" "$work/router-upgraded.txt" >"$work/router.diff"; then
+        ok "fresh fanfare_router $default_version and 0.2.0 upgraded have the same objects ($(count_objects "$work/router-fresh.txt") objects, $(grep -c . "$work/router-fresh.txt") facts)"
+    else
+        fail "fresh fanfare_router $default_version and 0.2.0 upgraded have the same objects" "$(cat "$work"/router-*.err)"
+        cat "$work/router.diff"
+    fi
+    if diff -q "$work/router-fresh.txt" "$work/router-020.txt" >/dev/null; then
+        fail "before the update, fanfare_router 0.2.0's objects differ from $default_version's"
+    else
+        ok "before the update, fanfare_router 0.2.0's objects differ from $default_version's ($(diff "$work/router-fresh.txt" "$work/router-020.txt" | grep -c '^[<>]') lines)"
+    fi
+else
+    fail "router: CREATE EXTENSION fanfare_router (PL/Proxy installed?)"
 fi
 
 # --- self-test: the comparison sees a change ---------------------------------------

@@ -22,7 +22,7 @@ fresh() {
     rm -rf "$work/t"
     mkdir -p "$work/t/debian" "$work/t/src/gateway" "$work/t/router"
     cp Makefile fanfare.control META.json CHANGELOG.md fanfare--*.sql "$work/t/"
-    cp router/fanfare_router.control "$work/t/router/"
+    cp router/fanfare_router.control router/fanfare_router--*.sql "$work/t/router/"
     cp debian/changelog "$work/t/debian/"
     cp src/gateway/config.c "$work/t/src/gateway/"
 }
@@ -71,6 +71,10 @@ expect fail "debian/changelog without a Debian revision" "expected '$version-N'"
 # config.c must agree
 fresh; echo '#define GATEWAY_VERSION "9.9.9"' >>"$work/t/src/gateway/config.c"
 expect fail "gateway GATEWAY_VERSION spelt out in config.c, another version" "GATEWAY_VERSION is '9.9.9'"
+fresh; rm -f "$work/t/router/fanfare_router--0.2.0.sql"
+expect fail "router/fanfare_router--0.2.0.sql (0.2.0's, frozen) removed" "router/fanfare_router--0.2.0.sql is missing"
+fresh; rm -f "$work/t/router/fanfare_router--0.2.0--0.2.1.sql"
+expect fail "router/fanfare_router--0.2.0--0.2.1.sql removed" "router/fanfare_router--0.2.0--0.2.1.sql is missing"
 fresh; edit "s/^EXTVERSION = .*/EXTVERSION = 9.9.9/" Makefile
 expect fail "EXTVERSION changed alone" "EXTVERSION is '9.9.9'"
 
@@ -84,6 +88,8 @@ bump() {
     edit "s/^default_version = .*/default_version = '$next'/" router/fanfare_router.control
     edit "s/\"$version\"/\"$next\"/g; s/fanfare--$version.sql/fanfare--$next.sql/" META.json
     cp "$work/t/fanfare--$version.sql" "$work/t/fanfare--$next.sql"
+    # the router's: $version's frozen (make generates it in a tree), $next's upgrade
+    touch "$work/t/router/fanfare_router--$version.sql" "$work/t/router/fanfare_router--$version--$next.sql"
     # $version is released before the next one is begun
     edit "s/^## $version (unreleased)/## $version (2026-12-01)/" CHANGELOG.md
     { printf 'fanfare (%s-1) bookworm; urgency=medium\n\n  * New upstream version.\n\n -- x <x@example.org>  Fri, 01 Jan 2027 00:00:00 +0000\n\n' "$next"
@@ -102,6 +108,12 @@ expect pass "$next released"
 bump; touch "$work/t/fanfare--$version--$next.sql"
 edit "s/^default_version = .*/default_version = '$version'/" fanfare.control
 expect fail "bump to $next with fanfare.control left behind" "default_version is '$version'"
+bump; touch "$work/t/fanfare--$version--$next.sql"
+rm "$work/t/router/fanfare_router--$version--$next.sql"
+expect fail "bump to $next without the router's upgrade script" "router/fanfare_router--$version--$next.sql is missing"
+bump; touch "$work/t/fanfare--$version--$next.sql"
+rm "$work/t/router/fanfare_router--$version.sql"
+expect fail "bump to $next without $version's router install script" "router/fanfare_router--$version.sql is missing"
 bump; touch "$work/t/fanfare--$version--$next.sql"
 rm "$work/t/fanfare--$next.sql"
 expect fail "bump to $next without fanfare--$next.sql" "fanfare--$next.sql is missing"

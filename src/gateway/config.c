@@ -62,6 +62,10 @@ static const struct setting settings[] = {
 	"seconds of inactivity after which an HTTP connection is closed (default 30)"},
 	{"header-timeout", "FANFARE_HEADER_TIMEOUT", SETTING_INT, FIELD(header_timeout_s), 1, 3600,
 	"seconds a client has to send a request's headers, however slowly it trickles them (default 10)"},
+	{"body-timeout", "FANFARE_BODY_TIMEOUT", SETTING_INT, FIELD(body_timeout_s), 1, 3600,
+	"seconds a client has to send a request's body once its headers are in, however slowly it trickles it (default 60)"},
+	{"max-connections-per-ip", "FANFARE_MAX_CONNECTIONS_PER_IP", SETTING_INT, FIELD(max_connections_per_ip), 0, 100000,
+	"concurrent HTTP connections from one client address, 0 = no limit (default 64)"},
 	{"retry-after", "FANFARE_RETRY_AFTER", SETTING_INT, FIELD(retry_after_s), 1, 3600,
 	"Retry-After seconds sent with 503 (default 2)"},
 	{"shutdown-timeout", "FANFARE_SHUTDOWN_TIMEOUT", SETTING_INT, FIELD(shutdown_timeout_s), 0, 3600,
@@ -78,13 +82,13 @@ print_help(FILE *out)
 {
 	fprintf(out,
 			"fanfare-gateway " GATEWAY_VERSION ": HTTP gateway for the fanfare extension\n"
-			"(POST /consumers/batch, GET /healthz, GET /openapi.json).\n\n"
+			"(POST /consumers/batch, GET /healthz, /live, /ready, /openapi.json).\n\n"
 			"usage: fanfare-gateway [--flag value | --flag=value]...\n\n");
 	for (size_t i = 0; i < N_SETTINGS; i++)
-		fprintf(out, "  --%-18s %s\n  %-20s env %s\n",
+		fprintf(out, "  --%-24s %s\n  %-26s env %s\n",
 				settings[i].flag, settings[i].help, "", settings[i].env);
 	fprintf(out,
-			"  --%-18s show this help\n  --%-18s show the version\n\n"
+			"  --%-24s show this help\n  --%-24s show the version\n\n"
 			"Access log lines go to stdout, diagnostics to stderr.\n",
 			"help", "version");
 }
@@ -186,6 +190,8 @@ set_defaults(struct gateway_config *config)
 	config->max_connections = 512;
 	config->idle_timeout_s = 30;
 	config->header_timeout_s = 10;
+	config->body_timeout_s = 60;
+	config->max_connections_per_ip = 64;
 	config->retry_after_s = 2;
 	config->shutdown_timeout_s = 30;
 	config->prepare = 1;

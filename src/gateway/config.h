@@ -22,6 +22,8 @@ struct gateway_config
 	int			max_connections;	/* concurrent HTTP connections */
 	int			idle_timeout_s; /* HTTP connection inactivity limit */
 	int			header_timeout_s;	/* time to send a request's headers */
+	int			body_timeout_s; /* time to send a request's body */
+	int			max_connections_per_ip; /* 0 = no limit */
 	int			retry_after_s;	/* Retry-After on 503 */
 	int			shutdown_timeout_s; /* drain limit on SIGINT/SIGTERM */
 	int			prepare;		/* 1: prepared statement per connection */

@@ -203,6 +203,8 @@ on_headers(struct event_loop *loop, struct MHD_Connection *connection, const cha
 	struct request_state *rs;
 
 	header_deadline_request_begins(gw->headers, connection);
+	if (has_body(connection))
+		header_deadline_body_begins(gw->headers, connection);
 	rs = request_state_new(loop, connection, url, method);
 	if (rs == NULL)
 		return MHD_NO;
@@ -255,6 +257,8 @@ on_request(void *cls, struct MHD_Connection *connection, const char *url,
 		rs->suspended = false;
 		return respond(gw, connection, rs, &rs->later);
 	}
+	/* the body is in: no deadline while the request is handled */
+	header_deadline_request_begins(gw->headers, connection);
 	if (rs->early.status != 0)
 		return respond(gw, connection, rs, &rs->early);
 
@@ -426,7 +430,11 @@ on_connection(void *cls, struct MHD_Connection *connection, void **socket_contex
 		loop->mhd_due = true;
 }
 
-/* One loop's daemon: external epoll mode, connections suspended while they wait. */
+/*
+ * One loop's daemon: external epoll mode, connections suspended while they
+ * wait.  The connection limits are libmicrohttpd's, which counts per
+ * daemon: each loop gets its share of them (0 per address is no limit).
+ */
 static struct MHD_Daemon *
 start_daemon(struct gateway *gw, struct event_loop *loop, bool ipv6)
 {
@@ -435,11 +443,14 @@ start_daemon(struct gateway *gw, struct event_loop *loop, bool ipv6)
 		(ipv6 ? MHD_USE_IPv6 : 0);
 	unsigned int limit = (unsigned int) ((config->max_connections + config->threads - 1) /
 										 config->threads);
+	unsigned int per_ip = (unsigned int) ((config->max_connections_per_ip + config->threads - 1) /
+										  config->threads);
 
 	return MHD_start_daemon(flags, 0, NULL, NULL, on_request, loop,
 							MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, NULL,
 							MHD_OPTION_LISTEN_SOCKET, (MHD_socket) gw->listen_fd,
 							MHD_OPTION_CONNECTION_LIMIT, limit,
+							MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip,
 							MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) config->idle_timeout_s,
 							MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) HEADER_MEMORY_LIMIT,
 							MHD_OPTION_NOTIFY_COMPLETED, on_completed, loop,
@@ -483,7 +494,8 @@ server_start(struct gateway *gw, unsigned int *port)
 	gw->listen_fd = -1;
 	if (!resolve_listen(config->listen, &addr, &addr_len))
 		return false;
-	gw->headers = header_deadline_create(config->header_timeout_s, config->idle_timeout_s);
+	gw->headers = header_deadline_create(config->header_timeout_s, config->idle_timeout_s,
+										 config->body_timeout_s);
 	if (gw->headers == NULL)
 	{
 		fprintf(stderr, "fanfare-gateway: cannot start the header watchdog\n");

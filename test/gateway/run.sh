@@ -196,6 +196,33 @@ t_auth() {
     check "nothing was created for the disabled organization" [ "$(count_rows "$orgC")" = 0 ]
 }
 
+# headers_only TOKEN: a POST that announces a 100 kB body and sends none;
+# prints the response (empty if none came within 3 s)
+headers_only() {
+    printf 'POST /consumers/batch HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nAuthorization: Bearer %s\r\nContent-Length: 100000\r\n\r\n' "$1" >"$work/headers-only"
+    timeout 3 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1; cat "$2" >&3; cat <&3' _ "$port" "$work/headers-only" 2>/dev/null | tr -d '\r'
+}
+
+# A token that cannot be a secret key is answered from the headers: its
+# body is never waited for, never read, never sent to the database.
+t_key_shape() {
+    local bad out
+    for bad in x sk_live_short "sk_live_$(printf 'a%.0s' $(seq 1 44))" "sk_prod_$(printf 'a%.0s' $(seq 1 43))" \
+        "sk_live_$(printf 'a%.0s' $(seq 1 42))~" "SK_LIVE_$(printf 'a%.0s' $(seq 1 43))"; do
+        out=$(headers_only "$bad")
+        [[ $out == "HTTP/1.1 401"* && $out == *'{"error":"Invalid secret key"}' ]] ||
+            { fail "a token that cannot be a secret key is 401 before its body is sent" "${bad:0:12}...: ${out:0:60}"; return; }
+    done
+    ok "tokens that cannot be secret keys are 401 Invalid secret key before their body is sent"
+    out=$(headers_only "pk_live_$(printf 'a%.0s' $(seq 1 43))")
+    check "a publishable key is 401 Secret key required before its body is sent" \
+        matches "$out" '^HTTP/1.1 401.*\{"error":"Secret key required"\}$'
+    out=$(headers_only "sk_test_$(printf 'a%.0s' $(seq 1 43))")
+    check "a token shaped like a secret key waits for its body" [ -z "$out" ]
+    post "sk_live_doesnotexist0123456789" "$work/one.json"
+    expect_body "a short sk_live_ token with a body is 401 Invalid secret key, as before" '{"error":"Invalid secret key"}'
+}
+
 t_media() {
     post_as text/plain "$keyA" "$work/one.json"
     expect_status "Content-Type text/plain is 415" 415
@@ -363,6 +390,16 @@ t_idempotency() {
 
     check "the key is in no log of the gateway or the server" \
         bash -c '! grep -q -- "$@"' _ "$k" "$work/gw-$gw_name.out" "$work/gw-$gw_name.err" $(server_logs)
+}
+
+t_live_ready() {
+    req GET /live
+    expect_status "GET /live is 200" 200
+    expect_body "GET /live body" '{"status":"ok"}'
+    req GET /ready
+    expect_status "GET /ready is 200 while the database answers" 200
+    req POST /live -H 'Content-Type: application/json' --data-binary '{}'
+    expect_status "POST /live is 405" 405
 }
 
 t_request_id() {
@@ -603,12 +640,50 @@ t_pool_timeout_and_shutdown() {
     gw_pid=
 }
 
+# The connection limit per client address: the next connection from it is
+# closed at once, and the address is served again once one ends.
+t_per_ip_limit() {
+    local fds=() fd i
+    port=
+    start_gateway perip --max-connections-per-ip 4 --threads 1 --pool 1 || { fail "per-address gateway starts"; return; }
+    for i in 1 2 3 4; do
+        exec {fd}<>"/dev/tcp/127.0.0.1/$port" && fds+=("$fd")
+    done
+    sleep 0.3
+    req GET /live
+    check "a fifth connection from one address past --max-connections-per-ip 4 is refused" [ "$status" = 000 ]
+    for fd in "${fds[@]}"; do exec {fd}>&-; done
+    sleep 0.3
+    req GET /live
+    expect_status "once they close, the address is served again" 200
+    stop_gateway
+}
+
+# A slow-body flood (tokens shaped like keys and bogus ones) against a
+# gateway with 32 connections: the tricklers are closed at --body-timeout,
+# bogus tokens at once, and a normal client keeps getting 200s.
+t_slow_body_flood() {
+    port=
+    start_gateway flood --max-connections 32 --max-connections-per-ip 0 --body-timeout 2 --threads 1 --pool 2 ||
+        { fail "flood gateway starts"; return; }
+    node test/gateway/slow_flood.mjs --port "$port" --key "$keyA" --tag "$pass.flood" \
+        --connections 48 --seconds 7 >"$work/flood.result"
+    note "slow-body flood: $(cat "$work/flood.result")"
+    check "slow bodies with key-shaped tokens are closed within --body-timeout 2 s (+0.5 s)" \
+        [ "$(json_get "$work/flood.result" 's.shaped.count > 0 && s.shaped.maxHeldMs <= 2500')" = true ]
+    check "bogus tokens are answered 401 at once (< 500 ms), their bodies unread" \
+        [ "$(json_get "$work/flood.result" 'Object.keys(s.bogus.statuses).join() === "401" && s.bogus.maxHeldMs < 500')" = true ]
+    check "a normal client gets only 200s during the flood, each within 3 s" \
+        [ "$(json_get "$work/flood.result" 's.normal.count >= 3 && Object.keys(s.normal.statuses).join() === "200" && s.normal.maxMs < 3000')" = true ]
+    stop_gateway
+}
+
 # === run =====================================================================
-all_tests=(t_keys_sql t_cli t_health t_openapi t_not_found t_method t_auth t_media t_validation
+all_tests=(t_keys_sql t_cli t_health t_live_ready t_openapi t_not_found t_method t_auth t_key_shape t_media t_validation
     t_not_json t_success t_idempotency t_request_id t_isolation t_rotation t_concurrent t_big_batch
     t_too_large t_malformed_http t_internal_error t_backend_terminated t_database_restart)
 unprepared_tests=(t_auth t_validation t_not_json t_success t_idempotency t_concurrent t_internal_error)
-valgrind_tests=(t_health t_openapi t_not_found t_method t_auth t_media t_validation
+valgrind_tests=(t_health t_live_ready t_openapi t_not_found t_method t_auth t_key_shape t_media t_validation
     t_not_json t_success t_idempotency t_request_id t_rotation t_concurrent t_too_large
     t_malformed_http t_internal_error t_backend_terminated t_database_restart)
 
@@ -626,6 +701,8 @@ else
     fail "the gateway starts"
 fi
 t_pool_timeout_and_shutdown
+t_per_ip_limit
+t_slow_body_flood
 t_no_secrets_logged
 
 # --prepare 0 (for poolers that drop prepared statements): the statement

@@ -54,6 +54,8 @@ static const struct setting settings[] = {
 	"largest request body in bytes, K and M suffixes allowed (default 16M)"},
 	{"statement-timeout", "FANFARE_STATEMENT_TIMEOUT", SETTING_INT, FIELD(statement_timeout_ms), 0, INT_MAX,
 	"statement_timeout in ms for the gateway's sessions, 0 = server default (default 30000)"},
+	{"statement-deadline", "FANFARE_STATEMENT_DEADLINE", SETTING_INT, FIELD(statement_deadline_ms), 0, INT_MAX,
+	"ms a statement may run, counted by the gateway, before it is cancelled, its connection closed and the request answered 503; 0 = none (default: --statement-timeout + 2000, or 32000 when that is 0)"},
 	{"pool-wait", "FANFARE_POOL_WAIT", SETTING_INT, FIELD(pool_wait_ms), 0, 600000,
 	"ms to wait for a free database connection before answering 503 (default 5000)"},
 	{"max-connections", "FANFARE_MAX_CONNECTIONS", SETTING_INT, FIELD(max_connections), 1, 100000,
@@ -66,6 +68,8 @@ static const struct setting settings[] = {
 	"seconds a client has to send a request's body once its headers are in, however slowly it trickles it (default 60)"},
 	{"max-connections-per-ip", "FANFARE_MAX_CONNECTIONS_PER_IP", SETTING_INT, FIELD(max_connections_per_ip), 0, 100000,
 	"concurrent HTTP connections from one client address, 0 = no limit (default 64)"},
+	{"health-timeout", "FANFARE_HEALTH_TIMEOUT", SETTING_INT, FIELD(health_timeout_ms), 1, 60000,
+	"ms in which /healthz and /ready must get a database connection and its answer, else 503 (default 1000)"},
 	{"retry-after", "FANFARE_RETRY_AFTER", SETTING_INT, FIELD(retry_after_s), 1, 3600,
 	"Retry-After seconds sent with 503 (default 2)"},
 	{"shutdown-timeout", "FANFARE_SHUTDOWN_TIMEOUT", SETTING_INT, FIELD(shutdown_timeout_s), 0, 3600,
@@ -186,12 +190,14 @@ set_defaults(struct gateway_config *config)
 	config->threads = (int) (cores > 0 && cores < 4000 ? (cores + 3) / 4 : 1);
 	config->max_body = 16 * 1024 * 1024;
 	config->statement_timeout_ms = 30000;
+	config->statement_deadline_ms = -1; /* from statement_timeout_ms, below */
 	config->pool_wait_ms = 5000;
 	config->max_connections = 512;
 	config->idle_timeout_s = 30;
 	config->header_timeout_s = 10;
 	config->body_timeout_s = 60;
 	config->max_connections_per_ip = 64;
+	config->health_timeout_ms = 1000;
 	config->retry_after_s = 2;
 	config->shutdown_timeout_s = 30;
 	config->prepare = 1;
@@ -258,6 +264,11 @@ config_load(struct gateway_config *config, int argc, char **argv)
 			return CONFIG_ERROR;
 	}
 
+	/* the server's own timeout first, if it can still answer */
+	if (config->statement_deadline_ms < 0)
+		config->statement_deadline_ms = (config->statement_timeout_ms > 0 &&
+										 config->statement_timeout_ms < INT_MAX - 2000 ?
+										 config->statement_timeout_ms : 30000) + 2000;
 	/* every loop needs a connection of its own */
 	if (config->threads > config->pool_size)
 		config->threads = config->pool_size;

@@ -227,8 +227,10 @@ batch_done(struct db_job *job, enum db_status status, PGconn *conn, const PGresu
 			break;
 		case DB_UNREACHABLE:
 		case DB_POOL_TIMEOUT:
+		case DB_DEADLINE:
 			fprintf(stderr, "fanfare-gateway: request_id=%s %s\n", rs->request_id,
 					status == DB_POOL_TIMEOUT ? "no free database connection"
+					: status == DB_DEADLINE ? "no answer from the database within --statement-deadline"
 					: "database unreachable");
 			reply_service_unavailable(reply);
 			break;

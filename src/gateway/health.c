@@ -2,6 +2,10 @@
  * health.c
  *		GET /healthz and /ready: 200 when the database answers, 503 when it
  *		does not; GET /live: 200 while the gateway's loop runs.
+ *
+ * A probe must not wait behind a saturated pool nor a database that does
+ * not answer: waiting for a free connection, connecting and SELECT 1 all
+ * together get --health-timeout, then the probe is 503.
  */
 #include "routes.h"
 
@@ -51,7 +55,6 @@ health_finish(struct gateway *gw, struct MHD_Connection *connection,
 {
 	struct health_work *work = calloc(1, sizeof(*work));
 
-	(void) gw;
 	(void) connection;
 	if (work == NULL)
 	{
@@ -62,6 +65,7 @@ health_finish(struct gateway *gw, struct MHD_Connection *connection,
 	work->job.statement = &select_one;
 	work->job.on_row = ignore_row;
 	work->job.on_done = health_done;
+	work->job.limit_ms = gw->config->health_timeout_ms;
 	return server_wait(rs, &work->job, work, free);
 }
 

@@ -24,6 +24,9 @@ login=fanfare_gateway_test_login
 suite_cluster gateway --restarts || abort "a cluster to test against"
 new_work_dir gateway-test
 on_exit stop_helpers
+stall_pid=
+stop_stall_db() { [ -n "$stall_pid" ] && kill "$stall_pid" 2>/dev/null; return 0; }
+on_exit stop_stall_db
 pass=setup
 
 # --- reporting ---------------------------------------------------------------
@@ -678,6 +681,113 @@ t_slow_body_flood() {
     stop_gateway
 }
 
+# timed_get PATH: GET on the gateway; prints "STATUS MS"
+timed_get() {
+    curl -s -o /dev/null --max-time 20 -w '%{http_code} %{time_total}' "http://127.0.0.1:$port$1" 2>/dev/null |
+        awk '{ printf "%s %d", $1, $2 * 1000 }'
+}
+# timed_post FILE OUT: POSTs FILE with $keyA, writes "STATUS MS RETRY-AFTER" to OUT
+timed_post() {
+    curl -s -o /dev/null -D "$2.headers" --max-time 30 -w '%{http_code} %{time_total}' -X POST \
+        "http://127.0.0.1:$port/consumers/batch" -H "Authorization: Bearer $keyA" \
+        -H 'Content-Type: application/json' --data-binary "@$1" 2>/dev/null |
+        awk '{ printf "%s %d", $1, $2 * 1000 }' >"$2"
+    printf ' %s' "$(grep -i '^Retry-After:' "$2.headers" | tr -d '\r' | cut -d' ' -f2)" >>"$2"
+}
+# live_max SECONDS: the slowest of the GET /live answers sampled every 100 ms
+# for that long, "STATUS MS" (any status but 200 wins)
+live_max() {
+    local end=$((SECONDS + $1)) worst="200 0" got
+    while [ "$SECONDS" -lt "$end" ]; do
+        got=$(timed_get /live)
+        if [ "${got% *}" != 200 ] || [ "${got#* }" -gt "${worst#* }" ]; then worst=$got; fi
+        [ "${worst% *}" != 200 ] && break
+        sleep 0.1
+    done
+    echo "$worst"
+}
+# stall_db ARGS...: starts test/gateway/stall_db.mjs on a free port (sets
+# stall_port and stall_pid; stopped at exit by stop_stall_db)
+stall_db() {
+    stall_port=$(free_port) || return 1
+    node test/gateway/stall_db.mjs --port "$stall_port" "$@" >"$work/stall.out" 2>&1 &
+    stall_pid=$!
+    wait_port 127.0.0.1 "$stall_port" 10
+}
+
+# A database that accepts TCP and never answers (packets dropped): the
+# loop keeps serving /live, /healthz says 503 within --health-timeout, and
+# POSTs get 503 once connect_timeout has passed.  One loop, so that a
+# blocked connect would freeze the very loop that answers /live.
+t_dead_database() {
+    local live health p1 p2
+    stall_db --blackhole || { fail "a database that never answers starts"; return; }
+    port=
+    start_gateway dead --database "host=127.0.0.1 port=$stall_port dbname=x user=x connect_timeout=2 sslmode=disable" \
+        --pool 2 --threads 1 --pool-wait 10000 || { fail "the gateway starts against a database that never answers"; return; }
+    timed_post "$work/one.json" "$work/dead1" &
+    p1=$!
+    timed_post "$work/one.json" "$work/dead2" &
+    p2=$!
+    sleep 0.1
+    live=$(live_max 2)
+    health=$(timed_get /healthz)
+    wait "$p1" "$p2"
+    note "database that never answers: POSTs $(cat "$work/dead1") / $(cat "$work/dead2") (status ms Retry-After), /live worst $live, /healthz $health"
+    check "while connections to it hang, /live answers 200 within 200 ms" \
+        [ "${live% *}" = 200 -a "${live#* }" -lt 200 ]
+    check "/healthz answers 503 within --health-timeout 1 s (+ 500 ms)" \
+        [ "${health% *}" = 503 -a "${health#* }" -lt 1500 ]
+    check "POSTs are 503 with Retry-After within connect_timeout 2 s (+ 1 s)" \
+        bash -c 'for f; do read -r s ms ra <"$f"; [ "$s" = 503 ] && [ "$ms" -lt 3000 ] && [ -n "$ra" ] || exit 1; done' _ "$work/dead1" "$work/dead2"
+    check "the gateway says the database did not answer" grep -q "no answer within connect_timeout" "$work/gw-dead.err"
+    stop_gateway
+    kill "$stall_pid" 2>/dev/null
+    wait "$stall_pid" 2>/dev/null
+    stall_pid=
+}
+
+# A database that stalls mid-statement (a proxy that stops forwarding):
+# the request is answered 503 at --statement-deadline, the loop serves
+# /live meanwhile, /healthz does not wait for the one connection the
+# request holds, and once the database answers again the next request is
+# 200 on a new connection.
+t_stalled_database() {
+    local live p1 health
+    rm -f "$work/pause"
+    stall_db --to "127.0.0.1:$PGPORT" --pause-file "$work/pause" || { fail "the stalling proxy starts"; return; }
+    port=
+    start_gateway stalled --database "host=127.0.0.1 port=$stall_port dbname=$db user=$login sslmode=disable" \
+        --pool 1 --threads 1 --pool-wait 10000 --statement-deadline 3000 || { fail "the gateway starts behind the stalling proxy"; return; }
+    batch "$work/stall1.json" 1 stall1
+    timed_post "$work/stall1.json" "$work/stall1"
+    check "through the proxy, a POST is 200" [ "$(cut -d' ' -f1 "$work/stall1")" = 200 ]
+    touch "$work/pause"
+    batch "$work/stall2.json" 1 stall2
+    timed_post "$work/stall2.json" "$work/stall2" &
+    p1=$!
+    sleep 0.2
+    health=$(timed_get /healthz)
+    live=$(live_max 1)
+    wait "$p1"
+    note "database stalled mid-statement: POST $(cat "$work/stall2") (status ms Retry-After), /healthz $health, /live worst $live"
+    check "a POST on a stalled connection is 503 with Retry-After at --statement-deadline 3 s (+ 1 s)" \
+        bash -c 'read -r s ms ra <"$1"; [ "$s" = 503 ] && [ "$ms" -ge 2900 ] && [ "$ms" -lt 4000 ] && [ -n "$ra" ]' _ "$work/stall2"
+    check "/healthz does not wait for the busy pool: 503 within --health-timeout 1 s (+ 500 ms)" \
+        [ "${health% *}" = 503 -a "${health#* }" -lt 1500 ]
+    check "meanwhile /live answers 200 within 200 ms" [ "${live% *}" = 200 -a "${live#* }" -lt 200 ]
+    check "the gateway says why" grep -q "no answer from the database within --statement-deadline" "$work/gw-stalled.err"
+    rm -f "$work/pause"
+    sleep 0.3
+    batch "$work/stall3.json" 1 stall3
+    timed_post "$work/stall3.json" "$work/stall3"
+    check "once the database answers again, the next POST is 200 (a new connection)" [ "$(cut -d' ' -f1 "$work/stall3")" = 200 ]
+    stop_gateway
+    kill "$stall_pid" 2>/dev/null
+    wait "$stall_pid" 2>/dev/null
+    stall_pid=
+}
+
 # === run =====================================================================
 all_tests=(t_keys_sql t_cli t_health t_live_ready t_openapi t_not_found t_method t_auth t_key_shape t_media t_validation
     t_not_json t_success t_idempotency t_request_id t_isolation t_rotation t_concurrent t_big_batch
@@ -703,6 +813,8 @@ fi
 t_pool_timeout_and_shutdown
 t_per_ip_limit
 t_slow_body_flood
+t_dead_database
+t_stalled_database
 t_no_secrets_logged
 
 # --prepare 0 (for poolers that drop prepared statements): the statement

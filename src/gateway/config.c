@@ -75,7 +75,9 @@ static const struct setting settings[] = {
 	{"shutdown-timeout", "FANFARE_SHUTDOWN_TIMEOUT", SETTING_INT, FIELD(shutdown_timeout_s), 0, 3600,
 	"seconds to let in-flight requests finish on SIGINT/SIGTERM (default 30)"},
 	{"prepare", "FANFARE_PREPARE", SETTING_INT, FIELD(prepare), 0, 1,
-	"1: prepare the statement once per database connection (default); 0: send it unnamed with every request, for poolers that do not keep prepared statements"},
+	"1: prepare the statement once per database connection (default, but 0 with --pooler transaction); 0: send it unnamed with every request, for poolers that do not keep prepared statements"},
+	{"pooler", "FANFARE_POOLER", SETTING_STRING, FIELD(pooler), 0, 0,
+	"none (default), or transaction: behind a transaction-pooling pooler (PgBouncer pool_mode = transaction): no startup options, the role's own statement_timeout and plan_cache_mode, checked at start"},
 };
 
 #define N_SETTINGS (sizeof(settings) / sizeof(settings[0]))
@@ -200,7 +202,29 @@ set_defaults(struct gateway_config *config)
 	config->health_timeout_ms = 1000;
 	config->retry_after_s = 2;
 	config->shutdown_timeout_s = 30;
-	config->prepare = 1;
+	config->prepare = -1;		/* from the pooler, below */
+	config->pooler = "none";
+}
+
+/*
+ * --pooler: none or transaction.  Behind a transaction pooler, named
+ * prepared statements are off unless --prepare 1 says the pooler keeps
+ * them (PgBouncer 1.21 and later with max_prepared_statements).
+ */
+static bool
+resolve_pooler(struct gateway_config *config)
+{
+	if (strcmp(config->pooler, "transaction") == 0)
+		config->pooler_transaction = true;
+	else if (strcmp(config->pooler, "none") != 0)
+	{
+		fprintf(stderr, "fanfare-gateway: --pooler must be none or transaction, got \"%s\"\n",
+				config->pooler);
+		return false;
+	}
+	if (config->prepare < 0)
+		config->prepare = config->pooler_transaction ? 0 : 1;
+	return true;
 }
 
 /*
@@ -264,6 +288,8 @@ config_load(struct gateway_config *config, int argc, char **argv)
 			return CONFIG_ERROR;
 	}
 
+	if (!resolve_pooler(config))
+		return CONFIG_ERROR;
 	/* the server's own timeout first, if it can still answer */
 	if (config->statement_deadline_ms < 0)
 		config->statement_deadline_ms = (config->statement_timeout_ms > 0 &&

@@ -29,6 +29,8 @@ struct gateway_config
 	int			retry_after_s;	/* Retry-After on 503 */
 	int			shutdown_timeout_s; /* drain limit on SIGINT/SIGTERM */
 	int			prepare;		/* 1: prepared statement per connection */
+	const char *pooler;			/* "none" or "transaction" */
+	bool		pooler_transaction; /* a transaction-pooling pooler in between */
 };
 
 enum config_result

@@ -33,6 +33,7 @@
 
 #include "clock.h"
 #include "db_cancel.h"
+#include "pooler.h"
 
 enum conn_state
 {
@@ -210,6 +211,7 @@ log_connect_failure(PGconn *conn)
 {
 	fprintf(stderr, "fanfare-gateway: database connection failed: %s",
 			conn ? PQerrorMessage(conn) : "out of memory\n");
+	pooler_hint_refused_options(conn);
 }
 
 /* c is up: idle, watched for what the server may say. */
@@ -222,31 +224,38 @@ conn_up(struct db_pool *pool, struct db_conn *c)
 	watch(pool, c, EPOLLIN);
 }
 
-/* Opens a connection, blocking (for the probe at start); false if it failed. */
-static bool
-open_conn_blocking(struct db_pool *pool, struct db_conn *c)
+enum db_probe
+db_pool_probe(struct db_pool *pool, db_probe_check_fn check, const void *arg)
 {
 	const char *keys[CONN_PARAMS + 1];
 	const char *values[CONN_PARAMS + 1];
+	struct db_conn *c = &pool->conns[0];
 	PGconn	   *conn;
 
+	if (c->conn != NULL)
+		return DB_PROBE_OK;
 	conn_params(pool, keys, values);
 	conn = PQconnectdbParams(keys, values, 1);
-	if (conn == NULL || PQstatus(conn) != CONNECTION_OK || PQsetnonblocking(conn, 1) != 0)
+	if (conn == NULL || PQstatus(conn) != CONNECTION_OK)
 	{
 		log_connect_failure(conn);
 		PQfinish(conn);
-		return false;
+		return DB_PROBE_UNREACHABLE;
+	}
+	if (check != NULL && !check(conn, arg))
+	{
+		PQfinish(conn);
+		return DB_PROBE_REFUSED;
+	}
+	if (PQsetnonblocking(conn, 1) != 0)
+	{
+		log_connect_failure(conn);
+		PQfinish(conn);
+		return DB_PROBE_UNREACHABLE;
 	}
 	c->conn = conn;
 	conn_up(pool, c);
-	return true;
-}
-
-bool
-db_pool_probe(struct db_pool *pool)
-{
-	return pool->conns[0].conn != NULL || open_conn_blocking(pool, &pool->conns[0]);
+	return DB_PROBE_OK;
 }
 
 /* Begins opening c without waiting; false if it failed at once. */

@@ -89,8 +89,20 @@ struct db_pool_settings
 extern struct db_pool *db_pool_create(int epoll_fd, const struct db_pool_settings *settings);
 extern void db_pool_destroy(struct db_pool *pool);
 
-/* opens one connection now (blocking), to report a bad setup at start */
-extern bool db_pool_probe(struct db_pool *pool);
+enum db_probe
+{
+	DB_PROBE_OK,
+	DB_PROBE_UNREACHABLE,		/* no connection (the reason is logged) */
+	DB_PROBE_REFUSED			/* check said no (and logged why) */
+};
+
+/*
+ * Opens one connection now (blocking), to report a bad setup at start;
+ * check, if not NULL, runs on it first (blocking too) and may refuse it.
+ */
+typedef bool (*db_probe_check_fn) (PGconn *conn, const void *arg);
+extern enum db_probe db_pool_probe(struct db_pool *pool, db_probe_check_fn check,
+								   const void *arg);
 
 /* runs the job on a free connection, or queues it; on_done always comes later */
 extern void db_pool_submit(struct db_pool *pool, struct db_job *job);

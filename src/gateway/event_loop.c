@@ -55,7 +55,7 @@ event_loop_create(struct gateway *gw, int pool_size)
 		.conninfo = config->database,
 		.size = pool_size,
 		.wait_ms = config->pool_wait_ms,
-		.statement_timeout_ms = config->statement_timeout_ms,
+		.statement_timeout_ms = config->pooler_transaction ? 0 : config->statement_timeout_ms,
 		.deadline_ms = config->statement_deadline_ms,
 		.prepare = config->prepare != 0,
 	});

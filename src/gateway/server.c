@@ -28,6 +28,7 @@
 
 #include "access_log.h"
 #include "header_deadline.h"
+#include "pooler.h"
 #include "routes.h"
 
 #define BODY_INITIAL_CAPACITY (64 * 1024)
@@ -477,11 +478,43 @@ stop_loops(struct gateway *gw)
 	gw->headers = NULL;
 }
 
+/* With --pooler transaction: the role's settings stand in for the startup options. */
+static bool
+check_pooler_settings(PGconn *conn, const void *arg)
+{
+	const struct gateway_config *config = arg;
+
+	return pooler_check_settings(conn, config->statement_timeout_ms);
+}
+
+/*
+ * One connection before the loops start, so that a wrong --database shows
+ * at once: unreachable is a warning (requests get 503 until the database
+ * answers), settings a pooler would lose are a refusal to start.
+ */
+static bool
+probe_database(struct gateway *gw)
+{
+	const struct gateway_config *config = gw->config;
+
+	switch (db_pool_probe(gw->loops[0]->pool,
+						  config->pooler_transaction ? check_pooler_settings : NULL, config))
+	{
+		case DB_PROBE_OK:
+			return true;
+		case DB_PROBE_UNREACHABLE:
+			fprintf(stderr, "fanfare-gateway: database not reachable yet; requests get 503 until it is\n");
+			return true;
+		case DB_PROBE_REFUSED:
+			break;
+	}
+	return false;
+}
+
 /*
  * The listener and --threads loops, each with its daemon and its share of
- * the --pool connections.  One connection is opened before the loops
- * start, so that a wrong --database shows at once (a warning: requests get
- * 503 until the database answers).
+ * the --pool connections, after one probe of the database
+ * (probe_database).
  */
 bool
 server_start(struct gateway *gw, unsigned int *port)
@@ -522,8 +555,11 @@ server_start(struct gateway *gw, unsigned int *port)
 			stop_loops(gw);
 			return false;
 		}
-		if (i == 0 && !db_pool_probe(gw->loops[0]->pool))
-			fprintf(stderr, "fanfare-gateway: database not reachable yet; requests get 503 until it is\n");
+		if (i == 0 && !probe_database(gw))
+		{
+			stop_loops(gw);
+			return false;
+		}
 		daemon = start_daemon(gw, gw->loops[i], addr.ss_family == AF_INET6);
 		if (daemon == NULL || !event_loop_start(gw->loops[i], daemon))
 		{

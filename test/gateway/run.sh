@@ -27,6 +27,9 @@ on_exit stop_helpers
 stall_pid=
 stop_stall_db() { [ -n "$stall_pid" ] && kill "$stall_pid" 2>/dev/null; return 0; }
 on_exit stop_stall_db
+pgb_pid=
+stop_pgbouncer() { [ -n "$pgb_pid" ] && kill "$pgb_pid" 2>/dev/null; return 0; }
+on_exit stop_pgbouncer
 pass=setup
 
 # --- reporting ---------------------------------------------------------------
@@ -709,10 +712,21 @@ live_max() {
 # stall_db ARGS...: starts test/gateway/stall_db.mjs on a free port (sets
 # stall_port and stall_pid; stopped at exit by stop_stall_db)
 stall_db() {
-    stall_port=$(free_port) || return 1
-    node test/gateway/stall_db.mjs --port "$stall_port" "$@" >"$work/stall.out" 2>&1 &
-    stall_pid=$!
-    wait_port 127.0.0.1 "$stall_port" 10
+    local attempt
+    for attempt in 1 2 3; do
+        stall_port=$(free_port) || return 1
+        node test/gateway/stall_db.mjs --port "$stall_port" "$@" >"$work/stall.out" 2>&1 &
+        stall_pid=$!
+        for _ in $(seq 1 100); do
+            grep -q listening "$work/stall.out" && return 0
+            kill -0 "$stall_pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        note "stall_db on port $stall_port did not start: $(head -c 300 "$work/stall.out")"
+        kill "$stall_pid" 2>/dev/null
+        stall_pid=
+    done
+    return 1
 }
 
 # A database that accepts TCP and never answers (packets dropped): the
@@ -788,6 +802,141 @@ t_stalled_database() {
     stall_pid=
 }
 
+# --- behind PgBouncer (transaction pooling) ------------------------------------
+# start_pgbouncer: Debian's PgBouncer in front of the suite's cluster, on a
+# free port (sets pgb_port, pgb_pid), pool_mode = transaction; two database
+# names: $db (4 server connections) and ${db}_one (1, so that a test knows
+# which server connection a request gets)
+start_pgbouncer() {
+    local dir=$work/pgbouncer
+    pgb_port=$(free_port) || return 1
+    mkdir -p "$dir"
+    cat >"$dir/pgbouncer.ini" <<INI
+[databases]
+$db = host=127.0.0.1 port=$PGPORT dbname=$db pool_size=4
+${db}_one = host=127.0.0.1 port=$PGPORT dbname=$db pool_size=1
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $pgb_port
+unix_socket_dir =
+auth_type = trust
+auth_file = $dir/users.txt
+admin_users = postgres
+pool_mode = transaction
+max_client_conn = 200
+logfile = $dir/pgbouncer.log
+INI
+    printf '"%s" ""\n"postgres" ""\n' "$login" >"$dir/users.txt"
+    [ "$(id -u)" -eq 0 ] && chown -R postgres: "$dir"
+    as_owner pgbouncer "$dir/pgbouncer.ini" >>"$dir/pgbouncer.out" 2>&1 &
+    pgb_pid=$!
+    wait_port 127.0.0.1 "$pgb_port" 10 && return 0
+    note "PgBouncer on port $pgb_port: $(tail -n 3 "$dir/pgbouncer.out" "$dir/pgbouncer.log" 2>&1 | tr '\n' ' ')"
+    return 1
+}
+# pgbouncer_admin COMMAND: on PgBouncer's admin console
+pgbouncer_admin() { psql -X -q -At -h 127.0.0.1 -p "$pgb_port" -U postgres -d pgbouncer -c "$1" >/dev/null; }
+# role_settings VALUE...: ALTER ROLE $login IN DATABASE $db SET each
+# name=value (or RESET ALL with none); PgBouncer's server connections are
+# then replaced, since a backend reads them when it starts
+role_settings() {
+    local set
+    psql_db -c "ALTER ROLE $login IN DATABASE $db RESET ALL"
+    for set in "$@"; do psql_db -c "ALTER ROLE $login IN DATABASE $db SET ${set%%=*} = '${set#*=}'"; done
+    pgbouncer_admin "RECONNECT"
+}
+# the gateway behind PgBouncer: start_gateway NAME with the database there
+pooled_gateway() {
+    local name=$1 dbname=$2
+    shift 2
+    port=
+    start_gateway "$name" --database "host=127.0.0.1 port=$pgb_port dbname=$dbname user=$login" "$@"
+}
+
+# A plain start behind PgBouncer: it refuses the startup options, and the
+# gateway says which flag to use instead of only "database unreachable".
+# With --pooler transaction and the role's settings missing, the gateway
+# refuses to start and names the ALTER ROLE to run.
+t_pooler_start() {
+    role_settings
+    pooled_gateway pooler-plain "$db"
+    check "a plain start behind PgBouncer names --pooler transaction" \
+        grep -q -- "start the gateway with --pooler transaction" "$work/gw-pooler-plain.err"
+    stop_gateway
+    "$gateway" --listen 127.0.0.1:0 --pooler transaction \
+        --database "host=127.0.0.1 port=$pgb_port dbname=$db user=$login" >/dev/null 2>"$work/pooler-refused.err"
+    check "--pooler transaction without the role's settings refuses to start (exit 1)" [ $? = 1 ]
+    check "and names the ALTER ROLE to run" grep -q "ALTER ROLE \"$login\" SET plan_cache_mode = force_generic_plan" "$work/pooler-refused.err"
+}
+
+# The contract through PgBouncer in transaction pooling, with the role's
+# settings: the same answers as without it.
+t_pooler_contract() {
+    role_settings statement_timeout=30000 plan_cache_mode=force_generic_plan
+    pass=pooler
+    if pooled_gateway pooler "$db" --pooler transaction; then
+        for t in t_health t_auth t_key_shape t_validation t_not_json t_success t_idempotency t_concurrent; do "$t"; done
+        check "behind PgBouncer the gateway sent no named prepared statement" \
+            bash -c '! grep -q fanfare_gateway_create "$1"' _ "$FANFARE_TEST_DATADIR/server.log"
+        stop_gateway
+    else
+        fail "the gateway starts behind PgBouncer with --pooler transaction"
+    fi
+}
+
+# statement_timeout through PgBouncer: the role's, effective on every
+# transaction whichever server connection runs it.
+t_pooler_statement_timeout() {
+    local slow_pid
+    role_settings statement_timeout=1500 plan_cache_mode=force_generic_plan
+    pooled_gateway pooler-timeout "$db" --pooler transaction --statement-timeout 1500 ||
+        { fail "the gateway starts behind PgBouncer with a short timeout"; return; }
+    hold_lock 4
+    batch "$work/pooler-slow.json" 1 pooler-slow
+    post "$keyA" "$work/pooler-slow.json"
+    expect_status "behind PgBouncer, a request held past the role's statement_timeout is 503" 503
+    check "and the cause is the statement timeout (57014)" grep -q "sqlstate=57014" "$work/gw-pooler-timeout.err"
+    wait "$lock_pid"
+    lock_pid=
+    stop_gateway
+}
+
+# --prepare 1 behind PgBouncer (as with a pooler that keeps prepared
+# statements) on one server connection: PgBouncer's RECONNECT replaces it,
+# the prepared statement is gone (26000), and the gateway prepares it again
+# and answers 200.
+t_pooler_reprepare() {
+    local lost
+    role_settings statement_timeout=30000 plan_cache_mode=force_generic_plan
+    pooled_gateway pooler-prepare "${db}_one" --pooler transaction --prepare 1 --pool 1 --threads 1 ||
+        { fail "the gateway starts behind PgBouncer with --prepare 1"; return; }
+    batch "$work/reprep1.json" 1 reprepare1
+    post "$keyA" "$work/reprep1.json"
+    expect_status "behind PgBouncer with --prepare 1, a POST is 200" 200
+    lost=$(grep -c 'prepared statement "fanfare_gateway_create" does not exist' "$FANFARE_TEST_DATADIR/server.log")
+    pgbouncer_admin "RECONNECT ${db}_one"
+    batch "$work/reprep2.json" 1 reprepare2
+    post "$keyA" "$work/reprep2.json"
+    expect_status "after PgBouncer's RECONNECT the next POST is 200" 200
+    check "the server had lost the prepared statement (26000), and it was prepared again" \
+        [ "$(grep -c 'prepared statement "fanfare_gateway_create" does not exist' "$FANFARE_TEST_DATADIR/server.log")" -gt "$lost" ]
+    check "the re-prepared request stored its consumer once" \
+        [ "$(psql_db -c "SELECT count(*) FROM fanfare.consumers WHERE email LIKE '$pass.reprepare2-%'")" = 1 ]
+    stop_gateway
+}
+
+t_pooler() {
+    start_pgbouncer || { fail "PgBouncer starts"; return; }
+    t_pooler_start
+    t_pooler_contract
+    t_pooler_statement_timeout
+    t_pooler_reprepare
+    role_settings
+    kill "$pgb_pid" 2>/dev/null
+    wait "$pgb_pid" 2>/dev/null
+    pgb_pid=
+}
+
 # === run =====================================================================
 all_tests=(t_keys_sql t_cli t_health t_live_ready t_openapi t_not_found t_method t_auth t_key_shape t_media t_validation
     t_not_json t_success t_idempotency t_request_id t_isolation t_rotation t_concurrent t_big_batch
@@ -815,6 +964,8 @@ t_per_ip_limit
 t_slow_body_flood
 t_dead_database
 t_stalled_database
+echo "# gateway behind PgBouncer"
+t_pooler
 t_no_secrets_logged
 
 # --prepare 0 (for poolers that drop prepared statements): the statement

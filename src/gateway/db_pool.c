@@ -139,7 +139,9 @@ db_pool_destroy(struct db_pool *pool)
 /*
  * Watches c's socket for events.  libpq may change the socket while it
  * connects (another host, another SSL attempt): the old one is dropped
- * from the set, the new one added.
+ * from the set, the new one added.  The new one may have the old one's
+ * number, and a closed socket leaves the set by itself, so while c
+ * connects it is registered again every time.
  */
 static void
 watch(struct db_pool *pool, struct db_conn *c, unsigned int events)
@@ -147,7 +149,7 @@ watch(struct db_pool *pool, struct db_conn *c, unsigned int events)
 	int			fd = PQsocket(c->conn);
 	struct epoll_event ev = {.events = events, .data.ptr = c};
 
-	if (fd == c->fd && events == c->events)
+	if (fd == c->fd && events == c->events && c->state != CONN_CONNECTING)
 		return;
 	if (c->fd >= 0 && fd != c->fd)
 		epoll_ctl(pool->epoll_fd, EPOLL_CTL_DEL, c->fd, NULL);

@@ -756,6 +756,7 @@ t_dead_database() {
         bash -c 'for f; do read -r s ms ra <"$f"; [ "$s" = 503 ] && [ "$ms" -lt 3000 ] && [ -n "$ra" ] || exit 1; done' _ "$work/dead1" "$work/dead2"
     check "the gateway says the database did not answer" grep -q "no answer within connect_timeout" "$work/gw-dead.err"
     stop_gateway
+    check "the gateway exits 0 (under valgrind: clean)" [ "$gw_rc" = 0 ]
     kill "$stall_pid" 2>/dev/null
     wait "$stall_pid" 2>/dev/null
     stall_pid=
@@ -797,6 +798,7 @@ t_stalled_database() {
     timed_post "$work/stall3.json" "$work/stall3"
     check "once the database answers again, the next POST is 200 (a new connection)" [ "$(cut -d' ' -f1 "$work/stall3")" = 200 ]
     stop_gateway
+    check "the gateway exits 0 (under valgrind: clean)" [ "$gw_rc" = 0 ]
     kill "$stall_pid" 2>/dev/null
     wait "$stall_pid" 2>/dev/null
     stall_pid=
@@ -985,16 +987,20 @@ if [ "${FANFARE_SKIP_VALGRIND:-0}" != 1 ]; then
     echo "# gateway under valgrind"
     pass=valgrind
     launcher=(valgrind -q --leak-check=full --show-leak-kinds=definite,indirect
-        --errors-for-leak-kinds=definite,indirect --error-exitcode=97 --log-file="$work/valgrind.log")
+        --errors-for-leak-kinds=definite,indirect --error-exitcode=97 --log-file="$work/valgrind-%p.log")
     port=
     if start_gateway valgrind --max-body 4M --pool 2; then
         for t in "${valgrind_tests[@]}"; do "$t"; done
         stop_gateway
         if [ "$gw_rc" = 0 ]; then ok "valgrind: no invalid accesses, no leaks"
-        else fail "valgrind: no invalid accesses, no leaks" "exit $gw_rc"; head -100 "$work/valgrind.log"; fi
+        else fail "valgrind: no invalid accesses, no leaks" "exit $gw_rc"; cat "$work"/valgrind-*.log | head -100; fi
     else
         fail "the gateway starts under valgrind"
     fi
+    # the connection paths to a database that does not answer: connect
+    # deadline, cancel thread, replacement
+    t_dead_database
+    t_stalled_database
     launcher=()
 fi
 

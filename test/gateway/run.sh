@@ -27,8 +27,22 @@ on_exit stop_helpers
 stall_pid=
 stop_stall_db() { [ -n "$stall_pid" ] && kill "$stall_pid" 2>/dev/null; return 0; }
 on_exit stop_stall_db
+# stop_pgbouncer [SIGNAL]: PgBouncer, by the pid in its pidfile (as root
+# $pgb_pid is runuser, which a SIGKILL would not pass on)
 pgb_pid=
-stop_pgbouncer() { [ -n "$pgb_pid" ] && kill "$pgb_pid" 2>/dev/null; return 0; }
+stop_pgbouncer() {
+    local pid
+    [ -n "$pgb_pid" ] || return 0
+    pid=$(cat "$work/pgbouncer/pgbouncer.pid" 2>/dev/null)
+    if [ -n "$pid" ] && kill "-${1:-TERM}" "$pid" 2>/dev/null; then
+        for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    else
+        kill "$pgb_pid" 2>/dev/null
+    fi
+    wait "$pgb_pid" 2>/dev/null
+    pgb_pid=
+    return 0
+}
 on_exit stop_pgbouncer
 pass=setup
 
@@ -806,13 +820,16 @@ t_stalled_database() {
 
 # --- behind PgBouncer (transaction pooling) ------------------------------------
 # start_pgbouncer: Debian's PgBouncer in front of the suite's cluster, on a
-# free port (sets pgb_port, pgb_pid), pool_mode = transaction; two database
-# names: $db (4 server connections) and ${db}_one (1, so that a test knows
-# which server connection a request gets)
+# free port (sets pgb_port, pgb_pid; with pgb_port set, on that port
+# again), pool_mode = transaction; two database names: $db (4 server
+# connections) and ${db}_one (1, so that a test knows which server
+# connection a request gets)
+pgb_port=
 start_pgbouncer() {
     local dir=$work/pgbouncer
-    pgb_port=$(free_port) || return 1
+    [ -n "$pgb_port" ] || pgb_port=$(free_port) || return 1
     mkdir -p "$dir"
+    rm -f "$dir/pgbouncer.pid"
     cat >"$dir/pgbouncer.ini" <<INI
 [databases]
 $db = host=127.0.0.1 port=$PGPORT dbname=$db pool_size=4
@@ -827,6 +844,7 @@ admin_users = postgres
 pool_mode = transaction
 max_client_conn = 200
 logfile = $dir/pgbouncer.log
+pidfile = $dir/pgbouncer.pid
 INI
     printf '"%s" ""\n"postgres" ""\n' "$login" >"$dir/users.txt"
     [ "$(id -u)" -eq 0 ] && chown -R postgres: "$dir"
@@ -927,16 +945,35 @@ t_pooler_reprepare() {
     stop_gateway
 }
 
+# kill -9 of PgBouncer: 503 while it is gone, 200 again once it is back,
+# without a gateway restart.
+t_pooler_killed() {
+    role_settings statement_timeout=30000 plan_cache_mode=force_generic_plan
+    pooled_gateway pooler-killed "$db" --pooler transaction || { fail "the gateway starts behind PgBouncer"; return; }
+    batch "$work/pk1.json" 1 pooler-killed1
+    post "$keyA" "$work/pk1.json"
+    expect_status "behind PgBouncer, a POST is 200" 200
+    stop_pgbouncer KILL
+    batch "$work/pk2.json" 1 pooler-killed2
+    post "$keyA" "$work/pk2.json"
+    expect_status "PgBouncer killed (-9): a POST is 503" 503
+    start_pgbouncer || { fail "PgBouncer starts again"; return; }
+    post "$keyA" "$work/pk2.json"
+    expect_status "PgBouncer back: the next POST is 200 without a gateway restart" 200
+    check "the 503 stored nothing, the 200 one row" \
+        [ "$(psql_db -c "SELECT count(*) FROM fanfare.consumers WHERE email LIKE '$pass.pooler-killed2-%'")" = 1 ]
+    stop_gateway
+}
+
 t_pooler() {
     start_pgbouncer || { fail "PgBouncer starts"; return; }
     t_pooler_start
     t_pooler_contract
     t_pooler_statement_timeout
     t_pooler_reprepare
+    t_pooler_killed
     role_settings
-    kill "$pgb_pid" 2>/dev/null
-    wait "$pgb_pid" 2>/dev/null
-    pgb_pid=
+    stop_pgbouncer
 }
 
 # === run =====================================================================

@@ -13,6 +13,7 @@ packages=(
     "postgresql-$PG_MAJOR-plproxy"
     libmicrohttpd-dev
     libipc-run-perl valgrind wrk python3-yaml
+    pgbouncer
 )
 command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
 [ "${FANFARE_BENCH_DEPS:-}" = 1 ] && packages+=(gnuplot-nox)

@@ -43,3 +43,29 @@ bearer_token_parse(const char *header, char *out)
 	out[len] = '\0';
 	return true;
 }
+
+#define SECRET_KEY_RANDOM_LEN 43	/* base64url of 32 bytes, unpadded */
+
+/* base64url's alphabet, in which the random part of a key is written */
+static bool
+is_base64url_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		(c >= '0' && c <= '9') || c == '-' || c == '_';
+}
+
+enum key_shape
+bearer_token_key_shape(const char *token)
+{
+	const char *random;
+
+	if (strncmp(token, "pk_", 3) == 0)
+		return KEY_SHAPE_PUBLISHABLE;
+	if (strncmp(token, "sk_live_", 8) != 0 && strncmp(token, "sk_test_", 8) != 0)
+		return KEY_SHAPE_INVALID;
+	random = token + 8;
+	for (int i = 0; i < SECRET_KEY_RANDOM_LEN; i++)
+		if (!is_base64url_char(random[i]))
+			return KEY_SHAPE_INVALID;
+	return random[SECRET_KEY_RANDOM_LEN] == '\0' ? KEY_SHAPE_SECRET : KEY_SHAPE_INVALID;
+}

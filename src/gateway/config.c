@@ -54,6 +54,8 @@ static const struct setting settings[] = {
 	"largest request body in bytes, K and M suffixes allowed (default 16M)"},
 	{"statement-timeout", "FANFARE_STATEMENT_TIMEOUT", SETTING_INT, FIELD(statement_timeout_ms), 0, INT_MAX,
 	"statement_timeout in ms for the gateway's sessions, 0 = server default (default 30000)"},
+	{"statement-deadline", "FANFARE_STATEMENT_DEADLINE", SETTING_INT, FIELD(statement_deadline_ms), 0, INT_MAX,
+	"ms a statement may run, counted by the gateway, before it is cancelled, its connection closed and the request answered 503; 0 = none (default: --statement-timeout + 2000, or 32000 when that is 0)"},
 	{"pool-wait", "FANFARE_POOL_WAIT", SETTING_INT, FIELD(pool_wait_ms), 0, 600000,
 	"ms to wait for a free database connection before answering 503 (default 5000)"},
 	{"max-connections", "FANFARE_MAX_CONNECTIONS", SETTING_INT, FIELD(max_connections), 1, 100000,
@@ -62,12 +64,20 @@ static const struct setting settings[] = {
 	"seconds of inactivity after which an HTTP connection is closed (default 30)"},
 	{"header-timeout", "FANFARE_HEADER_TIMEOUT", SETTING_INT, FIELD(header_timeout_s), 1, 3600,
 	"seconds a client has to send a request's headers, however slowly it trickles them (default 10)"},
+	{"body-timeout", "FANFARE_BODY_TIMEOUT", SETTING_INT, FIELD(body_timeout_s), 1, 3600,
+	"seconds a client has to send a request's body once its headers are in, however slowly it trickles it (default 60)"},
+	{"max-connections-per-ip", "FANFARE_MAX_CONNECTIONS_PER_IP", SETTING_INT, FIELD(max_connections_per_ip), 0, 100000,
+	"concurrent HTTP connections from one client address, 0 = no limit (default 64)"},
+	{"health-timeout", "FANFARE_HEALTH_TIMEOUT", SETTING_INT, FIELD(health_timeout_ms), 1, 60000,
+	"ms in which /healthz and /ready must get a database connection and its answer, else 503 (default 1000)"},
 	{"retry-after", "FANFARE_RETRY_AFTER", SETTING_INT, FIELD(retry_after_s), 1, 3600,
 	"Retry-After seconds sent with 503 (default 2)"},
 	{"shutdown-timeout", "FANFARE_SHUTDOWN_TIMEOUT", SETTING_INT, FIELD(shutdown_timeout_s), 0, 3600,
 	"seconds to let in-flight requests finish on SIGINT/SIGTERM (default 30)"},
 	{"prepare", "FANFARE_PREPARE", SETTING_INT, FIELD(prepare), 0, 1,
-	"1: prepare the statement once per database connection (default); 0: send it unnamed with every request, for poolers that do not keep prepared statements"},
+	"1: prepare the statement once per database connection (default, but 0 with --pooler transaction); 0: send it unnamed with every request, for poolers that do not keep prepared statements"},
+	{"pooler", "FANFARE_POOLER", SETTING_STRING, FIELD(pooler), 0, 0,
+	"none (default), or transaction: behind a transaction-pooling pooler (PgBouncer pool_mode = transaction): no startup options, the role's own statement_timeout and plan_cache_mode, checked at start"},
 };
 
 #define N_SETTINGS (sizeof(settings) / sizeof(settings[0]))
@@ -78,13 +88,13 @@ print_help(FILE *out)
 {
 	fprintf(out,
 			"fanfare-gateway " GATEWAY_VERSION ": HTTP gateway for the fanfare extension\n"
-			"(POST /consumers/batch, GET /healthz, GET /openapi.json).\n\n"
+			"(POST /consumers/batch, GET /healthz, /live, /ready, /openapi.json).\n\n"
 			"usage: fanfare-gateway [--flag value | --flag=value]...\n\n");
 	for (size_t i = 0; i < N_SETTINGS; i++)
-		fprintf(out, "  --%-18s %s\n  %-20s env %s\n",
+		fprintf(out, "  --%-24s %s\n  %-26s env %s\n",
 				settings[i].flag, settings[i].help, "", settings[i].env);
 	fprintf(out,
-			"  --%-18s show this help\n  --%-18s show the version\n\n"
+			"  --%-24s show this help\n  --%-24s show the version\n\n"
 			"Access log lines go to stdout, diagnostics to stderr.\n",
 			"help", "version");
 }
@@ -182,13 +192,39 @@ set_defaults(struct gateway_config *config)
 	config->threads = (int) (cores > 0 && cores < 4000 ? (cores + 3) / 4 : 1);
 	config->max_body = 16 * 1024 * 1024;
 	config->statement_timeout_ms = 30000;
+	config->statement_deadline_ms = -1; /* from statement_timeout_ms, below */
 	config->pool_wait_ms = 5000;
 	config->max_connections = 512;
 	config->idle_timeout_s = 30;
 	config->header_timeout_s = 10;
+	config->body_timeout_s = 60;
+	config->max_connections_per_ip = 64;
+	config->health_timeout_ms = 1000;
 	config->retry_after_s = 2;
 	config->shutdown_timeout_s = 30;
-	config->prepare = 1;
+	config->prepare = -1;		/* from the pooler, below */
+	config->pooler = "none";
+}
+
+/*
+ * --pooler: none or transaction.  Behind a transaction pooler, named
+ * prepared statements are off unless --prepare 1 says the pooler keeps
+ * them (PgBouncer 1.21 and later with max_prepared_statements).
+ */
+static bool
+resolve_pooler(struct gateway_config *config)
+{
+	if (strcmp(config->pooler, "transaction") == 0)
+		config->pooler_transaction = true;
+	else if (strcmp(config->pooler, "none") != 0)
+	{
+		fprintf(stderr, "fanfare-gateway: --pooler must be none or transaction, got \"%s\"\n",
+				config->pooler);
+		return false;
+	}
+	if (config->prepare < 0)
+		config->prepare = config->pooler_transaction ? 0 : 1;
+	return true;
 }
 
 /*
@@ -252,6 +288,13 @@ config_load(struct gateway_config *config, int argc, char **argv)
 			return CONFIG_ERROR;
 	}
 
+	if (!resolve_pooler(config))
+		return CONFIG_ERROR;
+	/* the server's own timeout first, if it can still answer */
+	if (config->statement_deadline_ms < 0)
+		config->statement_deadline_ms = (config->statement_timeout_ms > 0 &&
+										 config->statement_timeout_ms < INT_MAX - 2000 ?
+										 config->statement_timeout_ms : 30000) + 2000;
 	/* every loop needs a connection of its own */
 	if (config->threads > config->pool_size)
 		config->threads = config->pool_size;

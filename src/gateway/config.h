@@ -18,13 +18,19 @@ struct gateway_config
 	int			threads;		/* event loops */
 	size_t		max_body;		/* bytes */
 	int			statement_timeout_ms;	/* 0 = server default */
+	int			statement_deadline_ms;	/* client side; 0 = none */
 	int			pool_wait_ms;	/* wait for a free connection before 503 */
 	int			max_connections;	/* concurrent HTTP connections */
 	int			idle_timeout_s; /* HTTP connection inactivity limit */
 	int			header_timeout_s;	/* time to send a request's headers */
+	int			body_timeout_s; /* time to send a request's body */
+	int			max_connections_per_ip; /* 0 = no limit */
+	int			health_timeout_ms;	/* /healthz and /ready: wait and run */
 	int			retry_after_s;	/* Retry-After on 503 */
 	int			shutdown_timeout_s; /* drain limit on SIGINT/SIGTERM */
 	int			prepare;		/* 1: prepared statement per connection */
+	const char *pooler;			/* "none" or "transaction" */
+	bool		pooler_transaction; /* a transaction-pooling pooler in between */
 };
 
 enum config_result

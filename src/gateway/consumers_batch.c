@@ -3,12 +3,15 @@
  *		POST /consumers/batch.
  *
  * Headers are checked before the body is read: a missing or malformed
- * Authorization (401), a Content-Type that is not JSON (415) and a
- * Content-Length over --max-body (413) are answered at once.  Once the body
- * is in, one statement authenticates the key, sets the tenant and creates
- * the consumers; db_outcome.c maps its errors to the reply.  The rows are
- * collected as they arrive and the 200 is sent only once the statement has
- * completed: an error after some rows (a lost connection) is still a 503.
+ * Authorization (401), a Content-Type that is not JSON (415), a
+ * Content-Length over --max-body (413) and a token that cannot be a secret
+ * key (401, bearer_token.h) are answered at once, so that an
+ * unauthenticated client never has its body read nor sent to PostgreSQL.
+ * Once the body is in, one statement authenticates the key, sets the
+ * tenant and creates the consumers; db_outcome.c maps its errors to the
+ * reply.  The rows are collected as they arrive and the 200 is sent only
+ * once the statement has completed: an error after some rows (a lost
+ * connection) is still a 503.
  * Memory per request: the body (at most --max-body) plus the response,
  * which is about 1.3 kB per consumer plus the size of the values sent.
  */
@@ -118,6 +121,18 @@ consumers_batch_begin(struct gateway *gw, struct MHD_Connection *connection,
 			return true;
 		}
 	}
+	/* the extension would refuse it before reading the body: so do we */
+	switch (bearer_token_key_shape(token))
+	{
+		case KEY_SHAPE_SECRET:
+			return false;
+		case KEY_SHAPE_PUBLISHABLE:
+			reply_secret_key_required(reply);
+			return true;
+		case KEY_SHAPE_INVALID:
+			reply_invalid_secret_key(reply);
+			return true;
+	}
 	return false;
 }
 
@@ -212,8 +227,10 @@ batch_done(struct db_job *job, enum db_status status, PGconn *conn, const PGresu
 			break;
 		case DB_UNREACHABLE:
 		case DB_POOL_TIMEOUT:
+		case DB_DEADLINE:
 			fprintf(stderr, "fanfare-gateway: request_id=%s %s\n", rs->request_id,
 					status == DB_POOL_TIMEOUT ? "no free database connection"
+					: status == DB_DEADLINE ? "no answer from the database within --statement-deadline"
 					: "database unreachable");
 			reply_service_unavailable(reply);
 			break;

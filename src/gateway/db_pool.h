@@ -7,7 +7,8 @@
  * and is told the outcome later, from the loop, through the job's
  * callbacks: rows as they arrive, then done exactly once.  A job waits
  * for a free connection up to the pool's wait, then fails with
- * DB_POOL_TIMEOUT.
+ * DB_POOL_TIMEOUT; once sent, it has the pool's run deadline to complete,
+ * or its connection is cancelled and closed (DB_DEADLINE).
  */
 #ifndef GATEWAY_DB_POOL_H
 #define GATEWAY_DB_POOL_H
@@ -39,7 +40,8 @@ enum db_status
 	DB_ERROR,					/* the server answered an error (error is set) */
 	DB_FAILED,					/* the connection broke (conn says why) */
 	DB_UNREACHABLE,				/* no connection could be opened */
-	DB_POOL_TIMEOUT				/* every connection stayed busy past the wait */
+	DB_POOL_TIMEOUT,			/* every connection stayed busy past the wait */
+	DB_DEADLINE					/* no answer within the run deadline: cancelled */
 };
 
 /*
@@ -61,24 +63,46 @@ struct db_job
 	const int  *formats;
 	db_row_fn	on_row;
 	db_done_fn	on_done;
+	int			limit_ms;		/* > 0: all of it (wait, connect, run) within this */
 
 	/* the pool's */
 	struct db_job *next;		/* in the wait queue */
-	double		deadline_ms;
+	double		deadline_ms;	/* of the wait */
+	double		limit_at_ms;	/* of all of it, when limit_ms; else 0 */
 	enum db_status status;
 	int			rows;
 	bool		retried;
 	PGresult   *error;
 };
 
+struct db_pool_settings
+{
+	const char *conninfo;
+	int			size;			/* connections */
+	int			wait_ms;		/* for a free connection */
+	int			statement_timeout_ms;	/* sent as a startup option; 0 = none */
+	int			deadline_ms;	/* a job's run, client side; 0 = none */
+	bool		prepare;		/* named statements prepared per connection */
+};
+
 /* size connections, opened on first use; registered with the loop's epoll */
-extern struct db_pool *db_pool_create(int epoll_fd, const char *conninfo, int size,
-									  int wait_ms, int statement_timeout_ms,
-									  bool prepare);
+extern struct db_pool *db_pool_create(int epoll_fd, const struct db_pool_settings *settings);
 extern void db_pool_destroy(struct db_pool *pool);
 
-/* opens one connection now (blocking), to report a bad setup at start */
-extern bool db_pool_probe(struct db_pool *pool);
+enum db_probe
+{
+	DB_PROBE_OK,
+	DB_PROBE_UNREACHABLE,		/* no connection (the reason is logged) */
+	DB_PROBE_REFUSED			/* check said no (and logged why) */
+};
+
+/*
+ * Opens one connection now (blocking), to report a bad setup at start;
+ * check, if not NULL, runs on it first (blocking too) and may refuse it.
+ */
+typedef bool (*db_probe_check_fn) (PGconn *conn, const void *arg);
+extern enum db_probe db_pool_probe(struct db_pool *pool, db_probe_check_fn check,
+								   const void *arg);
 
 /* runs the job on a free connection, or queues it; on_done always comes later */
 extern void db_pool_submit(struct db_pool *pool, struct db_job *job);
@@ -92,7 +116,7 @@ extern bool db_pool_owns(const struct db_pool *pool, const void *ptr);
 extern void db_pool_ready(struct db_pool *pool, void *ptr, unsigned int events);
 extern void db_pool_run(struct db_pool *pool);
 
-/* ms until the next queued job's wait ends, -1 if none waits */
+/* ms until the next wait, connection attempt or run ends; -1 if none */
 extern int	db_pool_next_timeout(const struct db_pool *pool);
 
 /* jobs running or waiting */

@@ -51,9 +51,14 @@ event_loop_create(struct gateway *gw, int pool_size)
 		event_loop_destroy(loop);
 		return NULL;
 	}
-	loop->pool = db_pool_create(loop->epoll_fd, config->database, pool_size,
-								config->pool_wait_ms, config->statement_timeout_ms,
-								config->prepare != 0);
+	loop->pool = db_pool_create(loop->epoll_fd, &(struct db_pool_settings) {
+		.conninfo = config->database,
+		.size = pool_size,
+		.wait_ms = config->pool_wait_ms,
+		.statement_timeout_ms = config->pooler_transaction ? 0 : config->statement_timeout_ms,
+		.deadline_ms = config->statement_deadline_ms,
+		.prepare = config->prepare != 0,
+	});
 	if (loop->pool == NULL)
 	{
 		event_loop_destroy(loop);

@@ -1,6 +1,7 @@
 /*
  * header_deadline.c
- *		Closing connections whose request headers do not arrive in time.
+ *		Closing connections whose request headers or body do not arrive in
+ *		time.
  *
  * libmicrohttpd's --idle-timeout only counts silence: a client that sends
  * one header byte a second is never idle, and enough of them take every
@@ -10,8 +11,10 @@
  * it, and libmicrohttpd then cleans up as for any client that went away.
  * libmicrohttpd reports a connection closed before it closes the
  * descriptor, and both sides hold the lock, so a descriptor is never shut
- * down after it could have been reused.  Request bodies are not covered:
- * their size is bounded by --max-body and their pauses by --idle-timeout.
+ * down after it could have been reused.  A request body gets a deadline
+ * of its own once the headers are in (--body-timeout): its size is bounded
+ * by --max-body, and this bounds how long it may take to arrive.  A client
+ * past either deadline gets no answer, only the closed connection.
  */
 #include "header_deadline.h"
 
@@ -41,6 +44,7 @@ struct header_deadline
 	bool		stopping;
 	double		header_ms;
 	double		idle_ms;
+	double		body_ms;
 	struct tracked_connection list;	/* sentinel of a circular list */
 };
 
@@ -77,7 +81,7 @@ watch(void *arg)
 }
 
 struct header_deadline *
-header_deadline_create(int header_s, int idle_s)
+header_deadline_create(int header_s, int idle_s, int body_s)
 {
 	struct header_deadline *hd = calloc(1, sizeof(*hd));
 
@@ -87,6 +91,7 @@ header_deadline_create(int header_s, int idle_s)
 	pthread_cond_init(&hd->wake, NULL);
 	hd->header_ms = header_s * 1000.0;
 	hd->idle_ms = idle_s * 1000.0;
+	hd->body_ms = body_s * 1000.0;
 	hd->list.next = hd->list.prev = &hd->list;
 	if (pthread_create(&hd->watchdog, NULL, watch, hd) != 0)
 	{
@@ -187,5 +192,17 @@ header_deadline_request_ends(struct header_deadline *hd, struct MHD_Connection *
 		return;
 	pthread_mutex_lock(&hd->lock);
 	t->deadline_ms = monotonic_ms() + hd->idle_ms + hd->header_ms;
+	pthread_mutex_unlock(&hd->lock);
+}
+
+void
+header_deadline_body_begins(struct header_deadline *hd, struct MHD_Connection *connection)
+{
+	struct tracked_connection *t = tracked(connection);
+
+	if (t == NULL)
+		return;
+	pthread_mutex_lock(&hd->lock);
+	t->deadline_ms = monotonic_ms() + hd->body_ms;
 	pthread_mutex_unlock(&hd->lock);
 }

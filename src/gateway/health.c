@@ -1,6 +1,11 @@
 /*
  * health.c
- *		GET /healthz: 200 when the database answers, 503 when it does not.
+ *		GET /healthz and /ready: 200 when the database answers, 503 when it
+ *		does not; GET /live: 200 while the gateway's loop runs.
+ *
+ * A probe must not wait behind a saturated pool nor a database that does
+ * not answer: waiting for a free connection, connecting and SELECT 1 all
+ * together get --health-timeout, then the probe is 503.
  */
 #include "routes.h"
 
@@ -20,6 +25,8 @@ struct health_work
 	struct request_state *rs;
 };
 
+static const char status_ok[] = "{\"status\":\"ok\"}";
+
 static void
 ignore_row(struct db_job *job, const PGresult *row)
 {
@@ -30,13 +37,12 @@ ignore_row(struct db_job *job, const PGresult *row)
 static void
 health_done(struct db_job *job, enum db_status status, PGconn *conn, const PGresult *error)
 {
-	static const char ok[] = "{\"status\":\"ok\"}";
 	struct request_state *rs = ((struct health_work *) job)->rs;
 
 	(void) conn;
 	(void) error;
 	if (status == DB_OK)
-		reply_static(&rs->later, 200, ok, sizeof(ok) - 1);
+		reply_static(&rs->later, 200, status_ok, sizeof(status_ok) - 1);
 	else
 		reply_service_unavailable(&rs->later);
 	server_resume(rs);
@@ -49,7 +55,6 @@ health_finish(struct gateway *gw, struct MHD_Connection *connection,
 {
 	struct health_work *work = calloc(1, sizeof(*work));
 
-	(void) gw;
 	(void) connection;
 	if (work == NULL)
 	{
@@ -60,5 +65,18 @@ health_finish(struct gateway *gw, struct MHD_Connection *connection,
 	work->job.statement = &select_one;
 	work->job.on_row = ignore_row;
 	work->job.on_done = health_done;
+	work->job.limit_ms = gw->config->health_timeout_ms;
 	return server_wait(rs, &work->job, work, free);
+}
+
+/* The loop answers: no database involved (a liveness probe). */
+bool
+live_finish(struct gateway *gw, struct MHD_Connection *connection,
+			struct request_state *rs, struct reply *reply)
+{
+	(void) gw;
+	(void) connection;
+	(void) rs;
+	reply_static(reply, 200, status_ok, sizeof(status_ok) - 1);
+	return true;
 }

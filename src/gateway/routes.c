@@ -9,6 +9,8 @@
 static const struct route route_table[] = {
 	{"/consumers/batch", "POST", "POST", consumers_batch_begin, consumers_batch_finish},
 	{"/healthz", "GET", "GET, HEAD", NULL, health_finish},
+	{"/ready", "GET", "GET, HEAD", NULL, health_finish},
+	{"/live", "GET", "GET, HEAD", NULL, live_finish},
 	{"/openapi.json", "GET", "GET, HEAD", NULL, openapi_finish},
 };
 

@@ -41,6 +41,8 @@ extern bool consumers_batch_finish(struct gateway *gw, struct MHD_Connection *co
 								   struct request_state *rs, struct reply *reply);
 extern bool health_finish(struct gateway *gw, struct MHD_Connection *connection,
 						  struct request_state *rs, struct reply *reply);
+extern bool live_finish(struct gateway *gw, struct MHD_Connection *connection,
+						struct request_state *rs, struct reply *reply);
 extern bool openapi_finish(struct gateway *gw, struct MHD_Connection *connection,
 						   struct request_state *rs, struct reply *reply);
 

@@ -28,6 +28,7 @@
 
 #include "access_log.h"
 #include "header_deadline.h"
+#include "pooler.h"
 #include "routes.h"
 
 #define BODY_INITIAL_CAPACITY (64 * 1024)
@@ -203,6 +204,8 @@ on_headers(struct event_loop *loop, struct MHD_Connection *connection, const cha
 	struct request_state *rs;
 
 	header_deadline_request_begins(gw->headers, connection);
+	if (has_body(connection))
+		header_deadline_body_begins(gw->headers, connection);
 	rs = request_state_new(loop, connection, url, method);
 	if (rs == NULL)
 		return MHD_NO;
@@ -255,6 +258,8 @@ on_request(void *cls, struct MHD_Connection *connection, const char *url,
 		rs->suspended = false;
 		return respond(gw, connection, rs, &rs->later);
 	}
+	/* the body is in: no deadline while the request is handled */
+	header_deadline_request_begins(gw->headers, connection);
 	if (rs->early.status != 0)
 		return respond(gw, connection, rs, &rs->early);
 
@@ -426,7 +431,11 @@ on_connection(void *cls, struct MHD_Connection *connection, void **socket_contex
 		loop->mhd_due = true;
 }
 
-/* One loop's daemon: external epoll mode, connections suspended while they wait. */
+/*
+ * One loop's daemon: external epoll mode, connections suspended while they
+ * wait.  The connection limits are libmicrohttpd's, which counts per
+ * daemon: each loop gets its share of them (0 per address is no limit).
+ */
 static struct MHD_Daemon *
 start_daemon(struct gateway *gw, struct event_loop *loop, bool ipv6)
 {
@@ -435,11 +444,14 @@ start_daemon(struct gateway *gw, struct event_loop *loop, bool ipv6)
 		(ipv6 ? MHD_USE_IPv6 : 0);
 	unsigned int limit = (unsigned int) ((config->max_connections + config->threads - 1) /
 										 config->threads);
+	unsigned int per_ip = (unsigned int) ((config->max_connections_per_ip + config->threads - 1) /
+										  config->threads);
 
 	return MHD_start_daemon(flags, 0, NULL, NULL, on_request, loop,
 							MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, NULL,
 							MHD_OPTION_LISTEN_SOCKET, (MHD_socket) gw->listen_fd,
 							MHD_OPTION_CONNECTION_LIMIT, limit,
+							MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip,
 							MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) config->idle_timeout_s,
 							MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) HEADER_MEMORY_LIMIT,
 							MHD_OPTION_NOTIFY_COMPLETED, on_completed, loop,
@@ -466,11 +478,43 @@ stop_loops(struct gateway *gw)
 	gw->headers = NULL;
 }
 
+/* With --pooler transaction: the role's settings stand in for the startup options. */
+static bool
+check_pooler_settings(PGconn *conn, const void *arg)
+{
+	const struct gateway_config *config = arg;
+
+	return pooler_check_settings(conn, config->statement_timeout_ms);
+}
+
+/*
+ * One connection before the loops start, so that a wrong --database shows
+ * at once: unreachable is a warning (requests get 503 until the database
+ * answers), settings a pooler would lose are a refusal to start.
+ */
+static bool
+probe_database(struct gateway *gw)
+{
+	const struct gateway_config *config = gw->config;
+
+	switch (db_pool_probe(gw->loops[0]->pool,
+						  config->pooler_transaction ? check_pooler_settings : NULL, config))
+	{
+		case DB_PROBE_OK:
+			return true;
+		case DB_PROBE_UNREACHABLE:
+			fprintf(stderr, "fanfare-gateway: database not reachable yet; requests get 503 until it is\n");
+			return true;
+		case DB_PROBE_REFUSED:
+			break;
+	}
+	return false;
+}
+
 /*
  * The listener and --threads loops, each with its daemon and its share of
- * the --pool connections.  One connection is opened before the loops
- * start, so that a wrong --database shows at once (a warning: requests get
- * 503 until the database answers).
+ * the --pool connections, after one probe of the database
+ * (probe_database).
  */
 bool
 server_start(struct gateway *gw, unsigned int *port)
@@ -483,7 +527,8 @@ server_start(struct gateway *gw, unsigned int *port)
 	gw->listen_fd = -1;
 	if (!resolve_listen(config->listen, &addr, &addr_len))
 		return false;
-	gw->headers = header_deadline_create(config->header_timeout_s, config->idle_timeout_s);
+	gw->headers = header_deadline_create(config->header_timeout_s, config->idle_timeout_s,
+										 config->body_timeout_s);
 	if (gw->headers == NULL)
 	{
 		fprintf(stderr, "fanfare-gateway: cannot start the header watchdog\n");
@@ -510,8 +555,11 @@ server_start(struct gateway *gw, unsigned int *port)
 			stop_loops(gw);
 			return false;
 		}
-		if (i == 0 && !db_pool_probe(gw->loops[0]->pool))
-			fprintf(stderr, "fanfare-gateway: database not reachable yet; requests get 503 until it is\n");
+		if (i == 0 && !probe_database(gw))
+		{
+			stop_loops(gw);
+			return false;
+		}
 		daemon = start_daemon(gw, gw->loops[i], addr.ss_family == AF_INET6);
 		if (daemon == NULL || !event_loop_start(gw->loops[i], daemon))
 		{

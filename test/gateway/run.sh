@@ -24,6 +24,26 @@ login=fanfare_gateway_test_login
 suite_cluster gateway --restarts || abort "a cluster to test against"
 new_work_dir gateway-test
 on_exit stop_helpers
+stall_pid=
+stop_stall_db() { [ -n "$stall_pid" ] && kill "$stall_pid" 2>/dev/null; return 0; }
+on_exit stop_stall_db
+# stop_pgbouncer [SIGNAL]: PgBouncer, by the pid in its pidfile (as root
+# $pgb_pid is runuser, which a SIGKILL would not pass on)
+pgb_pid=
+stop_pgbouncer() {
+    local pid
+    [ -n "$pgb_pid" ] || return 0
+    pid=$(cat "$work/pgbouncer/pgbouncer.pid" 2>/dev/null)
+    if [ -n "$pid" ] && kill "-${1:-TERM}" "$pid" 2>/dev/null; then
+        for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    else
+        kill "$pgb_pid" 2>/dev/null
+    fi
+    wait "$pgb_pid" 2>/dev/null
+    pgb_pid=
+    return 0
+}
+on_exit stop_pgbouncer
 pass=setup
 
 # --- reporting ---------------------------------------------------------------
@@ -196,6 +216,33 @@ t_auth() {
     check "nothing was created for the disabled organization" [ "$(count_rows "$orgC")" = 0 ]
 }
 
+# headers_only TOKEN: a POST that announces a 100 kB body and sends none;
+# prints the response (empty if none came within 3 s)
+headers_only() {
+    printf 'POST /consumers/batch HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nAuthorization: Bearer %s\r\nContent-Length: 100000\r\n\r\n' "$1" >"$work/headers-only"
+    timeout 3 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1; cat "$2" >&3; cat <&3' _ "$port" "$work/headers-only" 2>/dev/null | tr -d '\r'
+}
+
+# A token that cannot be a secret key is answered from the headers: its
+# body is never waited for, never read, never sent to the database.
+t_key_shape() {
+    local bad out
+    for bad in x sk_live_short "sk_live_$(printf 'a%.0s' $(seq 1 44))" "sk_prod_$(printf 'a%.0s' $(seq 1 43))" \
+        "sk_live_$(printf 'a%.0s' $(seq 1 42))~" "SK_LIVE_$(printf 'a%.0s' $(seq 1 43))"; do
+        out=$(headers_only "$bad")
+        [[ $out == "HTTP/1.1 401"* && $out == *'{"error":"Invalid secret key"}' ]] ||
+            { fail "a token that cannot be a secret key is 401 before its body is sent" "${bad:0:12}...: ${out:0:60}"; return; }
+    done
+    ok "tokens that cannot be secret keys are 401 Invalid secret key before their body is sent"
+    out=$(headers_only "pk_live_$(printf 'a%.0s' $(seq 1 43))")
+    check "a publishable key is 401 Secret key required before its body is sent" \
+        matches "$out" '^HTTP/1.1 401.*\{"error":"Secret key required"\}$'
+    out=$(headers_only "sk_test_$(printf 'a%.0s' $(seq 1 43))")
+    check "a token shaped like a secret key waits for its body" [ -z "$out" ]
+    post "sk_live_doesnotexist0123456789" "$work/one.json"
+    expect_body "a short sk_live_ token with a body is 401 Invalid secret key, as before" '{"error":"Invalid secret key"}'
+}
+
 t_media() {
     post_as text/plain "$keyA" "$work/one.json"
     expect_status "Content-Type text/plain is 415" 415
@@ -363,6 +410,16 @@ t_idempotency() {
 
     check "the key is in no log of the gateway or the server" \
         bash -c '! grep -q -- "$@"' _ "$k" "$work/gw-$gw_name.out" "$work/gw-$gw_name.err" $(server_logs)
+}
+
+t_live_ready() {
+    req GET /live
+    expect_status "GET /live is 200" 200
+    expect_body "GET /live body" '{"status":"ok"}'
+    req GET /ready
+    expect_status "GET /ready is 200 while the database answers" 200
+    req POST /live -H 'Content-Type: application/json' --data-binary '{}'
+    expect_status "POST /live is 405" 405
 }
 
 t_request_id() {
@@ -603,12 +660,328 @@ t_pool_timeout_and_shutdown() {
     gw_pid=
 }
 
+# The connection limit per client address: the next connection from it is
+# closed at once, and the address is served again once one ends.
+t_per_ip_limit() {
+    local fds=() fd i
+    port=
+    start_gateway perip --max-connections-per-ip 4 --threads 1 --pool 1 || { fail "per-address gateway starts"; return; }
+    for i in 1 2 3 4; do
+        exec {fd}<>"/dev/tcp/127.0.0.1/$port" && fds+=("$fd")
+    done
+    sleep 0.3
+    req GET /live
+    check "a fifth connection from one address past --max-connections-per-ip 4 is refused" [ "$status" = 000 ]
+    for fd in "${fds[@]}"; do exec {fd}>&-; done
+    sleep 0.3
+    req GET /live
+    expect_status "once they close, the address is served again" 200
+    stop_gateway
+}
+
+# A slow-body flood (tokens shaped like keys and bogus ones) against a
+# gateway with 32 connections: the tricklers are closed at --body-timeout,
+# bogus tokens at once, and a normal client keeps getting 200s.
+t_slow_body_flood() {
+    port=
+    start_gateway flood --max-connections 32 --max-connections-per-ip 0 --body-timeout 2 --threads 1 --pool 2 ||
+        { fail "flood gateway starts"; return; }
+    node test/gateway/slow_flood.mjs --port "$port" --key "$keyA" --tag "$pass.flood" \
+        --connections 48 --seconds 7 >"$work/flood.result"
+    note "slow-body flood: $(cat "$work/flood.result")"
+    check "slow bodies with key-shaped tokens are closed within --body-timeout 2 s (+0.5 s)" \
+        [ "$(json_get "$work/flood.result" 's.shaped.count > 0 && s.shaped.maxHeldMs <= 2500')" = true ]
+    check "bogus tokens are answered 401 at once (< 500 ms), their bodies unread" \
+        [ "$(json_get "$work/flood.result" 'Object.keys(s.bogus.statuses).join() === "401" && s.bogus.maxHeldMs < 500')" = true ]
+    check "a normal client gets only 200s during the flood, each within 3 s" \
+        [ "$(json_get "$work/flood.result" 's.normal.count >= 3 && Object.keys(s.normal.statuses).join() === "200" && s.normal.maxMs < 3000')" = true ]
+    stop_gateway
+}
+
+# timed_get PATH: GET on the gateway; prints "STATUS MS"
+timed_get() {
+    curl -s -o /dev/null --max-time 20 -w '%{http_code} %{time_total}' "http://127.0.0.1:$port$1" 2>/dev/null |
+        awk '{ printf "%s %d", $1, $2 * 1000 }'
+}
+# timed_post FILE OUT: POSTs FILE with $keyA, writes "STATUS MS RETRY-AFTER" to OUT
+timed_post() {
+    curl -s -o /dev/null -D "$2.headers" --max-time 30 -w '%{http_code} %{time_total}' -X POST \
+        "http://127.0.0.1:$port/consumers/batch" -H "Authorization: Bearer $keyA" \
+        -H 'Content-Type: application/json' --data-binary "@$1" 2>/dev/null |
+        awk '{ printf "%s %d", $1, $2 * 1000 }' >"$2"
+    printf ' %s' "$(grep -i '^Retry-After:' "$2.headers" | tr -d '\r' | cut -d' ' -f2)" >>"$2"
+}
+# live_max SECONDS: the slowest of the GET /live answers sampled every 100 ms
+# for that long, "STATUS MS" (any status but 200 wins)
+live_max() {
+    local end=$((SECONDS + $1)) worst="200 0" got
+    while [ "$SECONDS" -lt "$end" ]; do
+        got=$(timed_get /live)
+        if [ "${got% *}" != 200 ] || [ "${got#* }" -gt "${worst#* }" ]; then worst=$got; fi
+        [ "${worst% *}" != 200 ] && break
+        sleep 0.1
+    done
+    echo "$worst"
+}
+# stall_db ARGS...: starts test/gateway/stall_db.mjs on a free port (sets
+# stall_port and stall_pid; stopped at exit by stop_stall_db)
+stall_db() {
+    local attempt
+    for attempt in 1 2 3; do
+        stall_port=$(free_port) || return 1
+        node test/gateway/stall_db.mjs --port "$stall_port" "$@" >"$work/stall.out" 2>&1 &
+        stall_pid=$!
+        for _ in $(seq 1 100); do
+            grep -q listening "$work/stall.out" && return 0
+            kill -0 "$stall_pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        note "stall_db on port $stall_port did not start: $(head -c 300 "$work/stall.out")"
+        kill "$stall_pid" 2>/dev/null
+        stall_pid=
+    done
+    return 1
+}
+
+# A database that accepts TCP and never answers (packets dropped): the
+# loop keeps serving /live, /healthz says 503 within --health-timeout, and
+# POSTs get 503 once connect_timeout has passed.  One loop, so that a
+# blocked connect would freeze the very loop that answers /live.
+t_dead_database() {
+    local live health p1 p2
+    stall_db --blackhole || { fail "a database that never answers starts"; return; }
+    port=
+    start_gateway dead --database "host=127.0.0.1 port=$stall_port dbname=x user=x connect_timeout=2 sslmode=disable" \
+        --pool 2 --threads 1 --pool-wait 10000 || { fail "the gateway starts against a database that never answers"; return; }
+    timed_post "$work/one.json" "$work/dead1" &
+    p1=$!
+    timed_post "$work/one.json" "$work/dead2" &
+    p2=$!
+    sleep 0.1
+    live=$(live_max 2)
+    health=$(timed_get /healthz)
+    wait "$p1" "$p2"
+    note "database that never answers: POSTs $(cat "$work/dead1") / $(cat "$work/dead2") (status ms Retry-After), /live worst $live, /healthz $health"
+    check "while connections to it hang, /live answers 200 within 200 ms" \
+        [ "${live% *}" = 200 -a "${live#* }" -lt 200 ]
+    check "/healthz answers 503 within --health-timeout 1 s (+ 500 ms)" \
+        [ "${health% *}" = 503 -a "${health#* }" -lt 1500 ]
+    check "POSTs are 503 with Retry-After within connect_timeout 2 s (+ 1 s)" \
+        bash -c 'for f; do read -r s ms ra <"$f"; [ "$s" = 503 ] && [ "$ms" -lt 3000 ] && [ -n "$ra" ] || exit 1; done' _ "$work/dead1" "$work/dead2"
+    check "the gateway says the database did not answer" grep -q "no answer within connect_timeout" "$work/gw-dead.err"
+    stop_gateway
+    check "the gateway exits 0 (under valgrind: clean)" [ "$gw_rc" = 0 ]
+    kill "$stall_pid" 2>/dev/null
+    wait "$stall_pid" 2>/dev/null
+    stall_pid=
+}
+
+# A database that stalls mid-statement (a proxy that stops forwarding):
+# the request is answered 503 at --statement-deadline, the loop serves
+# /live meanwhile, /healthz does not wait for the one connection the
+# request holds, and once the database answers again the next request is
+# 200 on a new connection.
+t_stalled_database() {
+    local live p1 health
+    rm -f "$work/pause"
+    stall_db --to "127.0.0.1:$PGPORT" --pause-file "$work/pause" || { fail "the stalling proxy starts"; return; }
+    port=
+    start_gateway stalled --database "host=127.0.0.1 port=$stall_port dbname=$db user=$login sslmode=disable" \
+        --pool 1 --threads 1 --pool-wait 10000 --statement-deadline 3000 || { fail "the gateway starts behind the stalling proxy"; return; }
+    batch "$work/stall1.json" 1 stall1
+    timed_post "$work/stall1.json" "$work/stall1"
+    check "through the proxy, a POST is 200" [ "$(cut -d' ' -f1 "$work/stall1")" = 200 ]
+    touch "$work/pause"
+    batch "$work/stall2.json" 1 stall2
+    timed_post "$work/stall2.json" "$work/stall2" &
+    p1=$!
+    sleep 0.2
+    health=$(timed_get /healthz)
+    live=$(live_max 1)
+    wait "$p1"
+    note "database stalled mid-statement: POST $(cat "$work/stall2") (status ms Retry-After), /healthz $health, /live worst $live"
+    check "a POST on a stalled connection is 503 with Retry-After at --statement-deadline 3 s (+ 1 s)" \
+        bash -c 'read -r s ms ra <"$1"; [ "$s" = 503 ] && [ "$ms" -ge 2900 ] && [ "$ms" -lt 4000 ] && [ -n "$ra" ]' _ "$work/stall2"
+    check "/healthz does not wait for the busy pool: 503 within --health-timeout 1 s (+ 500 ms)" \
+        [ "${health% *}" = 503 -a "${health#* }" -lt 1500 ]
+    check "meanwhile /live answers 200 within 200 ms" [ "${live% *}" = 200 -a "${live#* }" -lt 200 ]
+    check "the gateway says why" grep -q "no answer from the database within --statement-deadline" "$work/gw-stalled.err"
+    rm -f "$work/pause"
+    sleep 0.3
+    batch "$work/stall3.json" 1 stall3
+    timed_post "$work/stall3.json" "$work/stall3"
+    check "once the database answers again, the next POST is 200 (a new connection)" [ "$(cut -d' ' -f1 "$work/stall3")" = 200 ]
+    stop_gateway
+    check "the gateway exits 0 (under valgrind: clean)" [ "$gw_rc" = 0 ]
+    kill "$stall_pid" 2>/dev/null
+    wait "$stall_pid" 2>/dev/null
+    stall_pid=
+}
+
+# --- behind PgBouncer (transaction pooling) ------------------------------------
+# start_pgbouncer: Debian's PgBouncer in front of the suite's cluster, on a
+# free port (sets pgb_port, pgb_pid; with pgb_port set, on that port
+# again), pool_mode = transaction; two database names: $db (4 server
+# connections) and ${db}_one (1, so that a test knows which server
+# connection a request gets)
+pgb_port=
+start_pgbouncer() {
+    local dir=$work/pgbouncer
+    [ -n "$pgb_port" ] || pgb_port=$(free_port) || return 1
+    mkdir -p "$dir"
+    rm -f "$dir/pgbouncer.pid"
+    cat >"$dir/pgbouncer.ini" <<INI
+[databases]
+$db = host=127.0.0.1 port=$PGPORT dbname=$db pool_size=4
+${db}_one = host=127.0.0.1 port=$PGPORT dbname=$db pool_size=1
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $pgb_port
+unix_socket_dir =
+auth_type = trust
+auth_file = $dir/users.txt
+admin_users = postgres
+pool_mode = transaction
+max_client_conn = 200
+logfile = $dir/pgbouncer.log
+pidfile = $dir/pgbouncer.pid
+INI
+    printf '"%s" ""\n"postgres" ""\n' "$login" >"$dir/users.txt"
+    [ "$(id -u)" -eq 0 ] && chown -R postgres: "$dir"
+    as_owner pgbouncer "$dir/pgbouncer.ini" >>"$dir/pgbouncer.out" 2>&1 &
+    pgb_pid=$!
+    wait_port 127.0.0.1 "$pgb_port" 10 && return 0
+    note "PgBouncer on port $pgb_port: $(tail -n 3 "$dir/pgbouncer.out" "$dir/pgbouncer.log" 2>&1 | tr '\n' ' ')"
+    return 1
+}
+# pgbouncer_admin COMMAND: on PgBouncer's admin console
+pgbouncer_admin() { psql -X -q -At -h 127.0.0.1 -p "$pgb_port" -U postgres -d pgbouncer -c "$1" >/dev/null; }
+# role_settings VALUE...: ALTER ROLE $login IN DATABASE $db SET each
+# name=value (or RESET ALL with none); PgBouncer's server connections are
+# then replaced, since a backend reads them when it starts
+role_settings() {
+    local set
+    psql_db -c "ALTER ROLE $login IN DATABASE $db RESET ALL"
+    for set in "$@"; do psql_db -c "ALTER ROLE $login IN DATABASE $db SET ${set%%=*} = '${set#*=}'"; done
+    pgbouncer_admin "RECONNECT"
+}
+# the gateway behind PgBouncer: start_gateway NAME with the database there
+pooled_gateway() {
+    local name=$1 dbname=$2
+    shift 2
+    port=
+    start_gateway "$name" --database "host=127.0.0.1 port=$pgb_port dbname=$dbname user=$login" "$@"
+}
+
+# A plain start behind PgBouncer: it refuses the startup options, and the
+# gateway says which flag to use instead of only "database unreachable".
+# With --pooler transaction and the role's settings missing, the gateway
+# refuses to start and names the ALTER ROLE to run.
+t_pooler_start() {
+    role_settings
+    pooled_gateway pooler-plain "$db"
+    check "a plain start behind PgBouncer names --pooler transaction" \
+        grep -q -- "start the gateway with --pooler transaction" "$work/gw-pooler-plain.err"
+    stop_gateway
+    "$gateway" --listen 127.0.0.1:0 --pooler transaction \
+        --database "host=127.0.0.1 port=$pgb_port dbname=$db user=$login" >/dev/null 2>"$work/pooler-refused.err"
+    check "--pooler transaction without the role's settings refuses to start (exit 1)" [ $? = 1 ]
+    check "and names the ALTER ROLE to run" grep -q "ALTER ROLE \"$login\" SET plan_cache_mode = force_generic_plan" "$work/pooler-refused.err"
+}
+
+# The contract through PgBouncer in transaction pooling, with the role's
+# settings: the same answers as without it.
+t_pooler_contract() {
+    role_settings statement_timeout=30000 plan_cache_mode=force_generic_plan
+    pass=pooler
+    if pooled_gateway pooler "$db" --pooler transaction; then
+        for t in t_health t_auth t_key_shape t_validation t_not_json t_success t_idempotency t_concurrent; do "$t"; done
+        check "behind PgBouncer the gateway sent no named prepared statement" \
+            bash -c '! grep -q fanfare_gateway_create "$1"' _ "$FANFARE_TEST_DATADIR/server.log"
+        stop_gateway
+    else
+        fail "the gateway starts behind PgBouncer with --pooler transaction"
+    fi
+}
+
+# statement_timeout through PgBouncer: the role's, effective on every
+# transaction whichever server connection runs it.
+t_pooler_statement_timeout() {
+    local slow_pid
+    role_settings statement_timeout=1500 plan_cache_mode=force_generic_plan
+    pooled_gateway pooler-timeout "$db" --pooler transaction --statement-timeout 1500 ||
+        { fail "the gateway starts behind PgBouncer with a short timeout"; return; }
+    hold_lock 4
+    batch "$work/pooler-slow.json" 1 pooler-slow
+    post "$keyA" "$work/pooler-slow.json"
+    expect_status "behind PgBouncer, a request held past the role's statement_timeout is 503" 503
+    check "and the cause is the statement timeout (57014)" grep -q "sqlstate=57014" "$work/gw-pooler-timeout.err"
+    wait "$lock_pid"
+    lock_pid=
+    stop_gateway
+}
+
+# --prepare 1 behind PgBouncer (as with a pooler that keeps prepared
+# statements) on one server connection: PgBouncer's RECONNECT replaces it,
+# the prepared statement is gone (26000), and the gateway prepares it again
+# and answers 200.
+t_pooler_reprepare() {
+    local lost
+    role_settings statement_timeout=30000 plan_cache_mode=force_generic_plan
+    pooled_gateway pooler-prepare "${db}_one" --pooler transaction --prepare 1 --pool 1 --threads 1 ||
+        { fail "the gateway starts behind PgBouncer with --prepare 1"; return; }
+    batch "$work/reprep1.json" 1 reprepare1
+    post "$keyA" "$work/reprep1.json"
+    expect_status "behind PgBouncer with --prepare 1, a POST is 200" 200
+    lost=$(grep -c 'prepared statement "fanfare_gateway_create" does not exist' "$FANFARE_TEST_DATADIR/server.log")
+    pgbouncer_admin "RECONNECT ${db}_one"
+    batch "$work/reprep2.json" 1 reprepare2
+    post "$keyA" "$work/reprep2.json"
+    expect_status "after PgBouncer's RECONNECT the next POST is 200" 200
+    check "the server had lost the prepared statement (26000), and it was prepared again" \
+        [ "$(grep -c 'prepared statement "fanfare_gateway_create" does not exist' "$FANFARE_TEST_DATADIR/server.log")" -gt "$lost" ]
+    check "the re-prepared request stored its consumer once" \
+        [ "$(psql_db -c "SELECT count(*) FROM fanfare.consumers WHERE email LIKE '$pass.reprepare2-%'")" = 1 ]
+    stop_gateway
+}
+
+# kill -9 of PgBouncer: 503 while it is gone, 200 again once it is back,
+# without a gateway restart.
+t_pooler_killed() {
+    role_settings statement_timeout=30000 plan_cache_mode=force_generic_plan
+    pooled_gateway pooler-killed "$db" --pooler transaction || { fail "the gateway starts behind PgBouncer"; return; }
+    batch "$work/pk1.json" 1 pooler-killed1
+    post "$keyA" "$work/pk1.json"
+    expect_status "behind PgBouncer, a POST is 200" 200
+    stop_pgbouncer KILL
+    batch "$work/pk2.json" 1 pooler-killed2
+    post "$keyA" "$work/pk2.json"
+    expect_status "PgBouncer killed (-9): a POST is 503" 503
+    start_pgbouncer || { fail "PgBouncer starts again"; return; }
+    post "$keyA" "$work/pk2.json"
+    expect_status "PgBouncer back: the next POST is 200 without a gateway restart" 200
+    check "the 503 stored nothing, the 200 one row" \
+        [ "$(psql_db -c "SELECT count(*) FROM fanfare.consumers WHERE email LIKE '$pass.pooler-killed2-%'")" = 1 ]
+    stop_gateway
+}
+
+t_pooler() {
+    start_pgbouncer || { fail "PgBouncer starts"; return; }
+    t_pooler_start
+    t_pooler_contract
+    t_pooler_statement_timeout
+    t_pooler_reprepare
+    t_pooler_killed
+    role_settings
+    stop_pgbouncer
+}
+
 # === run =====================================================================
-all_tests=(t_keys_sql t_cli t_health t_openapi t_not_found t_method t_auth t_media t_validation
+all_tests=(t_keys_sql t_cli t_health t_live_ready t_openapi t_not_found t_method t_auth t_key_shape t_media t_validation
     t_not_json t_success t_idempotency t_request_id t_isolation t_rotation t_concurrent t_big_batch
     t_too_large t_malformed_http t_internal_error t_backend_terminated t_database_restart)
 unprepared_tests=(t_auth t_validation t_not_json t_success t_idempotency t_concurrent t_internal_error)
-valgrind_tests=(t_health t_openapi t_not_found t_method t_auth t_media t_validation
+valgrind_tests=(t_health t_live_ready t_openapi t_not_found t_method t_auth t_key_shape t_media t_validation
     t_not_json t_success t_idempotency t_request_id t_rotation t_concurrent t_too_large
     t_malformed_http t_internal_error t_backend_terminated t_database_restart)
 
@@ -626,6 +999,12 @@ else
     fail "the gateway starts"
 fi
 t_pool_timeout_and_shutdown
+t_per_ip_limit
+t_slow_body_flood
+t_dead_database
+t_stalled_database
+echo "# gateway behind PgBouncer"
+t_pooler
 t_no_secrets_logged
 
 # --prepare 0 (for poolers that drop prepared statements): the statement
@@ -645,16 +1024,20 @@ if [ "${FANFARE_SKIP_VALGRIND:-0}" != 1 ]; then
     echo "# gateway under valgrind"
     pass=valgrind
     launcher=(valgrind -q --leak-check=full --show-leak-kinds=definite,indirect
-        --errors-for-leak-kinds=definite,indirect --error-exitcode=97 --log-file="$work/valgrind.log")
+        --errors-for-leak-kinds=definite,indirect --error-exitcode=97 --log-file="$work/valgrind-%p.log")
     port=
     if start_gateway valgrind --max-body 4M --pool 2; then
         for t in "${valgrind_tests[@]}"; do "$t"; done
         stop_gateway
         if [ "$gw_rc" = 0 ]; then ok "valgrind: no invalid accesses, no leaks"
-        else fail "valgrind: no invalid accesses, no leaks" "exit $gw_rc"; head -100 "$work/valgrind.log"; fi
+        else fail "valgrind: no invalid accesses, no leaks" "exit $gw_rc"; cat "$work"/valgrind-*.log | head -100; fi
     else
         fail "the gateway starts under valgrind"
     fi
+    # the connection paths to a database that does not answer: connect
+    # deadline, cancel thread, replacement
+    t_dead_database
+    t_stalled_database
     launcher=()
 fi
 

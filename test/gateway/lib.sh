@@ -22,14 +22,18 @@ launcher=()
 # --- database ----------------------------------------------------------------
 psql_db() { psql_q -d "$db" "$@"; }
 
-# create_login_role ROLE: a LOGIN role in fanfare_api, unless it exists
-# (roles are cluster-wide and outlive the suite's database)
+# create_login_role ROLE: a LOGIN role in fanfare_api; an existing one
+# (roles are cluster-wide and outlive the suite's database, and another
+# suite on the same cluster may have made it a least-privilege login) is
+# made a member again
 create_login_role() {
     psql_db <<SQL
 DO \$\$
 BEGIN
     IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = '$1') THEN
         CREATE ROLE $1 LOGIN IN ROLE fanfare_api;
+    ELSE
+        GRANT fanfare_api TO $1;
     END IF;
 END
 \$\$;

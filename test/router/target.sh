@@ -31,7 +31,9 @@ setup_db() {
     local connstrs
     for_each_shard shard_setup_for_gateway || return 1
     mapfile -t connstrs < <(for_each_shard shard_connstr_of)
-    router_setup "$PGHOST" "$PGPORT" "$db" "${connstrs[@]}" && create_login_role "$login"
+    # the gateway's login as on a single node (tools/lib.sh): EXECUTE on the
+    # router's api_import_consumers, which runs as its owner, and nothing else
+    router_setup "$PGHOST" "$PGPORT" "$db" "${connstrs[@]}" && gateway_login_sql "$login" | psql_db
 }
 
 shard_count() { psql_at "$1" "$2" "$3" -c "SELECT count(*) FROM fanfare.consumers WHERE organization_id = '$4'"; }

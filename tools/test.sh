@@ -7,7 +7,7 @@
 # integration tests (with a valgrind pass), differential fuzzing with a
 # fixed seed and the crash-resistance cases, the hostile-tenant bounds (CPU,
 # memory and cancel per hostile body), the short load/fault/security
-# suite, the extension's memory check (its own cluster under valgrind), the
+# suite (with its fault audit behind PgBouncer), the extension's memory check (its own cluster under valgrind), the
 # upgrade comparison, the PostgREST replay, the router over two shard
 # clusters of its own (test/router), a failover of a primary with a
 # synchronous standby and back (test/failover), the regression suite against an

@@ -1,6 +1,7 @@
 # The gateway harness (sourced): what the suites that speak HTTP to a real
 # fanfare-gateway share: test/gateway/run.sh, test/reliability/run.sh and
-# test/soak/run.sh.  Loads tools/lib.sh (clusters, reporting).
+# test/soak/run.sh.  Loads tools/lib.sh (clusters, reporting).  PgBouncer
+# in front of the cluster: start_pgbouncer, stop_pgbouncer (on_exit it).
 #
 # Expects, before the functions are called: $work (a scratch directory), $db
 # (the suite's database), $login (the LOGIN role the gateway connects as),
@@ -121,3 +122,61 @@ json_get() {
         let s; try { s = JSON.parse(fs.readFileSync(process.argv[1], "utf8")); } catch (e) { process.stdout.write("NOT JSON"); process.exit(0); }
         process.stdout.write(String(new Function("s", "b", "return (" + process.argv[2] + ")")(s, s)));' "$1" "$2"
 }
+
+# --- PgBouncer -----------------------------------------------------------------
+# stop_pgbouncer [SIGNAL]: PgBouncer, by the pid in its pidfile (as root
+# $pgb_pid is runuser, which a SIGKILL would not pass on)
+pgb_pid=
+stop_pgbouncer() {
+    local pid
+    [ -n "$pgb_pid" ] || return 0
+    pid=$(cat "$work/pgbouncer/pgbouncer.pid" 2>/dev/null)
+    if [ -n "$pid" ] && kill "-${1:-TERM}" "$pid" 2>/dev/null; then
+        for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    else
+        kill "$pgb_pid" 2>/dev/null
+    fi
+    wait "$pgb_pid" 2>/dev/null
+    pgb_pid=
+    return 0
+}
+# start_pgbouncer: Debian's PgBouncer in front of the suite's cluster, on a
+# free port (sets pgb_port, pgb_pid; with pgb_port set, on that port
+# again), pool_mode = transaction; two database names: $db (4 server
+# connections) and ${db}_one (1, so that a test knows which server
+# connection a request gets).  $pgb_settings: more lines for its
+# [pgbouncer] section.
+pgb_port=
+pgb_settings=
+start_pgbouncer() {
+    local dir=$work/pgbouncer
+    [ -n "$pgb_port" ] || pgb_port=$(free_port) || return 1
+    mkdir -p "$dir"
+    rm -f "$dir/pgbouncer.pid"
+    cat >"$dir/pgbouncer.ini" <<INI
+[databases]
+$db = host=127.0.0.1 port=$PGPORT dbname=$db pool_size=4
+${db}_one = host=127.0.0.1 port=$PGPORT dbname=$db pool_size=1
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $pgb_port
+unix_socket_dir =
+auth_type = trust
+auth_file = $dir/users.txt
+admin_users = postgres
+pool_mode = transaction
+max_client_conn = 200
+logfile = $dir/pgbouncer.log
+pidfile = $dir/pgbouncer.pid
+$pgb_settings
+INI
+    printf '"%s" ""\n"postgres" ""\n' "$login" >"$dir/users.txt"
+    [ "$(id -u)" -eq 0 ] && chown -R postgres: "$dir"
+    as_owner pgbouncer "$dir/pgbouncer.ini" >>"$dir/pgbouncer.out" 2>&1 &
+    pgb_pid=$!
+    wait_port 127.0.0.1 "$pgb_port" 10 && return 0
+    note "PgBouncer on port $pgb_port: $(tail -n 3 "$dir/pgbouncer.out" "$dir/pgbouncer.log" 2>&1 | tr '\n' ' ')"
+    return 1
+}
+# pgbouncer_admin COMMAND: on PgBouncer's admin console
+pgbouncer_admin() { psql -X -q -At -h 127.0.0.1 -p "$pgb_port" -U postgres -d pgbouncer -c "$1" >/dev/null; }

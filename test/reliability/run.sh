@@ -8,11 +8,17 @@
 # its own (tools/lib.sh).  With PG* naming a running cluster (tools/test.sh
 # does) it uses that one; FANFARE_TEST_DATADIR and FANFARE_TEST_PORT name it
 # (by default PGHOST and PGPORT, when PGHOST is the data directory).  Kills
-# that cluster's postmaster once (kill -9) and restarts it.  Creates its own
-# database, fanfare_reliability_test.  Loopback only; every load loop is
-# bounded in requests and seconds.  About 2 minutes on two cores.
+# that cluster's postmaster (kill -9) three times and restarts it; starts
+# PgBouncer (Debian's package) in front of it once and kills it too.
+# Creates its own database, fanfare_reliability_test.  Loopback only; every
+# load loop is bounded in requests and seconds.  About 2.5 minutes on two
+# cores.
 #
 #   LOAD_SECONDS (15) LOAD_CONNECTIONS (16) override the sustained-load phase.
+#   RELIABILITY_TESTS="t_pgbouncer_faults ..." runs only those tests.
+#   FANFARE_CHECK_INTERVAL (1000): the gateway login's
+#     client_connection_check_interval behind PgBouncer; 0 shows the audit
+#     catching batches that commit after their 503.
 #   FANFARE_KEEP_WORK=1 keeps the scratch directory (client logs, audits).
 # Prints "N passed, M failed"; exits non-zero on any failure.
 set -uo pipefail
@@ -38,6 +44,8 @@ stop_reliability_helpers() {
     [ -n "${saved_pid:-}" ] && kill -KILL "$saved_pid" 2>/dev/null
     [ -n "${client_pid:-}" ] && kill -KILL "$client_pid" 2>/dev/null
     [ -n "${leaky_pid:-}" ] && kill -KILL "$leaky_pid" 2>/dev/null
+    [ -n "${pgb_gw_pid:-}" ] && kill -KILL "$pgb_gw_pid" 2>/dev/null
+    stop_pgbouncer
     return 0
 }
 on_exit stop_reliability_helpers
@@ -212,6 +220,106 @@ t_exactly_once() {
     check "exactly once: the faults made clients retry, and some retries were replays" \
         [ "$(json_get "$work/eo.audit" 's.retries > 0 && s.replays > 0')" = true ]
     check "exactly once: every batch answered 200 and stored once under the ids answered, 0 lost, 0 duplicated (audit and its self-test)" [ $rc = 0 ]
+}
+
+# The gateway behind PgBouncer in transaction pooling (--pooler transaction,
+# the role's statement_timeout and plan_cache_mode), as in README
+# "Production topology": kill -9 of PgBouncer, then of the postmaster, each
+# while batches wait inside the database, under the load client and under
+# importers retrying with Idempotency-Key at once.  Only 200 and 503, every
+# 200 stored, nothing stored without a 200, every batch once.  The role's
+# client_connection_check_interval (FANFARE_CHECK_INTERVAL ms, 1000) ends a
+# transaction whose pooler died before it can commit; 0 shows why: the
+# batches waiting at PgBouncer's kill commit once the lock is released,
+# after the gateway answered 503, and the audit finds them.
+t_pgbouncer_faults() {
+    local main_pid=$gw_pid main_port=$port eo=${tag}pe rc rc_eo started=$SECONDS
+    section "behind PgBouncer (pool_mode = transaction, --pooler transaction): kill -9 of PgBouncer, then of the postmaster, under load"
+    psql_db -c "ALTER ROLE $login IN DATABASE $db SET statement_timeout = 30000" \
+        -c "ALTER ROLE $login IN DATABASE $db SET plan_cache_mode = force_generic_plan" \
+        -c "ALTER ROLE $login IN DATABASE $db SET client_connection_check_interval = ${FANFARE_CHECK_INTERVAL:-1000}" >/dev/null
+    pgb_settings="server_login_retry = 1"
+    start_pgbouncer || { fail "PgBouncer starts"; return; }
+    gw_pid= port=
+    if ! start_gateway pgbouncer --database "host=127.0.0.1 port=$pgb_port dbname=$db user=$login" \
+        --pooler transaction --pool 8; then
+        fail "the gateway starts behind PgBouncer with --pooler transaction"
+        gw_pid=$main_pid port=$main_port
+        return
+    fi
+    pgb_gw_pid=$gw_pid
+    : >"$work/marks.pgb"
+    load pgb 90 8     # stopped 4 s after the second recovery
+    node "$here/exactly_once.mjs" --url "http://127.0.0.1:$port" --keys "$work/keys.json" --tag "$eo" \
+        --out "$work/pe.jsonl" --connections 8 --duration 90 --give-up 60 --seed "$RANDOM" >"$work/pe.summary" &
+    client_pid=$!
+    sleep 3
+    # batches waiting inside the database when PgBouncer dies must store nothing
+    echo "lock $(now_ms)" >>"$work/marks.pgb"
+    hold_lock 4
+    sleep 0.5
+    echo "pgbkill $(now_ms)" >>"$work/marks.pgb"
+    stop_pgbouncer KILL
+    sleep 2
+    echo "pgbstart $(now_ms)" >>"$work/marks.pgb"
+    start_pgbouncer
+    check "PgBouncer starts again on the same port after kill -9" [ $? = 0 ]
+    wait "$lock_pid" 2>/dev/null
+    lock_pid=
+    wait_healthy 30
+    echo "pgbhealthy $(now_ms)" >>"$work/marks.pgb"
+    sleep 3
+    echo "lock2 $(now_ms)" >>"$work/marks.pgb"
+    hold_lock 10
+    sleep 0.5
+    echo "dbkill $(now_ms)" >>"$work/marks.pgb"
+    kill_postmaster
+    wait "$lock_pid" 2>/dev/null
+    lock_pid=
+    sleep 2
+    echo "dbrestart $(now_ms)" >>"$work/marks.pgb"
+    suite_cluster_restart
+    check "the cluster restarts after kill -9 of its postmaster (behind PgBouncer)" [ $? = 0 ]
+    wait_healthy 30
+    echo "dbhealthy $(now_ms)" >>"$work/marks.pgb"
+    stop_load 4
+    kill -TERM "$client_pid"
+    wait "$client_pid"
+    client_pid=
+    note "load: $(cat "$work/pgb.summary")"
+    note "importers: $(cat "$work/pe.summary")"
+    audit pgb --marks "$work/marks.pgb"
+    rc=$?
+    note "in flight at PgBouncer's kill: $(in_flight pgb pgbkill); at the postmaster's: $(in_flight pgb dbkill)"
+    note "sent while PgBouncer was down: $(phase_counts pgb pgbkill); while the postmaster was: $(phase_counts pgb dbkill) $(phase_counts pgb dbrestart)"
+    note "audit: $(audit_line pgb)"
+    psql_db -F, -c "SELECT id, metadata->>'batch', metadata->>'element', organization_id FROM fanfare.consumers
+        WHERE metadata->>'run' = '$eo'" >"$work/pe.rows"
+    node "$here/exactly_once.mjs" --audit --log "$work/pe.jsonl" --rows "$work/pe.rows" --keys "$work/keys.json" \
+        --self-test >"$work/pe.audit"
+    rc_eo=$?
+    note "exactly once: $(json_get "$work/pe.audit" '`${s.batches} batches, ${s.rows} rows; stored once ${s.stored}, lost ${s.lost}, duplicated ${s.duplicated}; retries ${s.retries} (of ${s.retriedBatches} batches), replays ${s.replays}; attempts ${JSON.stringify(s.attempts)}; violations ${s.violationCount}${s.violations.length ? ": " + s.violations.slice(0, 3).join("; ") : ""}`')"
+    check "behind PgBouncer: valid batches were inside the database at PgBouncer's kill and at the postmaster's, and got 503 or 200" \
+        [ "$(json_get "$work/pgb.audit" "['pgbkill', 'dbkill'].every((m) => ((f) => (f['valid:503'] || 0) + (f['valid:200'] || 0) > 0 &&
+            Object.keys(f).every((k) => /:(200|400|401|503)$/.test(k)))(s.phases.find((p) => p.from === m).inFlight))")" = true ]
+    check "behind PgBouncer: requests get 503 while PgBouncer is down and while the postmaster is" \
+        [ "$(json_get "$work/pgb.audit" "['pgbkill', 'dbkill'].every((m) => Object.keys(s.phases.find((p) => p.from === m).counts).some((k) => k.endsWith(':503')))")" = true ]
+    check "behind PgBouncer: every 503 carries Retry-After" [ "$(json_get "$work/pgb.audit" 's.phases.every((p) => p.noRetryAfter === 0)')" = true ]
+    check "behind PgBouncer: only 200, 400, 401 and 503 at any time (no 500, no lost answer)" \
+        [ "$(json_get "$work/pgb.summary" 'Object.keys(s.counts).filter((k) => !/:(200|400|401|503)$/.test(k)).length')" = 0 ]
+    check "behind PgBouncer: before the kills and once healthy again after each, only expected statuses" only_expected pgb start pgbhealthy dbhealthy
+    check "behind PgBouncer: recovery without a gateway restart (200s after each outage, same gateway process)" \
+        [ "$(json_get "$work/pgb.audit" "['pgbhealthy', 'dbhealthy'].every((m) => (s.phases.find((p) => p.from === m).counts['valid:200'] || 0) > 0)")/$(kill -0 "$pgb_gw_pid" && echo alive)" = true/alive ]
+    check "behind PgBouncer: stored consumers = rows of the 200 responses, 0 lost, 0 phantom, no partial batch (audit and its self-test)" [ $rc = 0 ]
+    check "behind PgBouncer: the faults made importers retry" [ "$(json_get "$work/pe.audit" 's.retries > 0')" = true ]
+    check "behind PgBouncer: every retried batch stored once under the ids answered, 0 lost, 0 duplicated (audit and its self-test)" [ $rc_eo = 0 ]
+    stop_gateway
+    pgb_gw_pid=
+    gw_pid=$main_pid port=$main_port
+    stop_pgbouncer
+    psql_db -c "ALTER ROLE $login IN DATABASE $db RESET ALL" >/dev/null
+    wait_healthy 30
+    note "behind PgBouncer: $((SECONDS - started)) s"
 }
 
 # A backup taken with pg_dump must carry the tenants' data.
@@ -523,18 +631,10 @@ t_parameter_logs() {
 # === run =====================================================================
 setup_reliability || abort "setup"
 start_gateway main || abort "the gateway starts"
-t_sustained
-t_kill_database
-t_kill_gateway
-t_exactly_once
-t_overlapping_emails
-t_backup
-t_tenant_isolation
-t_keys
-t_verbatim
-t_hostile_http
-t_logs
-t_gateway_login
-t_parameter_logs
+for t in ${RELIABILITY_TESTS:-t_sustained t_kill_database t_kill_gateway t_exactly_once t_pgbouncer_faults
+    t_overlapping_emails t_backup t_tenant_isolation t_keys t_verbatim t_hostile_http t_logs t_gateway_login
+    t_parameter_logs}; do
+    "$t"
+done
 stop_gateway
 summary

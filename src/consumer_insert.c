@@ -286,7 +286,6 @@ staged_rows_add(StagedRows *rows, const BatchContext *batch,
 
 /* ---- metadata as stored ---- */
 
-/* A metadata scalar as JSON.stringify(JSON.parse(x)) leaves it. */
 /*
  * A number of the request text as numeric: as sent, as jsonb's own input
  * would keep it; or, when numeric cannot hold it as written (too many
@@ -311,6 +310,7 @@ numeric_from_text(const JsonValue *v)
 											   Int32GetDatum(-1)));
 }
 
+/* A metadata scalar as JSON.stringify(JSON.parse(x)) leaves it. */
 static void
 scalar_value(const JsonValue *v, JsonbValue *jv)
 {

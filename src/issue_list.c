@@ -377,6 +377,7 @@ write_nested_issues(IssueWriter *w, const Issue *issue)
 		if (!json_printer_read(&w->p, w->p.compact ? 0 : issue->input.len))
 			more = false;
 		json_iter_init(&it, &issue->input);
+		/* reading nothing more per item: only a check for interrupts */
 		while (more && json_printer_read(&w->p, 0) && json_iter_next(&it, NULL, &item))
 		{
 			if (!json_is_container(&item))

@@ -542,6 +542,33 @@ json_text_skip_space(const char *p)
 	return p;
 }
 
+/*
+ * The closing quote of a checked string whose contents begin at p; sets
+ * *escaped (when given) if it has escapes.
+ */
+static const char *
+string_close(const char *p, const char *end, bool *escaped)
+{
+	for (;;)
+	{
+		p = string_stop(p, end);
+		if (*p == '"')
+			return p;
+		if (escaped)
+			*escaped = true;
+		p += 2;					/* a backslash and the byte after it */
+	}
+}
+
+/* Past a checked number at p. */
+static const char *
+number_end(const char *p)
+{
+	while (is_digit(*p) || *p == '-' || *p == '+' || *p == '.' || *p == 'e' || *p == 'E')
+		p++;
+	return p;
+}
+
 /* Past the container whose bracket is at p (it closes before end). */
 static const char *
 skip_container(const char *p, const char *end)
@@ -553,18 +580,7 @@ skip_container(const char *p, const char *end)
 		char		c = *p++;
 
 		if (c == '"')
-		{
-			for (;;)
-			{
-				p = string_stop(p, end);
-				if (*p == '"')
-				{
-					p++;
-					break;
-				}
-				p += 2;			/* a backslash and the byte after it */
-			}
-		}
+			p = string_close(p, end, NULL) + 1;
 		else if (c == '{' || c == '[')
 			depth++;
 		else if (c == '}' || c == ']')
@@ -632,17 +648,9 @@ decode_escape(const char *p, char *out, int *outlen)
 static const char *
 read_string(const char *p, const char *end, JsonValue *v)
 {
-	const char *q = p + 1;
 	bool		escaped = false;
+	const char *q = string_close(p + 1, end, &escaped);
 
-	for (;;)
-	{
-		q = string_stop(q, end);
-		if (*q == '"')
-			break;
-		escaped = true;
-		q += 2;
-	}
 	v->kind = JSON_STRING;
 	v->source = FROM_TEXT;
 	if (!escaped)
@@ -710,10 +718,7 @@ json_text_value(const char *p, const char *end, JsonValue *v)
 		default:
 			/* a number; a root number may end the text (see the caller) */
 			v->kind = JSON_NUMBER;
-			q = p;
-			while (is_digit(*q) || *q == '-' || *q == '+' || *q == '.' ||
-				   *q == 'e' || *q == 'E')
-				q++;
+			q = number_end(p);
 			v->len = q - p;
 			return q;
 	}
@@ -732,18 +737,34 @@ json_text_value_end(const char *p, const char *end)
 		case '[':
 			return skip_container(p, end);
 		case '"':
-			for (p++;; p += 2)
-			{
-				p = string_stop(p, end);
-				if (*p == '"')
-					return p + 1;
-			}
+			return string_close(p + 1, end, NULL) + 1;
+		case 't':
+		case 'n':
+			return p + 4;
+		case 'f':
+			return p + 5;
 		default:
-			while (p < end && *p != ',' && *p != '}' && *p != ']' && *p != ':' &&
-				   *p != ' ' && *p != '\t' && *p != '\n' && *p != '\r')
-				p++;
-			return p;
+			return number_end(p);
 	}
+}
+
+/*
+ * The value that spans [start, end) of a checked text: a container is
+ * taken as it is, without finding its end again.
+ */
+void
+json_text_value_at(const char *start, const char *end, JsonValue *value)
+{
+	if (*start != '{' && *start != '[')
+	{
+		json_text_value(start, end, value);
+		return;
+	}
+	value->kind = *start == '{' ? JSON_OBJECT : JSON_ARRAY;
+	value->source = FROM_TEXT;
+	value->data = start;
+	value->len = end - start;
+	value->outline = NULL;
 }
 
 /*
@@ -779,14 +800,7 @@ json_text_outline_child(const JsonTextOutline *outline, int i, JsonValue *key,
 
 	if (key)
 		json_text_value(outline->base + outline->keys[i], start, key);
-	if (*start == '{' || *start == '[')
-	{
-		value->kind = *start == '{' ? JSON_OBJECT : JSON_ARRAY;
-		value->source = FROM_TEXT;
-		value->data = start;
-		value->len = end - start;
-		value->outline = i == outline->batch_member ? outline->batch : NULL;
-	}
-	else
-		json_text_value(start, end, value);
+	json_text_value_at(start, end, value);
+	if (i == outline->batch_member)
+		value->outline = outline->batch;
 }

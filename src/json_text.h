@@ -59,6 +59,7 @@ extern void json_text_outline_child(const JsonTextOutline *outline, int i,
 /* For json_value.c: reading a checked text. */
 extern const char *json_text_value(const char *p, const char *end, JsonValue *v);
 extern const char *json_text_value_end(const char *p, const char *end);
+extern void json_text_value_at(const char *start, const char *end, JsonValue *value);
 extern const char *json_text_skip_space(const char *p);
 extern double js_number_parse(const char *s, int len);
 

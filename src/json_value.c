@@ -377,17 +377,7 @@ json_iter_next(JsonIter *it, JsonValue *key, JsonValue *value)
 			key->len = m->keylen;
 			key->outline = NULL;
 		}
-		if (c->data[m->value_start] == '{' || c->data[m->value_start] == '[')
-		{
-			/* its span is known: no need to find its end again */
-			value->kind = c->data[m->value_start] == '{' ? JSON_OBJECT : JSON_ARRAY;
-			value->source = FROM_TEXT;
-			value->data = c->data + m->value_start;
-			value->len = m->value_end - m->value_start;
-			value->outline = NULL;
-		}
-		else
-			json_text_value(c->data + m->value_start, c->data + m->value_end, value);
+		json_text_value_at(c->data + m->value_start, c->data + m->value_end, value);
 		return true;
 	}
 

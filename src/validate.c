@@ -264,10 +264,11 @@ static const IssueTemplate scalar_types[] = {
 	{"schema", "boolean", "type", "boolean"},
 	{"schema", "null", "type", "null"},
 };
-static const IssueTemplate scalar_union =
-{"schema", "union", "type", METADATA_SCALAR_EXPECTED, scalar_types, lengthof(scalar_types)};
+#define SCALAR_UNION \
+	{"schema", "union", "type", METADATA_SCALAR_EXPECTED, scalar_types, lengthof(scalar_types)}
+static const IssueTemplate scalar_union = SCALAR_UNION;
 static const IssueTemplate object_options[] = {
-	{"schema", "union", "type", METADATA_SCALAR_EXPECTED, scalar_types, lengthof(scalar_types)},
+	SCALAR_UNION,
 	{"schema", "array", "type", "Array"},
 };
 

@@ -171,38 +171,33 @@ tracked(struct MHD_Connection *connection)
 	return info ? info->socket_context : NULL;
 }
 
-void
-header_deadline_request_begins(struct header_deadline *hd, struct MHD_Connection *connection)
+/* The connection's deadline becomes at_ms (0: none). */
+static void
+set_deadline(struct header_deadline *hd, struct MHD_Connection *connection, double at_ms)
 {
 	struct tracked_connection *t = tracked(connection);
 
 	if (t == NULL)
 		return;
 	pthread_mutex_lock(&hd->lock);
-	t->deadline_ms = 0;
+	t->deadline_ms = at_ms;
 	pthread_mutex_unlock(&hd->lock);
+}
+
+void
+header_deadline_request_begins(struct header_deadline *hd, struct MHD_Connection *connection)
+{
+	set_deadline(hd, connection, 0);
 }
 
 void
 header_deadline_request_ends(struct header_deadline *hd, struct MHD_Connection *connection)
 {
-	struct tracked_connection *t = tracked(connection);
-
-	if (t == NULL)
-		return;
-	pthread_mutex_lock(&hd->lock);
-	t->deadline_ms = monotonic_ms() + hd->idle_ms + hd->header_ms;
-	pthread_mutex_unlock(&hd->lock);
+	set_deadline(hd, connection, monotonic_ms() + hd->idle_ms + hd->header_ms);
 }
 
 void
 header_deadline_body_begins(struct header_deadline *hd, struct MHD_Connection *connection)
 {
-	struct tracked_connection *t = tracked(connection);
-
-	if (t == NULL)
-		return;
-	pthread_mutex_lock(&hd->lock);
-	t->deadline_ms = monotonic_ms() + hd->body_ms;
-	pthread_mutex_unlock(&hd->lock);
+	set_deadline(hd, connection, monotonic_ms() + hd->body_ms);
 }

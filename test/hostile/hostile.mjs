@@ -13,7 +13,8 @@
 // and, where jsonb can hold it, on the jsonb path (validate_consumers on a
 // stored jsonb, so that jsonb's own input is not counted).  Then every slow
 // case is run again under a statement_timeout that must end it, with
-// SQLSTATE 57014, soon after it fires.
+// SQLSTATE 57014, soon after it fires; and a 1 s statement_timeout must end
+// a slow valid batch (16 MB) within 1.2 s.
 //
 //   node hostile.mjs [--mb 1,4] [--shapes a,b] [--seed S] [--random N]
 
@@ -63,7 +64,9 @@ async function connect() {
     const c = new pg.Client({ application_name: 'fanfare-hostile' });
     await c.connect();
     await c.query("SET plan_cache_mode = force_generic_plan");
-    await c.query("SET fanfare.organization_id = '0190f5c2-7777-7000-8000-0000000000aa'");
+    /* a tenant per connection: a valid body is inserted, never refused as a
+       duplicate of an earlier case's emails */
+    await c.query("SELECT pg_catalog.set_config('fanfare.organization_id', pg_catalog.gen_random_uuid()::text, false)");
     await c.query("SET client_min_messages = warning");
     return c;
 }
@@ -173,6 +176,44 @@ for (const k of cases) {
     within(`jsonb ${k.name} (${(stored.size / 1048576).toFixed(1)} MB as jsonb)`, jb,
         Math.max(mb, stored.size / 1048576));
 }
+// A 1 s statement_timeout ends a slow call within 1.2 s: a valid batch of
+// 16 MB (about 180 000 consumers, the batch limit raised), which takes
+// longer than a second to read, check and insert, in a transaction that is
+// rolled back.  The call is timed without the timeout first, so that the
+// check cannot pass on a call that was never slow.
+async function slowCallCancelled() {
+    const text = body('over-limit', 16 * 1048576);
+    const c = await connect();
+    const run = async (timeoutMs) => {
+        await c.query('BEGIN');
+        await c.query(`SET LOCAL statement_timeout = ${timeoutMs}`);
+        const t0 = process.hrtime.bigint();
+        let code = 'ok';
+        try {
+            await c.query('SELECT count(*) FROM fanfare.import_consumers($1)', [text]);
+        } catch (e) {
+            code = e.code || e.message;
+        }
+        await c.query('ROLLBACK');
+        return { code, ms: Number(process.hrtime.bigint() - t0) / 1e6 };
+    };
+    try {
+        await c.query('SET fanfare.max_batch_size = 200000');
+        const slow = await run(0);
+        const cut = await run(1000);
+        const line = `a 16 MB valid batch: ${slow.ms.toFixed(0)} ms (${slow.code}); ` +
+            `under statement_timeout 1 s: ${cut.ms.toFixed(0)} ms (${cut.code})`;
+        if (slow.code !== 'ok' || slow.ms <= 1000)
+            console.log(`# ${line}: not slow here, the 1 s check says nothing`);
+        else if (cut.code === '57014' && cut.ms <= 1200)
+            ok(line);
+        else
+            fail(line, 'a 1 s statement_timeout must end it within 1.2 s');
+    } finally {
+        await c.end();
+    }
+}
+await slowCallCancelled();
 {
     const c = await connect();
     await c.query('DROP TABLE IF EXISTS hostile_jsonb');

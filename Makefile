@@ -2,7 +2,7 @@
 # entry points (run, test, bench).  See README.md.
 
 EXTENSION  = fanfare
-EXTVERSION = 0.2.1
+EXTVERSION = 0.3.0
 
 MODULE_big = fanfare
 OBJS = \

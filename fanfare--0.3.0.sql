@@ -1,0 +1,743 @@
+/* fanfare--0.3.0.sql: install script for the fanfare extension */
+
+-- complain if script is sourced in psql, rather than via CREATE EXTENSION
+\echo Use "CREATE EXTENSION fanfare" to load this file. \quit
+
+------------------------------------------------------------------------------
+-- Storage (names, types, keys and checks as in contract/consumers.sql)
+------------------------------------------------------------------------------
+
+CREATE TYPE fanfare.consumer_status AS ENUM ('ACTIVE', 'INACTIVE');
+
+COMMENT ON TYPE fanfare.consumer_status IS
+    'Lifecycle status of a consumer, as the Fanfare Admin API spells it.';
+
+CREATE TABLE fanfare.consumers (
+    organization_id                      uuid        NOT NULL,
+    id                                   uuid        NOT NULL,
+    created_at                           timestamptz NOT NULL DEFAULT now(),
+    created_by                           text        NOT NULL,
+    updated_at                           timestamptz,
+    updated_by                           text,
+    archived                             boolean     NOT NULL DEFAULT false,
+
+    email                                text,
+    email_verified                       boolean     NOT NULL,
+    phone                                text,
+    phone_verified                       boolean     NOT NULL,
+    full_name                            text,
+    status                               fanfare.consumer_status NOT NULL,
+    sms_opt_out                          boolean     NOT NULL DEFAULT false,
+
+    activity_rank                        smallint    NOT NULL DEFAULT 0 CHECK (activity_rank BETWEEN 0 AND 5),
+    activity_score                       double precision NOT NULL DEFAULT 0,
+    activity_score_updated_at            timestamptz,
+    monetary_rank                        smallint    NOT NULL DEFAULT 0 CHECK (monetary_rank BETWEEN 0 AND 5),
+    monetary_score                       double precision NOT NULL DEFAULT 0,
+    monetary_score_updated_at            timestamptz,
+    purchase_frequency_rank              smallint    NOT NULL DEFAULT 0 CHECK (purchase_frequency_rank BETWEEN 0 AND 5),
+    purchase_frequency_score             double precision NOT NULL DEFAULT 0,
+    purchase_frequency_score_updated_at  timestamptz,
+
+    aov                                  numeric     NOT NULL DEFAULT 0 CHECK (aov >= 0 AND aov < 1e12 AND scale(aov) <= 8),
+    ltv                                  numeric     NOT NULL DEFAULT 0 CHECK (ltv >= 0 AND ltv < 1e12 AND scale(ltv) <= 8),
+
+    engaged_count                        bigint      NOT NULL DEFAULT 0 CHECK (engaged_count >= 0),
+    last_engaged_at                      timestamptz,
+    total_engagements                    bigint      NOT NULL DEFAULT 0 CHECK (total_engagements >= 0),
+    total_messages                       bigint      NOT NULL DEFAULT 0 CHECK (total_messages >= 0),
+    total_orders                         bigint      NOT NULL DEFAULT 0 CHECK (total_orders >= 0),
+    total_returns                        bigint      NOT NULL DEFAULT 0 CHECK (total_returns >= 0),
+    last_login_at                        timestamptz,
+    last_order_at                        timestamptz,
+    last_return_at                       timestamptz,
+
+    last_geo_at                          timestamptz,
+    last_geo_city                        text,
+    last_geo_latitude                    double precision CHECK (last_geo_latitude BETWEEN -90 AND 90),
+    last_geo_longitude                   double precision CHECK (last_geo_longitude BETWEEN -180 AND 180),
+    last_geo_country                     text,
+    last_geo_postal_code                 text,
+    last_geo_region                      text,
+    last_geo_source                      text,
+    last_geo_timezone                    text,
+
+    loyalty_balance                      double precision NOT NULL DEFAULT 0,
+    loyalty_last_activity_at             timestamptz,
+    loyalty_lifetime_points              double precision NOT NULL DEFAULT 0,
+
+    metadata                             jsonb,
+
+    primary_external_id                  text,
+    primary_last_synced_at               timestamptz,
+    primary_source_vendor                text,
+    primary_sync_source_id               text,
+
+    verification_code                    text,
+    verification_code_expires_at         timestamptz,
+
+    PRIMARY KEY (organization_id, id),
+    CHECK ((last_geo_latitude IS NULL) = (last_geo_longitude IS NULL))
+);
+
+-- "Email already exists": one live consumer per email per organization,
+-- compared case-insensitively.  create_consumers() relies on this index to
+-- settle races between concurrent batches (ON CONFLICT DO NOTHING).
+CREATE UNIQUE INDEX consumers_org_email_key
+    ON fanfare.consumers (organization_id, lower(email))
+    WHERE email IS NOT NULL AND NOT archived;
+
+-- consumers are user data: pg_dump must dump them (not only the extension)
+SELECT pg_catalog.pg_extension_config_dump('fanfare.consumers', '');
+
+COMMENT ON TABLE fanfare.consumers IS
+    'Consumers of every organization (tenant). Every key starts with organization_id so the table can be sharded by tenant; row-level security limits each role to the current tenant.';
+COMMENT ON INDEX fanfare.consumers_org_email_key IS
+    'One live consumer per case-insensitive email per organization.';
+
+------------------------------------------------------------------------------
+-- Tenant context
+------------------------------------------------------------------------------
+
+CREATE FUNCTION fanfare.current_organization_id() RETURNS uuid
+    AS 'MODULE_PATHNAME', 'fanfare_current_organization_id'
+    LANGUAGE C STABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION fanfare.current_organization_id() IS
+    'The tenant of the current request: the fanfare.organization_id setting, else the organization_id claim of request.jwt.claims (PostgREST); NULL when neither is set.';
+
+CREATE FUNCTION fanfare.current_actor() RETURNS text
+    AS 'MODULE_PATHNAME', 'fanfare_current_actor'
+    LANGUAGE C STABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION fanfare.current_actor() IS
+    'Who is acting (stored as createdBy): the fanfare.actor setting, else the sub claim of request.jwt.claims, else the current role name.';
+
+ALTER TABLE fanfare.consumers ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY consumers_tenant_isolation ON fanfare.consumers
+    USING (organization_id = fanfare.current_organization_id())
+    WITH CHECK (organization_id = fanfare.current_organization_id());
+
+COMMENT ON POLICY consumers_tenant_isolation ON fanfare.consumers IS
+    'A role that is not the table owner sees and writes only the rows of the current tenant.';
+
+------------------------------------------------------------------------------
+-- The API
+------------------------------------------------------------------------------
+
+CREATE FUNCTION fanfare.create_consumers(payload jsonb) RETURNS jsonb
+    AS 'MODULE_PATHNAME', 'fanfare_create_consumers'
+    LANGUAGE C VOLATILE;
+
+COMMENT ON FUNCTION fanfare.create_consumers(jsonb) IS
+    'POST /consumers/batch: validates {"consumers":[...]}, applies defaults, inserts all rows or none for the current tenant and returns the created consumers as a jsonb array. Invalid input raises SQLSTATE 22023 whose DETAIL is the 400 response body.';
+
+CREATE FUNCTION fanfare.staged_consumer_rows() RETURNS SETOF record
+    AS 'MODULE_PATHNAME', 'fanfare_staged_consumer_rows'
+    LANGUAGE C VOLATILE ROWS 500;
+
+COMMENT ON FUNCTION fanfare.staged_consumer_rows() IS
+    'Internal: the row source of the one INSERT that create_consumers() runs per batch. Raises an error when called on its own.';
+
+CREATE FUNCTION fanfare.validate_consumers(payload jsonb) RETURNS jsonb
+    AS 'MODULE_PATHNAME', 'fanfare_validate_consumers'
+    LANGUAGE C STABLE;
+
+COMMENT ON FUNCTION fanfare.validate_consumers(jsonb) IS
+    'Dry run of create_consumers: the same validation (duplicate emails included), writes nothing, returns the issues array ([] when the batch is valid).';
+
+CREATE FUNCTION fanfare.consumer_fields(
+        OUT name text, OUT column_name text, OUT kind text, OUT required boolean,
+        OUT default_value jsonb)
+    RETURNS SETOF record
+    AS 'MODULE_PATHNAME', 'fanfare_consumer_fields'
+    LANGUAGE C IMMUTABLE PARALLEL SAFE ROWS 41;
+
+COMMENT ON FUNCTION fanfare.consumer_fields() IS
+    'The request fields of POST /consumers/batch as the extension knows them: JSON name, column of fanfare.consumers (coordinates: the prefix of two columns), kind, whether required, and the value an absent field takes (NULL: null).';
+
+------------------------------------------------------------------------------
+-- Privileges: nothing for PUBLIC; the API role gets the API
+------------------------------------------------------------------------------
+
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'fanfare_api') THEN
+        CREATE ROLE fanfare_api NOLOGIN;
+        COMMENT ON ROLE fanfare_api IS
+            'Role of API callers (the gateway, PostgREST): may call the fanfare API functions for the tenant set in the session.';
+    END IF;
+END
+$$;
+
+REVOKE ALL ON FUNCTION fanfare.create_consumers(jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION fanfare.validate_consumers(jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION fanfare.staged_consumer_rows() FROM PUBLIC;
+REVOKE ALL ON FUNCTION fanfare.current_organization_id() FROM PUBLIC;
+REVOKE ALL ON FUNCTION fanfare.current_actor() FROM PUBLIC;
+REVOKE ALL ON FUNCTION fanfare.consumer_fields() FROM PUBLIC;
+
+GRANT USAGE ON SCHEMA fanfare TO fanfare_api;
+GRANT SELECT, INSERT ON fanfare.consumers TO fanfare_api;
+GRANT USAGE ON TYPE fanfare.consumer_status TO fanfare_api;
+GRANT EXECUTE ON FUNCTION fanfare.create_consumers(jsonb) TO fanfare_api;
+GRANT EXECUTE ON FUNCTION fanfare.validate_consumers(jsonb) TO fanfare_api;
+GRANT EXECUTE ON FUNCTION fanfare.staged_consumer_rows() TO fanfare_api;
+GRANT EXECUTE ON FUNCTION fanfare.current_organization_id() TO fanfare_api;
+GRANT EXECUTE ON FUNCTION fanfare.current_actor() TO fanfare_api;
+GRANT EXECUTE ON FUNCTION fanfare.consumer_fields() TO fanfare_api;
+
+------------------------------------------------------------------------------
+-- Organizations and API keys (used by the HTTP gateway)
+------------------------------------------------------------------------------
+-- BEGIN keys section
+--
+-- An organization is a tenant.  Callers of the HTTP API present a secret key
+-- (sk_live_... or sk_test_...); only its SHA-256 hash is stored, and keys are
+-- compared by hash.  fanfare.api_import_consumers() authenticates a key and
+-- creates consumers in one statement.  The SQLSTATEs it raises, which the
+-- gateway maps to HTTP statuses:
+--   28N01  invalid secret key      unknown or revoked key         -> 401
+--   28N02  secret key required     a publishable (pk_) key        -> 401
+--   42N01  organization disabled   the key's organization is off  -> 403
+--   22N01  body is not valid JSON  (checked after the key)        -> 400
+--   22N02  JSON PostgreSQL cannot store (\u0000, lone surrogate) -> 400
+--   22N03  body nests too deeply                                 -> 400
+--   22023  the batch has issues                                  -> 400
+--   22N05  malformed idempotency key                              -> 400
+--   22N04  idempotency key reused with another body              -> 422
+--   55N01  idempotency key in use by a running request           -> 409
+
+CREATE TABLE fanfare.organizations (
+    id          uuid        NOT NULL PRIMARY KEY,
+    name        text        NOT NULL CHECK (length(name) BETWEEN 1 AND 200),
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    disabled_at timestamptz
+);
+
+COMMENT ON TABLE fanfare.organizations IS
+    'Tenants. consumers.organization_id refers to id; an organization with disabled_at set is refused by the API (403).';
+
+CREATE TABLE fanfare.api_keys (
+    id              uuid        NOT NULL PRIMARY KEY,
+    organization_id uuid        NOT NULL REFERENCES fanfare.organizations (id),
+    kind            text        NOT NULL CHECK (kind IN ('secret', 'publishable')),
+    mode            text        NOT NULL CHECK (mode IN ('live', 'test')),
+    display_prefix  text        NOT NULL,
+    key_hash        bytea       NOT NULL UNIQUE CHECK (length(key_hash) = 32),
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    revoked_at      timestamptz
+);
+
+-- at most one usable key per organization, kind and mode: rotation revokes
+-- the previous one in the same transaction
+-- organizations and keys are user data too: pg_dump dumps them
+SELECT pg_catalog.pg_extension_config_dump('fanfare.organizations', '');
+SELECT pg_catalog.pg_extension_config_dump('fanfare.api_keys', '');
+
+CREATE UNIQUE INDEX api_keys_one_active_key
+    ON fanfare.api_keys (organization_id, kind, mode)
+    WHERE revoked_at IS NULL;
+
+COMMENT ON TABLE fanfare.api_keys IS
+    'API keys of organizations. The plaintext key is shown once by rotate_secret_key/rotate_publishable_key and never stored: key_hash is its SHA-256, display_prefix a non-secret prefix for display.';
+COMMENT ON INDEX fanfare.api_keys_one_active_key IS
+    'One unrevoked key per organization, kind and mode.';
+
+CREATE FUNCTION fanfare.random_key_bytes(n integer) RETURNS bytea
+    AS 'MODULE_PATHNAME', 'fanfare_random_key_bytes'
+    LANGUAGE C VOLATILE STRICT;
+
+COMMENT ON FUNCTION fanfare.random_key_bytes(integer) IS
+    'n bytes (16 to 1024) from the operating system''s CSPRNG (pg_strong_random), for API keys.';
+
+CREATE FUNCTION fanfare.create_organization(name text) RETURNS uuid
+    LANGUAGE sql VOLATILE STRICT
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    INSERT INTO fanfare.organizations (id, name)
+    VALUES (pg_catalog.gen_random_uuid(), create_organization.name)
+    RETURNING id
+$$;
+
+COMMENT ON FUNCTION fanfare.create_organization(text) IS
+    'Creates an organization (tenant) and returns its id. It has no keys yet: see rotate_secret_key.';
+
+-- Issues a new key of the given kind and mode for an organization, revoking
+-- the previous unrevoked one of the same kind and mode, and returns the
+-- plaintext once.  The organization row is locked so that concurrent
+-- rotations queue up instead of colliding on api_keys_one_active_key.
+CREATE FUNCTION fanfare.issue_api_key(organization_id uuid, kind text, mode text) RETURNS text
+    LANGUAGE plpgsql VOLATILE STRICT
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    key_prefix text;
+    key_text   text;
+BEGIN
+    IF kind NOT IN ('secret', 'publishable') THEN
+        RAISE EXCEPTION 'invalid key kind: %', kind
+            USING ERRCODE = '22023', DETAIL = 'The kind must be secret or publishable.';
+    END IF;
+    IF mode NOT IN ('live', 'test') THEN
+        RAISE EXCEPTION 'invalid key mode: %', mode
+            USING ERRCODE = '22023', DETAIL = 'The mode must be live or test.';
+    END IF;
+    PERFORM 1 FROM fanfare.organizations o WHERE o.id = issue_api_key.organization_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'organization % does not exist', issue_api_key.organization_id
+            USING ERRCODE = '22023';
+    END IF;
+
+    UPDATE fanfare.api_keys k SET revoked_at = now()
+     WHERE k.organization_id = issue_api_key.organization_id
+       AND k.kind = issue_api_key.kind AND k.mode = issue_api_key.mode
+       AND k.revoked_at IS NULL;
+
+    -- 32 random bytes, base64url without padding (43 characters)
+    key_prefix := CASE kind WHEN 'secret' THEN 'sk_' ELSE 'pk_' END || mode || '_';
+    key_text := key_prefix || translate(rtrim(encode(fanfare.random_key_bytes(32), 'base64'), '='), '+/', '-_');
+
+    INSERT INTO fanfare.api_keys (id, organization_id, kind, mode, display_prefix, key_hash)
+    VALUES (gen_random_uuid(), issue_api_key.organization_id, issue_api_key.kind, issue_api_key.mode,
+            left(key_text, length(key_prefix) + 4), sha256(convert_to(key_text, 'UTF8')));
+    RETURN key_text;
+END
+$$;
+
+COMMENT ON FUNCTION fanfare.issue_api_key(uuid, text, text) IS
+    'Issues a new secret or publishable key (live or test) for an organization, revokes the previous one of that kind and mode at once, and returns the plaintext key, which is not stored anywhere.';
+
+CREATE FUNCTION fanfare.rotate_secret_key(organization_id uuid, mode text DEFAULT 'live') RETURNS text
+    LANGUAGE sql VOLATILE STRICT
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT fanfare.issue_api_key(rotate_secret_key.organization_id, 'secret', rotate_secret_key.mode)
+$$;
+
+COMMENT ON FUNCTION fanfare.rotate_secret_key(uuid, text) IS
+    'Returns a new sk_live_/sk_test_ secret key for the organization (shown once) and revokes its previous secret key of that mode immediately.';
+
+CREATE FUNCTION fanfare.rotate_publishable_key(organization_id uuid, mode text DEFAULT 'live') RETURNS text
+    LANGUAGE sql VOLATILE STRICT
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT fanfare.issue_api_key(rotate_publishable_key.organization_id, 'publishable', rotate_publishable_key.mode)
+$$;
+
+COMMENT ON FUNCTION fanfare.rotate_publishable_key(uuid, text) IS
+    'Returns a new pk_live_/pk_test_ publishable key for the organization (shown once) and revokes its previous publishable key of that mode. Publishable keys cannot call the Admin API.';
+
+CREATE FUNCTION fanfare.import_consumers(body text) RETURNS SETOF json
+    AS 'MODULE_PATHNAME', 'fanfare_import_consumers'
+    LANGUAGE C VOLATILE ROWS 500;
+
+COMMENT ON FUNCTION fanfare.import_consumers(text) IS
+    'The fastest way to create consumers from SQL: reads {"consumers":[...]} as JSON text (no jsonb), validates, applies defaults, inserts all rows or none for the current tenant, and returns one created consumer per row as compact JSON, in input order. Call it in the select list to stream: SELECT fanfare.import_consumers($1). Invalid input raises SQLSTATE 22023 whose DETAIL is the 400 response body; a body that is not JSON raises 22N01, JSON PostgreSQL cannot store 22N02, too deep a nesting 22N03, each with its 400 body as DETAIL.';
+
+-- The gateway's one statement per request: a secret key and the body's
+-- bytes as received.  SECURITY DEFINER, so its search_path is pinned as
+-- every SECURITY DEFINER function's is, and every name the C code uses is
+-- schema-qualified besides.
+CREATE FUNCTION fanfare.api_import_consumers(key text, body bytea, idempotency_key text DEFAULT NULL)
+    RETURNS SETOF json
+    AS 'MODULE_PATHNAME', 'fanfare_api_import_consumers'
+    LANGUAGE C VOLATILE SECURITY DEFINER ROWS 500
+    SET search_path = pg_catalog, pg_temp;
+
+COMMENT ON FUNCTION fanfare.api_import_consumers(text, bytea, text) IS
+    'POST /consumers/batch for the HTTP gateway: authenticates a secret key by its SHA-256 (28N01 unknown or revoked, 28N02 publishable key, 42N01 organization disabled), sets fanfare.organization_id and fanfare.actor (api_key:<prefix>) for the transaction, then reads the body (UTF-8 bytes) as import_consumers does and returns the created consumers one per row. With an idempotency_key (the Idempotency-Key header''s value), a retry of a created batch with the same body answers the same rows and creates nothing (fanfare.idempotency_outcome: replayed); the key in use by a running request raises 55N01, with another body 22N04, malformed 22N05.';
+
+CREATE FUNCTION fanfare.post_consumers_batch(json) RETURNS json
+    AS 'MODULE_PATHNAME', 'fanfare_post_consumers_batch'
+    LANGUAGE C VOLATILE;
+
+COMMENT ON FUNCTION fanfare.post_consumers_batch(json) IS
+    'POST /consumers/batch behind PostgREST (POST /rpc/post_consumers_batch): the tenant from the verified JWT claims (organization_id; sub becomes createdBy). Returns the 200 array, or the contract''s 400 body with response.status 400 (nothing written, no error raised), or {"error":"Authentication required"} with response.status 401 when the claims name no organization.';
+
+-- 0.1.0's gateway function, kept for clients of that version: the same
+-- answers through the wire path, as jsonb.  SQLSTATEs are 0.2.0's.  It stays
+-- SECURITY DEFINER, so that a role granted only this function keeps it.
+CREATE FUNCTION fanfare.api_create_consumers(key text, payload text) RETURNS jsonb
+    LANGUAGE sql VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce(pg_catalog.jsonb_agg(c.consumer::pg_catalog.jsonb ORDER BY c.n), '[]'::pg_catalog.jsonb)
+      FROM fanfare.api_import_consumers(api_create_consumers.key,
+                                        pg_catalog.convert_to(api_create_consumers.payload, 'UTF8'))
+           WITH ORDINALITY AS c(consumer, n)
+$$;
+
+COMMENT ON FUNCTION fanfare.api_create_consumers(text, text) IS
+    'The gateway function of fanfare 0.1.0, kept for its clients: api_import_consumers with the body as text and the consumers as one jsonb array. SQLSTATEs as api_import_consumers.';
+
+REVOKE ALL ON TABLE fanfare.organizations FROM PUBLIC;
+REVOKE ALL ON TABLE fanfare.api_keys FROM PUBLIC;
+REVOKE ALL ON FUNCTION fanfare.random_key_bytes(integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION fanfare.create_organization(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION fanfare.issue_api_key(uuid, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION fanfare.rotate_secret_key(uuid, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION fanfare.rotate_publishable_key(uuid, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION fanfare.api_create_consumers(text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION fanfare.import_consumers(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION fanfare.api_import_consumers(text, bytea, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION fanfare.post_consumers_batch(json) FROM PUBLIC;
+
+GRANT EXECUTE ON FUNCTION fanfare.api_create_consumers(text, text) TO fanfare_api;
+GRANT EXECUTE ON FUNCTION fanfare.import_consumers(text) TO fanfare_api;
+GRANT EXECUTE ON FUNCTION fanfare.api_import_consumers(text, bytea, text) TO fanfare_api;
+GRANT EXECUTE ON FUNCTION fanfare.post_consumers_batch(json) TO fanfare_api;
+
+-- The organization the request acts for may use the API: it exists and is
+-- not disabled.  For the PostgREST front (and a router's API), whose JWT
+-- roles may not read fanfare.organizations; it answers for the current
+-- tenant only.
+CREATE FUNCTION fanfare.current_organization_is_active() RETURNS boolean
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT EXISTS (SELECT FROM fanfare.organizations o
+                    WHERE o.id = fanfare.current_organization_id() AND o.disabled_at IS NULL)
+$$;
+
+COMMENT ON FUNCTION fanfare.current_organization_is_active() IS
+    'Whether the current tenant is an organization of fanfare.organizations that is not disabled (the PostgREST front answers 403 otherwise).';
+
+-- END keys section
+
+-- Rows come in through fanfare's validated INSERT, or from a role with the
+-- owner's privileges (restores, a DBA's COPY): an API role may not write
+-- the table directly (PostgREST would serve POST /consumers otherwise).
+CREATE FUNCTION fanfare.consumers_insert_guard() RETURNS trigger
+    AS 'MODULE_PATHNAME', 'fanfare_consumers_insert_guard'
+    LANGUAGE C;
+
+COMMENT ON FUNCTION fanfare.consumers_insert_guard() IS
+    'Trigger: refuses INSERT statements into fanfare.consumers that do not come from fanfare''s functions, unless the role has the table owner''s privileges.';
+
+CREATE TRIGGER consumers_insert_guard BEFORE INSERT ON fanfare.consumers
+    FOR EACH STATEMENT EXECUTE FUNCTION fanfare.consumers_insert_guard();
+
+COMMENT ON TRIGGER consumers_insert_guard ON fanfare.consumers IS
+    'Inserts come through fanfare.create_consumers() and fanfare.import_consumers(), which validate them (table owners excepted).';
+
+REVOKE ALL ON FUNCTION fanfare.current_organization_is_active() FROM PUBLIC;
+REVOKE ALL ON FUNCTION fanfare.consumers_insert_guard() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION fanfare.current_organization_is_active() TO fanfare_api;
+
+------------------------------------------------------------------------------
+-- Idempotency keys: retries that never create twice
+------------------------------------------------------------------------------
+-- A batch sent with a key (the gateway's Idempotency-Key header,
+-- fanfare.idempotency_key from SQL) stores here, in its own transaction,
+-- what a retry needs to answer the same 200 body: the ids, the time and the
+-- actor (16 bytes a consumer, so at most about 8 kB a key at the default
+-- fanfare.max_batch_size of 500).  Keys belong to a tenant.  API roles
+-- cannot read or write the table: fanfare's C code reads and writes it as
+-- the table's owner, for the request's tenant only (src/idempotency.c).
+
+CREATE TABLE fanfare.idempotency_keys (
+    organization_id uuid        NOT NULL,
+    key             text        NOT NULL CHECK (length(key) BETWEEN 1 AND 255),
+    fingerprint     bytea       NOT NULL CHECK (length(fingerprint) = 32),
+    created_at      timestamptz NOT NULL,
+    created_by      text        NOT NULL,
+    ids             uuid[]      NOT NULL,
+    expires_at      timestamptz NOT NULL,
+    PRIMARY KEY (organization_id, key)
+);
+
+CREATE INDEX idempotency_keys_expires_at ON fanfare.idempotency_keys (expires_at);
+
+-- a restored database still answers retries of what it holds
+SELECT pg_catalog.pg_extension_config_dump('fanfare.idempotency_keys', '');
+
+COMMENT ON TABLE fanfare.idempotency_keys IS
+    'Idempotency keys of created batches, per organization: the SHA-256 of the request body and what the 200 answer was made of (ids in input order, createdAt, createdBy). Rows expire at expires_at (fanfare.idempotency_ttl after the request); fanfare.prune_idempotency_keys() deletes expired rows.';
+COMMENT ON INDEX fanfare.idempotency_keys_expires_at IS
+    'For fanfare.prune_idempotency_keys().';
+
+CREATE FUNCTION fanfare.prune_idempotency_keys() RETURNS bigint
+    LANGUAGE sql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH pruned AS (
+        DELETE FROM fanfare.idempotency_keys k WHERE k.expires_at <= statement_timestamp()
+        RETURNING 1
+    )
+    SELECT count(*) FROM pruned
+$$;
+
+COMMENT ON FUNCTION fanfare.prune_idempotency_keys() IS
+    'Deletes expired idempotency keys (of every organization) and returns how many. Expired keys are already ignored; run it from cron or pg_cron, e.g. hourly, to keep the table small.';
+
+REVOKE ALL ON TABLE fanfare.idempotency_keys FROM PUBLIC;
+REVOKE ALL ON FUNCTION fanfare.prune_idempotency_keys() FROM PUBLIC;
+
+------------------------------------------------------------------------------
+-- Shard API: what a fanfare_router database calls on this one
+------------------------------------------------------------------------------
+-- A database behind a router (router/, the fanfare_router extension) keeps
+-- the consumers of the organizations placed on it; the router keeps the
+-- directory (organizations, keys) and authenticates.  The router calls the
+-- functions below through PL/Proxy, each call for one organization that it
+-- names, as the NOLOGIN role fanfare_router: only that role may call them.
+-- The shard_* functions set the tenant and the actor for the transaction
+-- and run fanfare's own code, returning what the router needs to answer as
+-- a single node would (the idempotency outcome, PostgREST's status and
+-- headers).  The tenant_* functions move one organization's data between
+-- shards (fanfare_router.move_organization); they act with the owner's
+-- rights, row-level security and the insert guard notwithstanding.
+
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'fanfare_router') THEN
+        CREATE ROLE fanfare_router NOLOGIN;
+        COMMENT ON ROLE fanfare_router IS
+            'Role of fanfare_router databases on a shard: may call the shard_* and tenant_* functions, for any organization.';
+    END IF;
+END
+$$;
+
+CREATE FUNCTION fanfare.shard_wire_import(organization_id uuid, actor text, body bytea, idempotency_key text)
+    RETURNS SETOF json
+    AS 'MODULE_PATHNAME', 'fanfare_shard_wire_import'
+    LANGUAGE C VOLATILE ROWS 500;
+
+COMMENT ON FUNCTION fanfare.shard_wire_import(uuid, text, bytea, text) IS
+    'Internal to shard_import_consumers: api_import_consumers for a tenant and an actor given by the router instead of a key.';
+
+-- Every SECURITY DEFINER function pins search_path (the router's role
+-- must not bring its own types, functions or operators into the owner's
+-- rights, as with a pg_temp.text domain) and names what it uses with its
+-- schema.
+CREATE FUNCTION fanfare.shard_import_consumers(organization_id uuid, actor text, body bytea,
+                                               idempotency_key text)
+    RETURNS TABLE (consumer json, outcome text)
+    LANGUAGE sql VOLATILE SECURITY DEFINER ROWS 500
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT c.consumer, pg_catalog.current_setting('fanfare.idempotency_outcome', true)
+      FROM fanfare.shard_wire_import($1, $2, $3, $4) AS c(consumer)
+$$;
+
+COMMENT ON FUNCTION fanfare.shard_import_consumers(uuid, text, bytea, text) IS
+    'For the router''s api_import_consumers: the gateway''s path (body bytes, Idempotency-Key header value) for the organization and actor the router authenticated; every row carries the idempotency outcome (created, replayed, or empty without a key).';
+
+CREATE FUNCTION fanfare.shard_import_consumers_text(organization_id uuid, actor text, body text,
+                                                    idempotency_key text)
+    RETURNS TABLE (consumer json, outcome text)
+    LANGUAGE sql VOLATILE SECURITY DEFINER ROWS 500
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT pg_catalog.set_config('fanfare.organization_id', $1::pg_catalog.text, true),
+           pg_catalog.set_config('fanfare.actor', $2, true),
+           pg_catalog.set_config('fanfare.idempotency_key', COALESCE($4, ''), true);
+    SELECT c.consumer, pg_catalog.current_setting('fanfare.idempotency_outcome', true)
+      FROM fanfare.import_consumers($3) AS c(consumer)
+$$;
+
+COMMENT ON FUNCTION fanfare.shard_import_consumers_text(uuid, text, text, text) IS
+    'For the router''s import_consumers: the bulk path for the router''s tenant and actor, with the router''s fanfare.idempotency_key (NULL: none); every row carries the idempotency outcome.';
+
+CREATE FUNCTION fanfare.shard_create_consumers(organization_id uuid, actor text, payload jsonb,
+                                               idempotency_key text,
+                                               OUT consumers jsonb, OUT outcome text)
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM pg_catalog.set_config('fanfare.organization_id', shard_create_consumers.organization_id::pg_catalog.text, true);
+    PERFORM pg_catalog.set_config('fanfare.actor', shard_create_consumers.actor, true);
+    PERFORM pg_catalog.set_config('fanfare.idempotency_key', coalesce(shard_create_consumers.idempotency_key, ''), true);
+    consumers := fanfare.create_consumers(shard_create_consumers.payload);
+    outcome := pg_catalog.current_setting('fanfare.idempotency_outcome', true);
+END
+$$;
+
+COMMENT ON FUNCTION fanfare.shard_create_consumers(uuid, text, jsonb, text) IS
+    'For the router''s create_consumers: create_consumers for the router''s tenant, actor and idempotency key, with the idempotency outcome.';
+
+CREATE FUNCTION fanfare.shard_validate_consumers(organization_id uuid, payload jsonb) RETURNS jsonb
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM pg_catalog.set_config('fanfare.organization_id', shard_validate_consumers.organization_id::pg_catalog.text, true);
+    RETURN fanfare.validate_consumers(shard_validate_consumers.payload);
+END
+$$;
+
+COMMENT ON FUNCTION fanfare.shard_validate_consumers(uuid, jsonb) IS
+    'For the router''s validate_consumers: the dry run for the router''s tenant.';
+
+CREATE FUNCTION fanfare.shard_post_consumers_batch(organization_id uuid, actor text, body json,
+                                                   request_headers text, idempotency_key text,
+                                                   OUT response json, OUT status text, OUT headers text)
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM pg_catalog.set_config('fanfare.organization_id', shard_post_consumers_batch.organization_id::pg_catalog.text, true);
+    PERFORM pg_catalog.set_config('fanfare.actor', shard_post_consumers_batch.actor, true);
+    PERFORM pg_catalog.set_config('fanfare.idempotency_key', coalesce(shard_post_consumers_batch.idempotency_key, ''), true);
+    PERFORM pg_catalog.set_config('request.headers', coalesce(shard_post_consumers_batch.request_headers, ''), true);
+    response := fanfare.post_consumers_batch(shard_post_consumers_batch.body);
+    status := pg_catalog.current_setting('response.status', true);
+    headers := pg_catalog.current_setting('response.headers', true);
+END
+$$;
+
+COMMENT ON FUNCTION fanfare.shard_post_consumers_batch(uuid, text, json, text, text) IS
+    'For the router''s post_consumers_batch: the PostgREST front for the router''s tenant and actor, with PostgREST''s request.headers; returns the body with response.status and response.headers. The organization must be registered here (tenant_register).';
+
+CREATE FUNCTION fanfare.tenant_register(organization_id uuid, name text) RETURNS void
+    LANGUAGE sql VOLATILE STRICT SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    INSERT INTO fanfare.organizations (id, name) VALUES (tenant_register.organization_id, tenant_register.name)
+    ON CONFLICT (id) DO NOTHING
+$$;
+
+COMMENT ON FUNCTION fanfare.tenant_register(uuid, text) IS
+    'Records an organization placed on this shard in fanfare.organizations (the router keeps the authoritative row, its keys and whether it is disabled).';
+
+CREATE FUNCTION fanfare.tenant_export_consumers(organization_id uuid, after_id uuid, max_rows integer)
+    RETURNS jsonb
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce(pg_catalog.jsonb_agg(pg_catalog.to_jsonb(c) ORDER BY c.id), '[]')
+      FROM (SELECT * FROM fanfare.consumers c
+             WHERE c.organization_id = tenant_export_consumers.organization_id
+               AND (tenant_export_consumers.after_id IS NULL OR c.id > tenant_export_consumers.after_id)
+             ORDER BY c.id
+             LIMIT tenant_export_consumers.max_rows) c
+$$;
+
+COMMENT ON FUNCTION fanfare.tenant_export_consumers(uuid, uuid, integer) IS
+    'One page of an organization''s consumers for a tenant move: at most max_rows rows with id after after_id (NULL: from the first), in id order, as a jsonb array of rows.';
+
+CREATE FUNCTION fanfare.tenant_import_consumers(organization_id uuid, rows jsonb) RETURNS bigint
+    LANGUAGE plpgsql VOLATILE STRICT SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    n bigint;
+BEGIN
+    IF EXISTS (SELECT FROM pg_catalog.jsonb_array_elements(tenant_import_consumers.rows) r
+                WHERE r ->> 'organization_id' IS DISTINCT FROM tenant_import_consumers.organization_id::pg_catalog.text) THEN
+        RAISE EXCEPTION 'rows of another organization in a tenant import'
+            USING ERRCODE = '22023';
+    END IF;
+    INSERT INTO fanfare.consumers
+    SELECT * FROM pg_catalog.jsonb_populate_recordset(NULL::fanfare.consumers, tenant_import_consumers.rows);
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END
+$$;
+
+COMMENT ON FUNCTION fanfare.tenant_import_consumers(uuid, jsonb) IS
+    'Inserts a page of tenant_export_consumers into this shard as it is (ids, times and actors kept); every row must belong to the organization named.';
+
+CREATE FUNCTION fanfare.tenant_export_idempotency_keys(organization_id uuid, after_key text, max_rows integer)
+    RETURNS jsonb
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce(pg_catalog.jsonb_agg(pg_catalog.to_jsonb(k) ORDER BY k.key), '[]')
+      FROM (SELECT * FROM fanfare.idempotency_keys k
+             WHERE k.organization_id = tenant_export_idempotency_keys.organization_id
+               AND (tenant_export_idempotency_keys.after_key IS NULL OR k.key > tenant_export_idempotency_keys.after_key)
+             ORDER BY k.key
+             LIMIT tenant_export_idempotency_keys.max_rows) k
+$$;
+
+COMMENT ON FUNCTION fanfare.tenant_export_idempotency_keys(uuid, text, integer) IS
+    'One page of an organization''s idempotency keys for a tenant move, in key order, as a jsonb array of rows.';
+
+CREATE FUNCTION fanfare.tenant_import_idempotency_keys(organization_id uuid, rows jsonb) RETURNS bigint
+    LANGUAGE plpgsql VOLATILE STRICT SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    n bigint;
+BEGIN
+    IF EXISTS (SELECT FROM pg_catalog.jsonb_array_elements(tenant_import_idempotency_keys.rows) r
+                WHERE r ->> 'organization_id' IS DISTINCT FROM tenant_import_idempotency_keys.organization_id::pg_catalog.text) THEN
+        RAISE EXCEPTION 'rows of another organization in a tenant import'
+            USING ERRCODE = '22023';
+    END IF;
+    INSERT INTO fanfare.idempotency_keys
+    SELECT * FROM pg_catalog.jsonb_populate_recordset(NULL::fanfare.idempotency_keys, tenant_import_idempotency_keys.rows);
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END
+$$;
+
+COMMENT ON FUNCTION fanfare.tenant_import_idempotency_keys(uuid, jsonb) IS
+    'Inserts a page of tenant_export_idempotency_keys into this shard as it is; every row must belong to the organization named.';
+
+CREATE FUNCTION fanfare.tenant_summary(organization_id uuid,
+                                       OUT consumers bigint, OUT idempotency_keys bigint, OUT fingerprint text)
+    LANGUAGE sql STABLE STRICT SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT (SELECT pg_catalog.count(*) FROM fanfare.consumers c WHERE c.organization_id = tenant_summary.organization_id),
+           (SELECT pg_catalog.count(*) FROM fanfare.idempotency_keys k WHERE k.organization_id = tenant_summary.organization_id),
+           (SELECT pg_catalog.md5(coalesce(pg_catalog.string_agg(pg_catalog.md5(pg_catalog.to_jsonb(c)::pg_catalog.text), '' ORDER BY c.id), '')
+                       || '/' || coalesce((SELECT pg_catalog.string_agg(pg_catalog.md5(pg_catalog.to_jsonb(k)::pg_catalog.text), '' ORDER BY k.key)
+                                             FROM fanfare.idempotency_keys k
+                                            WHERE k.organization_id = tenant_summary.organization_id), ''))
+              FROM fanfare.consumers c WHERE c.organization_id = tenant_summary.organization_id)
+$$;
+
+COMMENT ON FUNCTION fanfare.tenant_summary(uuid) IS
+    'What this shard holds of an organization: its consumers and idempotency keys, counted, and one fingerprint of all their columns (equal on two shards when both hold the same rows).';
+
+CREATE FUNCTION fanfare.tenant_delete(organization_id uuid) RETURNS bigint
+    LANGUAGE plpgsql VOLATILE STRICT SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    n bigint;
+BEGIN
+    DELETE FROM fanfare.idempotency_keys k WHERE k.organization_id = tenant_delete.organization_id;
+    DELETE FROM fanfare.consumers c WHERE c.organization_id = tenant_delete.organization_id;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    DELETE FROM fanfare.organizations o WHERE o.id = tenant_delete.organization_id;
+    RETURN n;
+END
+$$;
+
+COMMENT ON FUNCTION fanfare.tenant_delete(uuid) IS
+    'Deletes everything this shard holds of an organization (consumers, idempotency keys, its registration) and returns how many consumers: the last step of a tenant move, on the shard it left.';
+
+REVOKE ALL ON FUNCTION fanfare.shard_wire_import(uuid, text, bytea, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION fanfare.shard_import_consumers(uuid, text, bytea, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION fanfare.shard_import_consumers_text(uuid, text, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION fanfare.shard_create_consumers(uuid, text, jsonb, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION fanfare.shard_validate_consumers(uuid, jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION fanfare.shard_post_consumers_batch(uuid, text, json, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION fanfare.tenant_register(uuid, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION fanfare.tenant_export_consumers(uuid, uuid, integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION fanfare.tenant_import_consumers(uuid, jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION fanfare.tenant_export_idempotency_keys(uuid, text, integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION fanfare.tenant_import_idempotency_keys(uuid, jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION fanfare.tenant_summary(uuid) FROM PUBLIC;
+REVOKE ALL ON FUNCTION fanfare.tenant_delete(uuid) FROM PUBLIC;
+
+GRANT USAGE ON SCHEMA fanfare TO fanfare_router;
+GRANT EXECUTE ON FUNCTION fanfare.shard_import_consumers(uuid, text, bytea, text) TO fanfare_router;
+GRANT EXECUTE ON FUNCTION fanfare.shard_import_consumers_text(uuid, text, text, text) TO fanfare_router;
+GRANT EXECUTE ON FUNCTION fanfare.shard_create_consumers(uuid, text, jsonb, text) TO fanfare_router;
+GRANT EXECUTE ON FUNCTION fanfare.shard_validate_consumers(uuid, jsonb) TO fanfare_router;
+GRANT EXECUTE ON FUNCTION fanfare.shard_post_consumers_batch(uuid, text, json, text, text) TO fanfare_router;
+GRANT EXECUTE ON FUNCTION fanfare.tenant_register(uuid, text) TO fanfare_router;
+GRANT EXECUTE ON FUNCTION fanfare.tenant_export_consumers(uuid, uuid, integer) TO fanfare_router;
+GRANT EXECUTE ON FUNCTION fanfare.tenant_import_consumers(uuid, jsonb) TO fanfare_router;
+GRANT EXECUTE ON FUNCTION fanfare.tenant_export_idempotency_keys(uuid, text, integer) TO fanfare_router;
+GRANT EXECUTE ON FUNCTION fanfare.tenant_import_idempotency_keys(uuid, jsonb) TO fanfare_router;
+GRANT EXECUTE ON FUNCTION fanfare.tenant_summary(uuid) TO fanfare_router;
+GRANT EXECUTE ON FUNCTION fanfare.tenant_delete(uuid) TO fanfare_router;

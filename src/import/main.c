@@ -1,0 +1,708 @@
+/*
+ * main.c
+ *	  fanfare-import: the options, and the loop that reads batches, sends
+ *	  them, and writes what came back in input order.
+ *
+ * Up to 2 x --concurrency batches are held at once: the ones in flight and
+ * the finished ones waiting for an earlier batch, so memory does not grow
+ * with the input.  A batch is done once its rejects lines and created
+ * consumers are written (rejects and output files) and the journal says
+ * so; batches are done strictly in input order.  See fanfare-import(1).
+ */
+#include "import.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define SHOWN_REJECTS 10
+
+struct options
+{
+	const char *input;
+	const char *url;
+	const char *key;
+	enum input_format format;
+	int			batch_size;
+	int			concurrency;
+	const char *state;
+	const char *rejects;
+	const char *output;
+	bool		split_rejected;
+	bool		ignore_unknown_columns;
+	bool		skip_invalid_lines;
+	bool		dry_run;
+	bool		postgrest;
+	bool		quiet;
+	int			retries;
+	long		timeout;
+	size_t		max_row;
+};
+
+/* the import's running state */
+struct run
+{
+	struct options *opts;
+	struct input *in;
+	struct journal *journal;
+	struct journal_state st;
+	struct sender *sender;
+	struct progress progress;
+	FILE	   *rejects;
+	FILE	   *output;
+	struct batch **win;
+	int			wlen;
+	int			wmax;
+	long		next_no;
+	bool		input_done;
+	bool		input_failed;
+	bool		stopping;
+	int			exit_code;
+	long		shown_rejects;
+	/* rate limits: what the server's headers allow */
+	bool		rl_known;
+	long		rl_limit;
+	long		rl_left;
+	double		rl_reset;
+	double		pause_until;
+};
+
+static void
+usage(FILE *out)
+{
+	fputs("Usage: fanfare-import [OPTION]... FILE\n"
+		  "Create the consumers in FILE (- for stdin) through POST /consumers/batch,\n"
+		  "each exactly once, resumably.  FILE is NDJSON (.ndjson, .jsonl), a JSON array\n"
+		  "or {\"consumers\":[...]} (.json), or CSV with a header row (.csv).\n"
+		  "\n"
+		  "  --url URL                 the gateway (or PostgREST, the router's gateway);\n"
+		  "                            default $FANFARE_URL, else http://127.0.0.1:4800\n"
+		  "  --key KEY                 the secret key (PostgREST: a JWT); default\n"
+		  "                            $FANFARE_SECRET_KEY, which keeps it off the command line\n"
+		  "  --format FORMAT           ndjson, json or csv (default: from the extension)\n"
+		  "  --batch-size N            rows per request, 1 to 500 (default 500)\n"
+		  "  --concurrency N           requests in flight (default 4)\n"
+		  "  --state FILE              the state file (default FILE.fanfare-import; none\n"
+		  "                            for stdin unless given)\n"
+		  "  --rejects FILE            one NDJSON line per rejected input row\n"
+		  "  --output FILE             the created consumers, NDJSON, in input order\n"
+		  "  --split-rejected          resend the valid rows of a rejected batch\n"
+		  "  --ignore-unknown-columns  CSV: ignore columns that name no request field\n"
+		  "  --skip-invalid-lines      reject unreadable rows and go on, instead of stopping\n"
+		  "  --dry-run                 validate only (POST /consumers/batch/validate)\n"
+		  "  --postgrest               URL is PostgREST: POST /rpc/post_consumers_batch\n"
+		  "  --retries N               retries of a batch in a row before giving up (10)\n"
+		  "  --timeout SECONDS         per request (default 120)\n"
+		  "  --max-row BYTES           largest row read (default 16777216)\n"
+		  "  --quiet                   no progress, only the summary\n"
+		  "  --help, --version\n"
+		  "\n"
+		  "Exit status: 0 all created, 1 some rows rejected, 2 usage or input error,\n"
+		  "3 gave up (server unreachable after retries), 4 authentication.\n", out);
+}
+
+/* a positive integer option, or exit 2 */
+static long
+int_option(const char *name, const char *value, long min, long max)
+{
+	char	   *end;
+	long		v;
+
+	errno = 0;
+	v = strtol(value, &end, 10);
+	if (errno || *end || end == value || v < min || v > max)
+	{
+		fprintf(stderr, "fanfare-import: --%s must be an integer from %ld to %ld\n", name, min, max);
+		exit(EXIT_USAGE);
+	}
+	return v;
+}
+
+/* Reads the command line into o; exits 2 on a usage error. */
+static void
+parse_options(int argc, char **argv, struct options *o)
+{
+	enum
+	{
+		O_URL = 256, O_KEY, O_FORMAT, O_BATCH, O_CONC, O_STATE, O_REJECTS, O_OUTPUT,
+		O_SPLIT, O_IGNORE, O_SKIP, O_DRY, O_PGREST, O_RETRIES, O_TIMEOUT, O_MAXROW, O_QUIET,
+		O_HELP, O_VERSION
+	};
+	static const struct option longopts[] = {
+		{"url", required_argument, NULL, O_URL},
+		{"key", required_argument, NULL, O_KEY},
+		{"format", required_argument, NULL, O_FORMAT},
+		{"batch-size", required_argument, NULL, O_BATCH},
+		{"concurrency", required_argument, NULL, O_CONC},
+		{"state", required_argument, NULL, O_STATE},
+		{"rejects", required_argument, NULL, O_REJECTS},
+		{"output", required_argument, NULL, O_OUTPUT},
+		{"split-rejected", no_argument, NULL, O_SPLIT},
+		{"ignore-unknown-columns", no_argument, NULL, O_IGNORE},
+		{"skip-invalid-lines", no_argument, NULL, O_SKIP},
+		{"dry-run", no_argument, NULL, O_DRY},
+		{"postgrest", no_argument, NULL, O_PGREST},
+		{"retries", required_argument, NULL, O_RETRIES},
+		{"timeout", required_argument, NULL, O_TIMEOUT},
+		{"max-row", required_argument, NULL, O_MAXROW},
+		{"quiet", no_argument, NULL, O_QUIET},
+		{"help", no_argument, NULL, O_HELP},
+		{"version", no_argument, NULL, O_VERSION},
+		{NULL, 0, NULL, 0}
+	};
+	int			c;
+
+	memset(o, 0, sizeof(*o));
+	o->url = getenv("FANFARE_URL");
+	o->key = getenv("FANFARE_SECRET_KEY");
+	o->batch_size = MAX_BATCH_SIZE;
+	o->concurrency = 4;
+	o->retries = 10;
+	o->timeout = 120;
+	o->max_row = DEFAULT_MAX_ROW;
+	while ((c = getopt_long(argc, argv, "hq", longopts, NULL)) != -1)
+	{
+		switch (c)
+		{
+			case O_URL: o->url = optarg; break;
+			case O_KEY: o->key = optarg; break;
+			case O_FORMAT:
+				if (strcmp(optarg, "ndjson") == 0) o->format = FORMAT_NDJSON;
+				else if (strcmp(optarg, "json") == 0) o->format = FORMAT_JSON;
+				else if (strcmp(optarg, "csv") == 0) o->format = FORMAT_CSV;
+				else
+				{
+					fprintf(stderr, "fanfare-import: --format is ndjson, json or csv\n");
+					exit(EXIT_USAGE);
+				}
+				break;
+			case O_BATCH: o->batch_size = int_option("batch-size", optarg, 1, MAX_BATCH_SIZE); break;
+			case O_CONC: o->concurrency = int_option("concurrency", optarg, 1, 64); break;
+			case O_STATE: o->state = optarg; break;
+			case O_REJECTS: o->rejects = optarg; break;
+			case O_OUTPUT: o->output = optarg; break;
+			case O_SPLIT: o->split_rejected = true; break;
+			case O_IGNORE: o->ignore_unknown_columns = true; break;
+			case O_SKIP: o->skip_invalid_lines = true; break;
+			case O_DRY: o->dry_run = true; break;
+			case O_PGREST: o->postgrest = true; break;
+			case O_RETRIES: o->retries = int_option("retries", optarg, 0, 1000); break;
+			case O_TIMEOUT: o->timeout = int_option("timeout", optarg, 1, 3600); break;
+			case O_MAXROW: o->max_row = int_option("max-row", optarg, 1024, 1L << 30); break;
+			case 'q':
+			case O_QUIET: o->quiet = true; break;
+			case 'h':
+			case O_HELP: usage(stdout); exit(0);
+			case O_VERSION: printf("fanfare-import %s\n", IMPORT_VERSION); exit(0);
+			default: usage(stderr); exit(EXIT_USAGE);
+		}
+	}
+	if (optind != argc - 1)
+	{
+		fprintf(stderr, "fanfare-import: name one input file (- for stdin)\n");
+		usage(stderr);
+		exit(EXIT_USAGE);
+	}
+	o->input = argv[optind];
+	if (o->url == NULL || o->url[0] == '\0')
+		o->url = "http://127.0.0.1:4800";
+	if (o->key == NULL || o->key[0] == '\0')
+	{
+		fprintf(stderr, "fanfare-import: no key: set FANFARE_SECRET_KEY (or --key)\n");
+		exit(EXIT_USAGE);
+	}
+	if (o->dry_run && o->postgrest)
+	{
+		fprintf(stderr, "fanfare-import: --dry-run needs the gateway, not PostgREST\n");
+		exit(EXIT_USAGE);
+	}
+}
+
+/* Opens a result file, cut back to offset (what the journal says is done). */
+static FILE *
+open_result(const char *path, long long offset)
+{
+	int			fd;
+	FILE	   *f;
+
+	if (path == NULL)
+		return NULL;
+	fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0 || ftruncate(fd, offset) != 0 || lseek(fd, offset, SEEK_SET) != offset ||
+		(f = fdopen(fd, "w")) == NULL)
+	{
+		fprintf(stderr, "fanfare-import: %s: %s\n", path, strerror(errno));
+		exit(EXIT_USAGE);
+	}
+	return f;
+}
+
+/* Tells about a rejected row on stderr, for the first few. */
+static void
+show_reject(struct run *r, json_t *line)
+{
+	json_t	   *issue = json_array_get(json_object_get(line, "issues"), 0);
+
+	if (r->opts->rejects != NULL || r->opts->quiet)
+		return;
+	if (r->shown_rejects++ < SHOWN_REJECTS)
+		fprintf(stderr, "%sfanfare-import: line %lld: %s\n", r->progress.tty ? "\r" : "",
+				(long long) json_integer_value(json_object_get(line, "line")),
+				json_string_value(json_object_get(issue, "message")));
+	else if (r->shown_rejects == SHOWN_REJECTS + 1)
+		fprintf(stderr, "fanfare-import: more rows rejected: --rejects FILE lists them all\n");
+}
+
+/* Writes a finished batch's results and marks it done in the journal. */
+static void
+finish_batch(struct run *r, struct batch *b)
+{
+	size_t		i;
+	json_t	   *v;
+
+	batch_sort_rejects(b);
+	json_array_foreach(b->rejects, i, v)
+	{
+		if (r->rejects)
+		{
+			char	   *text = rejects_line(v);
+
+			fprintf(r->rejects, "%s\n", text);
+			free(text);
+		}
+		show_reject(r, v);
+	}
+	if (r->output && b->created)
+		json_array_foreach(b->created, i, v)
+		{
+			json_dumpf(v, r->output, JSON_COMPACT | JSON_PRESERVE_ORDER);
+			fputc('\n', r->output);
+		}
+	r->progress.created += b->n_created;
+	r->progress.rejected += b->n_rejected;
+	if (r->journal)
+	{
+		long long	rej_off = 0,
+					out_off = 0;
+
+		if (r->rejects && (fflush(r->rejects) != 0 || fdatasync(fileno(r->rejects)) != 0))
+			goto write_error;
+		if (r->output && (fflush(r->output) != 0 || fdatasync(fileno(r->output)) != 0))
+			goto write_error;
+		rej_off = r->rejects ? ftello(r->rejects) : 0;
+		out_off = r->output ? ftello(r->output) : 0;
+		if (!journal_done(r->journal, b->no, rej_off, out_off,
+						  r->st.created + r->progress.created, r->st.rejected + r->progress.rejected))
+			goto write_error;
+	}
+	return;
+write_error:
+	fprintf(stderr, "fanfare-import: cannot write the results: %s\n", strerror(errno));
+	exit(EXIT_USAGE);
+}
+
+/* The pending entry an earlier run left for batch no, or NULL. */
+static struct pending_batch *
+pending_batch(struct run *r, long no)
+{
+	for (int i = 0; i < r->st.npending; i++)
+		if (r->st.pending[i].no == no)
+			return &r->st.pending[i];
+	return NULL;
+}
+
+/* Reads the next batch into the window; false when nothing was added. */
+static bool
+read_batch(struct run *r)
+{
+	struct batch *b;
+	struct pending_batch *p;
+
+	for (;;)
+	{
+		b = batch_new(r->next_no, r->opts->batch_size);
+		while (b->nrows < r->opts->batch_size && !r->input_done)
+		{
+			struct input_error err;
+			int			got = input_next(r->in, &b->rows[b->nrows], &err);
+
+			if (got == 1)
+			{
+				b->nrows++;
+				continue;
+			}
+			if (got == 0)
+			{
+				r->input_done = true;
+				break;
+			}
+			if (got == -1 && r->opts->skip_invalid_lines)
+			{
+				batch_add_invalid(b, &err, false);
+				continue;
+			}
+			fprintf(stderr, "%sfanfare-import: %s: line %ld: %s%s\n", r->progress.tty ? "\r\n" : "",
+					r->opts->input, err.line, err.message,
+					got == -1 ? " (--skip-invalid-lines goes on past such rows)" : "");
+			r->input_done = true;
+			r->input_failed = true;
+			/* the rows before the error in this batch are not sent either */
+			batch_free(b);
+			return false;
+		}
+		if (b->nrows == 0 && json_array_size(b->rejects) == 0)
+		{
+			batch_free(b);
+			return false;
+		}
+		r->next_no++;
+		r->progress.rows_read += b->nrows;
+		if (b->no <= r->st.last_done)
+		{
+			r->progress.skipped += b->nrows + b->n_rejected;
+			batch_free(b);
+			if (r->input_done)
+				return false;
+			continue;
+		}
+		break;
+	}
+	p = pending_batch(r, b->no);
+	if (p != NULL && p->excluded != NULL)
+	{
+		char		key[128];
+
+		batch_build(b, r->st.run_id);
+		memcpy(key, b->key, sizeof(key));
+		if (!batch_apply_excluded(b, p->excluded) || (batch_build(b, r->st.run_id), false) ||
+			strcmp(b->key, p->key) != 0)
+		{
+			fprintf(stderr, "fanfare-import: batch %ld differs from the one sent before: the input "
+					"changed since the state file was written (remove the state file to start "
+					"a new run; rows already created are then rejected as duplicates)\n", b->no + 1);
+			r->input_failed = true;
+			r->input_done = true;
+			r->stopping = true;
+			batch_free(b);
+			return false;
+		}
+		(void) key;
+		batch_add_rejects_lines(b, p->rejects);
+	}
+	b->state = B_READY;
+	{
+		bool		any = false;
+
+		for (int i = 0; i < b->nrows; i++)
+			any |= !b->excluded[i];
+		if (!any)
+			b->state = B_FINISHED;
+	}
+	r->win[r->wlen++] = b;
+	return true;
+}
+
+/* true when the rate limit allows one more request now */
+static bool
+rate_allows(struct run *r, double now)
+{
+	if (now < r->pause_until)
+		return false;
+	if (!r->rl_known || r->rl_left > 0)
+		return true;
+	if (now < r->rl_reset)
+		return false;
+	/* the window has passed: its new allowance, until an answer says more */
+	r->rl_left = r->rl_limit > 0 ? r->rl_limit : 1;
+	r->rl_known = false;
+	return true;
+}
+
+/* Takes in the X-RateLimit-* headers and Retry-After of an answer. */
+static void
+rate_update(struct run *r, struct batch *b, double now)
+{
+	if (b->rl_remaining >= 0)
+	{
+		r->rl_known = true;
+		r->rl_limit = b->rl_limit;
+		/* requests sent after this answer was counted count against it too */
+		r->rl_left = b->rl_remaining - sender_in_flight(r->sender);
+		if (b->rl_reset > 0)
+			r->rl_reset = b->rl_reset < 1e9 ? now + b->rl_reset : b->rl_reset;
+	}
+	if (b->status == 429)
+	{
+		double		wait = b->retry_after >= 0 ? b->retry_after : 1;
+
+		r->pause_until = now + wait;
+		r->rl_known = true;
+		r->rl_left = 0;
+		if (r->rl_reset < now + wait)
+			r->rl_reset = now + wait;
+	}
+}
+
+/* Starts what may start: ready batches, within concurrency and rate limits. */
+static void
+start_sends(struct run *r)
+{
+	double		now = now_seconds();
+
+	for (int i = 0; i < r->wlen && !r->stopping; i++)
+	{
+		struct batch *b = r->win[i];
+		char	   *excluded;
+
+		if (sender_in_flight(r->sender) >= r->opts->concurrency)
+			return;
+		if (b->state != B_READY || b->not_before > now)
+			continue;
+		if (!rate_allows(r, now))
+			return;
+		if (b->body == NULL)
+			batch_build(b, r->st.run_id);
+		excluded = batch_excluded_list(b);
+		if (!journal_send(r->journal, b->no, b->key, excluded))
+		{
+			fprintf(stderr, "fanfare-import: cannot write the state file: %s\n", strerror(errno));
+			exit(EXIT_USAGE);
+		}
+		free(excluded);
+		if (r->rl_known)
+			r->rl_left--;
+		sender_start(r->sender, b);
+	}
+}
+
+/* backoff before retry number n (from 1): 0.5 s doubling to 30 s, jittered */
+static double
+backoff(int n)
+{
+	double		d = 0.5;
+
+	for (int i = 1; i < n && d < 30; i++)
+		d *= 2;
+	if (d > 30)
+		d = 30;
+	return d * (0.5 + 0.5 * (double) random() / RAND_MAX);
+}
+
+/* Acts on one answered batch. */
+static void
+take_answer(struct run *r, struct batch *b)
+{
+	char		why[512] = "";
+	json_t	   *new_rejects = json_array();
+	double		now = now_seconds();
+	enum verdict v;
+
+	rate_update(r, b, now);
+	v = batch_answer(b, r->opts->split_rejected, r->output != NULL, new_rejects, why, sizeof(why));
+	switch (v)
+	{
+		case V_DONE:
+			b->state = B_FINISHED;
+			break;
+		case V_RESEND:
+			{
+				size_t		i;
+				json_t	   *line;
+
+				json_array_foreach(new_rejects, i, line)
+				{
+					char	   *text = rejects_line(line);
+
+					journal_reject(r->journal, b->no, text);
+					free(text);
+				}
+				free(b->body);
+				b->body = NULL;
+				b->failures = 0;
+				b->state = B_READY;
+				b->not_before = 0;
+				break;
+			}
+		case V_RETRY:
+			r->progress.retried++;
+			if (++b->failures > r->opts->retries)
+			{
+				fprintf(stderr, "%sfanfare-import: gave up on batch %ld after %d retries (last: %s)\n",
+						r->progress.tty ? "\r\n" : "", b->no + 1, r->opts->retries,
+						b->status ? "HTTP error" : "no answer");
+				if (b->status)
+					fprintf(stderr, "fanfare-import: status %ld: %.200s\n", b->status, b->resp ? b->resp : "");
+				r->exit_code = EXIT_GAVE_UP;
+				r->stopping = true;
+				break;
+			}
+			{
+				double		delay = backoff(b->failures);
+
+				if (b->retry_after > delay)
+					delay = b->retry_after;
+				b->not_before = now + delay;
+				b->state = B_READY;
+			}
+			break;
+		case V_AUTH:
+		case V_FATAL:
+		case V_TOO_LARGE:
+			fprintf(stderr, "%sfanfare-import: %s\n", r->progress.tty ? "\r\n" : "", why);
+			r->exit_code = v == V_AUTH ? EXIT_AUTH : v == V_TOO_LARGE ? EXIT_USAGE : EXIT_GAVE_UP;
+			r->stopping = true;
+			break;
+	}
+	json_decref(new_rejects);
+}
+
+/* the state file's path, or NULL for none */
+static char *
+state_path(const struct options *o)
+{
+	char	   *p;
+
+	if (o->dry_run)
+		return NULL;
+	if (o->state)
+		return strdup(o->state);
+	if (strcmp(o->input, "-") == 0)
+		return NULL;
+	if (asprintf(&p, "%s.fanfare-import", o->input) < 0)
+		return NULL;
+	return p;
+}
+
+/* The endpoint: URL plus the route. */
+static char *
+endpoint(const struct options *o)
+{
+	const char *route = o->postgrest ? "/rpc/post_consumers_batch" :
+		o->dry_run ? "/consumers/batch/validate" : "/consumers/batch";
+	size_t		n = strlen(o->url);
+	char	   *e;
+
+	while (n > 0 && o->url[n - 1] == '/')
+		n--;
+	if (asprintf(&e, "%.*s%s", (int) n, o->url, route) < 0)
+		return NULL;
+	return e;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct options opts;
+	struct run	r;
+	struct input_error err = {0};
+	char	   *spath;
+	char	   *url;
+	char		errbuf[256];
+	struct sender_options so;
+
+	signal(SIGPIPE, SIG_IGN);
+	srandom((unsigned) (now_seconds() * 1000) ^ (unsigned) getpid());
+	parse_options(argc, argv, &opts);
+	memset(&r, 0, sizeof(r));
+	r.opts = &opts;
+	r.st.last_done = -1;
+	r.in = input_open(opts.input, opts.format, opts.ignore_unknown_columns, opts.max_row, &err);
+	if (r.in == NULL)
+	{
+		fprintf(stderr, "fanfare-import: %s: %s\n", opts.input, err.message);
+		return EXIT_USAGE;
+	}
+	spath = state_path(&opts);
+	if (spath != NULL)
+	{
+		r.journal = journal_open(spath, opts.batch_size, &r.st, errbuf, sizeof(errbuf));
+		if (r.journal == NULL)
+		{
+			fprintf(stderr, "fanfare-import: %s: %s\n", spath, errbuf);
+			return EXIT_USAGE;
+		}
+	}
+	else if (!opts.dry_run)
+	{
+		/* no state file: still one run id for the keys of this run */
+		snprintf(r.st.run_id, sizeof(r.st.run_id), "%08lx%08lx", random(), random());
+	}
+	r.rejects = open_result(opts.rejects, r.st.rejects_offset);
+	r.output = open_result(opts.output, r.st.output_offset);
+	url = endpoint(&opts);
+	so.url = url;
+	so.key = opts.key;
+	so.concurrency = opts.concurrency;
+	so.timeout = opts.timeout;
+	so.idempotency = !opts.dry_run;
+	r.sender = sender_new(&so);
+	r.wmax = 2 * opts.concurrency;
+	r.win = calloc(r.wmax, sizeof(*r.win));
+	r.progress.tty = isatty(2) && !opts.quiet;
+	r.progress.quiet = opts.quiet;
+	r.progress.start = now_seconds();
+	r.progress.last_draw = r.progress.start;
+	r.progress.total_estimate = -1;
+
+	for (;;)
+	{
+		struct batch *answered[64];
+		int			n;
+		int			ready = 0;
+
+		for (int i = 0; i < r.wlen; i++)
+			ready += r.win[i]->state == B_READY;
+		while (!r.input_done && !r.stopping && r.wlen < r.wmax && ready < opts.concurrency)
+		{
+			if (!read_batch(&r))
+				break;
+			ready++;
+		}
+		while (r.wlen > 0 && r.win[0]->state == B_FINISHED && !r.stopping)
+		{
+			finish_batch(&r, r.win[0]);
+			batch_free(r.win[0]);
+			memmove(r.win, r.win + 1, (--r.wlen) * sizeof(*r.win));
+		}
+		if (r.wlen == 0 && (r.input_done || r.stopping))
+			break;
+		if (r.stopping && sender_in_flight(r.sender) == 0)
+			break;
+		start_sends(&r);
+		n = sender_wait(r.sender, sender_in_flight(r.sender) ? 100 : 20, answered, 64);
+		for (int i = 0; i < n; i++)
+			take_answer(&r, answered[i]);
+		if (input_size(r.in) > 0 && input_bytes_read(r.in) > 0)
+			r.progress.total_estimate = (long) ((double) r.progress.rows_read * input_size(r.in) /
+												input_bytes_read(r.in));
+		progress_update(&r.progress, false);
+	}
+	if (!r.stopping && !r.input_failed && r.journal)
+		journal_complete(r.journal);
+	r.progress.skipped += 0;
+	progress_summary(&r.progress, stderr);
+	if (r.rejects)
+		fclose(r.rejects);
+	if (r.output)
+		fclose(r.output);
+	journal_close(r.journal);
+	if (r.exit_code == 0 && r.input_failed)
+		r.exit_code = EXIT_USAGE;
+	if (r.exit_code == 0 && (r.progress.rejected > 0 || r.st.rejected > 0))
+		r.exit_code = EXIT_SOME_REJECTED;
+	if (r.exit_code == 0 && r.stopping)
+		r.exit_code = EXIT_GAVE_UP;
+	for (int i = 0; i < r.wlen; i++)
+		batch_free(r.win[i]);
+	free(r.win);
+	sender_free(r.sender);
+	input_close(r.in);
+	journal_state_free(&r.st);
+	free(url);
+	free(spath);
+	return r.exit_code;
+}

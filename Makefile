@@ -58,7 +58,7 @@ PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
 # --- the gateway (its own Makefile; links libmicrohttpd, libpq, jansson) ---
-all: gateway router
+all: gateway router import
 .PHONY: gateway router install-router clean-router run test bench fuzz check-memory soak
 gateway:
 	env -u CFLAGS -u CPPFLAGS -u LDFLAGS $(gateway_env_flags) \
@@ -67,6 +67,17 @@ gateway:
 clean: clean-gateway
 clean-gateway:
 	$(MAKE) -C src/gateway clean
+
+# --- fanfare-import (src/import, its own Makefile; libcurl, jansson, libcsv) ---
+.PHONY: import clean-import import-long
+import:
+	env -u CFLAGS -u CPPFLAGS -u LDFLAGS $(gateway_env_flags) $(MAKE) -C src/import
+clean: clean-import
+clean-import:
+	$(MAKE) -C src/import clean
+# the import suite at full size: 100,000 rows per format, a 1 GB NDJSON stream
+import-long:
+	FANFARE_IMPORT_LONG=1 test/import/run.sh
 
 # --- the router extension (router/, its own PGXS Makefile; see README.md,
 # "Scaling out") ---
@@ -91,7 +102,7 @@ test:
 # make check-NAME runs test/NAME/run.sh alone: it builds and installs the
 # tree and starts a throwaway cluster of its own (or uses the one PGHOST
 # names).  make check-regress REGRESS=validation runs one pg_regress file.
-SUITES = regress conformance gateway fuzz hostile reliability memcheck upgrade postgrest router bench failover
+SUITES = regress conformance gateway fuzz hostile reliability memcheck upgrade postgrest router bench failover import
 .PHONY: $(addprefix check-,$(SUITES))
 $(addprefix check-,$(SUITES)): check-%:
 	test/$*/run.sh $(if $(and $(filter regress,$*),$(filter command line,$(origin REGRESS))),$(REGRESS))

@@ -1,5 +1,8 @@
 // Helpers of the import suite (test/import/run.sh), by subcommand:
-//   rows N PREFIX [BAD]    N consumers as NDJSON; BAD: every 97th row invalid
+//   rows N PREFIX [bad]    N consumers as NDJSON; bad: row i invalid when
+//                          i % 97 == 50 (a bad email, a wrong type, a
+//                          negative count, or the row before's email)
+//   expect FILE            the lower-cased emails of FILE's valid rows, sorted
 //   json N PREFIX          the same rows as {"consumers":[...]}, one per line
 //   csv N PREFIX           the same rows as CSV with a header row
 //   direct URL KEY FILE    posts FILE's NDJSON rows as 500-row batches
@@ -42,10 +45,11 @@ function row(i, prefix) {
 // an invalid variant of row i (BAD files): a few kinds in turn
 function badRow(i, prefix) {
     const r = row(i, prefix);
-    switch ((i / 97) % 3) {
+    switch (Math.floor(i / 97) % 4) {
         case 0: r.email = `not-an-email-${i}`; break;
         case 1: r.emailVerified = 'yes'; break;
-        default: r.totalOrders = -1; break;
+        case 2: r.totalOrders = -1; break;
+        default: r.email = `${prefix}${i - 1}@example.com`.toUpperCase(); break;   // the row before's
     }
     return r;
 }
@@ -129,6 +133,13 @@ if (cmd === 'rows' || cmd === 'json' || cmd === 'csv') {
         }
     }
     agent.destroy();
+} else if (cmd === 'expect') {
+    const emails = [];
+    fs.readFileSync(args[0], 'utf8').split('\n').forEach((l, i) => {
+        if (l && i % 97 !== 50)
+            emails.push(JSON.parse(l).email.toLowerCase());
+    });
+    process.stdout.write(emails.sort().join('\n') + '\n');
 } else if (cmd === 'big') {
     const bytes = +args[0] * 1024 * 1024;
     await emit((function* () {

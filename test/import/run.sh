@@ -48,6 +48,8 @@ gen() { node "$root/test/import/gen.mjs" "$@"; }
 [ -x "$importer" ] || make -s -C src/import >/dev/null || abort "build src/import"
 
 setup_db || abort "the suite's database"
+# kill -9 of the postmaster must not lose a commit the gateway answered 200 for
+psql_db -c "ALTER DATABASE $db SET synchronous_commit = on" >/dev/null
 # new_org NAME: a new organization and its secret key (sets org, key)
 new_org() {
     org=$(psql_db -c "SELECT fanfare.create_organization('$1')") &&
@@ -101,4 +103,94 @@ if [ "$rc" = 0 ] && grep -q "created 0, rejected 0, skipped as already done $row
 else
     fail "round trip: a second run skips what is done" "exit $rc: $(cat "$work/imp.err")"
 fi
+
+# --- crash and resume ------------------------------------------------------------
+# The file has an invalid row every 97 rows, and some rows the organization
+# already has (posted first).  audit ORG FILE REJECTS: the stored emails are
+# exactly the valid rows', each once; the rejects file names each invalid or
+# already-stored row exactly once, and no other
+audit() {
+    local org=$1 file=$2 rejects=$3 want got lines want_lines
+    want=$(gen expect "$file")
+    got=$(psql_db -c "SELECT lower(email) FROM fanfare.consumers WHERE organization_id = '$org' ORDER BY 1")
+    [ "$got" = "$want" ] || { echo "stored: $(echo "$got" | wc -l), want $(echo "$want" | wc -l)"; return 1; }
+    lines=$(node -e 'process.stdout.write(require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").map((l) => JSON.parse(l).line).join("\n"))' "$rejects")
+    want_lines=$(awk '(NR - 1) % 97 == 50 || (NR - 1) % 211 == 7 { print NR }' "$file")
+    [ "$lines" = "$want_lines" ] || { echo "rejects lines: $(echo "$lines" | wc -l), want $(echo "$want_lines" | wc -l)"; return 1; }
+}
+# preload ORG_KEY FILE: posts the valid rows i % 211 == 7 directly
+preload() {
+    awk '(NR - 1) % 211 == 7 && (NR - 1) % 97 != 50' "$2" >"$work/pre.ndjson"
+    gen direct "$FANFARE_URL" "$1" "$work/pre.ndjson"
+}
+
+section "crash and resume: kill -9 of the importer three times"
+crash_rows=${CRASH_ROWS:-5000}
+gen rows "$crash_rows" cr- bad >"$work/cr.ndjson"
+new_org reference
+preload "$key" "$work/cr.ndjson"
+imp "$work/cr.ndjson" --state "$work/ref.state" --rejects "$work/ref.rej" --split-rejected --batch-size 25
+reference_rc=$rc
+check "crash: an uninterrupted run exits 1 (rows rejected)" [ "$rc" = 1 ]
+audit "$org" "$work/cr.ndjson" "$work/ref.rej" && ok "crash: the uninterrupted run passes the audit" ||
+    fail "crash: the uninterrupted run passes the audit"
+new_org crash
+preload "$key" "$work/cr.ndjson"
+killed=0
+for attempt in 1 2 3; do
+    FANFARE_SECRET_KEY=$key "$importer" --quiet "$work/cr.ndjson" --rejects "$work/cr.rej" --split-rejected \
+        --concurrency 2 --batch-size 25 >/dev/null 2>>"$work/crash.err" &
+    pid=$!
+    sleep "0.$((RANDOM % 4 + 1))$((RANDOM % 10))"
+    kill -KILL "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+    # killed while running: the journal does not say complete
+    grep -q '^complete' "$work/cr.ndjson.fanfare-import" || killed=$((killed + 1))
+    note "kill -9 $attempt: $(count_of "$org") rows stored, batches done: $(sed -n 's/^done \([0-9]*\).*/\1/p' "$work/cr.ndjson.fanfare-import" | tail -1)"
+done
+imp "$work/cr.ndjson" --rejects "$work/cr.rej" --split-rejected --batch-size 25
+check "crash: the importer was killed while running, 3 times" [ "$killed" = 3 ]
+check "crash: the final run exits 1 (rows rejected)" [ "$rc" = 1 ]
+audit "$org" "$work/cr.ndjson" "$work/cr.rej" && ok "crash: every valid row stored once, every invalid row rejected once" ||
+    fail "crash: every valid row stored once, every invalid row rejected once"
+if cmp -s "$work/cr.rej" "$work/ref.rej"; then ok "crash: the rejects file equals the uninterrupted run's"
+else fail "crash: the rejects file equals the uninterrupted run's" "$(diff "$work/cr.rej" "$work/ref.rej" | head -c 300)"; fi
+
+# kill_during NAME COMMAND...: an import of a new copy of the file into a new
+# organization, with COMMAND run 0.2 s into it; then the audit
+kill_during() {
+    local name=$1
+    shift
+    new_org "$name"
+    preload "$key" "$work/cr.ndjson"
+    rm -f "$work/cr.ndjson.fanfare-import"
+    FANFARE_SECRET_KEY=$key "$importer" --quiet "$work/cr.ndjson" --rejects "$work/$name.rej" --split-rejected \
+        --concurrency 2 --batch-size 25 --retries 20 >/dev/null 2>"$work/$name.err" &
+    pid=$!
+    sleep 0.2
+    "$@"
+    wait "$pid"
+    rc=$?
+    check "crash: $name: the import finishes (exit 1, rows rejected)" [ "$rc" = 1 ] || tail -3 "$work/$name.err"
+    audit "$org" "$work/cr.ndjson" "$work/$name.rej" && ok "crash: $name: the audit" || fail "crash: $name: the audit"
+    grep -q "retried [1-9]" "$work/$name.err" && ok "crash: $name: batches were retried" ||
+        fail "crash: $name: batches were retried" "$(tail -1 "$work/$name.err")"
+}
+restart_gateway() {
+    kill -KILL "$gw_pid"
+    wait "$gw_pid" 2>/dev/null
+    gw_pid=
+    sleep 1
+    start_gateway main
+}
+restart_postmaster() {
+    cluster_kill "$FANFARE_TEST_DATADIR"
+    sleep 1
+    suite_cluster_restart
+}
+section "crash and resume: kill -9 of the gateway, of the postmaster"
+kill_during gateway-kill restart_gateway
+kill_during postmaster-kill restart_postmaster
+
+stop_gateway
 summary import

@@ -192,5 +192,75 @@ section "crash and resume: kill -9 of the gateway, of the postmaster"
 kill_during gateway-kill restart_gateway
 kill_during postmaster-kill restart_postmaster
 
+# --- rejects mapping -------------------------------------------------------------
+section "rejects mapping"
+new_org rejects
+printf '{"email":"taken@example.com","emailVerified":true,"phoneVerified":false,"status":"ACTIVE"}\n' >"$work/taken.ndjson"
+gen direct "$FANFARE_URL" "$key" "$work/taken.ndjson"
+# rejects_case NAME FILE WANT_RC ARGS...: the rejects file equals expected/NAME.ndjson
+rejects_case() {
+    local name=$1 file=$2 want_rc=$3
+    shift 3
+    imp "$root/test/import/data/$file" --state "$work/$name.state" --rejects "$work/$name.rej" "$@"
+    if [ "$rc" = "$want_rc" ] && cmp -s "$work/$name.rej" "$root/test/import/expected/$name.ndjson"; then
+        ok "rejects: $file ${*:-(no options)}: exactly expected/$name.ndjson"
+    else
+        fail "rejects: $file $*" "exit $rc; $(diff "$work/$name.rej" "$root/test/import/expected/$name.ndjson" | head -c 400)"
+    fi
+}
+rejects_case rejects-csv rejects.csv 1 --split-rejected
+check "rejects: the valid CSV rows were created (3 and the one stored before)" [ "$(count_of "$org")" = 4 ]
+rejects_case rejects-ndjson rejects.ndjson 1
+check "rejects: a rejected batch stores nothing without --split-rejected" [ "$(count_of "$org")" = 4 ]
+imp "$root/test/import/data/unknown.csv" --state "$work/unknown.state"
+if [ "$rc" = 2 ] && grep -q 'line 1: unknown column "favouriteColour"' "$work/imp.err" && [ "$(count_of "$org")" = 4 ]; then
+    ok "rejects: an unknown CSV column is an error before anything is sent"
+else
+    fail "rejects: an unknown CSV column" "exit $rc: $(cat "$work/imp.err")"
+fi
+imp "$root/test/import/data/unknown.csv" --state "$work/unknown2.state" --ignore-unknown-columns
+check "rejects: --ignore-unknown-columns sends the rest (a row without its required fields: rejected)" [ "$rc" = 1 ]
+
+# --- hostile input ---------------------------------------------------------------
+section "hostile input"
+# hostile NAME WANT_RC WANT_STORED PATTERN FILE ARGS...: into a new organization
+hostile() {
+    local name=$1 want_rc=$2 want_stored=$3 pattern=$4 file=$5
+    shift 5
+    new_org "hostile-$name"
+    if [ "$file" = - ]; then
+        "${feed[@]}" | FANFARE_SECRET_KEY=$key /usr/bin/time -f '%M' -o "$work/rss" "$importer" --quiet - \
+            --state "$work/h-$name.state" --rejects "$work/h-$name.rej" "$@" >/dev/null 2>"$work/imp.err"
+        rc=${PIPESTATUS[1]}
+    else
+        imp "$file" --state "$work/h-$name.state" --rejects "$work/h-$name.rej" "$@"
+    fi
+    if [ "$rc" = "$want_rc" ] && [ "$(count_of "$org")" = "$want_stored" ] && grep -q -- "$pattern" "$work/imp.err"; then
+        ok "hostile: $name: exit $rc, $want_stored stored, says \"$pattern\""
+    else
+        fail "hostile: $name" "exit $rc (want $want_rc), $(count_of "$org") stored (want $want_stored): $(head -c 300 "$work/imp.err")"
+    fi
+}
+gen rows 1200 tr- >"$work/full.ndjson"
+head -c $(($(head -n 1199 "$work/full.ndjson" | wc -c) + 40)) "$work/full.ndjson" >"$work/truncated.ndjson"
+hostile truncated 2 1000 "line 1200: invalid JSON" "$work/truncated.ndjson"
+hostile truncated-skip 1 1199 "rejected 1," "$work/truncated.ndjson" --skip-invalid-lines
+{ head -n 6 "$work/full.ndjson"; printf '{"email":"bad\xff@example.com","emailVerified":true,"phoneVerified":false,"status":"ACTIVE"}\n'
+  sed -n '7,20p' "$work/full.ndjson"; } >"$work/utf8.ndjson"
+hostile invalid-utf8 2 0 "line 7: invalid JSON" "$work/utf8.ndjson"
+hostile invalid-utf8-skip 1 20 "rejected 1," "$work/utf8.ndjson" --skip-invalid-lines
+printf 'email,fullName,emailVerified,phoneVerified,status\na@example.com,A,true,false,ACTIVE\nb@example.com,B,true,false,ACTIVE\nc@example.com,C,true\nd@example.com,D,true,false,ACTIVE\n' >"$work/mismatch.csv"
+hostile csv-mismatched 2 0 "line 4: the record has 3 cells, the header 5" "$work/mismatch.csv"
+hostile csv-mismatched-skip 1 3 "rejected 1," "$work/mismatch.csv" --skip-invalid-lines
+printf 'email,fullName\n"a@example.com,A\n' >"$work/open-quote.csv"
+hostile csv-open-quote 2 0 "truncated file" "$work/open-quote.csv"
+{ echo '['; sed -n '1,10p' "$work/full.ndjson" | sed 's/$/,/'; echo '{"email":"cut@exa'; } >"$work/truncated.json"
+hostile json-truncated 2 0 "ends inside the JSON array" "$work/truncated.json"
+feed=(node "$root/test/import/gen.mjs" huge 100)
+hostile 100mb-line 2 0 "line 1: row longer than 16777216 bytes" -
+check "hostile: the 100 MB line cost at most 64 MB of RSS ($(tail -1 "$work/rss") kB)" [ "$(tail -1 "$work/rss")" -lt 65536 ]
+hostile 100mb-line-skip 1 1 "rejected 1," - --skip-invalid-lines
+check "hostile: skipping the 100 MB line cost at most 64 MB of RSS ($(tail -1 "$work/rss") kB)" [ "$(tail -1 "$work/rss")" -lt 65536 ]
+
 stop_gateway
 summary import

@@ -204,6 +204,7 @@ struct progress
 	long		rejected;
 	long		skipped;
 	long		retried;
+	long		rate_limited;	/* of the retries, 429s */
 };
 
 extern double now_seconds(void);

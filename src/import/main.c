@@ -479,6 +479,30 @@ start_sends(struct run *r)
 	}
 }
 
+/*
+ * How long the loop may wait for answers (start_sends has just started
+ * all it could): until a backed-off batch may go, or the rate limit lets
+ * one more through; at most 100 ms.
+ */
+static int
+wait_ms(struct run *r)
+{
+	double		now = now_seconds();
+	double		next = now + 0.1;
+	double		unblock = r->pause_until;
+
+	if (r->wlen > 0 && r->win[0]->state == B_FINISHED)
+		return 0;
+	for (int i = 0; i < r->wlen; i++)
+		if (r->win[i]->state == B_READY && r->win[i]->not_before > now && r->win[i]->not_before < next)
+			next = r->win[i]->not_before;
+	if (r->rl_known && r->rl_left <= 0 && r->rl_reset > unblock)
+		unblock = r->rl_reset;
+	if (unblock > now && unblock < next)
+		next = unblock;
+	return (int) ((next - now) * 1000) + 1;
+}
+
 /* backoff before retry number n (from 1): 0.5 s doubling to 30 s, jittered */
 static double
 backoff(int n)
@@ -529,6 +553,7 @@ take_answer(struct run *r, struct batch *b)
 			}
 		case V_RETRY:
 			r->progress.retried++;
+			r->progress.rate_limited += b->status == 429;
 			if (++b->failures > r->opts->retries)
 			{
 				fprintf(stderr, "%sfanfare-import: gave up on batch %ld after %d retries (last: %s)\n",
@@ -673,7 +698,7 @@ main(int argc, char **argv)
 		if (r.stopping && sender_in_flight(r.sender) == 0)
 			break;
 		start_sends(&r);
-		n = sender_wait(r.sender, sender_in_flight(r.sender) ? 100 : 20, answered, 64);
+		n = sender_wait(r.sender, wait_ms(&r), answered, 64);
 		for (int i = 0; i < n; i++)
 			take_answer(&r, answered[i]);
 		if (input_size(r.in) > 0 && input_bytes_read(r.in) > 0)

@@ -64,6 +64,6 @@ progress_summary(struct progress *p, FILE *out)
 		progress_update(p, true);
 		fputc('\n', stderr);
 	}
-	fprintf(out, "fanfare-import: created %ld, rejected %ld, skipped as already done %ld, retried %ld, elapsed %.1f s\n",
-			p->created, p->rejected, p->skipped, p->retried, now_seconds() - p->start);
+	fprintf(out, "fanfare-import: created %ld, rejected %ld, skipped as already done %ld, retried %ld (429: %ld), elapsed %.1f s\n",
+			p->created, p->rejected, p->skipped, p->retried, p->rate_limited, now_seconds() - p->start);
 }

@@ -160,11 +160,9 @@ sender_wait(struct sender *s, int ms, struct batch **answered, int max)
 	int			left;
 
 	curl_multi_perform(s->multi, &running);
-	if (s->in_flight > 0)
-	{
-		curl_multi_poll(s->multi, NULL, 0, ms, NULL);
-		curl_multi_perform(s->multi, &running);
-	}
+	/* waits ms even with nothing in flight: a pause for a backoff or a rate limit */
+	curl_multi_poll(s->multi, NULL, 0, ms, NULL);
+	curl_multi_perform(s->multi, &running);
 	while (n < max && (msg = curl_multi_info_read(s->multi, &left)) != NULL)
 	{
 		struct batch *b = NULL;

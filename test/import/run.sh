@@ -262,5 +262,63 @@ check "hostile: the 100 MB line cost at most 64 MB of RSS ($(tail -1 "$work/rss"
 hostile 100mb-line-skip 1 1 "rejected 1," - --skip-invalid-lines
 check "hostile: skipping the 100 MB line cost at most 64 MB of RSS ($(tail -1 "$work/rss") kB)" [ "$(tail -1 "$work/rss")" -lt 65536 ]
 
+# --- rate limits -----------------------------------------------------------------
+# start_fake MODE: the Node stand-in for a gateway (gen.mjs server); sets fake_url
+start_fake() {
+    rm -f "$work/fake.port"
+    LIMIT=10 node "$root/test/import/gen.mjs" server "$1" "$work/fake.port" "$work/fake-$1.log" &
+    fake_pid=$!
+    for _ in $(seq 1 50); do [ -s "$work/fake.port" ] && break; sleep 0.1; done
+    fake_url=http://127.0.0.1:$(cat "$work/fake.port")
+}
+section "rate limits"
+start_fake ratelimit
+gen rows 400 rl- >"$work/rl.ndjson"
+FANFARE_SECRET_KEY=sk_test_fake "$importer" --quiet --url "$fake_url" "$work/rl.ndjson" --batch-size 10 \
+    --concurrency 4 >/dev/null 2>"$work/rl.err"
+rc=$?
+stop_fake
+fake_pid=
+worst=$(awk '$2 == 429 { n[$1]++ } END { m = 0; for (w in n) if (n[w] > m) m = n[w]; print m }' "$work/fake-ratelimit.log")
+windows=$(awk '{ print $1 }' "$work/fake-ratelimit.log" | sort -u | wc -l)
+if [ "$rc" = 0 ] && [ "$worst" -le 1 ] && [ "$(grep -c ' 200$' "$work/fake-ratelimit.log")" = 40 ]; then
+    ok "rate limits: 40 batches at 10 a second: done in $windows windows, at most $worst 429 in any"
+else
+    fail "rate limits: at most one 429 per window" "exit $rc, worst window $worst 429s; $(tail -1 "$work/rl.err")"
+fi
+# against the gateway itself, once it answers with X-RateLimit-* (issue 20)
+new_org ratelimit
+curl -s -D "$work/probe.h" -o /dev/null -H "Authorization: Bearer $key" -H 'Content-Type: application/json' \
+    --data '{"consumers":[]}' "$FANFARE_URL/consumers/batch"
+if ! grep -qi '^X-RateLimit-Limit:' "$work/probe.h"; then
+    echo "skip - rate limits against the gateway (it sends no X-RateLimit-* headers yet: issue 20)"
+elif [ -z "${FANFARE_IMPORT_RATE_LIMIT_SQL:-}" ]; then
+    echo "skip - rate limits against the gateway (set FANFARE_IMPORT_RATE_LIMIT_SQL: the SQL that limits organization ORG to a few requests per window)"
+else
+    psql_db -c "${FANFARE_IMPORT_RATE_LIMIT_SQL//ORG/$org}" >/dev/null
+    limit=$(grep -i '^X-RateLimit-Limit:' "$work/probe.h" | tr -dc 0-9)
+    gen rows "$((limit * 3))" gwrl- >"$work/gwrl.ndjson"
+    imp "$work/gwrl.ndjson" --batch-size 1 --concurrency 4
+    got429=$(sed -n 's/.*(429: \([0-9]*\)).*/\1/p' "$work/imp.err")
+    if [ "$rc" = 0 ] && [ "${got429:-99}" -le 3 ]; then ok "rate limits: the gateway's, $((limit * 3)) requests: $got429 429s"
+    else fail "rate limits: the gateway's" "exit $rc, $got429 429s"; fi
+fi
+
+# --- memory ----------------------------------------------------------------------
+section "memory: $stream_mb MB of NDJSON through stdin"
+start_fake ok
+node "$root/test/import/gen.mjs" big "$stream_mb" |
+    FANFARE_SECRET_KEY=sk_test_fake /usr/bin/time -f '%M' -o "$work/rss" "$importer" --quiet --url "$fake_url" - \
+        >/dev/null 2>"$work/mem.err"
+rc=${PIPESTATUS[1]}
+stop_fake
+fake_pid=
+rss=$(tail -1 "$work/rss")
+if [ "$rc" = 0 ] && [ "$rss" -lt 65536 ]; then
+    ok "memory: $stream_mb MB streamed with a peak RSS of $rss kB (< 64 MB); $(sed -n 's/.*: \(created [0-9]*\).*/\1/p' "$work/mem.err") rows"
+else
+    fail "memory: $stream_mb MB under 64 MB" "exit $rc, $rss kB: $(tail -2 "$work/mem.err")"
+fi
+
 stop_gateway
 summary import

@@ -392,6 +392,7 @@ fi
 
 # --- through a router, over 1 and 2 shards ------------------------------------------
 : >"$raw/router.tsv"
+[ -z "$gateway_note" ] && { bench/import.sh "$work" "$raw" "http://127.0.0.1:$gw_port" "$key" "$db" "$quick" || log "import part failed"; }
 router_note=
 if [ "$router" = 0 ]; then
     router_note="router part not run (--no-router)"

@@ -3,9 +3,10 @@
  *	  A batch of rows: its body, its Idempotency-Key, and what its answer
  *	  means for each row.
  *
- * The body is {"consumers":[...]} with each included row in jansson's
- * compact form, keys in input order: the same rows give the same bytes, so
- * a resend after a crash matches what the server stored for the key.  The
+ * The body is {"consumers":[...]} with each included row's JSON text as
+ * read (CSV rows: jansson's compact form, keys in header order): the same
+ * rows give the same bytes, so a resend after a crash matches what the
+ * server stored for the key.  The
  * key is fi-RUN-N-HASH: the run id (journal.c), the batch's position and
  * the SHA-256 of the body, so that another run, another batch or other rows
  * never share one.
@@ -41,7 +42,10 @@ void
 batch_free(struct batch *b)
 {
 	for (int i = 0; i < b->nrows; i++)
+	{
 		json_decref(b->rows[i].obj);
+		free(b->rows[i].raw);
+	}
 	json_decref(b->rejects);
 	json_decref(b->created);
 	free(b->rows);
@@ -123,7 +127,10 @@ batch_build(struct batch *b, const char *run_id)
 		if (!first)
 			buf_add(&buf, ",", 1);
 		first = false;
-		json_dump_callback(b->rows[i].obj, dump_to_buf, &buf, DUMP_FLAGS);
+		if (b->rows[i].raw)
+			buf_add(&buf, b->rows[i].raw, b->rows[i].raw_len);
+		else
+			json_dump_callback(b->rows[i].obj, dump_to_buf, &buf, DUMP_FLAGS);
 	}
 	buf_add(&buf, "]}", 2);
 	b->body = buf.data;

@@ -43,6 +43,9 @@ struct row
 	long		line;			/* input line (CSV: record number), from 1 */
 	long		element;		/* JSON array: element number from 1, else 0 */
 	json_t	   *obj;			/* owned */
+	char	   *raw;			/* the row's JSON text as read (owned), or NULL:
+								 * sent as it is, unparsed a second time */
+	size_t		raw_len;
 };
 
 /* an input error: what and where */

@@ -178,6 +178,14 @@ row_parse(struct input *in, struct row *row, struct input_error *err)
 		return false;
 	}
 	row->line = in->row_line;
+	row->raw = malloc(in->row_len + 1);
+	if (row->raw == NULL)
+	{
+		fprintf(stderr, "fanfare-import: out of memory\n");
+		exit(EXIT_GAVE_UP);
+	}
+	memcpy(row->raw, in->row_buf, in->row_len);
+	row->raw_len = in->row_len;
 	return true;
 }
 
@@ -466,6 +474,8 @@ input_next(struct input *in, struct row *row, struct input_error *err)
 	err->line = 0;
 	err->fatal = false;
 	row->obj = NULL;
+	row->raw = NULL;
+	row->raw_len = 0;
 	row->element = 0;
 	switch (in->format)
 	{

@@ -35,7 +35,6 @@ struct options
 	bool		split_rejected;
 	bool		ignore_unknown_columns;
 	bool		skip_invalid_lines;
-	bool		dry_run;
 	bool		postgrest;
 	bool		quiet;
 	int			retries;
@@ -93,7 +92,6 @@ usage(FILE *out)
 		  "  --split-rejected          resend the valid rows of a rejected batch\n"
 		  "  --ignore-unknown-columns  CSV: ignore columns that name no request field\n"
 		  "  --skip-invalid-lines      reject unreadable rows and go on, instead of stopping\n"
-		  "  --dry-run                 validate only (POST /consumers/batch/validate)\n"
 		  "  --postgrest               URL is PostgREST: POST /rpc/post_consumers_batch\n"
 		  "  --retries N               retries of a batch in a row before giving up (10)\n"
 		  "  --timeout SECONDS         per request (default 120)\n"
@@ -129,7 +127,7 @@ parse_options(int argc, char **argv, struct options *o)
 	enum
 	{
 		O_URL = 256, O_KEY, O_FORMAT, O_BATCH, O_CONC, O_STATE, O_REJECTS, O_OUTPUT,
-		O_SPLIT, O_IGNORE, O_SKIP, O_DRY, O_PGREST, O_RETRIES, O_TIMEOUT, O_MAXROW, O_QUIET,
+		O_SPLIT, O_IGNORE, O_SKIP, O_PGREST, O_RETRIES, O_TIMEOUT, O_MAXROW, O_QUIET,
 		O_HELP, O_VERSION
 	};
 	static const struct option longopts[] = {
@@ -144,7 +142,6 @@ parse_options(int argc, char **argv, struct options *o)
 		{"split-rejected", no_argument, NULL, O_SPLIT},
 		{"ignore-unknown-columns", no_argument, NULL, O_IGNORE},
 		{"skip-invalid-lines", no_argument, NULL, O_SKIP},
-		{"dry-run", no_argument, NULL, O_DRY},
 		{"postgrest", no_argument, NULL, O_PGREST},
 		{"retries", required_argument, NULL, O_RETRIES},
 		{"timeout", required_argument, NULL, O_TIMEOUT},
@@ -188,7 +185,6 @@ parse_options(int argc, char **argv, struct options *o)
 			case O_SPLIT: o->split_rejected = true; break;
 			case O_IGNORE: o->ignore_unknown_columns = true; break;
 			case O_SKIP: o->skip_invalid_lines = true; break;
-			case O_DRY: o->dry_run = true; break;
 			case O_PGREST: o->postgrest = true; break;
 			case O_RETRIES: o->retries = int_option("retries", optarg, 0, 1000); break;
 			case O_TIMEOUT: o->timeout = int_option("timeout", optarg, 1, 3600); break;
@@ -213,11 +209,6 @@ parse_options(int argc, char **argv, struct options *o)
 	if (o->key == NULL || o->key[0] == '\0')
 	{
 		fprintf(stderr, "fanfare-import: no key: set FANFARE_SECRET_KEY (or --key)\n");
-		exit(EXIT_USAGE);
-	}
-	if (o->dry_run && o->postgrest)
-	{
-		fprintf(stderr, "fanfare-import: --dry-run needs the gateway, not PostgREST\n");
 		exit(EXIT_USAGE);
 	}
 }
@@ -577,6 +568,8 @@ take_answer(struct run *r, struct batch *b)
 		case V_AUTH:
 		case V_FATAL:
 		case V_TOO_LARGE:
+			if (r->stopping)
+				break;			/* said already, for a batch in flight with it */
 			fprintf(stderr, "%sfanfare-import: %s\n", r->progress.tty ? "\r\n" : "", why);
 			r->exit_code = v == V_AUTH ? EXIT_AUTH : v == V_TOO_LARGE ? EXIT_USAGE : EXIT_GAVE_UP;
 			r->stopping = true;
@@ -591,8 +584,6 @@ state_path(const struct options *o)
 {
 	char	   *p;
 
-	if (o->dry_run)
-		return NULL;
 	if (o->state)
 		return strdup(o->state);
 	if (strcmp(o->input, "-") == 0)
@@ -606,8 +597,7 @@ state_path(const struct options *o)
 static char *
 endpoint(const struct options *o)
 {
-	const char *route = o->postgrest ? "/rpc/post_consumers_batch" :
-		o->dry_run ? "/consumers/batch/validate" : "/consumers/batch";
+	const char *route = o->postgrest ? "/rpc/post_consumers_batch" : "/consumers/batch";
 	size_t		n = strlen(o->url);
 	char	   *e;
 
@@ -651,7 +641,7 @@ main(int argc, char **argv)
 			return EXIT_USAGE;
 		}
 	}
-	else if (!opts.dry_run)
+	else
 	{
 		/* no state file: still one run id for the keys of this run */
 		snprintf(r.st.run_id, sizeof(r.st.run_id), "%08lx%08lx", random(), random());
@@ -663,7 +653,7 @@ main(int argc, char **argv)
 	so.key = opts.key;
 	so.concurrency = opts.concurrency;
 	so.timeout = opts.timeout;
-	so.idempotency = !opts.dry_run;
+	so.idempotency = true;
 	r.sender = sender_new(&so);
 	r.wmax = 2 * opts.concurrency;
 	r.win = calloc(r.wmax, sizeof(*r.win));

@@ -16,7 +16,9 @@
 #     Node server answering as the gateway's rate limits do), never more than
 #     one 429 per window, and done; against the gateway itself once it sends
 #     X-RateLimit-* headers (skipped, and said so, while it does not);
-#   - memory: an NDJSON stream through stdin, peak RSS under 64 MB.
+#   - memory: an NDJSON stream through stdin, peak RSS under 64 MB;
+#   - exit statuses: 4 for a refused key, 3 for a server that stays down,
+#     2 for a usage error.
 #
 #   test/import/run.sh       (make check-import) ROWS=10000 rows per format,
 #                            a 200 MB stream
@@ -261,6 +263,19 @@ hostile 100mb-line 2 0 "line 1: row longer than 16777216 bytes" -
 check "hostile: the 100 MB line cost at most 64 MB of RSS ($(tail -1 "$work/rss") kB)" [ "$(tail -1 "$work/rss")" -lt 65536 ]
 hostile 100mb-line-skip 1 1 "rejected 1," - --skip-invalid-lines
 check "hostile: skipping the 100 MB line cost at most 64 MB of RSS ($(tail -1 "$work/rss") kB)" [ "$(tail -1 "$work/rss")" -lt 65536 ]
+
+# --- exit statuses ---------------------------------------------------------------
+section "exit statuses"
+FANFARE_SECRET_KEY=sk_live_$(printf 'x%.0s' $(seq 1 43)) "$importer" --quiet "$work/full.ndjson" \
+    --state "$work/auth.state" >/dev/null 2>"$work/imp.err"
+rc=$?
+check "exit 4 when the gateway refuses the key ($(head -1 "$work/imp.err"))" [ "$rc" = 4 ]
+FANFARE_SECRET_KEY=$key "$importer" --quiet --url http://127.0.0.1:1 --retries 2 "$work/full.ndjson" \
+    --state "$work/down.state" >/dev/null 2>"$work/imp.err"
+rc=$?
+check "exit 3 when the server stays unreachable ($(head -1 "$work/imp.err"))" [ "$rc" = 3 ]
+FANFARE_SECRET_KEY=$key "$importer" --quiet "$work/full.ndjson" --batch-size 501 >/dev/null 2>&1
+check "exit 2 for a batch size over the server's 500" [ "$?" = 2 ]
 
 # --- rate limits -----------------------------------------------------------------
 # start_fake MODE: the Node stand-in for a gateway (gen.mjs server); sets fake_url

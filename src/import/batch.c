@@ -243,6 +243,25 @@ batch_sort_rejects(struct batch *b)
 	b->rejects = sorted;
 }
 
+/* Row i as a jansson value, parsed from its text the first time. */
+static json_t *
+row_object(const struct batch *b, int i)
+{
+	struct row *row = &b->rows[i];
+
+	if (row->obj == NULL && row->raw != NULL)
+	{
+		row->obj = json_loadb(row->raw, row->raw_len, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+		/* an integer too large for jansson: as a real, else the text itself */
+		if (row->obj == NULL)
+			row->obj = json_loadb(row->raw, row->raw_len,
+								  JSON_DECODE_ANY | JSON_ALLOW_NUL | JSON_DECODE_INT_AS_REAL, NULL);
+		if (row->obj == NULL)
+			row->obj = json_stringn(row->raw, row->raw_len);
+	}
+	return row->obj;
+}
+
 /* The rejects line of row i with issues. */
 static json_t *
 row_rejects_line(const struct batch *b, int i, json_t *issues)
@@ -252,7 +271,7 @@ row_rejects_line(const struct batch *b, int i, json_t *issues)
 	json_object_set_new(line, "line", json_integer(b->rows[i].line));
 	if (b->rows[i].element > 0)
 		json_object_set_new(line, "element", json_integer(b->rows[i].element));
-	json_object_set(line, "row", b->rows[i].obj);
+	json_object_set(line, "row", row_object(b, i));
 	json_object_set_new(line, "issues", issues);
 	return line;
 }

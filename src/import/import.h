@@ -42,9 +42,9 @@ struct row
 {
 	long		line;			/* input line (CSV: record number), from 1 */
 	long		element;		/* JSON array: element number from 1, else 0 */
-	json_t	   *obj;			/* owned */
-	char	   *raw;			/* the row's JSON text as read (owned), or NULL:
-								 * sent as it is, unparsed a second time */
+	json_t	   *obj;			/* owned; NULL until needed when raw is set */
+	char	   *raw;			/* the row's JSON text as read (owned), checked
+								 * by json_check and sent as it is; NULL for CSV */
 	size_t		raw_len;
 };
 
@@ -78,6 +78,9 @@ extern bool csv_reader_feed(struct csv_reader *cr, const char *bytes, size_t len
 /* the next complete record: 1 a row, -1 a bad record (err set), 0 none yet */
 extern int	csv_reader_take(struct csv_reader *cr, struct row *row, struct input_error *err);
 extern void csv_reader_free(struct csv_reader *cr);
+
+/* json_check.c */
+extern bool json_check(const char *text, size_t len, const char **error, size_t *offset);
 
 /* --- journal.c ------------------------------------------------------------ */
 struct journal;

@@ -30,10 +30,13 @@ batch_new(long no, int cap)
 {
 	struct batch *b = calloc(1, sizeof(*b));
 
+	if (b == NULL || (b->rows = calloc(cap, sizeof(*b->rows))) == NULL ||
+		(b->excluded = calloc(cap, 1)) == NULL || (b->rejects = json_array()) == NULL)
+	{
+		fprintf(stderr, "fanfare-import: out of memory\n");
+		exit(EXIT_GAVE_UP);
+	}
 	b->no = no;
-	b->rows = calloc(cap, sizeof(*b->rows));
-	b->excluded = calloc(cap, 1);
-	b->rejects = json_array();
 	b->retry_after = -1;
 	return b;
 }

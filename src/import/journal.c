@@ -87,7 +87,7 @@ journal_read(FILE *f, int batch_size, struct journal_state *st, char *errbuf, si
 	int			header_batch = 0;
 	bool		ok = true;
 
-	if ((n = getline(&line, &cap, f)) <= 0 ||
+	if (getline(&line, &cap, f) <= 0 ||
 		sscanf(line, "fanfare-import 1 %32s %d", st->run_id, &header_batch) != 2)
 	{
 		snprintf(errbuf, errlen, "the state file is not fanfare-import's");

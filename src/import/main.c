@@ -232,6 +232,17 @@ open_result(const char *path, long long offset)
 	return f;
 }
 
+/* The window's batch i (i < wlen): never NULL. */
+static struct batch *
+win_at(struct run *r, int i)
+{
+	struct batch *b = r->win[i];
+
+	if (b == NULL)
+		abort();
+	return b;
+}
+
 /* Tells about a rejected row on stderr, for the first few. */
 static void
 show_reject(struct run *r, json_t *line)
@@ -446,7 +457,7 @@ start_sends(struct run *r)
 
 	for (int i = 0; i < r->wlen && !r->stopping; i++)
 	{
-		struct batch *b = r->win[i];
+		struct batch *b = win_at(r, i);
 		char	   *excluded;
 
 		if (sender_in_flight(r->sender) >= r->opts->concurrency)
@@ -482,11 +493,15 @@ wait_ms(struct run *r)
 	double		next = now + 0.1;
 	double		unblock = r->pause_until;
 
-	if (r->wlen > 0 && r->win[0]->state == B_FINISHED)
+	if (r->wlen > 0 && win_at(r, 0)->state == B_FINISHED)
 		return 0;
 	for (int i = 0; i < r->wlen; i++)
-		if (r->win[i]->state == B_READY && r->win[i]->not_before > now && r->win[i]->not_before < next)
-			next = r->win[i]->not_before;
+	{
+		struct batch *b = win_at(r, i);
+
+		if (b->state == B_READY && b->not_before > now && b->not_before < next)
+			next = b->not_before;
+	}
 	if (r->rl_known && r->rl_left <= 0 && r->rl_reset > unblock)
 		unblock = r->rl_reset;
 	if (unblock > now && unblock < next)
@@ -638,6 +653,7 @@ main(int argc, char **argv)
 		if (r.journal == NULL)
 		{
 			fprintf(stderr, "fanfare-import: %s: %s\n", spath, errbuf);
+			free(spath);
 			return EXIT_USAGE;
 		}
 	}
@@ -657,6 +673,12 @@ main(int argc, char **argv)
 	r.sender = sender_new(&so);
 	r.wmax = 2 * opts.concurrency;
 	r.win = calloc(r.wmax, sizeof(*r.win));
+	if (r.win == NULL || url == NULL)
+	{
+		fprintf(stderr, "fanfare-import: out of memory\n");
+		free(r.win);
+		return EXIT_GAVE_UP;
+	}
 	r.progress.tty = isatty(2) && !opts.quiet;
 	r.progress.quiet = opts.quiet;
 	r.progress.start = now_seconds();
@@ -670,17 +692,17 @@ main(int argc, char **argv)
 		int			ready = 0;
 
 		for (int i = 0; i < r.wlen; i++)
-			ready += r.win[i]->state == B_READY;
+			ready += win_at(&r, i)->state == B_READY;
 		while (!r.input_done && !r.stopping && r.wlen < r.wmax && ready < opts.concurrency)
 		{
 			if (!read_batch(&r))
 				break;
 			ready++;
 		}
-		while (r.wlen > 0 && r.win[0]->state == B_FINISHED && !r.stopping)
+		while (r.wlen > 0 && win_at(&r, 0)->state == B_FINISHED && !r.stopping)
 		{
-			finish_batch(&r, r.win[0]);
-			batch_free(r.win[0]);
+			finish_batch(&r, win_at(&r, 0));
+			batch_free(win_at(&r, 0));
 			memmove(r.win, r.win + 1, (--r.wlen) * sizeof(*r.win));
 		}
 		if (r.wlen == 0 && (r.input_done || r.stopping))
@@ -712,7 +734,7 @@ main(int argc, char **argv)
 	if (r.exit_code == 0 && r.stopping)
 		r.exit_code = EXIT_GAVE_UP;
 	for (int i = 0; i < r.wlen; i++)
-		batch_free(r.win[i]);
+		batch_free(win_at(&r, i));
 	free(r.win);
 	sender_free(r.sender);
 	input_close(r.in);

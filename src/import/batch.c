@@ -144,6 +144,23 @@ batch_build(struct batch *b, const char *run_id)
 	snprintf(b->key, sizeof(b->key), "fi-%.16s-%ld-%s", run_id, b->no, hex);
 }
 
+/*
+ * chain = SHA-256(chain, the batch's full key, its line count), in hex: one
+ * value for the input up to and including b, so that a resumed run knows it
+ * skips the very rows the earlier run sent.
+ */
+void
+batch_chain(char *chain, const struct batch *b)
+{
+	char		text[256];
+	unsigned char digest[SHA256_DIGEST_LENGTH];
+	int			n = snprintf(text, sizeof(text), "%.64s|%s|%d", chain, b->full_key, b->nlines);
+
+	SHA256((const unsigned char *) text, (size_t) n, digest);
+	for (int i = 0; i < SHA256_DIGEST_LENGTH; i++)
+		sprintf(chain + 2 * i, "%02x", digest[i]);
+}
+
 /* The excluded rows as "i,j,k" ("-": none), for the journal; malloc'd. */
 char *
 batch_excluded_list(const struct batch *b)

@@ -103,6 +103,7 @@ struct journal_state
 	long long	output_offset;
 	long		created;		/* by the batches done */
 	long		rejected;
+	char		chain[65];		/* batch_chain up to last_done, hex */
 	bool		complete;
 	int			npending;
 	struct pending_batch *pending;
@@ -113,7 +114,7 @@ extern struct journal *journal_open(const char *path, int batch_size,
 extern bool journal_send(struct journal *j, long no, const char *key, const char *excluded);
 extern bool journal_reject(struct journal *j, long no, const char *line);
 extern bool journal_done(struct journal *j, long no, long long rejects_offset,
-						 long long output_offset, long created, long rejected);
+						 long long output_offset, long created, long rejected, const char *chain);
 extern bool journal_complete(struct journal *j);
 extern void journal_close(struct journal *j);
 extern void journal_state_free(struct journal_state *state);
@@ -137,6 +138,8 @@ struct batch
 	int			n_created;
 	int			n_rejected;
 	char		key[128];
+	char		full_key[128];	/* the key of all its rows: the input's identity */
+	int			nlines;			/* rows read, unreadable ones included */
 	char	   *body;
 	size_t		body_len;
 	int			failures;		/* retryable failures in a row */
@@ -176,6 +179,7 @@ extern void batch_add_rejects_lines(struct batch *b, json_t *lines);
 extern enum verdict batch_answer(struct batch *b, bool split_rejected, bool want_output,
 								 json_t *new_rejects, char *why, size_t whylen);
 extern char *rejects_line(const json_t *line);
+extern void batch_chain(char *chain, const struct batch *b);
 extern void batch_sort_rejects(struct batch *b);
 
 /* --- sender.c: libcurl's multi interface ---------------------------------- */

@@ -4,14 +4,18 @@
  *
  * An append-only text file, one record a line, each flushed to disk
  * (fdatasync) before what it announces happens:
- *	 fanfare-import 1 RUN_ID BATCH_SIZE      the run: its id, its batch size
+ *	 fanfare-import 2 RUN_ID BATCH_SIZE      the run: its id, its batch size
  *	 send N KEY EXCLUDED                     batch N is sent with KEY, without
  *	                                         the rows EXCLUDED ("i,j", or "-")
  *	 rej N LINE                              a rejects line of batch N, known
  *	                                         before batch N is done
- *	 done N REJ_OFF OUT_OFF CREATED REJECTED batches up to N are done; the
+ *	 done N REJ_OFF OUT_OFF CREATED REJECTED CHAIN
+ *	                                         batches up to N are done; the
  *	                                         rejects and output files end at
- *	                                         those offsets
+ *	                                         those offsets; CHAIN is the hash
+ *	                                         of the input up to batch N
+ *	                                         (batch_chain), which a resumed run
+ *	                                         checks before it skips anything
  *	 complete                                the whole input is done
  * A "rej" record counts once a later "send" of its batch follows it (the
  * resend that leaves its row out).  Batches are done in input order, so "done" is one number.  A batch sent
@@ -88,7 +92,7 @@ journal_read(FILE *f, int batch_size, struct journal_state *st, char *errbuf, si
 	bool		ok = true;
 
 	if (getline(&line, &cap, f) <= 0 ||
-		sscanf(line, "fanfare-import 1 %32s %d", st->run_id, &header_batch) != 2)
+		sscanf(line, "fanfare-import 2 %32s %d", st->run_id, &header_batch) != 2)
 	{
 		snprintf(errbuf, errlen, "the state file is not fanfare-import's");
 		free(line);
@@ -126,8 +130,8 @@ journal_read(FILE *f, int batch_size, struct journal_state *st, char *errbuf, si
 
 			json_array_append_new(p->rejects, json_string(line + pos));
 		}
-		else if (sscanf(line, "done %ld %lld %lld %ld %ld", &no, &st->rejects_offset,
-						&st->output_offset, &st->created, &st->rejected) == 5)
+		else if (sscanf(line, "done %ld %lld %lld %ld %ld %64s", &no, &st->rejects_offset,
+						&st->output_offset, &st->created, &st->rejected, st->chain) == 6)
 		{
 			st->last_done = no;
 			pending_drop_through(st, no);
@@ -153,10 +157,10 @@ journal_read(FILE *f, int batch_size, struct journal_state *st, char *errbuf, si
 static void
 journal_write_state(FILE *f, int batch_size, const struct journal_state *st)
 {
-	fprintf(f, "fanfare-import 1 %s %d\n", st->run_id, batch_size);
+	fprintf(f, "fanfare-import 2 %s %d\n", st->run_id, batch_size);
 	if (st->last_done >= 0)
-		fprintf(f, "done %ld %lld %lld %ld %ld\n", st->last_done, st->rejects_offset,
-				st->output_offset, st->created, st->rejected);
+		fprintf(f, "done %ld %lld %lld %ld %ld %s\n", st->last_done, st->rejects_offset,
+				st->output_offset, st->created, st->rejected, st->chain);
 	for (int i = 0; i < st->npending; i++)
 	{
 		const struct pending_batch *p = &st->pending[i];
@@ -278,11 +282,12 @@ journal_reject(struct journal *j, long no, const char *line)
 /* Records that batches up to no are done, and where the files end. */
 bool
 journal_done(struct journal *j, long no, long long rejects_offset, long long output_offset,
-			 long created, long rejected)
+			 long created, long rejected, const char *chain)
 {
 	if (j == NULL)
 		return true;
-	fprintf(j->f, "done %ld %lld %lld %ld %ld\n", no, rejects_offset, output_offset, created, rejected);
+	fprintf(j->f, "done %ld %lld %lld %ld %ld %s\n", no, rejects_offset, output_offset, created,
+			rejected, chain);
 	return journal_sync(j);
 }
 

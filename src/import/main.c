@@ -63,6 +63,7 @@ struct run
 	int			exit_code;
 	long		shown_rejects;
 	/* rate limits: what the server's headers allow */
+	char		chain[65];		/* batch_chain of the batches done or skipped */
 	bool		rl_known;
 	long		rl_limit;
 	long		rl_left;
@@ -266,6 +267,7 @@ finish_batch(struct run *r, struct batch *b)
 	size_t		i;
 	json_t	   *v;
 
+	batch_chain(r->chain, b);
 	batch_sort_rejects(b);
 	json_array_foreach(b->rejects, i, v)
 	{
@@ -298,7 +300,8 @@ finish_batch(struct run *r, struct batch *b)
 		rej_off = r->rejects ? ftello(r->rejects) : 0;
 		out_off = r->output ? ftello(r->output) : 0;
 		if (!journal_done(r->journal, b->no, rej_off, out_off,
-						  r->st.created + r->progress.created, r->st.rejected + r->progress.rejected))
+						  r->st.created + r->progress.created, r->st.rejected + r->progress.rejected,
+						  r->chain))
 			goto write_error;
 	}
 	return;
@@ -315,6 +318,34 @@ pending_batch(struct run *r, long no)
 		if (r->st.pending[i].no == no)
 			return &r->st.pending[i];
 	return NULL;
+}
+
+/* A resumed run's input is not the one the state file describes: stop. */
+static bool
+input_changed(struct run *r, struct batch *b)
+{
+	fprintf(stderr, "fanfare-import: batch %ld differs from the one read before: the input "
+			"changed since the state file was written (remove the state file to start "
+			"a new run; rows already created are then rejected as duplicates)\n", b->no + 1);
+	r->input_failed = true;
+	r->input_done = true;
+	r->stopping = true;
+	batch_free(b);
+	return false;
+}
+
+/* At the end of the input: an error if it ends before what was done. */
+static bool
+input_short(struct run *r)
+{
+	if (r->next_no <= r->st.last_done && !r->input_failed)
+	{
+		fprintf(stderr, "fanfare-import: the input ends before the batches the state file says "
+				"are done: it changed since the state file was written\n");
+		r->input_failed = true;
+		r->stopping = true;
+	}
+	return false;
 }
 
 /* Reads the next batch into the window; false when nothing was added. */
@@ -359,16 +390,22 @@ read_batch(struct run *r)
 		if (b->nrows == 0 && json_array_size(b->rejects) == 0)
 		{
 			batch_free(b);
-			return false;
+			return input_short(r);
 		}
 		r->next_no++;
 		r->progress.rows_read += b->nrows;
+		b->nlines = b->nrows + b->n_rejected;
+		batch_build(b, r->st.run_id);
+		memcpy(b->full_key, b->key, sizeof(b->full_key));
 		if (b->no <= r->st.last_done)
 		{
-			r->progress.skipped += b->nrows + b->n_rejected;
+			r->progress.skipped += b->nlines;
+			batch_chain(r->chain, b);
+			if (b->no == r->st.last_done && strcmp(r->chain, r->st.chain) != 0)
+				return input_changed(r, b);
 			batch_free(b);
 			if (r->input_done)
-				return false;
+				return input_short(r);
 			continue;
 		}
 		break;
@@ -376,23 +413,9 @@ read_batch(struct run *r)
 	p = pending_batch(r, b->no);
 	if (p != NULL && p->excluded != NULL)
 	{
-		char		key[128];
-
-		batch_build(b, r->st.run_id);
-		memcpy(key, b->key, sizeof(key));
 		if (!batch_apply_excluded(b, p->excluded) || (batch_build(b, r->st.run_id), false) ||
 			strcmp(b->key, p->key) != 0)
-		{
-			fprintf(stderr, "fanfare-import: batch %ld differs from the one sent before: the input "
-					"changed since the state file was written (remove the state file to start "
-					"a new run; rows already created are then rejected as duplicates)\n", b->no + 1);
-			r->input_failed = true;
-			r->input_done = true;
-			r->stopping = true;
-			batch_free(b);
-			return false;
-		}
-		(void) key;
+			return input_changed(r, b);
 		batch_add_rejects_lines(b, p->rejects);
 	}
 	b->state = B_READY;
@@ -660,8 +683,13 @@ main(int argc, char **argv)
 	else
 	{
 		/* no state file: still one run id for the keys of this run */
+		strcpy(r.st.chain, "-");
 		snprintf(r.st.run_id, sizeof(r.st.run_id), "%08lx%08lx", random(), random());
 	}
+	/* the chain starts at "-" and is checked where the last run left it */
+	strcpy(r.chain, "-");
+	if (r.st.chain[0] == '\0')
+		strcpy(r.st.chain, "-");
 	r.rejects = open_result(opts.rejects, r.st.rejects_offset);
 	r.output = open_result(opts.output, r.st.output_offset);
 	url = endpoint(&opts);

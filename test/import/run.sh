@@ -57,9 +57,10 @@ new_org() {
     org=$(psql_db -c "SELECT fanfare.create_organization('$1')") &&
         key=$(psql_db -c "SELECT fanfare.rotate_secret_key('$org')")
 }
-# stored ORG: its rows without ids, times and the tenant, ordered by email
+# stored ORG: the MD5 of its rows without ids, times and the tenant, ordered
+# by email (and how many)
 stored() {
-    psql_db -c "SELECT coalesce(jsonb_agg(to_jsonb(c) - '{id,organization_id,created_at,created_by,updated_at,updated_by}'::text[] ORDER BY email), '[]')
+    psql_db -c "SELECT md5(coalesce(jsonb_agg(to_jsonb(c) - '{id,organization_id,created_at,created_by,updated_at,updated_by}'::text[] ORDER BY email), '[]')::text) || ' ' || count(*)
                 FROM fanfare.consumers c WHERE organization_id = '$1'"
 }
 count_of() { psql_db -c "SELECT count(*) FROM fanfare.consumers WHERE organization_id = '$1'"; }
@@ -105,6 +106,21 @@ if [ "$rc" = 0 ] && grep -q "created 0, rejected 0, skipped as already done $row
 else
     fail "round trip: a second run skips what is done" "exit $rc: $(cat "$work/imp.err")"
 fi
+# a resumed run whose input changed stops before it sends anything
+for change in edit shorten; do
+    cp "$work/rt.ndjson" "$work/changed-$change.ndjson"
+    cp "$work/rt.ndjson.fanfare-import" "$work/changed-$change.ndjson.fanfare-import"
+    sed -i '/^complete/d' "$work/changed-$change.ndjson.fanfare-import"
+    if [ "$change" = edit ]; then sed -i '3s/"Person 2"/"Person Two"/' "$work/changed-$change.ndjson"
+    else head -n -10 "$work/rt.ndjson" >"$work/changed-$change.ndjson"; fi
+    before=$(count_of "$org")
+    imp "$work/changed-$change.ndjson"
+    if [ "$rc" = 2 ] && grep -q "changed since the state file was written" "$work/imp.err" && [ "$(count_of "$org")" = "$before" ]; then
+        ok "round trip: a resumed run refuses an input that changed ($change), sending nothing"
+    else
+        fail "round trip: a resumed run refuses a changed input ($change)" "exit $rc: $(head -c 300 "$work/imp.err")"
+    fi
+done
 
 # --- crash and resume ------------------------------------------------------------
 # The file has an invalid row every 97 rows, and some rows the organization

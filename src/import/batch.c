@@ -41,6 +41,7 @@ batch_new(long no, int cap)
 	return b;
 }
 
+/* Frees b and the rows, answers and rejects lines it holds. */
 void
 batch_free(struct batch *b)
 {
@@ -82,6 +83,7 @@ struct buf
 	size_t		cap;
 };
 
+/* Appends n bytes to buf, growing it (out of memory: exit 3). */
 static void
 buf_add(struct buf *buf, const char *bytes, size_t n)
 {

@@ -2,11 +2,12 @@
  * import.h
  *	  fanfare-import: a file of consumers in, every one created exactly once.
  *
- * The modules: input.c (NDJSON, a JSON array) and csv_input.c read rows;
- * journal.c keeps the state file that makes a run resumable; sender.c sends
- * batches with libcurl's multi interface; rejects.c maps a 400's issues
- * back to input rows; progress.c draws the progress and the summary; main.c
- * reads the options and runs the loop.
+ * The modules: input.c (NDJSON, a JSON array; json_check.c checks each
+ * row) and csv_input.c read rows; batch.c makes a batch's body and key and
+ * maps a 400's issues back to input rows; journal.c keeps the state file
+ * that makes a run resumable; sender.c sends batches with libcurl's multi
+ * interface; progress.c draws the progress and the summary; main.c reads
+ * the options and runs the loop.
  */
 #ifndef FANFARE_IMPORT_H
 #define FANFARE_IMPORT_H
@@ -196,7 +197,7 @@ struct sender_options
 
 extern struct sender *sender_new(const struct sender_options *opts);
 extern void sender_start(struct sender *s, struct batch *b);
-/* waits up to ms for answers; returns the batches answered (NULL-terminated) */
+/* waits up to ms for answers; fills answered (at most max), returns how many */
 extern int	sender_wait(struct sender *s, int ms, struct batch **answered, int max);
 extern int	sender_in_flight(const struct sender *s);
 extern void sender_free(struct sender *s);

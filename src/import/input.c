@@ -496,12 +496,14 @@ input_next(struct input *in, struct row *row, struct input_error *err)
 	}
 }
 
+/* Bytes read from the input so far (the progress estimate). */
 long long
 input_bytes_read(const struct input *in)
 {
 	return in->bytes_read;
 }
 
+/* The input's size, for a regular file; -1 for a pipe. */
 long long
 input_size(const struct input *in)
 {

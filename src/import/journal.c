@@ -301,6 +301,7 @@ journal_complete(struct journal *j)
 	return journal_sync(j);
 }
 
+/* Closes the journal (every record is on disk already). */
 void
 journal_close(struct journal *j)
 {
@@ -311,6 +312,7 @@ journal_close(struct journal *j)
 	free(j);
 }
 
+/* Frees what journal_open read of an earlier run. */
 void
 journal_state_free(struct journal_state *state)
 {

@@ -35,6 +35,7 @@ skip_space(struct cursor *c)
 		c->p++;
 }
 
+/* Notes the first error; false. */
 static bool
 fail(struct cursor *c, const char *error)
 {

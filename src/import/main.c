@@ -71,6 +71,7 @@ struct run
 	double		pause_until;
 };
 
+/* --help */
 static void
 usage(FILE *out)
 {
@@ -646,6 +647,7 @@ endpoint(const struct options *o)
 	return e;
 }
 
+/* Opens the input, the state and the results, then runs the loop. */
 int
 main(int argc, char **argv)
 {
@@ -748,7 +750,6 @@ main(int argc, char **argv)
 	}
 	if (!r.stopping && !r.input_failed && r.journal)
 		journal_complete(r.journal);
-	r.progress.skipped += 0;
 	progress_summary(&r.progress, stderr);
 	if (r.rejects)
 		fclose(r.rejects);

@@ -188,12 +188,14 @@ sender_wait(struct sender *s, int ms, struct batch **answered, int max)
 	return n;
 }
 
+/* Requests sent and not yet answered. */
 int
 sender_in_flight(const struct sender *s)
 {
 	return s->in_flight;
 }
 
+/* Frees the sender and its connections. */
 void
 sender_free(struct sender *s)
 {

@@ -58,7 +58,7 @@ PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
 # --- the gateway (its own Makefile; links libmicrohttpd, libpq, jansson) ---
-all: gateway router
+all: gateway router relay
 .PHONY: gateway router install-router clean-router run test bench fuzz check-memory soak
 gateway:
 	env -u CFLAGS -u CPPFLAGS -u LDFLAGS $(gateway_env_flags) \
@@ -67,6 +67,16 @@ gateway:
 clean: clean-gateway
 clean-gateway:
 	$(MAKE) -C src/gateway clean
+
+# --- the webhook relay (src/relay, its own Makefile; links libpq, libcurl,
+# libcrypto; see README.md, "Webhooks") ---
+.PHONY: relay clean-relay
+relay:
+	env -u CFLAGS -u CPPFLAGS -u LDFLAGS $(gateway_env_flags) \
+		$(MAKE) -C src/relay PG_CONFIG=$(PG_CONFIG)
+clean: clean-relay
+clean-relay:
+	$(MAKE) -C src/relay clean
 
 # --- the router extension (router/, its own PGXS Makefile; see README.md,
 # "Scaling out") ---
@@ -91,7 +101,7 @@ test:
 # make check-NAME runs test/NAME/run.sh alone: it builds and installs the
 # tree and starts a throwaway cluster of its own (or uses the one PGHOST
 # names).  make check-regress REGRESS=validation runs one pg_regress file.
-SUITES = regress conformance gateway fuzz hostile reliability memcheck upgrade postgrest router bench failover
+SUITES = regress conformance gateway fuzz hostile reliability memcheck upgrade postgrest router bench failover webhooks
 .PHONY: $(addprefix check-,$(SUITES))
 $(addprefix check-,$(SUITES)): check-%:
 	test/$*/run.sh $(if $(and $(filter regress,$*),$(filter command line,$(origin REGRESS))),$(REGRESS))

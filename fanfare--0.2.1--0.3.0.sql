@@ -564,10 +564,11 @@ BEGIN
         ev := gen_random_uuid();
         INSERT INTO fanfare.webhook_events (organization_id, id, type, occurred_at, data)
         SELECT d.organization_id, ev, 'webhook.delivery.failed', now(),
-               json_build_object('endpointId', ep.id, 'endpointUrl', ep.url, 'eventId', d.event_id,
-                                 'eventType', v.type, 'retryCount', d.attempts,
-                                 'lastError', coalesce(err, 'HTTP ' || record_webhook_attempt.http_status),
-                                 'willRetry', false)
+               ('{"endpointId":' || to_json(ep.id)::text || ',"endpointUrl":' || to_json(ep.url)::text
+                || ',"eventId":"' || d.event_id::text || '","eventType":' || to_json(v.type)::text
+                || ',"retryCount":' || d.attempts
+                || ',"lastError":' || to_json(coalesce(err, 'HTTP ' || record_webhook_attempt.http_status))::text
+                || ',"willRetry":false}')::json
           FROM fanfare.webhook_events v WHERE v.organization_id = d.organization_id AND v.id = d.event_id;
         INSERT INTO fanfare.webhook_deliveries (organization_id, event_id, endpoint_id)
         SELECT e.organization_id, ev, e.id

@@ -12,6 +12,7 @@ packages=(
     "postgresql-$PG_MAJOR" "postgresql-server-dev-$PG_MAJOR" postgresql-contrib libpq-dev
     "postgresql-$PG_MAJOR-plproxy"
     libmicrohttpd-dev
+    libcurl4-openssl-dev libssl-dev
     libipc-run-perl valgrind wrk python3-yaml
     pgbouncer
 )

@@ -71,7 +71,7 @@ CREATE TABLE fanfare.webhook_deliveries (
     PRIMARY KEY (organization_id, id)
 );
 
-CREATE INDEX webhook_deliveries_due ON fanfare.webhook_deliveries (next_attempt_at)
+CREATE INDEX webhook_deliveries_due ON fanfare.webhook_deliveries (organization_id, endpoint_id, next_attempt_at)
     WHERE status = 'pending';
 
 COMMENT ON TABLE fanfare.webhook_deliveries IS
@@ -98,7 +98,7 @@ SELECT pg_catalog.pg_extension_config_dump('fanfare.webhook_attempts', '');
 
 -- The trigger function.  The first query (an index probe of a tiny table)
 -- is all an insert costs while no organization has an endpoint subscribed
--- to consumer.created; the setting fanfare.webhook_outbox = off skips it
+-- to consumer.created; the setting fanfare_webhook.outbox = off skips it
 -- for a transaction (a tenant move copies consumers that exist already).
 CREATE FUNCTION fanfare.consumers_outbox() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
@@ -110,7 +110,7 @@ DECLARE
 BEGIN
     IF NOT EXISTS (SELECT FROM fanfare.webhook_endpoints e
                     WHERE e.enabled AND e.events @> '{consumer.created}')
-       OR pg_catalog.current_setting('fanfare.webhook_outbox', true) = 'off' THEN
+       OR pg_catalog.current_setting('fanfare_webhook.outbox', true) = 'off' THEN
         RETURN NULL;
     END IF;
     SELECT pg_catalog.array_agg(e.organization_id), pg_catalog.array_agg(e.id) INTO orgs, endpoints
@@ -147,9 +147,9 @@ COMMENT ON TRIGGER consumers_outbox ON fanfare.consumers IS
 -- Raises 22023 unless url is one fanfare-relay may send to: https://, or
 -- http:// to a loopback host; no literal private, link-local, metadata or
 -- unspecified address, nor a numeric host in a non-canonical form (which
--- resolvers read as an address), unless fanfare.webhook_allow_private_urls
--- is on in the server's configuration (postgresql.conf or ALTER SYSTEM:
--- a superuser's setting; a session's SET does not count).
+-- resolvers read as an address), unless fanfare_webhook.allow_private_urls
+-- is on in the server's configuration files (postgresql.conf, read through
+-- pg_file_settings: a superuser's setting; a session's SET does not count).
 CREATE FUNCTION fanfare.webhook_url_check(url text) RETURNS void
     LANGUAGE plpgsql STABLE
     SET search_path = pg_catalog, pg_temp
@@ -163,7 +163,7 @@ DECLARE
     private  boolean := false;
     allowed  boolean;
 BEGIN
-    m := pg_catalog.regexp_match(url, '^([A-Za-z][A-Za-z0-9+.-]*)://(?:[^/?#@]*@)?(\[[0-9A-Fa-f:.]+\]|[^/?#:\[\]]+)(?::([0-9]{1,5}))?([/?#][^\s]*)?$');
+    m := pg_catalog.regexp_match(url, '^([A-Za-z][A-Za-z0-9+.-]*)://(?:[^/?#@]*@)?(\[[0-9A-Fa-f:.]+\]|[^/?#:\[\]\s@]+)(?::([0-9]{1,5}))?([/?#][^\s]*)?$');
     IF m IS NULL THEN
         RAISE EXCEPTION 'invalid webhook url'
             USING ERRCODE = '22023', DETAIL = 'A webhook URL is https://host[:port]/path, without spaces.';
@@ -200,27 +200,32 @@ BEGIN
         loopback := host = 'localhost' OR host LIKE '%.localhost';
         private := host IN ('metadata', 'metadata.google.internal', 'instance-data', 'instance-data.ec2.internal');
     END IF;
-    allowed := EXISTS (SELECT FROM pg_catalog.pg_settings s
-                        WHERE s.name = 'fanfare.webhook_allow_private_urls'
-                          AND s.source IN ('configuration file', 'command line')
-                          AND s.setting IN ('on', 'true', '1', 'yes'));
+    -- the configuration files, which only a superuser reads (and writes)
+    BEGIN
+        allowed := coalesce((SELECT f.setting IN ('on', 'true', 'yes', '1')
+                               FROM pg_catalog.pg_file_settings f
+                              WHERE f.name = 'fanfare_webhook.allow_private_urls' AND f.error IS NULL
+                              ORDER BY f.seqno DESC LIMIT 1), false);
+    EXCEPTION WHEN insufficient_privilege THEN
+        allowed := false;
+    END;
     IF private AND NOT allowed THEN
         RAISE EXCEPTION 'webhook url names a private address'
             USING ERRCODE = '22023',
                   DETAIL = pg_catalog.format('The host %s is a private, link-local or metadata address.', host),
-                  HINT = 'A superuser can allow such hosts with fanfare.webhook_allow_private_urls = on in postgresql.conf.';
+                  HINT = 'A superuser can allow such hosts with fanfare_webhook.allow_private_urls = on in postgresql.conf.';
     END IF;
     IF scheme = 'http' AND NOT loopback AND NOT allowed THEN
         RAISE EXCEPTION 'webhook url must be https'
             USING ERRCODE = '22023',
                   DETAIL = 'http:// is allowed to loopback hosts only.',
-                  HINT = 'A superuser can allow http:// with fanfare.webhook_allow_private_urls = on in postgresql.conf.';
+                  HINT = 'A superuser can allow http:// with fanfare_webhook.allow_private_urls = on in postgresql.conf.';
     END IF;
 END
 $$;
 
 COMMENT ON FUNCTION fanfare.webhook_url_check(text) IS
-    'Raises 22023 unless the URL may be a webhook endpoint: https://, or http:// to loopback; never a literal private, link-local or metadata address (nor a non-canonical numeric host), unless fanfare.webhook_allow_private_urls is on in the server configuration.';
+    'Raises 22023 unless the URL may be a webhook endpoint: https://, or http:// to loopback; never a literal private, link-local or metadata address (nor a non-canonical numeric host), unless fanfare_webhook.allow_private_urls is on in the server configuration.';
 
 -- whsec_ and 32 random bytes, base64url
 CREATE FUNCTION fanfare.new_webhook_secret() RETURNS text
@@ -435,25 +440,25 @@ CREATE FUNCTION fanfare.claim_webhook_deliveries(max_rows integer, lease_seconds
     LANGUAGE sql VOLATILE SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
 AS $$
-    WITH candidates AS (
-        SELECT d.organization_id, d.id, d.endpoint_id, d.next_attempt_at
-          FROM fanfare.webhook_deliveries d
-         WHERE d.status = 'pending' AND d.next_attempt_at <= pg_catalog.now()
-           AND EXISTS (SELECT FROM fanfare.webhook_endpoints e
-                        WHERE e.organization_id = d.organization_id AND e.id = d.endpoint_id AND e.enabled)
-         ORDER BY d.next_attempt_at
-         LIMIT claim_webhook_deliveries.max_rows * 4
-           FOR UPDATE OF d SKIP LOCKED
-    ), ranked AS (
-        SELECT c.*, pg_catalog.row_number() OVER (PARTITION BY c.endpoint_id ORDER BY c.next_attempt_at) AS rn
-          FROM candidates c
+    WITH busy AS (
+        SELECT b.id, b.n
+          FROM ROWS FROM (pg_catalog.unnest(claim_webhook_deliveries.busy_ids),
+                          pg_catalog.unnest(claim_webhook_deliveries.busy_counts)) AS b(id, n)
     ), chosen AS (
-        SELECT r.organization_id, r.id
-          FROM ranked r
-          LEFT JOIN ROWS FROM (pg_catalog.unnest(claim_webhook_deliveries.busy_ids), pg_catalog.unnest(claim_webhook_deliveries.busy_counts)) AS b(id, n)
-                 ON b.id = r.endpoint_id
-         WHERE r.rn <= claim_webhook_deliveries.per_endpoint - coalesce(b.n, 0)
-         ORDER BY r.next_attempt_at
+        -- endpoint by endpoint, so that one endpoint's backlog never hides another's
+        SELECT c.organization_id, c.id
+          FROM fanfare.webhook_endpoints e
+          CROSS JOIN LATERAL (
+                SELECT d.organization_id, d.id, d.next_attempt_at
+                  FROM fanfare.webhook_deliveries d
+                 WHERE d.organization_id = e.organization_id AND d.endpoint_id = e.id
+                   AND d.status = 'pending' AND d.next_attempt_at <= pg_catalog.now()
+                 ORDER BY d.next_attempt_at
+                 LIMIT greatest(claim_webhook_deliveries.per_endpoint
+                                           - coalesce((SELECT b.n FROM busy b WHERE b.id = e.id), 0), 0)
+                   FOR UPDATE OF d SKIP LOCKED) c
+         WHERE e.enabled
+         ORDER BY c.next_attempt_at
          LIMIT claim_webhook_deliveries.max_rows
     ), leased AS (
         UPDATE fanfare.webhook_deliveries d

@@ -394,12 +394,13 @@ record_results(bool *again)
 	return true;
 }
 
-/* Moves finished transfers to the results list. */
-static void
+/* Moves finished transfers to the results list; returns how many. */
+static int
 collect_finished(void)
 {
 	CURLMsg    *msg;
 	int			left;
+	int			n = 0;
 
 	while ((msg = curl_multi_info_read(multi, &left)) != NULL)
 	{
@@ -439,7 +440,9 @@ collect_finished(void)
 		*p = t->next;
 		n_in_flight--;
 		transfer_free(t);
+		n++;
 	}
+	return n;
 }
 
 /* Drops the requests still in flight at the end of a drain (sent again later). */
@@ -481,6 +484,7 @@ run(void)
 	long long	next_connect = 0;
 	long long	drain_deadline = 0;
 	bool		wake = true;
+	bool		claimed_some = false;
 
 	for (;;)
 	{
@@ -520,11 +524,14 @@ run(void)
 
 			/* a full claim may have left more due rows behind */
 			wake = got == want;
+			claimed_some = got > 0;
 			next_claim = now + config.poll_interval_ms;
 		}
 
 		curl_multi_perform(multi, &running);
-		collect_finished();
+		/* a finished request frees a slot: claim again while there was work */
+		if (collect_finished() && claimed_some)
+			wake = true;
 		if (results && conn)
 			continue;
 

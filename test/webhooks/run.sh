@@ -41,6 +41,7 @@ client_pid=
 stop_webhook_helpers() {
     stop_helpers
     for p in $receiver_pid $relay_pid $fault_relay_pid $client_pid; do kill -KILL "$p" 2>/dev/null; done
+    wait 2>/dev/null
     return 0
 }
 on_exit stop_webhook_helpers

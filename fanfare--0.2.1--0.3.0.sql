@@ -524,18 +524,19 @@ BEGIN
     VALUES (d.organization_id, d.id, d.attempts, record_webhook_attempt.started_at,
             record_webhook_attempt.duration_ms, record_webhook_attempt.http_status, err)
     ON CONFLICT DO NOTHING;
-    SELECT * INTO ep FROM fanfare.webhook_endpoints e
-     WHERE e.organization_id = d.organization_id AND e.id = d.endpoint_id FOR UPDATE;
 
+    -- the endpoint's row is locked (and written) only when its streak changes
     IF http_status BETWEEN 200 AND 299 THEN
         outcome := 'delivered';
         UPDATE fanfare.webhook_endpoints e SET consecutive_failures = 0, first_failure_at = NULL
-         WHERE e.organization_id = ep.organization_id AND e.id = ep.id AND e.consecutive_failures <> 0;
+         WHERE e.organization_id = d.organization_id AND e.id = d.endpoint_id AND e.consecutive_failures <> 0;
     ELSIF http_status = 410 THEN
         outcome := 'gone';
         UPDATE fanfare.webhook_endpoints e SET enabled = false, disabled_reason = '410 Gone'
-         WHERE e.organization_id = ep.organization_id AND e.id = ep.id;
+         WHERE e.organization_id = d.organization_id AND e.id = d.endpoint_id;
     ELSE
+        SELECT * INTO ep FROM fanfare.webhook_endpoints e
+         WHERE e.organization_id = d.organization_id AND e.id = d.endpoint_id FOR UPDATE;
         outcome := CASE WHEN d.attempts > coalesce(cardinality(retry_schedule), 0) THEN 'failed' ELSE 'retry' END;
         IF ep.first_failure_at IS NULL OR ep.first_failure_at < now() - disable_window THEN
             ep.consecutive_failures := 1;

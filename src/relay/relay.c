@@ -51,6 +51,7 @@ struct result
 {
 	char		organization_id[40];
 	char		delivery_id[40];
+	char		endpoint_id[40];
 	int			attempt;
 	long long	started_ms;
 	int			duration_ms;
@@ -322,72 +323,199 @@ claim(int max)
 	return n;
 }
 
-/* Records the oldest results; false when the connection failed meanwhile. */
+#define RECORD_BATCH 128			/* attempts recorded in one round trip */
+#define RECORD_SQL \
+	"SELECT fanfare.record_webhook_attempt($1::uuid, $2, $3::integer, " \
+	"pg_catalog.to_timestamp($4::float8 / 1000), $5::integer, $6::integer, $7, " \
+	"$8::integer[], $9::integer, pg_catalog.make_interval(secs => $10::integer))"
+
+/* the text parameters of one record_webhook_attempt call */
+struct record_params
+{
+	char		attempt[16],
+				started[32],
+				duration[16],
+				status[16],
+				disable_after[16],
+				window[16];
+	const char *values[10];
+};
+
+/* Fills the parameters of r's call. */
+static void
+record_params_fill(struct record_params *p, const struct result *r)
+{
+	snprintf(p->attempt, sizeof(p->attempt), "%d", r->attempt);
+	snprintf(p->started, sizeof(p->started), "%lld", r->started_ms);
+	snprintf(p->duration, sizeof(p->duration), "%d", r->duration_ms);
+	snprintf(p->status, sizeof(p->status), "%d", r->http_status);
+	snprintf(p->disable_after, sizeof(p->disable_after), "%d", config.disable_after);
+	snprintf(p->window, sizeof(p->window), "%d", config.disable_window_s);
+	p->values[0] = r->organization_id;
+	p->values[1] = r->delivery_id;
+	p->values[2] = p->attempt;
+	p->values[3] = p->started;
+	p->values[4] = p->duration;
+	p->values[5] = r->http_status ? p->status : NULL;
+	p->values[6] = r->error[0] ? r->error : NULL;
+	p->values[7] = retry_schedule_array;
+	p->values[8] = p->disable_after;
+	p->values[9] = p->window;
+}
+
+/* What a recorded attempt's outcome means for the loop; logs it if verbose. */
+static void
+record_outcome(const struct result *r, const char *outcome, bool *again)
+{
+	if (config.verbose)
+		printf("%s attempt %d status %d %s %d ms\n", r->delivery_id, r->attempt,
+			   r->http_status, outcome, r->duration_ms);
+	/* a failed delivery may have queued webhook.delivery.failed */
+	if (strcmp(outcome, "failed") == 0)
+		*again = true;
+}
+
+/* Orders a batch by endpoint, so that relays lock endpoints in one order. */
+static int
+result_cmp(const void *a, const void *b)
+{
+	const struct result *x = *(const struct result *const *) a;
+	const struct result *y = *(const struct result *const *) b;
+
+	return strcmp(x->endpoint_id, y->endpoint_id);
+}
+
+/* Frees the first n results of the list. */
+static void
+results_pop(int n)
+{
+	while (n-- > 0 && results)
+	{
+		struct result *r = results;
+
+		results = r->next;
+		free(r);
+	}
+	if (results == NULL)
+		results_tail = &results;
+}
+
+/*
+ * Records up to RECORD_BATCH of the oldest results in one round trip and one
+ * transaction (libpq's pipeline mode).  Returns the number recorded, 0 when
+ * the batch failed without losing the connection (the caller records them
+ * one by one), -1 when the connection is lost.
+ */
+static int
+record_batch(bool *again)
+{
+	struct result *batch[RECORD_BATCH];
+	struct record_params params;
+	int			n = 0;
+	bool		ok = true;
+	PGresult   *res;
+
+	for (struct result *r = results; r && n < RECORD_BATCH; r = r->next)
+		batch[n++] = r;
+	qsort(batch, n, sizeof(batch[0]), result_cmp);
+	if (!PQenterPipelineMode(conn))
+		return 0;
+	for (int i = 0; i < n && ok; i++)
+	{
+		record_params_fill(&params, batch[i]);
+		ok = PQsendQueryParams(conn, RECORD_SQL, 10, NULL, params.values, NULL, NULL, 0) == 1;
+	}
+	if (!ok || !PQpipelineSync(conn))
+	{
+		drop_connection("connection lost");
+		return -1;
+	}
+	for (int i = 0; i < n; i++)
+	{
+		res = PQgetResult(conn);
+		if (res == NULL)
+		{
+			drop_connection("connection lost");
+			return -1;
+		}
+		if (PQresultStatus(res) == PGRES_TUPLES_OK)
+			record_outcome(batch[i], PQgetvalue(res, 0, 0), again);
+		else
+			ok = false;
+		PQclear(res);
+		while ((res = PQgetResult(conn)) != NULL)	/* the end of this query */
+			PQclear(res);
+	}
+	res = PQgetResult(conn);	/* the sync */
+	if (res == NULL || PQresultStatus(res) != PGRES_PIPELINE_SYNC)
+	{
+		PQclear(res);
+		drop_connection("connection lost");
+		return -1;
+	}
+	PQclear(res);
+	if (!PQexitPipelineMode(conn))
+	{
+		drop_connection("cannot leave pipeline mode");
+		return -1;
+	}
+	if (!ok)
+		return 0;				/* the transaction rolled back: none is recorded */
+	results_pop(n);
+	return n;
+}
+
+/* Records the oldest result on its own; false when the connection is lost. */
+static bool
+record_one(bool *again)
+{
+	struct result *r = results;
+	struct record_params params;
+	PGresult   *res;
+
+	record_params_fill(&params, r);
+	res = PQexecParams(conn, RECORD_SQL, 10, NULL, params.values, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+	{
+		bool		lost = PQstatus(conn) != CONNECTION_OK;
+
+		fprintf(stderr, "fanfare-relay: recording %s failed: %s", r->delivery_id, PQresultErrorMessage(res));
+		PQclear(res);
+		if (lost)
+		{
+			drop_connection("connection lost");
+			return false;
+		}
+		/* refused for good (it cannot succeed later): dropped; the lease runs out */
+	}
+	else
+	{
+		record_outcome(r, PQgetvalue(res, 0, 0), again);
+		PQclear(res);
+	}
+	results_pop(1);
+	return true;
+}
+
+/*
+ * Records every result, in batches; a batch that fails (a deadlock, one bad
+ * row) is recorded again one by one.  false when the connection is lost.
+ */
 static bool
 record_results(bool *again)
 {
 	while (results)
 	{
-		struct result *r = results;
-		char		attempt[16],
-					started[32],
-					duration[16],
-					status[16],
-					disable_after[16],
-					window[16];
-		const char *params[10];
-		PGresult   *res;
+		int			n = record_batch(again);
 
-		snprintf(attempt, sizeof(attempt), "%d", r->attempt);
-		snprintf(started, sizeof(started), "%lld", r->started_ms);
-		snprintf(duration, sizeof(duration), "%d", r->duration_ms);
-		snprintf(status, sizeof(status), "%d", r->http_status);
-		snprintf(disable_after, sizeof(disable_after), "%d", config.disable_after);
-		snprintf(window, sizeof(window), "%d", config.disable_window_s);
-		params[0] = r->organization_id;
-		params[1] = r->delivery_id;
-		params[2] = attempt;
-		params[3] = started;
-		params[4] = duration;
-		params[5] = r->http_status ? status : NULL;
-		params[6] = r->error[0] ? r->error : NULL;
-		params[7] = retry_schedule_array;
-		params[8] = disable_after;
-		params[9] = window;
-		res = PQexecParams(conn,
-						   "SELECT fanfare.record_webhook_attempt($1::uuid, $2, $3::integer, "
-						   "pg_catalog.to_timestamp($4::float8 / 1000), $5::integer, $6::integer, $7, "
-						   "$8::integer[], $9::integer, pg_catalog.make_interval(secs => $10::integer))",
-						   10, NULL, params, NULL, NULL, 0);
-		if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		if (n < 0)
+			return false;
+		if (n == 0)
 		{
-			bool		lost = PQstatus(conn) != CONNECTION_OK;
-
-			fprintf(stderr, "fanfare-relay: recording %s failed: %s", r->delivery_id, PQresultErrorMessage(res));
-			PQclear(res);
-			if (lost)
-			{
-				drop_connection("connection lost");
-				return false;
-			}
-			/* refused for good (it cannot succeed later): drop it */
+			for (int i = 0; i < RECORD_BATCH && results; i++)
+				if (!record_one(again))
+					return false;
 		}
-		else
-		{
-			const char *outcome = PQgetvalue(res, 0, 0);
-
-			if (config.verbose)
-				printf("%s attempt %d status %d %s %d ms\n", r->delivery_id, r->attempt,
-					   r->http_status, outcome, r->duration_ms);
-			/* a failed delivery may have queued webhook.delivery.failed */
-			if (strcmp(outcome, "failed") == 0)
-				*again = true;
-			PQclear(res);
-		}
-		results = r->next;
-		if (results == NULL)
-			results_tail = &results;
-		free(r);
 	}
 	if (config.verbose)
 		fflush(stdout);
@@ -417,6 +545,7 @@ collect_finished(void)
 		{
 			copy_text(r->organization_id, sizeof(r->organization_id), t->organization_id);
 			copy_text(r->delivery_id, sizeof(r->delivery_id), t->delivery_id);
+			copy_text(r->endpoint_id, sizeof(r->endpoint_id), t->endpoint_id);
 			r->attempt = t->attempt;
 			r->started_ms = t->started_ms;
 			r->duration_ms = (int) (now_ms(true) - t->started_ms);

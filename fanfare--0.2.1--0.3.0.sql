@@ -96,7 +96,7 @@ SELECT pg_catalog.pg_extension_config_dump('fanfare.webhook_events', '');
 SELECT pg_catalog.pg_extension_config_dump('fanfare.webhook_deliveries', '');
 SELECT pg_catalog.pg_extension_config_dump('fanfare.webhook_attempts', '');
 
--- The trigger function.  The first query (an index probe of a tiny table)
+-- The trigger function.  The first query (a scan of the small endpoints table)
 -- is all an insert costs while no organization has an endpoint subscribed
 -- to consumer.created; the setting fanfare_webhook.outbox = off skips it
 -- for a transaction (a tenant move copies consumers that exist already).

@@ -30,7 +30,7 @@ OBJS = \
 DATA = $(wildcard fanfare--*.sql)
 
 # pg_regress suites (sql/ + expected/) and isolation specs (test/isolation/)
-REGRESS = install validation defaults response tenancy limits errors issue_format wire numbers idempotency lifecycle security upgrade
+REGRESS = install validation defaults response tenancy limits errors issue_format wire numbers idempotency lifecycle security webhooks upgrade
 REGRESS_OPTS = --inputdir=.
 ISOLATION = email_race idempotency
 ISOLATION_OPTS = --inputdir=test/isolation --outputdir=output_iso
@@ -58,7 +58,7 @@ PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
 # --- the gateway (its own Makefile; links libmicrohttpd, libpq, jansson) ---
-all: gateway router import
+all: gateway router import relay
 .PHONY: gateway router install-router clean-router run test bench fuzz check-memory soak
 gateway:
 	env -u CFLAGS -u CPPFLAGS -u LDFLAGS $(gateway_env_flags) \
@@ -78,6 +78,15 @@ clean-import:
 # the import suite at full size: 100,000 rows per format, a 1 GB NDJSON stream
 import-long:
 	FANFARE_IMPORT_LONG=1 test/import/run.sh
+# --- the webhook relay (src/relay, its own Makefile; links libpq, libcurl,
+# libcrypto; see README.md, "Webhooks") ---
+.PHONY: relay clean-relay
+relay:
+	env -u CFLAGS -u CPPFLAGS -u LDFLAGS $(gateway_env_flags) \
+		$(MAKE) -C src/relay PG_CONFIG=$(PG_CONFIG)
+clean: clean-relay
+clean-relay:
+	$(MAKE) -C src/relay clean
 
 # --- the router extension (router/, its own PGXS Makefile; see README.md,
 # "Scaling out") ---
@@ -102,7 +111,7 @@ test:
 # make check-NAME runs test/NAME/run.sh alone: it builds and installs the
 # tree and starts a throwaway cluster of its own (or uses the one PGHOST
 # names).  make check-regress REGRESS=validation runs one pg_regress file.
-SUITES = regress conformance gateway fuzz hostile reliability memcheck upgrade postgrest router bench failover import
+SUITES = regress conformance gateway fuzz hostile reliability memcheck upgrade postgrest router bench failover import webhooks
 .PHONY: $(addprefix check-,$(SUITES))
 $(addprefix check-,$(SUITES)): check-%:
 	test/$*/run.sh $(if $(and $(filter regress,$*),$(filter command line,$(origin REGRESS))),$(REGRESS))

@@ -429,6 +429,8 @@ fi
     echo "with_fanfare	$with_fanfare"
     echo "plpgsql_check	$plpgsql_check"
 } >"$raw/meta.tsv"
+# the webhooks (issue 19): relay throughput and the outbox's cost, on a cluster of its own
+bench/webhooks.sh $([ "$quick" = 1 ] && echo --quick) --results "$raw" || log "webhooks bench failed"
 node bench/report.mjs "$raw" "$results"
 gnuplot -e "datafile='$raw/chart.dat'; outfile='$results/latest.svg'" bench/chart.gp
 log "wrote $results/latest.md and $results/latest.svg"

@@ -234,6 +234,24 @@ fi
 echo
 
 
+# the webhook relay (README, "Webhooks"), on the database that holds the
+# outbox; with --shards each shard has its own: run one per shard by hand
+relay_pid=
+stop_dev_relay() {
+    if [ -n "$relay_pid" ] && kill -0 "$relay_pid" 2>/dev/null; then
+        kill -TERM "$relay_pid" 2>/dev/null || true
+        wait "$relay_pid" 2>/dev/null || true
+    fi
+}
+if [ "$shards" = 0 ]; then
+    psql_q -c "DO \$\$ BEGIN IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'fanfare_dev_relay') THEN
+        CREATE ROLE fanfare_dev_relay LOGIN IN ROLE fanfare_relay; END IF; END \$\$"
+    say "starting fanfare-relay (webhooks: fanfare.create_webhook_endpoint, README \"Webhooks\")"
+    src/relay/fanfare-relay --database "${database//user=fanfare_gateway/user=fanfare_dev_relay}" &
+    relay_pid=$!
+    on_exit stop_dev_relay
+fi
+
 src/gateway/fanfare-gateway --listen "$listen" --database "$database" &
 gateway_pid=$!
 wait "$gateway_pid" || true

@@ -132,6 +132,39 @@ check "the rows carry the tenant and the key's actor on the shard" \
     [ "$(shard_sql 1 -c "SELECT bool_and(organization_id = '$org1' AND created_by LIKE 'api_key:sk_live_%') FROM fanfare.consumers WHERE email LIKE 'land1-%'")" = t ]
 
 
+# === webhooks beside the shards ===============================================
+# The outbox lives on each shard, with the consumers: one fanfare-relay per
+# shard delivers what a batch through the router created (README, "Webhooks").
+section "webhooks: one relay per shard"
+hooks_received() { grep -c '"path":"/ok-shard"' "$work/hooks.jsonl" 2>/dev/null || true; }
+webhooks_beside_shards() {
+    local hook_pid n p other org key relays=()
+    read -r org key <<<"$(new_tenant "Hooks")"
+    p=$(psql_db -c "SELECT partition FROM fanfare_router.placements WHERE organization_id = '$org'")
+    other=$((1 - p))
+    node "$root/test/webhooks/receiver.mjs" --log "$work/hooks.jsonl" --port-file "$work/hooks.port" &
+    hook_pid=$!
+    for _ in $(seq 1 50); do [ -s "$work/hooks.port" ] && break; sleep 0.1; done
+    shard_sql "$p" -c "SELECT id FROM fanfare.create_webhook_endpoint('$org', 'http://127.0.0.1:$(cat "$work/hooks.port")/ok-shard')" >/dev/null
+    body_of 4 hook0 >"$work/hook0.json"
+    check "a tenant with an endpoint on its shard posts through the router (200)" [ "$(http_post "$key" "$work/hook0.json")" = 200 ]
+    for n in 0 1; do
+        "$root/src/relay/fanfare-relay" --database "host=${shard_dir[n]} port=${shard_port[n]} dbname=${db}_s$n user=postgres" \
+            --poll-interval 200 2>>"$work/relay-shard$n.err" &
+        relays+=($!)
+    done
+    for _ in $(seq 1 100); do [ "$(hooks_received)" -ge 4 ] && break; sleep 0.1; done
+    kill -TERM "${relays[@]}" 2>/dev/null
+    wait "${relays[@]}" 2>/dev/null
+    kill "$hook_pid" 2>/dev/null
+    wait "$hook_pid" 2>/dev/null
+    check "the shard's relay delivers one consumer.created per consumer created through the router" [ "$(hooks_received)" = 4 ]
+    check "the events are on the tenant's shard only" \
+        [ "$(shard_sql "$p" -c "SELECT count(*) FROM fanfare.webhook_events WHERE organization_id = '$org'")/$(shard_sql "$other" -c "SELECT count(*) FROM fanfare.webhook_events")" = 4/0 ]
+}
+webhooks_beside_shards
+
+
 # === privileges and cross-tenant attempts ===================================
 section "cross-tenant attempts and privileges"
 fails_as() { # DB-FUNCTION ROLE SQL: true when SQL fails for ROLE there
@@ -641,14 +674,14 @@ fks_across_tenants="SELECT c.conname::text FROM pg_constraint c
                        WHERE a.attrelid = c.conrelid AND a.attname = 'organization_id'
                          AND r.attrelid = c.confrelid AND r.attname = 'organization_id'
                          AND array_position(c.conkey, a.attnum) = array_position(c.confkey, r.attnum))"
-dist="ARRAY['fanfare.consumers', 'fanfare.idempotency_keys']"
+dist="ARRAY['fanfare.consumers', 'fanfare.idempotency_keys', 'fanfare.webhook_endpoints', 'fanfare.webhook_events', 'fanfare.webhook_deliveries', 'fanfare.webhook_attempts']"
 ref="ARRAY['fanfare.organizations', 'fanfare.api_keys']"
 citus_query() { local q=${1//@DIST@/$2}; citus_sql -c "${q//@REF@/$3}"; }
 check "every table of fanfare is either distributed by organization_id or a reference table (the directory)" \
     [ "$(citus_sql -c "SELECT count(*) FROM pg_class WHERE relnamespace = 'fanfare'::regnamespace AND relkind IN ('r', 'p')
         AND NOT oid = ANY ($dist::regclass[] || $ref::regclass[])")" = 0 ]
 check "the distributed tables have an organization_id that is NOT NULL" \
-    [ "$(citus_sql -c "SELECT count(*) FROM pg_attribute WHERE attrelid = ANY ($dist::regclass[]) AND attname = 'organization_id' AND attnotnull")" = 2 ]
+    [ "$(citus_sql -c "SELECT count(*) FROM pg_attribute WHERE attrelid = ANY ($dist::regclass[]) AND attname = 'organization_id' AND attnotnull")" = 6 ]
 check "every primary key and unique index of a distributed table includes organization_id" \
     [ "$(citus_query "$unique_keys_without_tenant" "$dist" "$ref")" = "" ]
 check "no foreign key of a distributed table crosses tenants" [ "$(citus_query "$fks_across_tenants" "$dist" "$ref")" = "" ]

@@ -25,12 +25,13 @@ OBJS = \
 	src/create_consumers.o \
 	src/idempotency.o \
 	src/import_consumers.o \
-	src/router_support.o
+	src/router_support.o \
+	src/rate_limit.o
 
 DATA = $(wildcard fanfare--*.sql)
 
 # pg_regress suites (sql/ + expected/) and isolation specs (test/isolation/)
-REGRESS = install validation defaults response tenancy limits errors issue_format wire numbers idempotency lifecycle security upgrade
+REGRESS = install validation defaults response tenancy limits errors issue_format wire numbers idempotency lifecycle security rate_limit upgrade
 REGRESS_OPTS = --inputdir=.
 ISOLATION = email_race idempotency
 ISOLATION_OPTS = --inputdir=test/isolation --outputdir=output_iso

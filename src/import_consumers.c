@@ -32,6 +32,7 @@
 
 #include "batch.h"
 #include "json_text.h"
+#include "rate_limit.h"
 
 /* What is wrong with a body that cannot be read as JSON. */
 typedef struct BodyProblem
@@ -302,6 +303,7 @@ api_import_start(FunctionCallInfo fcinfo)
 
 	/* the key first: nothing of the body is read for an unknown key */
 	api_key_authenticate(key, &org, &actor);
+	rate_limit_enforce(&org);
 	return tenant_bytes_start(fcinfo, &org, actor, 1, 2);
 }
 
@@ -431,11 +433,19 @@ fanfare_post_consumers_batch(PG_FUNCTION_ARGS)
 	char	   *header;
 	const char *key;
 	Idempotency idem;
+	RateLimitCharge charge;
+	char	   *limit_headers;
 
 	if (tenant_lookup(&org) != TENANT_FOUND)
 		return postgrest_answer(401, "{\"error\":\"Authentication required\"}");
 	if (!organization_is_active())
 		return postgrest_answer(403, "{\"error\":\"Forbidden\"}");
+	rate_limit_charge(&org, &charge);
+	limit_headers = rate_limit_response_headers(&charge, NULL);
+	if (limit_headers != NULL)
+		set_local("response.headers", limit_headers);
+	if (!charge.allowed)
+		return postgrest_answer(429, rate_limit_body(&charge));
 	require_body(fcinfo, 0);
 	body_text = PG_GETARG_TEXT_PP(0);
 
@@ -485,7 +495,8 @@ fanfare_post_consumers_batch(PG_FUNCTION_ARGS)
 	wb->row_cxt = AllocSetContextCreate(batch_cxt, "fanfare row", ALLOCSET_SMALL_SIZES);
 	MemoryContextSwitchTo(caller_cxt);
 	if (idem.state == IDEMPOTENCY_REPLAY)
-		set_local("response.headers", "[{\"Idempotent-Replayed\": \"true\"}]");
+		set_local("response.headers",
+				  rate_limit_response_headers(&charge, "\"Idempotent-Replayed\": \"true\""));
 	initStringInfo(&out);
 	appendStringInfoSpaces(&out, VARHDRSZ);
 	appendStringInfoChar(&out, '[');

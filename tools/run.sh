@@ -91,7 +91,8 @@ if cluster_running "$datadir"; then
     say "reusing the running cluster in $datadir"
 else
     say "starting the cluster in $datadir (port $pgport)"
-    cluster_start "$datadir" "$pgport"
+    # Fanfare's default limit of 1000 requests a minute per organization
+    FANFARE_CLUSTER_RATE_LIMIT=1000 cluster_start "$datadir" "$pgport"
     on_exit stop_dev_cluster
 fi
 on_exit stop_dev_gateway

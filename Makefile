@@ -92,7 +92,7 @@ test:
 # make check-NAME runs test/NAME/run.sh alone: it builds and installs the
 # tree and starts a throwaway cluster of its own (or uses the one PGHOST
 # names).  make check-regress REGRESS=validation runs one pg_regress file.
-SUITES = regress conformance gateway fuzz hostile reliability memcheck upgrade postgrest router bench failover
+SUITES = regress conformance gateway fuzz hostile reliability memcheck upgrade postgrest router bench failover ratelimit
 .PHONY: $(addprefix check-,$(SUITES))
 $(addprefix check-,$(SUITES)): check-%:
 	test/$*/run.sh $(if $(and $(filter regress,$*),$(filter command line,$(origin REGRESS))),$(REGRESS))

@@ -197,6 +197,29 @@ batch_row(struct db_job *job, const PGresult *row)
 	}
 }
 
+/*
+ * The rate limit notice of the extension (SQLSTATE 01N01, asked for with
+ * fanfare.rate_limit_report): its DETAIL is
+ * "limit=L remaining=R reset=T retry=S", whatever the call's outcome.
+ */
+static void
+batch_notice(struct db_job *job, const PGresult *notice)
+{
+	struct batch_work *work = (struct batch_work *) job;
+	const char *state = PQresultErrorField(notice, PG_DIAG_SQLSTATE);
+	const char *detail = PQresultErrorField(notice, PG_DIAG_MESSAGE_DETAIL);
+	struct rate_limit_state rate = {0};
+
+	if (state == NULL || strcmp(state, "01N01") != 0 || detail == NULL)
+		return;
+	if (sscanf(detail, "limit=%d remaining=%d reset=%lld", &rate.limit, &rate.remaining,
+			   &rate.reset) == 3)
+	{
+		rate.known = true;
+		work->rs->rate = rate;
+	}
+}
+
 /* The statement's outcome to the reply; 200 only once it has completed. */
 static void
 batch_done(struct db_job *job, enum db_status status, PGconn *conn, const PGresult *error)
@@ -279,5 +302,6 @@ consumers_batch_finish(struct gateway *gw, struct MHD_Connection *connection,
 	work->job.formats = create_formats;
 	work->job.on_row = batch_row;
 	work->job.on_done = batch_done;
+	work->job.on_notice = batch_notice;
 	return server_wait(rs, &work->job, work, batch_work_free);
 }

@@ -15,6 +15,8 @@
  *   22N05  malformed Idempotency-Key   -> 400, likewise
  *   22N04  the key, another body       -> 422
  *   55N01  the key's request running   -> 409, with Retry-After
+ *   54N01  the organization's rate limit -> 429, DETAIL forwarded, with
+ *          Retry-After of its retryAfter
  * Lost connections, shutdowns, timeouts and resource limits are 503; the
  * rest is 500.
  */
@@ -95,6 +97,8 @@ db_outcome_error(PGconn *conn, const PGresult *result, const char *request_id,
 		reply_idempotency_key_in_use(reply);
 	else if (strcmp(state, "22N04") == 0)
 		reply_idempotency_key_reused(reply);
+	else if (strcmp(state, "54N01") == 0 && detail[0] != '\0')
+		reply_rate_limited(reply, detail);
 	else if (is_bad_request(state) && detail[0] != '\0')
 		reply_copy(reply, 400, detail, strlen(detail));
 	else

@@ -64,7 +64,7 @@ struct db_pool
 	int			deadline_ms;
 	bool		prepare;
 	char	   *conninfo;
-	char		options[96];	/* -c statement_timeout=... -c plan_cache_mode=..., or "" */
+	char		options[160];	/* -c statement_timeout=... -c plan_cache_mode=... -c fanfare.rate_limit_report=on, or "" */
 	struct db_conn *conns;
 	struct db_job *waiting;		/* in order of arrival */
 	struct db_job *waiting_tail;
@@ -104,7 +104,8 @@ db_pool_create(int epoll_fd, const struct db_pool_settings *settings)
 	 */
 	if (settings->statement_timeout_ms > 0)
 		snprintf(pool->options, sizeof(pool->options),
-				 "-c statement_timeout=%d -c plan_cache_mode=force_generic_plan",
+				 "-c statement_timeout=%d -c plan_cache_mode=force_generic_plan"
+				 " -c fanfare.rate_limit_report=on",
 				 settings->statement_timeout_ms);
 	return pool;
 }
@@ -226,6 +227,16 @@ conn_up(struct db_pool *pool, struct db_conn *c)
 	watch(pool, c, EPOLLIN);
 }
 
+/* A notice of the server goes to the job of the connection, if it wants it. */
+static void
+notice_to_job(void *arg, const PGresult *notice)
+{
+	struct db_conn *c = arg;
+
+	if (c->job != NULL && c->job->on_notice != NULL)
+		c->job->on_notice(c->job, notice);
+}
+
 enum db_probe
 db_pool_probe(struct db_pool *pool, db_probe_check_fn check, const void *arg)
 {
@@ -255,6 +266,7 @@ db_pool_probe(struct db_pool *pool, db_probe_check_fn check, const void *arg)
 		PQfinish(conn);
 		return DB_PROBE_UNREACHABLE;
 	}
+	PQsetNoticeReceiver(conn, notice_to_job, c);
 	c->conn = conn;
 	conn_up(pool, c);
 	return DB_PROBE_OK;
@@ -277,6 +289,7 @@ connect_start(struct db_pool *pool, struct db_conn *c)
 		close_conn(pool, c);
 		return false;
 	}
+	PQsetNoticeReceiver(c->conn, notice_to_job, c);
 	c->state = CONN_CONNECTING;
 	timeout_ms = connect_timeout_ms(c->conn);
 	c->deadline_ms = timeout_ms > 0 ? monotonic_ms() + timeout_ms : 0;

@@ -127,6 +127,20 @@ body_append(struct request_state *rs, size_t max_body, const char *data, size_t 
 	return true;
 }
 
+/* X-RateLimit-Limit, -Remaining and -Reset, as Fanfare sends them. */
+static void
+add_rate_limit_headers(struct MHD_Response *response, const struct rate_limit_state *rate)
+{
+	char		number[24];
+
+	snprintf(number, sizeof(number), "%d", rate->limit);
+	MHD_add_response_header(response, "X-RateLimit-Limit", number);
+	snprintf(number, sizeof(number), "%d", rate->remaining);
+	MHD_add_response_header(response, "X-RateLimit-Remaining", number);
+	snprintf(number, sizeof(number), "%lld", rate->reset);
+	MHD_add_response_header(response, "X-RateLimit-Reset", number);
+}
+
 /* Sends a reply with the common headers; the reply is consumed. */
 static enum MHD_Result
 respond(struct gateway *gw, struct MHD_Connection *connection,
@@ -157,9 +171,12 @@ respond(struct gateway *gw, struct MHD_Connection *connection,
 		MHD_add_response_header(response, MHD_HTTP_HEADER_ALLOW, reply->allow);
 	if (reply->retry_after)
 	{
-		snprintf(seconds, sizeof(seconds), "%d", gw->config->retry_after_s);
+		snprintf(seconds, sizeof(seconds), "%d",
+				 reply->retry_after_s > 0 ? reply->retry_after_s : gw->config->retry_after_s);
 		MHD_add_response_header(response, MHD_HTTP_HEADER_RETRY_AFTER, seconds);
 	}
+	if (rs->rate.known)
+		add_rate_limit_headers(response, &rs->rate);
 	if (reply->replayed)
 		MHD_add_response_header(response, "Idempotent-Replayed", "true");
 	if (atomic_load(&gw->draining))

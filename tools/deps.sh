@@ -13,6 +13,7 @@ packages=(
     "postgresql-$PG_MAJOR-plproxy"
     libmicrohttpd-dev
     libipc-run-perl valgrind wrk python3-yaml
+    python3-prometheus-client
     pgbouncer
 )
 command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)

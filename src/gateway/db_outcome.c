@@ -22,6 +22,8 @@
  */
 #include "db_outcome.h"
 
+#include "metrics.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -83,6 +85,7 @@ db_outcome_error(PGconn *conn, const PGresult *result, const char *request_id,
 				request_id, field(result, PG_DIAG_SQLSTATE),
 				result ? field(result, PG_DIAG_MESSAGE_PRIMARY) : PQerrorMessage(conn));
 		reply_service_unavailable(reply);
+		metrics_unavailable(UNAVAILABLE_DATABASE);
 		return;
 	}
 	state = field(result, PG_DIAG_SQLSTATE);

@@ -27,6 +27,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <time.h>
@@ -71,6 +72,10 @@ struct db_pool
 	struct db_job *failed;		/* outcomes known before any connection ran them */
 	struct db_job *failed_tail;
 	int			jobs;
+	/* for /metrics, read from any thread */
+	atomic_int	waiting_now;	/* jobs in the wait queue */
+	atomic_ulong waits;			/* jobs that had to wait for a connection */
+	atomic_ulong timeouts;		/* jobs whose wait ended without one */
 };
 
 struct db_pool *
@@ -473,6 +478,8 @@ db_pool_submit(struct db_pool *pool, struct db_job *job)
 	}
 	job->deadline_ms = job->limit_ms > 0 ? job->limit_at_ms : monotonic_ms() + pool->wait_ms;
 	append(&pool->waiting, &pool->waiting_tail, job);
+	atomic_fetch_add_explicit(&pool->waiting_now, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&pool->waits, 1, memory_order_relaxed);
 }
 
 /* The statement is prepared on c (the job goes on), or could not be. */
@@ -652,6 +659,8 @@ expire_waits(struct db_pool *pool, double now)
 		*link = job->next;
 		job->status = DB_POOL_TIMEOUT;
 		append(&pool->failed, &pool->failed_tail, job);
+		atomic_fetch_sub_explicit(&pool->waiting_now, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&pool->timeouts, 1, memory_order_relaxed);
 		expired = true;
 	}
 	return expired;
@@ -725,6 +734,7 @@ db_pool_run(struct db_pool *pool)
 			pool->waiting = job->next;
 			if (pool->waiting == NULL)
 				pool->waiting_tail = NULL;
+			atomic_fetch_sub_explicit(&pool->waiting_now, 1, memory_order_relaxed);
 			start(pool, c, job);
 			again = true;
 		}
@@ -760,6 +770,40 @@ db_pool_jobs(const struct db_pool *pool)
 	return pool->jobs;
 }
 
+/*
+ * For /metrics, from any thread: the connections by state are read without
+ * the loop's knowledge, so they may be a moment old (each one is a whole
+ * value); the counters are atomic.
+ */
+void
+db_pool_stats(struct db_pool *pool, struct db_pool_stats *stats)
+{
+	stats->size += pool->size;
+	for (int i = 0; i < pool->size; i++)
+	{
+		enum conn_state state = *(volatile enum conn_state *) &pool->conns[i].state;
+
+		switch (state)
+		{
+			case CONN_DOWN:
+				stats->down++;
+				break;
+			case CONN_CONNECTING:
+				stats->connecting++;
+				break;
+			case CONN_IDLE:
+				stats->idle++;
+				break;
+			case CONN_BUSY:
+				stats->busy++;
+				break;
+		}
+	}
+	stats->waiting += atomic_load_explicit(&pool->waiting_now, memory_order_relaxed);
+	stats->waits += atomic_load_explicit(&pool->waits, memory_order_relaxed);
+	stats->timeouts += atomic_load_explicit(&pool->timeouts, memory_order_relaxed);
+}
+
 void
 db_pool_abort(struct db_pool *pool)
 {
@@ -770,6 +814,7 @@ db_pool_abort(struct db_pool *pool)
 		pool->waiting = job->next;
 		job->status = DB_FAILED;
 		append(&pool->failed, &pool->failed_tail, job);
+		atomic_fetch_sub_explicit(&pool->waiting_now, 1, memory_order_relaxed);
 	}
 	pool->waiting_tail = NULL;
 	for (int i = 0; i < pool->size; i++)

@@ -125,6 +125,20 @@ extern int	db_pool_next_timeout(const struct db_pool *pool);
 /* jobs running or waiting */
 extern int	db_pool_jobs(const struct db_pool *pool);
 
+/* what /metrics shows of the pools; db_pool_stats adds one pool's */
+struct db_pool_stats
+{
+	int			size;
+	int			idle;
+	int			busy;
+	int			connecting;
+	int			down;
+	int			waiting;
+	unsigned long waits;
+	unsigned long timeouts;
+};
+extern void db_pool_stats(struct db_pool *pool, struct db_pool_stats *stats);
+
 /* fails every job (DB_FAILED), closing busy connections: for a forced stop */
 extern void db_pool_abort(struct db_pool *pool);
 

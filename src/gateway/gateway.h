@@ -30,6 +30,7 @@ struct gateway
 	atomic_int	in_flight;		/* requests begun and not yet completed */
 	atomic_bool draining;		/* SIGINT/SIGTERM received */
 	struct header_deadline *headers;	/* closes slow-header connections */
+	struct MHD_Daemon *metrics_daemon;	/* --metrics-listen's, or NULL */
 };
 
 /* The organization's rate limit after this request, from the database. */

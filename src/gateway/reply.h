@@ -16,6 +16,7 @@ struct reply
 	size_t		body_len;
 	bool		body_static;	/* body points to constant data */
 	const char *allow;			/* Allow header for 405, else NULL */
+	const char *content_type;	/* NULL: application/json */
 	bool		retry_after;	/* send Retry-After (503, 409, 429) */
 	int			retry_after_s;	/* its seconds; 0: --retry-after's */
 	bool		replayed;		/* send Idempotent-Replayed: true */

@@ -131,5 +131,80 @@ else
     fail "PostgREST front" "last: $out; sixth: $out429; rows $(rows "$org_p")"
 fi
 
+# --- metrics, the idempotency alias, the JSON access log --------------------------
+section "GET /metrics after a known set of requests; X-Idempotency-Key; --log-format json"
+py=/usr/bin/python3
+[ -x "$py" ] || py=python3
+org_m=$(new_org metrics 4) && key_m=$(psql_db -c "SELECT fanfare.rotate_secret_key('$org_m')") || abort "the metrics organization"
+port=
+start_gateway three --metrics-listen 127.0.0.1:0 --log-format json || abort "gateway three starts"
+gw_pids+=("$gw_pid")
+mport=$(sed -n 's/.*metrics on .*(metrics port \([0-9]*\)).*/\1/p' "$work/gw-three.err" | tail -1)
+base=http://127.0.0.1:$port
+call() { curl -s -o "$work/body" -D "$work/headers" -w '%{http_code}' --max-time 30 "$@"; }
+# counted by the limit of 4: s1, s2 (a replay), s4 (a 400 of the
+# database), s5; s3 (a 400 of the gateway) is not; s6 is the 429
+s1=$(call -X POST "$base/consumers/batch" -H "Authorization: Bearer $key_m" -H 'Content-Type: application/json' \
+    -H 'X-Idempotency-Key: alias-1' --data-binary "$one")
+s2=$(call -X POST "$base/consumers/batch" -H "Authorization: Bearer $key_m" -H 'Content-Type: application/json' \
+    -H 'Idempotency-Key: alias-1' --data-binary "$one")
+replayed=$(sed -n 's/^idempotent-replayed: *\([a-z]*\).*/\1/Ip' "$work/headers")
+s3=$(call -X POST "$base/consumers/batch" -H "Authorization: Bearer $key_m" -H 'Content-Type: application/json' \
+    -H 'Idempotency-Key: k-1' -H 'X-Idempotency-Key: k-2' --data-binary "$one")
+cp "$work/body" "$work/conflict-gateway"
+if [ "$s1" = 200 ] && [ "$s2" = 200 ] && [ "$replayed" = true ] && [ "$s3" = 400 ]; then
+    ok "X-Idempotency-Key is Idempotency-Key's alias (a retry under the other name replays); both, differing: 400"
+else fail "X-Idempotency-Key alias" "statuses $s1 $s2 (replayed $replayed) $s3"; fi
+s4=$(call -X POST "$base/consumers/batch" -H "Authorization: Bearer $key_m" -H 'Content-Type: application/json' --data-binary "$invalid")
+s5=$(call -X POST "$base/consumers/batch" -H "Authorization: Bearer $key_m" -H 'Content-Type: application/json' --data-binary "$one")
+s6=$(call -X POST "$base/consumers/batch" -H "Authorization: Bearer $key_m" -H 'Content-Type: application/json' --data-binary "$one")
+s7=$(call -X POST "$base/consumers/batch" -H 'Content-Type: application/json' --data-binary "$one")
+s8=$(call "$base/nowhere")
+s9=$(call "$base/live")
+s10=$(call "$base/metrics")
+[ "$s4 $s5 $s6 $s7 $s8 $s9 $s10" = "400 200 429 401 404 200 404" ] ||
+    fail "the known requests" "statuses $s4 $s5 $s6 $s7 $s8 $s9 $s10 (want 400 200 429 401 404 200 404)"
+ok "the main listener does not serve /metrics when --metrics-listen is given (404)"
+curl -s --max-time 10 -o "$work/metrics" "http://127.0.0.1:$mport/metrics"
+matches "$(curl -s -o /dev/null -w '%{content_type}' "http://127.0.0.1:$mport/metrics")" '^text/plain; version=0.0.4' &&
+    ok "/metrics on --metrics-listen, text/plain; version=0.0.4" || fail "/metrics content type"
+expect='{"requests": {"/consumers/batch 200": 3, "/consumers/batch 400": 2, "/consumers/batch 429": 1,
+  "/consumers/batch 401": 1, " 404": 1, "/live 200": 1, "/metrics 404": 1},
+  "created": 2, "replays": 1, "rate_limited": 1}'
+while IFS=$'\t' read -r kind name why; do
+    case "$kind" in ok) ok "$name" ;; fail) fail "$name" "$why" ;; esac
+done < <("$py" test/ratelimit/metrics.py "$work/metrics" "$expect" "$org_m" "$key_m" "$org_a" "$key_a")
+# the same exposition on a gateway without --metrics-listen
+s=$(curl -s -o "$work/metrics-main" -w '%{http_code}' "http://127.0.0.1:${ports[0]}/metrics")
+if [ "$s" = 200 ] && "$py" -c 'import sys; from prometheus_client.parser import text_string_to_metric_families as p; list(p(open(sys.argv[1]).read()))' "$work/metrics-main"; then
+    ok "/metrics on the main listener otherwise (200, parses)"
+else fail "/metrics on the main listener" "status $s"; fi
+
+# PostgREST answers the two keys alike
+conflict_pg=$(psql_db <<SQL | tail -1
+BEGIN;
+SET LOCAL ROLE fanfare_api;
+SELECT set_config('request.jwt.claims', '{"organization_id":"$org_b","sub":"u1"}', true) IS NULL;
+SELECT set_config('request.headers', '{"idempotency-key":"k-1","x-idempotency-key":"k-2"}', true) IS NULL;
+SELECT fanfare.post_consumers_batch('$one'::json)::text AS body \gset
+SELECT current_setting('response.status', true) || ' ' || :'body';
+COMMIT;
+SQL
+)
+if [ "$conflict_pg" = "400 $(cat "$work/conflict-gateway")" ]; then
+    ok "PostgREST: both keys, differing, is the same 400 as the gateway's"
+else fail "PostgREST: both keys, differing" "$conflict_pg vs $(cat "$work/conflict-gateway")"; fi
+
 stop_gateways
+sleep 0.5
+if "$py" -c '
+import json, sys
+want = {"time", "method", "path", "status", "duration_ms", "bytes", "request_id", "organization_id", "idempotency"}
+lines = open(sys.argv[1]).read().splitlines()
+assert len(lines) >= 10, len(lines)
+for line in lines:
+    assert set(json.loads(line)) == want, line
+' "$work/gw-three.out"; then
+    ok "--log-format json: every access log line is one JSON object with the logfmt fields"
+else fail "--log-format json" "$(head -3 "$work/gw-three.out")"; fi
 summary ratelimit

@@ -213,6 +213,9 @@ curl -sS -X POST http://localhost:$port/consumers/batch \\
   -H 'Content-Type: application/json' \\
   -d '{"consumers":[{"email":"ada@example.com","emailVerified":true,"phoneVerified":false,"status":"ACTIVE","fullName":"Ada Lovelace"}]}'
 
+  metrics       curl http://localhost:$port/metrics   (Prometheus text)
+  rate limit    1000 requests a minute per organization (X-RateLimit-* headers)
+
   Ctrl-C stops the gateway and the cluster.
 MSG
 if [ "$ha" = 1 ]; then

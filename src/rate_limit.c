@@ -451,3 +451,20 @@ rate_limit_response_headers(const RateLimitCharge *charge, const char *extra)
 	appendStringInfoChar(&out, ']');
 	return out.data;
 }
+
+PG_FUNCTION_INFO_V1(fanfare_rate_limit_enforce);
+
+/*
+ * fanfare_router.rate_limit_enforce(organization_id uuid): the router's
+ * charge, before it sends a request to the organization's shard.
+ */
+Datum
+fanfare_rate_limit_enforce(PG_FUNCTION_ARGS)
+{
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("organization_id must not be null")));
+	rate_limit_enforce(PG_GETARG_UUID_P(0));
+	PG_RETURN_VOID();
+}

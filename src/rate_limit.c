@@ -322,7 +322,10 @@ counter_entry(const RateLimitKey *key, int64 start, int len, int64 now)
 	if (entry == NULL)
 		return NULL;
 	LWLockAcquire(shared->lock, LW_SHARED);
-	return hash_search(counters, key, HASH_FIND, NULL);
+	entry = hash_search(counters, key, HASH_FIND, NULL);
+	if (entry == NULL)
+		LWLockRelease(shared->lock);
+	return entry;
 }
 
 /*

@@ -25,12 +25,13 @@ OBJS = \
 	src/create_consumers.o \
 	src/idempotency.o \
 	src/import_consumers.o \
-	src/router_support.o
+	src/router_support.o \
+	src/rate_limit.o
 
 DATA = $(wildcard fanfare--*.sql)
 
 # pg_regress suites (sql/ + expected/) and isolation specs (test/isolation/)
-REGRESS = install validation defaults response tenancy limits errors issue_format wire numbers idempotency lifecycle security webhooks upgrade
+REGRESS = install validation defaults response tenancy limits errors issue_format wire numbers idempotency lifecycle security webhooks rate_limit upgrade
 REGRESS_OPTS = --inputdir=.
 ISOLATION = email_race idempotency
 ISOLATION_OPTS = --inputdir=test/isolation --outputdir=output_iso
@@ -111,7 +112,7 @@ test:
 # make check-NAME runs test/NAME/run.sh alone: it builds and installs the
 # tree and starts a throwaway cluster of its own (or uses the one PGHOST
 # names).  make check-regress REGRESS=validation runs one pg_regress file.
-SUITES = regress conformance gateway fuzz hostile reliability memcheck upgrade postgrest router bench failover import webhooks
+SUITES = regress conformance gateway fuzz hostile reliability memcheck upgrade postgrest router bench failover import webhooks ratelimit
 .PHONY: $(addprefix check-,$(SUITES))
 $(addprefix check-,$(SUITES)): check-%:
 	test/$*/run.sh $(if $(and $(filter regress,$*),$(filter command line,$(origin REGRESS))),$(REGRESS))

@@ -18,7 +18,8 @@
 # has already made a call of that size), then create_consumers(jsonb) with the
 # body already in the server, this build against the last 0.1.0 build, then
 # the gateway with wrk against pgbench issuing the gateway's statement, and
-# the same work through a router over 1 and 2 shards (bench/router.sh).
+# the same work through a router over 1 and 2 shards (bench/router.sh),
+# and rate limits on vs off with the /metrics exposition (bench/ratelimit.sh).
 # Results: DIR/latest.md and DIR/latest.svg, raw numbers in bench/results/raw/.
 #
 # --quick: CI-sized (sizes up to 10 000, 3 rounds, 3 s gateway runs), results
@@ -431,6 +432,11 @@ fi
 } >"$raw/meta.tsv"
 # the webhooks (issue 19): relay throughput and the outbox's cost, on a cluster of its own
 bench/webhooks.sh $([ "$quick" = 1 ] && echo --quick) --results "$raw" || log "webhooks bench failed"
+# rate limits on vs off, and /metrics (issue 20): bench/ratelimit.sh, its own cluster
+if [ "$gateway" = 1 ]; then
+    bench/ratelimit.sh $([ "$quick" = 1 ] && echo --quick) | tee "$raw/ratelimit.txt" ||
+        log "the rate limit bench failed"
+fi
 node bench/report.mjs "$raw" "$results"
 gnuplot -e "datafile='$raw/chart.dat'; outfile='$results/latest.svg'" bench/chart.gp
 log "wrote $results/latest.md and $results/latest.svg"

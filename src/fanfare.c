@@ -11,6 +11,7 @@
 #include "utils/memutils.h"
 
 #include "fanfare.h"
+#include "rate_limit.h"
 
 PG_MODULE_MAGIC;
 
@@ -23,6 +24,10 @@ char	   *fanfare_actor_setting = NULL;
 char	   *fanfare_idempotency_key_setting = NULL;
 char	   *fanfare_idempotency_outcome = NULL;
 int			fanfare_idempotency_ttl = 86400;
+int			fanfare_rate_limit = 1000;
+int			fanfare_rate_limit_window = 60;
+int			fanfare_rate_limit_organizations = 10000;
+bool		fanfare_rate_limit_report = false;
 
 void		_PG_init(void);
 
@@ -98,10 +103,39 @@ _PG_init(void)
 							   "",
 							   PGC_USERSET, 0,
 							   NULL, NULL, NULL);
+	DefineCustomIntVariable("fanfare.rate_limit",
+							"Requests per minute an organization may make, unless fanfare.set_rate_limit() gave it its own limit.",
+							"0 turns the limit off. Counted in shared memory: fanfare must be in shared_preload_libraries, else there is no limit.",
+							&fanfare_rate_limit,
+							1000, 0, INT_MAX,
+							PGC_SUSET, 0,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("fanfare.rate_limit_window",
+							"Length of the rate limit's window, for tests only.",
+							"Fanfare's window is a minute (60, the default); a shorter one lets a test see windows end quickly.",
+							&fanfare_rate_limit_window,
+							60, 1, 3600,
+							PGC_SUSET, GUC_UNIT_S,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("fanfare.rate_limit_organizations",
+							"Organizations whose requests the rate limit counts at once.",
+							"Size of the shared table of counters; when it is full, requests of further organizations are not counted.",
+							&fanfare_rate_limit_organizations,
+							10000, 100, 10000000,
+							PGC_POSTMASTER, 0,
+							NULL, NULL, NULL);
+	DefineCustomBoolVariable("fanfare.rate_limit_report",
+							 "Send the rate limit of each API call as a notice (SQLSTATE 01N01).",
+							 "The gateway turns it on to send the X-RateLimit headers, whatever the call's outcome.",
+							 &fanfare_rate_limit_report,
+							 false,
+							 PGC_USERSET, 0,
+							 NULL, NULL, NULL);
 #if PG_VERSION_NUM >= 150000
 	MarkGUCPrefixReserved("fanfare");
 #else
 	EmitWarningsOnPlaceholders("fanfare");
 #endif
 	field_catalogue_init();
+	rate_limit_shmem_init();
 }

@@ -45,6 +45,9 @@
 #define ERRCODE_FANFARE_IDEMPOTENCY_KEY_REUSED	MAKE_SQLSTATE('2','2','N','0','4')
 #define ERRCODE_FANFARE_INVALID_IDEMPOTENCY_KEY	MAKE_SQLSTATE('2','2','N','0','5')
 #define ERRCODE_FANFARE_IDEMPOTENCY_KEY_IN_USE	MAKE_SQLSTATE('5','5','N','0','1')
+#define ERRCODE_FANFARE_RATE_LIMITED	MAKE_SQLSTATE('5','4','N','0','1')
+/* a notice, not an error: the rate limit after a request (rate_limit.c) */
+#define ERRCODE_FANFARE_RATE_LIMIT_STATUS	MAKE_SQLSTATE('0','1','N','0','1')
 
 /* ---- settings (fanfare.c) ---- */
 typedef enum IssueFormat

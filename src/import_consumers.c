@@ -32,6 +32,10 @@
 
 #include "batch.h"
 #include "json_text.h"
+#include "rate_limit.h"
+
+/* the 400 issue's received when Idempotency-Key and its alias disagree */
+#define IDEMPOTENCY_KEYS_DIFFER "different values in Idempotency-Key and X-Idempotency-Key"
 
 /* What is wrong with a body that cannot be read as JSON. */
 typedef struct BodyProblem
@@ -302,6 +306,7 @@ api_import_start(FunctionCallInfo fcinfo)
 
 	/* the key first: nothing of the body is read for an unknown key */
 	api_key_authenticate(key, &org, &actor);
+	rate_limit_enforce(&org);
 	return tenant_bytes_start(fcinfo, &org, actor, 1, 2);
 }
 
@@ -375,34 +380,51 @@ organization_is_active(void)
 	return active && !isnull;
 }
 
+/* Column col of the one row SPI returned, copied out of SPI; NULL if null. */
+static char *
+spi_text_column(int col)
+{
+	bool		isnull;
+
+	(void) SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, col, &isnull);
+	if (isnull)
+		return NULL;
+	return MemoryContextStrdup(TopTransactionContext,
+							   SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, col));
+}
+
 /*
  * The Idempotency-Key header PostgREST received, from request.headers (a
- * JSON object, names in lower case); NULL if there is none.
+ * JSON object, names in lower case), or X-Idempotency-Key, its alias in
+ * Fanfare's integration guide; NULL if there is none.  *conflict is set
+ * when both came with different values.
  */
 static char *
-postgrest_idempotency_header(void)
+postgrest_idempotency_header(bool *conflict)
 {
 	const char *headers = GetConfigOption("request.headers", true, false);
 	Datum		arg;
 	Oid			type = TEXTOID;
-	bool		isnull;
-	char	   *value = NULL;
+	char	   *value;
+	char	   *alias;
 
-	if (headers == NULL || strstr(headers, "\"idempotency-key\"") == NULL)
+	*conflict = false;
+	if (headers == NULL || strstr(headers, "idempotency-key\"") == NULL)
 		return NULL;
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	arg = CStringGetTextDatum(headers);
-	if (SPI_execute_with_args("SELECT $1::pg_catalog.json OPERATOR(pg_catalog.->>) 'idempotency-key'",
+	if (SPI_execute_with_args("SELECT h OPERATOR(pg_catalog.->>) 'idempotency-key', h OPERATOR(pg_catalog.->>) 'x-idempotency-key'"
+							  " FROM (SELECT $1::pg_catalog.json) AS r(h)",
 							  1, &type, &arg, NULL, true, 1) != SPI_OK_SELECT ||
 		SPI_processed != 1)
 		elog(ERROR, "could not read request.headers");
-	(void) SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-	if (!isnull)
-		value = MemoryContextStrdup(TopTransactionContext,
-									SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
+	value = spi_text_column(1);
+	alias = spi_text_column(2);
 	SPI_finish();
-	return value;
+	if (value != NULL && alias != NULL && strcmp(value, alias) != 0)
+		*conflict = true;
+	return value != NULL ? value : alias;
 }
 
 PG_FUNCTION_INFO_V1(fanfare_post_consumers_batch);
@@ -431,16 +453,27 @@ fanfare_post_consumers_batch(PG_FUNCTION_ARGS)
 	char	   *header;
 	const char *key;
 	Idempotency idem;
+	RateLimitCharge charge;
+	char	   *limit_headers;
+	bool		conflict;
 
 	if (tenant_lookup(&org) != TENANT_FOUND)
 		return postgrest_answer(401, "{\"error\":\"Authentication required\"}");
 	if (!organization_is_active())
 		return postgrest_answer(403, "{\"error\":\"Forbidden\"}");
+	rate_limit_charge(&org, &charge);
+	limit_headers = rate_limit_response_headers(&charge, NULL);
+	if (limit_headers != NULL)
+		set_local("response.headers", limit_headers);
+	if (!charge.allowed)
+		return postgrest_answer(429, rate_limit_body(&charge));
 	require_body(fcinfo, 0);
 	body_text = PG_GETARG_TEXT_PP(0);
 
 	/* the key before the body, as the gateway's path takes it */
-	header = postgrest_idempotency_header();
+	header = postgrest_idempotency_header(&conflict);
+	if (conflict)
+		return postgrest_answer(400, issue_body_idempotency_key(IDEMPOTENCY_KEYS_DIFFER));
 	if (header != NULL)
 	{
 		const char *received = NULL;
@@ -485,7 +518,8 @@ fanfare_post_consumers_batch(PG_FUNCTION_ARGS)
 	wb->row_cxt = AllocSetContextCreate(batch_cxt, "fanfare row", ALLOCSET_SMALL_SIZES);
 	MemoryContextSwitchTo(caller_cxt);
 	if (idem.state == IDEMPOTENCY_REPLAY)
-		set_local("response.headers", "[{\"Idempotent-Replayed\": \"true\"}]");
+		set_local("response.headers",
+				  rate_limit_response_headers(&charge, "\"Idempotent-Replayed\": \"true\""));
 	initStringInfo(&out);
 	appendStringInfoSpaces(&out, VARHDRSZ);
 	appendStringInfoChar(&out, '[');

@@ -14,6 +14,7 @@ packages=(
     libmicrohttpd-dev
     libcurl4-openssl-dev libjansson-dev libcsv-dev libssl-dev
     libipc-run-perl valgrind wrk python3-yaml
+    python3-prometheus-client
     pgbouncer
 )
 command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)

@@ -134,7 +134,10 @@ new_work_dir() {
 # connections, superuser postgres, the log in DIR/server.log.
 
 # cluster_create DIR: initdb, once.  FANFARE_FAST_CLUSTER=1 trades
-# durability for speed (fsync off), for throwaway clusters.
+# durability for speed (fsync off), for throwaway clusters.  fanfare is
+# preloaded (its rate limit counts in shared memory); fanfare.rate_limit is
+# $FANFARE_CLUSTER_RATE_LIMIT, else 0 (off), so that no suite's load meets
+# the default: suites limit their own organizations (fanfare.set_rate_limit).
 cluster_create() {
     local dir=$1 bindir
     [ -f "$dir/PG_VERSION" ] && return 0
@@ -151,6 +154,8 @@ shared_buffers = 256MB
 max_prepared_transactions = 10
 log_min_messages = warning
 logging_collector = off
+shared_preload_libraries = 'fanfare'
+fanfare.rate_limit = ${FANFARE_CLUSTER_RATE_LIMIT:-0}
 CONF
     if [ "${FANFARE_FAST_CLUSTER:-0}" = 1 ]; then
         printf 'fsync = off\nfull_page_writes = off\nsynchronous_commit = off\n' >>"$dir/postgresql.conf"

@@ -91,7 +91,8 @@ if cluster_running "$datadir"; then
     say "reusing the running cluster in $datadir"
 else
     say "starting the cluster in $datadir (port $pgport)"
-    cluster_start "$datadir" "$pgport"
+    # Fanfare's default limit of 1000 requests a minute per organization
+    FANFARE_CLUSTER_RATE_LIMIT=1000 cluster_start "$datadir" "$pgport"
     on_exit stop_dev_cluster
 fi
 on_exit stop_dev_gateway
@@ -211,6 +212,9 @@ curl -sS -X POST http://localhost:$port/consumers/batch \\
   -H 'Authorization: Bearer $key' \\
   -H 'Content-Type: application/json' \\
   -d '{"consumers":[{"email":"ada@example.com","emailVerified":true,"phoneVerified":false,"status":"ACTIVE","fullName":"Ada Lovelace"}]}'
+
+  metrics       curl http://localhost:$port/metrics   (Prometheus text)
+  rate limit    1000 requests a minute per organization (X-RateLimit-* headers)
 
   Ctrl-C stops the gateway and the cluster.
 MSG

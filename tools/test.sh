@@ -31,7 +31,7 @@ node_deps --fresh
 set +e
 step "regress" test/regress/run.sh
 # the short suites; the long ones (make fuzz, make soak) have their own targets
-for name in conformance gateway fuzz hostile reliability memcheck upgrade postgrest router failover import webhooks version assert static package bench; do
+for name in conformance gateway fuzz hostile reliability memcheck upgrade postgrest router failover import webhooks ratelimit version assert static package bench; do
     t=test/$name/run.sh
     if [ ! -x "$t" ]; then
         fail "$name" "$t is missing"

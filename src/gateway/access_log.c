@@ -27,6 +27,45 @@ access_log_sanitize(char *dst, size_t cap, const char *text)
 	dst[n] = '\0';
 }
 
+/*
+ * A sanitized value (access_log_sanitize: printable ASCII, no '"') as a
+ * JSON string's content: only the backslash needs escaping.
+ */
+static void
+json_escape(char *dst, size_t cap, const char *text)
+{
+	size_t		n = 0;
+
+	for (; *text != '\0' && n + 2 < cap; text++)
+	{
+		if (*text == '\\')
+			dst[n++] = '\\';
+		dst[n++] = *text;
+	}
+	dst[n] = '\0';
+}
+
+/* The same fields as the logfmt line, as one JSON object. */
+static void
+access_log_write_json(const struct access_entry *entry, const char *when)
+{
+	char		method[64];
+	char		path[512];
+
+	json_escape(method, sizeof(method), entry->method);
+	json_escape(path, sizeof(path), entry->path);
+	fprintf(stdout,
+			"{\"time\":\"%s.%03ldZ\",\"method\":\"%s\",\"path\":\"%s\",\"status\":%u,"
+			"\"duration_ms\":%.3f,\"bytes\":%zu,\"request_id\":\"%s\",\"organization_id\":%s%s%s,"
+			"\"idempotency\":%s%s%s}\n",
+			when, entry->started.tv_nsec / 1000000L, method, path, entry->status,
+			entry->duration_ms, entry->bytes, entry->request_id,
+			entry->organization_id[0] ? "\"" : "", entry->organization_id[0] ? entry->organization_id : "null",
+			entry->organization_id[0] ? "\"" : "",
+			entry->idempotency[0] ? "\"" : "", entry->idempotency[0] ? entry->idempotency : "null",
+			entry->idempotency[0] ? "\"" : "");
+}
+
 /* Writes one line; time is UTC with milliseconds. */
 void
 access_log_write(const struct access_entry *entry)
@@ -36,6 +75,11 @@ access_log_write(const struct access_entry *entry)
 
 	gmtime_r(&entry->started.tv_sec, &tm);
 	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+	if (entry->json)
+	{
+		access_log_write_json(entry, when);
+		return;
+	}
 	fprintf(stdout,
 			"time=%s.%03ldZ method=%s path=\"%s\" status=%u duration_ms=%.3f bytes=%zu request_id=%s organization_id=%s idempotency=%s\n",
 			when, entry->started.tv_nsec / 1000000L,

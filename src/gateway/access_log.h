@@ -5,6 +5,7 @@
 #ifndef GATEWAY_ACCESS_LOG_H
 #define GATEWAY_ACCESS_LOG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <time.h>
 
@@ -19,6 +20,7 @@ struct access_entry
 	const char *request_id;
 	const char *organization_id;	/* "" when not known */
 	const char *idempotency;	/* created, replayed, or "" (no key) */
+	bool		json;			/* one JSON object instead of logfmt */
 };
 
 extern void access_log_write(const struct access_entry *entry);

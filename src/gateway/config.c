@@ -78,6 +78,10 @@ static const struct setting settings[] = {
 	"1: prepare the statement once per database connection (default, but 0 with --pooler transaction); 0: send it unnamed with every request, for poolers that do not keep prepared statements"},
 	{"pooler", "FANFARE_POOLER", SETTING_STRING, FIELD(pooler), 0, 0,
 	"none (default), or transaction: behind a transaction-pooling pooler (PgBouncer pool_mode = transaction): no startup options, the role's own statement_timeout and plan_cache_mode, checked at start"},
+	{"metrics-listen", "FANFARE_METRICS_LISTEN", SETTING_STRING, FIELD(metrics_listen), 0, 0,
+	"address and port (host:port) that serves GET /metrics alone; the main listener then answers 404 there (default: empty, /metrics on the main listener)"},
+	{"log-format", "FANFARE_LOG_FORMAT", SETTING_STRING, FIELD(log_format), 0, 0,
+	"logfmt (default) or json: the access log as one JSON object per line, with the same fields"},
 };
 
 #define N_SETTINGS (sizeof(settings) / sizeof(settings[0]))
@@ -88,7 +92,7 @@ print_help(FILE *out)
 {
 	fprintf(out,
 			"fanfare-gateway " GATEWAY_VERSION ": HTTP gateway for the fanfare extension\n"
-			"(POST /consumers/batch, GET /healthz, /live, /ready, /openapi.json).\n\n"
+			"(POST /consumers/batch, GET /healthz, /live, /ready, /openapi.json, /metrics).\n\n"
 			"usage: fanfare-gateway [--flag value | --flag=value]...\n\n");
 	for (size_t i = 0; i < N_SETTINGS; i++)
 		fprintf(out, "  --%-24s %s\n  %-26s env %s\n",
@@ -204,6 +208,8 @@ set_defaults(struct gateway_config *config)
 	config->shutdown_timeout_s = 30;
 	config->prepare = -1;		/* from the pooler, below */
 	config->pooler = "none";
+	config->metrics_listen = "";
+	config->log_format = "logfmt";
 }
 
 /*
@@ -290,6 +296,13 @@ config_load(struct gateway_config *config, int argc, char **argv)
 
 	if (!resolve_pooler(config))
 		return CONFIG_ERROR;
+	config->log_json = strcmp(config->log_format, "json") == 0;
+	if (!config->log_json && strcmp(config->log_format, "logfmt") != 0)
+	{
+		fprintf(stderr, "fanfare-gateway: --log-format must be logfmt or json, got \"%s\"\n",
+				config->log_format);
+		return CONFIG_ERROR;
+	}
 	/* the server's own timeout first, if it can still answer */
 	if (config->statement_deadline_ms < 0)
 		config->statement_deadline_ms = (config->statement_timeout_ms > 0 &&

@@ -31,6 +31,9 @@ struct gateway_config
 	int			prepare;		/* 1: prepared statement per connection */
 	const char *pooler;			/* "none" or "transaction" */
 	bool		pooler_transaction; /* a transaction-pooling pooler in between */
+	const char *metrics_listen; /* host:port of /metrics alone; "" = the main listener */
+	const char *log_format;		/* "logfmt" or "json" */
+	bool		log_json;
 };
 
 enum config_result

@@ -23,6 +23,7 @@
 
 #include "bearer_token.h"
 #include "media_type.h"
+#include "metrics.h"
 
 /*
  * One statement per request.  The key goes as text, the body as binary
@@ -197,6 +198,29 @@ batch_row(struct db_job *job, const PGresult *row)
 	}
 }
 
+/*
+ * The rate limit notice of the extension (SQLSTATE 01N01, asked for with
+ * fanfare.rate_limit_report): its DETAIL is
+ * "limit=L remaining=R reset=T retry=S", whatever the call's outcome.
+ */
+static void
+batch_notice(struct db_job *job, const PGresult *notice)
+{
+	struct batch_work *work = (struct batch_work *) job;
+	const char *state = PQresultErrorField(notice, PG_DIAG_SQLSTATE);
+	const char *detail = PQresultErrorField(notice, PG_DIAG_MESSAGE_DETAIL);
+	struct rate_limit_state rate = {0};
+
+	if (state == NULL || strcmp(state, "01N01") != 0 || detail == NULL)
+		return;
+	if (sscanf(detail, "limit=%d remaining=%d reset=%lld", &rate.limit, &rate.remaining,
+			   &rate.reset) == 3)
+	{
+		rate.known = true;
+		work->rs->rate = rate;
+	}
+}
+
 /* The statement's outcome to the reply; 200 only once it has completed. */
 static void
 batch_done(struct db_job *job, enum db_status status, PGconn *conn, const PGresult *error)
@@ -216,6 +240,10 @@ batch_done(struct db_job *job, enum db_status status, PGconn *conn, const PGresu
 				reply_take(reply, 200, work->out.data, work->out.len);
 				work->out.data = NULL;
 				reply->replayed = strcmp(rs->idempotency, "replayed") == 0;
+				if (reply->replayed)
+					metrics_idempotent_replay();
+				else
+					metrics_consumers_created((unsigned long) job->rows);
 			}
 			break;
 		case DB_ERROR:
@@ -233,9 +261,39 @@ batch_done(struct db_job *job, enum db_status status, PGconn *conn, const PGresu
 					: status == DB_DEADLINE ? "no answer from the database within --statement-deadline"
 					: "database unreachable");
 			reply_service_unavailable(reply);
+			metrics_unavailable(status == DB_POOL_TIMEOUT ? UNAVAILABLE_POOL_TIMEOUT
+								: status == DB_DEADLINE ? UNAVAILABLE_DEADLINE
+								: UNAVAILABLE_UNREACHABLE);
 			break;
 	}
 	server_resume(rs);
+}
+
+/*
+ * Two idempotency keys that disagree: the extension's 400 for a bad
+ * Idempotency-Key (as the PostgREST front answers it), received saying why.
+ */
+static const char key_conflict_body[] =
+"{\"error\":\"validation_error\",\"issues\":[{\"kind\":\"schema\",\"type\":\"idempotency_key\","
+"\"expected\":\"a token or a quoted string of 1 to 255 characters\","
+"\"received\":\"different values in Idempotency-Key and X-Idempotency-Key\","
+"\"message\":\"Invalid Idempotency-Key: Expected a token or a quoted string of 1 to 255 characters"
+" but received different values in Idempotency-Key and X-Idempotency-Key\",\"path\":[]}],\"issueCount\":1}";
+static const char key_conflict[] = "";
+
+/*
+ * Idempotency-Key, or X-Idempotency-Key (its alias in Fanfare's
+ * integration guide); NULL if neither; key_conflict if both, differing.
+ */
+static const char *
+idempotency_header(struct MHD_Connection *connection)
+{
+	const char *key = MHD_lookup_connection_value(connection, MHD_HEADER_KIND, "Idempotency-Key");
+	const char *alias = MHD_lookup_connection_value(connection, MHD_HEADER_KIND, "X-Idempotency-Key");
+
+	if (key != NULL && alias != NULL && strcmp(key, alias) != 0)
+		return key_conflict;
+	return key != NULL ? key : alias;
 }
 
 /* The whole body is in rs->body: one statement, run on one of the loop's connections. */
@@ -269,8 +327,13 @@ consumers_batch_finish(struct gateway *gw, struct MHD_Connection *connection,
 	/* the header and the body stay with the connection until it completes */
 	work->values[0] = work->token;
 	work->values[1] = rs->body ? rs->body : "";
-	work->values[2] = MHD_lookup_connection_value(connection, MHD_HEADER_KIND,
-												  "Idempotency-Key");
+	work->values[2] = idempotency_header(connection);
+	if (work->values[2] == key_conflict)
+	{
+		free(work);
+		reply_static(reply, 400, key_conflict_body, sizeof(key_conflict_body) - 1);
+		return true;
+	}
 	work->lengths[1] = (int) rs->body_len;
 	array_body_append(&work->out, "[", 1);
 	work->job.statement = &create_statement;
@@ -279,5 +342,6 @@ consumers_batch_finish(struct gateway *gw, struct MHD_Connection *connection,
 	work->job.formats = create_formats;
 	work->job.on_row = batch_row;
 	work->job.on_done = batch_done;
+	work->job.on_notice = batch_notice;
 	return server_wait(rs, &work->job, work, batch_work_free);
 }

@@ -15,10 +15,14 @@
  *   22N05  malformed Idempotency-Key   -> 400, likewise
  *   22N04  the key, another body       -> 422
  *   55N01  the key's request running   -> 409, with Retry-After
+ *   54N01  the organization's rate limit -> 429, DETAIL forwarded, with
+ *          Retry-After of its retryAfter
  * Lost connections, shutdowns, timeouts and resource limits are 503; the
  * rest is 500.
  */
 #include "db_outcome.h"
+
+#include "metrics.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -81,6 +85,7 @@ db_outcome_error(PGconn *conn, const PGresult *result, const char *request_id,
 				request_id, field(result, PG_DIAG_SQLSTATE),
 				result ? field(result, PG_DIAG_MESSAGE_PRIMARY) : PQerrorMessage(conn));
 		reply_service_unavailable(reply);
+		metrics_unavailable(UNAVAILABLE_DATABASE);
 		return;
 	}
 	state = field(result, PG_DIAG_SQLSTATE);
@@ -95,6 +100,8 @@ db_outcome_error(PGconn *conn, const PGresult *result, const char *request_id,
 		reply_idempotency_key_in_use(reply);
 	else if (strcmp(state, "22N04") == 0)
 		reply_idempotency_key_reused(reply);
+	else if (strcmp(state, "54N01") == 0 && detail[0] != '\0')
+		reply_rate_limited(reply, detail);
 	else if (is_bad_request(state) && detail[0] != '\0')
 		reply_copy(reply, 400, detail, strlen(detail));
 	else

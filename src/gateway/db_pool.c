@@ -27,6 +27,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <time.h>
@@ -64,13 +65,17 @@ struct db_pool
 	int			deadline_ms;
 	bool		prepare;
 	char	   *conninfo;
-	char		options[96];	/* -c statement_timeout=... -c plan_cache_mode=..., or "" */
+	char		options[160];	/* -c statement_timeout=... -c plan_cache_mode=... -c fanfare.rate_limit_report=on, or "" */
 	struct db_conn *conns;
 	struct db_job *waiting;		/* in order of arrival */
 	struct db_job *waiting_tail;
 	struct db_job *failed;		/* outcomes known before any connection ran them */
 	struct db_job *failed_tail;
 	int			jobs;
+	/* for /metrics, read from any thread */
+	atomic_int	waiting_now;	/* jobs in the wait queue */
+	atomic_ulong waits;			/* jobs that had to wait for a connection */
+	atomic_ulong timeouts;		/* jobs whose wait ended without one */
 };
 
 struct db_pool *
@@ -104,7 +109,8 @@ db_pool_create(int epoll_fd, const struct db_pool_settings *settings)
 	 */
 	if (settings->statement_timeout_ms > 0)
 		snprintf(pool->options, sizeof(pool->options),
-				 "-c statement_timeout=%d -c plan_cache_mode=force_generic_plan",
+				 "-c statement_timeout=%d -c plan_cache_mode=force_generic_plan"
+				 " -c fanfare.rate_limit_report=on",
 				 settings->statement_timeout_ms);
 	return pool;
 }
@@ -226,6 +232,16 @@ conn_up(struct db_pool *pool, struct db_conn *c)
 	watch(pool, c, EPOLLIN);
 }
 
+/* A notice of the server goes to the job of the connection, if it wants it. */
+static void
+notice_to_job(void *arg, const PGresult *notice)
+{
+	struct db_conn *c = arg;
+
+	if (c->job != NULL && c->job->on_notice != NULL)
+		c->job->on_notice(c->job, notice);
+}
+
 enum db_probe
 db_pool_probe(struct db_pool *pool, db_probe_check_fn check, const void *arg)
 {
@@ -255,6 +271,7 @@ db_pool_probe(struct db_pool *pool, db_probe_check_fn check, const void *arg)
 		PQfinish(conn);
 		return DB_PROBE_UNREACHABLE;
 	}
+	PQsetNoticeReceiver(conn, notice_to_job, c);
 	c->conn = conn;
 	conn_up(pool, c);
 	return DB_PROBE_OK;
@@ -277,6 +294,7 @@ connect_start(struct db_pool *pool, struct db_conn *c)
 		close_conn(pool, c);
 		return false;
 	}
+	PQsetNoticeReceiver(c->conn, notice_to_job, c);
 	c->state = CONN_CONNECTING;
 	timeout_ms = connect_timeout_ms(c->conn);
 	c->deadline_ms = timeout_ms > 0 ? monotonic_ms() + timeout_ms : 0;
@@ -460,6 +478,8 @@ db_pool_submit(struct db_pool *pool, struct db_job *job)
 	}
 	job->deadline_ms = job->limit_ms > 0 ? job->limit_at_ms : monotonic_ms() + pool->wait_ms;
 	append(&pool->waiting, &pool->waiting_tail, job);
+	atomic_fetch_add_explicit(&pool->waiting_now, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&pool->waits, 1, memory_order_relaxed);
 }
 
 /* The statement is prepared on c (the job goes on), or could not be. */
@@ -639,6 +659,8 @@ expire_waits(struct db_pool *pool, double now)
 		*link = job->next;
 		job->status = DB_POOL_TIMEOUT;
 		append(&pool->failed, &pool->failed_tail, job);
+		atomic_fetch_sub_explicit(&pool->waiting_now, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&pool->timeouts, 1, memory_order_relaxed);
 		expired = true;
 	}
 	return expired;
@@ -712,6 +734,7 @@ db_pool_run(struct db_pool *pool)
 			pool->waiting = job->next;
 			if (pool->waiting == NULL)
 				pool->waiting_tail = NULL;
+			atomic_fetch_sub_explicit(&pool->waiting_now, 1, memory_order_relaxed);
 			start(pool, c, job);
 			again = true;
 		}
@@ -747,6 +770,40 @@ db_pool_jobs(const struct db_pool *pool)
 	return pool->jobs;
 }
 
+/*
+ * For /metrics, from any thread: the connections by state are read without
+ * the loop's knowledge, so they may be a moment old (each one is a whole
+ * value); the counters are atomic.
+ */
+void
+db_pool_stats(struct db_pool *pool, struct db_pool_stats *stats)
+{
+	stats->size += pool->size;
+	for (int i = 0; i < pool->size; i++)
+	{
+		enum conn_state state = *(volatile enum conn_state *) &pool->conns[i].state;
+
+		switch (state)
+		{
+			case CONN_DOWN:
+				stats->down++;
+				break;
+			case CONN_CONNECTING:
+				stats->connecting++;
+				break;
+			case CONN_IDLE:
+				stats->idle++;
+				break;
+			case CONN_BUSY:
+				stats->busy++;
+				break;
+		}
+	}
+	stats->waiting += atomic_load_explicit(&pool->waiting_now, memory_order_relaxed);
+	stats->waits += atomic_load_explicit(&pool->waits, memory_order_relaxed);
+	stats->timeouts += atomic_load_explicit(&pool->timeouts, memory_order_relaxed);
+}
+
 void
 db_pool_abort(struct db_pool *pool)
 {
@@ -757,6 +814,7 @@ db_pool_abort(struct db_pool *pool)
 		pool->waiting = job->next;
 		job->status = DB_FAILED;
 		append(&pool->failed, &pool->failed_tail, job);
+		atomic_fetch_sub_explicit(&pool->waiting_now, 1, memory_order_relaxed);
 	}
 	pool->waiting_tail = NULL;
 	for (int i = 0; i < pool->size; i++)

@@ -53,6 +53,8 @@ enum db_status
 typedef void (*db_row_fn) (struct db_job *job, const PGresult *row);
 typedef void (*db_done_fn) (struct db_job *job, enum db_status status,
 							PGconn *conn, const PGresult *error);
+/* on_notice: a notice or warning the server sent while the job ran */
+typedef void (*db_notice_fn) (struct db_job *job, const PGresult *notice);
 
 struct db_job
 {
@@ -63,6 +65,7 @@ struct db_job
 	const int  *formats;
 	db_row_fn	on_row;
 	db_done_fn	on_done;
+	db_notice_fn on_notice;		/* optional */
 	int			limit_ms;		/* > 0: all of it (wait, connect, run) within this */
 
 	/* the pool's */
@@ -121,6 +124,20 @@ extern int	db_pool_next_timeout(const struct db_pool *pool);
 
 /* jobs running or waiting */
 extern int	db_pool_jobs(const struct db_pool *pool);
+
+/* what /metrics shows of the pools; db_pool_stats adds one pool's */
+struct db_pool_stats
+{
+	int			size;
+	int			idle;
+	int			busy;
+	int			connecting;
+	int			down;
+	int			waiting;
+	unsigned long waits;
+	unsigned long timeouts;
+};
+extern void db_pool_stats(struct db_pool *pool, struct db_pool_stats *stats);
 
 /* fails every job (DB_FAILED), closing busy connections: for a forced stop */
 extern void db_pool_abort(struct db_pool *pool);

@@ -30,6 +30,16 @@ struct gateway
 	atomic_int	in_flight;		/* requests begun and not yet completed */
 	atomic_bool draining;		/* SIGINT/SIGTERM received */
 	struct header_deadline *headers;	/* closes slow-header connections */
+	struct MHD_Daemon *metrics_daemon;	/* --metrics-listen's, or NULL */
+};
+
+/* The organization's rate limit after this request, from the database. */
+struct rate_limit_state
+{
+	bool		known;			/* send the X-RateLimit headers */
+	int			limit;
+	int			remaining;
+	long long	reset;			/* unix seconds */
 };
 
 #define LOG_METHOD_MAX 16
@@ -44,6 +54,7 @@ struct request_state
 	char		idempotency[IDEMPOTENCY_OUTCOME_MAX + 1];	/* created, replayed or "" */
 	char		method[LOG_METHOD_MAX];
 	char		path[LOG_PATH_MAX];
+	struct rate_limit_state rate;
 	const struct route *route;
 	struct event_loop *loop;	/* the loop whose daemon has the connection */
 	struct MHD_Connection *connection;

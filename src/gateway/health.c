@@ -11,6 +11,8 @@
 
 #include <stdlib.h>
 
+#include "metrics.h"
+
 static const struct db_statement select_one = {
 	.id = 1,
 	.name = NULL,				/* too small to be worth preparing */
@@ -44,7 +46,13 @@ health_done(struct db_job *job, enum db_status status, PGconn *conn, const PGres
 	if (status == DB_OK)
 		reply_static(&rs->later, 200, status_ok, sizeof(status_ok) - 1);
 	else
+	{
 		reply_service_unavailable(&rs->later);
+		metrics_unavailable(status == DB_POOL_TIMEOUT ? UNAVAILABLE_POOL_TIMEOUT
+							: status == DB_DEADLINE ? UNAVAILABLE_DEADLINE
+							: status == DB_UNREACHABLE ? UNAVAILABLE_UNREACHABLE
+							: UNAVAILABLE_DATABASE);
+	}
 	server_resume(rs);
 }
 

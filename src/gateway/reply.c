@@ -35,6 +35,23 @@ reply_idempotency_key_in_use(struct reply *reply)
 	reply->retry_after = true;
 }
 
+/*
+ * 429 with the extension's body, {"error":"Rate limit exceeded",
+ * "retryAfter":N}, and Retry-After: N.
+ */
+void
+reply_rate_limited(struct reply *reply, const char *body)
+{
+	const char *at = strstr(body, "\"retryAfter\":");
+	int			seconds = at ? atoi(at + strlen("\"retryAfter\":")) : 0;
+
+	reply_copy(reply, 429, body, strlen(body));
+	if (reply->status != 429)
+		return;
+	reply->retry_after = true;
+	reply->retry_after_s = seconds > 0 ? seconds : 1;
+}
+
 /* An empty reply (status 0 = none yet). */
 void
 reply_init(struct reply *reply)

@@ -16,7 +16,9 @@ struct reply
 	size_t		body_len;
 	bool		body_static;	/* body points to constant data */
 	const char *allow;			/* Allow header for 405, else NULL */
-	bool		retry_after;	/* send Retry-After (503, 409) */
+	const char *content_type;	/* NULL: application/json */
+	bool		retry_after;	/* send Retry-After (503, 409, 429) */
+	int			retry_after_s;	/* its seconds; 0: --retry-after's */
 	bool		replayed;		/* send Idempotent-Replayed: true */
 };
 
@@ -48,5 +50,8 @@ extern void reply_service_unavailable(struct reply *reply);
 extern void reply_internal_error(struct reply *reply);
 extern void reply_idempotency_key_in_use(struct reply *reply);
 extern void reply_idempotency_key_reused(struct reply *reply);
+
+/* 429: the database's body, with Retry-After of its retryAfter */
+extern void reply_rate_limited(struct reply *reply, const char *body);
 
 #endif

@@ -12,6 +12,7 @@ static const struct route route_table[] = {
 	{"/ready", "GET", "GET, HEAD", NULL, health_finish},
 	{"/live", "GET", "GET, HEAD", NULL, live_finish},
 	{"/openapi.json", "GET", "GET, HEAD", NULL, openapi_finish},
+	{"/metrics", "GET", "GET, HEAD", NULL, metrics_finish},
 };
 
 /* Exact path match; a known path with another method is 405, not 404. */

@@ -43,6 +43,8 @@ extern bool health_finish(struct gateway *gw, struct MHD_Connection *connection,
 						  struct request_state *rs, struct reply *reply);
 extern bool live_finish(struct gateway *gw, struct MHD_Connection *connection,
 						struct request_state *rs, struct reply *reply);
+extern bool metrics_finish(struct gateway *gw, struct MHD_Connection *connection,
+						   struct request_state *rs, struct reply *reply);
 extern bool openapi_finish(struct gateway *gw, struct MHD_Connection *connection,
 						   struct request_state *rs, struct reply *reply);
 

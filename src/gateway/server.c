@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "access_log.h"
+#include "metrics.h"
 #include "header_deadline.h"
 #include "pooler.h"
 #include "routes.h"
@@ -127,6 +128,20 @@ body_append(struct request_state *rs, size_t max_body, const char *data, size_t 
 	return true;
 }
 
+/* X-RateLimit-Limit, -Remaining and -Reset, as Fanfare sends them. */
+static void
+add_rate_limit_headers(struct MHD_Response *response, const struct rate_limit_state *rate)
+{
+	char		number[24];
+
+	snprintf(number, sizeof(number), "%d", rate->limit);
+	MHD_add_response_header(response, "X-RateLimit-Limit", number);
+	snprintf(number, sizeof(number), "%d", rate->remaining);
+	MHD_add_response_header(response, "X-RateLimit-Remaining", number);
+	snprintf(number, sizeof(number), "%lld", rate->reset);
+	MHD_add_response_header(response, "X-RateLimit-Reset", number);
+}
+
 /* Sends a reply with the common headers; the reply is consumed. */
 static enum MHD_Result
 respond(struct gateway *gw, struct MHD_Connection *connection,
@@ -150,16 +165,20 @@ respond(struct gateway *gw, struct MHD_Connection *connection,
 		reply_free(reply);
 		return MHD_NO;
 	}
-	MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+	MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE,
+							reply->content_type ? reply->content_type : "application/json");
 	MHD_add_response_header(response, "X-Request-Id", rs->request_id);
 	MHD_add_response_header(response, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
 	if (reply->allow != NULL)
 		MHD_add_response_header(response, MHD_HTTP_HEADER_ALLOW, reply->allow);
 	if (reply->retry_after)
 	{
-		snprintf(seconds, sizeof(seconds), "%d", gw->config->retry_after_s);
+		snprintf(seconds, sizeof(seconds), "%d",
+				 reply->retry_after_s > 0 ? reply->retry_after_s : gw->config->retry_after_s);
 		MHD_add_response_header(response, MHD_HTTP_HEADER_RETRY_AFTER, seconds);
 	}
+	if (rs->rate.known)
+		add_rate_limit_headers(response, &rs->rate);
 	if (reply->replayed)
 		MHD_add_response_header(response, "Idempotent-Replayed", "true");
 	if (atomic_load(&gw->draining))
@@ -313,7 +332,10 @@ on_completed(void *cls, struct MHD_Connection *connection, void **req_cls,
 	entry.request_id = rs->request_id;
 	entry.organization_id = rs->organization_id;
 	entry.idempotency = rs->idempotency;
+	entry.json = gw->config->log_json;
 	access_log_write(&entry);
+	metrics_request(rs->route ? rs->route->path : NULL, rs->method, rs->status,
+					entry.duration_ms / 1000.0);
 	request_state_free(rs);
 	*req_cls = NULL;
 	/* the last request in flight: nobody else will flush the log soon */
@@ -476,6 +498,45 @@ stop_loops(struct gateway *gw)
 	gw->listen_fd = -1;
 	header_deadline_destroy(gw->headers);
 	gw->headers = NULL;
+	if (gw->metrics_daemon != NULL)
+		MHD_stop_daemon(gw->metrics_daemon);
+	gw->metrics_daemon = NULL;
+}
+
+/*
+ * --metrics-listen: a daemon of its own, with its own thread, that serves
+ * GET /metrics and nothing else (no database, so it answers while the
+ * loops are busy).  Prints the port it is bound to.
+ */
+static bool
+start_metrics_daemon(struct gateway *gw)
+{
+	const char *listen = gw->config->metrics_listen;
+	struct sockaddr_storage addr;
+	socklen_t	addr_len;
+	const union MHD_DaemonInfo *info;
+
+	if (listen[0] == '\0')
+		return true;
+	if (!resolve_listen(listen, &addr, &addr_len))
+		return false;
+	gw->metrics_daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG |
+										  (addr.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
+										  0, NULL, NULL, metrics_only_request, gw,
+										  MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, NULL,
+										  MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &addr,
+										  MHD_OPTION_CONNECTION_LIMIT, (unsigned int) 16,
+										  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) 10,
+										  MHD_OPTION_END);
+	if (gw->metrics_daemon == NULL)
+	{
+		fprintf(stderr, "fanfare-gateway: cannot serve /metrics on %s\n", listen);
+		return false;
+	}
+	info = MHD_get_daemon_info(gw->metrics_daemon, MHD_DAEMON_INFO_BIND_PORT);
+	fprintf(stderr, "fanfare-gateway: metrics on %s (metrics port %u)\n", listen,
+			info ? (unsigned int) info->port : 0);
+	return true;
 }
 
 /* With --pooler transaction: the role's settings stand in for the startup options. */
@@ -525,6 +586,7 @@ server_start(struct gateway *gw, unsigned int *port)
 
 	gw->loops = NULL;
 	gw->listen_fd = -1;
+	gw->metrics_daemon = NULL;
 	if (!resolve_listen(config->listen, &addr, &addr_len))
 		return false;
 	gw->headers = header_deadline_create(config->header_timeout_s, config->idle_timeout_s,
@@ -568,6 +630,11 @@ server_start(struct gateway *gw, unsigned int *port)
 			stop_loops(gw);
 			return false;
 		}
+	}
+	if (!start_metrics_daemon(gw))
+	{
+		stop_loops(gw);
+		return false;
 	}
 	*port = bound_port(gw->listen_fd);
 	return true;

@@ -92,6 +92,9 @@ if [ "$system_install" = 0 ]; then
     psql_q -d postgres -c "ALTER SYSTEM SET extension_destdir = '$stage'" \
         -c "ALTER SYSTEM SET dynamic_library_path = '$stage$pkglibdir:\$libdir'" \
         -c "SELECT pg_reload_conf()" >/dev/null
+    # fanfare is preloaded (its rate limit's shared memory): a restart
+    # preloads the assert build, found first on dynamic_library_path
+    cluster_stop "$FANFARE_TEST_DATADIR" && suite_cluster_restart || abort "the cluster restarts with the assert build preloaded"
 fi
 ok "throwaway cluster started (port $PGPORT)"
 

@@ -131,6 +131,25 @@ check "its 2 rows are on shard 1, none on shard 0" [ "$(rows_on 1 "$org1")/$(row
 check "the rows carry the tenant and the key's actor on the shard" \
     [ "$(shard_sql 1 -c "SELECT bool_and(organization_id = '$org1' AND created_by LIKE 'api_key:sk_live_%') FROM fanfare.consumers WHERE email LIKE 'land1-%'")" = t ]
 
+# rate limits (issue 20) are kept on the router: a limit of 2 set there
+# refuses the third request, with the headers, before any shard sees it;
+# the limit is taken off again at once (the load below uses this tenant)
+section "the rate limit, kept on the router"
+psql_db -c "SELECT fanfare.set_rate_limit('$org0', 2)" >/dev/null
+limit_answers=
+for i in 1 2 3; do
+    body_of 1 "limited$i" >"$work/limited.json"
+    limit_answers+="$(http_post "$key0" "$work/limited.json" -H "Idempotency-Key: limited-$i")/$(sed -n 's/^x-ratelimit-remaining: *\([0-9]*\).*/\1/Ip' "$work/headers") "
+done
+limit_retry=$(sed -n 's/^retry-after: *\([0-9]*\).*/\1/Ip' "$work/headers")
+psql_db -c "SELECT fanfare.set_rate_limit('$org0', NULL)" >/dev/null
+check "router: 200 (Remaining 1), 200 (Remaining 0), then 429 with Retry-After ($limit_answers, Retry-After $limit_retry)" \
+    [ "$limit_answers" = "200/1 200/0 429/0 " ] && [ -n "$limit_retry" ]
+check "router: the 429 reached no shard (2 rows and 2 keys of the limited batch, on shard 0)" \
+    [ "$(shard_sql 0 -c "SELECT count(*) FROM fanfare.consumers WHERE email LIKE 'limited%'")/$(shard_sql 0 -c "SELECT count(*) FROM fanfare.idempotency_keys WHERE key LIKE 'limited-%'")" = 2/2 ]
+# (and they go again: the checks below count this tenant's rows)
+shard_sql 0 -c "DELETE FROM fanfare.consumers WHERE email LIKE 'limited%'" -c "DELETE FROM fanfare.idempotency_keys WHERE key LIKE 'limited-%'" >/dev/null
+
 
 # === webhooks beside the shards ===============================================
 # The outbox lives on each shard, with the consumers: one fanfare-relay per
@@ -675,7 +694,7 @@ fks_across_tenants="SELECT c.conname::text FROM pg_constraint c
                          AND r.attrelid = c.confrelid AND r.attname = 'organization_id'
                          AND array_position(c.conkey, a.attnum) = array_position(c.confkey, r.attnum))"
 dist="ARRAY['fanfare.consumers', 'fanfare.idempotency_keys', 'fanfare.webhook_endpoints', 'fanfare.webhook_events', 'fanfare.webhook_deliveries', 'fanfare.webhook_attempts']"
-ref="ARRAY['fanfare.organizations', 'fanfare.api_keys']"
+ref="ARRAY['fanfare.organizations', 'fanfare.api_keys', 'fanfare.rate_limits']"
 citus_query() { local q=${1//@DIST@/$2}; citus_sql -c "${q//@REF@/$3}"; }
 check "every table of fanfare is either distributed by organization_id or a reference table (the directory)" \
     [ "$(citus_sql -c "SELECT count(*) FROM pg_class WHERE relnamespace = 'fanfare'::regnamespace AND relkind IN ('r', 'p')

@@ -834,15 +834,29 @@ t_pooler_start() {
         --database "host=127.0.0.1 port=$pgb_port dbname=$db user=$login" >/dev/null 2>"$work/pooler-refused.err"
     check "--pooler transaction without the role's settings refuses to start (exit 1)" [ $? = 1 ]
     check "and names the ALTER ROLE to run" grep -q "ALTER ROLE \"$login\" SET plan_cache_mode = force_generic_plan" "$work/pooler-refused.err"
+    # the two settings a pooler used to need, without the rate limit report:
+    # the X-RateLimit-* headers would be missing, so it still refuses
+    role_settings statement_timeout=30000 plan_cache_mode=force_generic_plan
+    "$gateway" --listen 127.0.0.1:0 --pooler transaction \
+        --database "host=127.0.0.1 port=$pgb_port dbname=$db user=$login" >/dev/null 2>"$work/pooler-refused.err"
+    check "--pooler transaction without the role's fanfare.rate_limit_report refuses to start (exit 1)" [ $? = 1 ]
+    check "and names that ALTER ROLE" grep -q "ALTER ROLE \"$login\" SET fanfare.rate_limit_report = on" "$work/pooler-refused.err"
 }
 
 # The contract through PgBouncer in transaction pooling, with the role's
 # settings: the same answers as without it.
 t_pooler_contract() {
-    role_settings statement_timeout=30000 plan_cache_mode=force_generic_plan
+    role_settings statement_timeout=30000 plan_cache_mode=force_generic_plan fanfare.rate_limit_report=on
     pass=pooler
     if pooled_gateway pooler "$db" --pooler transaction; then
         for t in t_health t_auth t_key_shape t_validation t_not_json t_success t_idempotency t_concurrent; do "$t"; done
+        # the rate limit's headers come through the pooler too
+        psql_db -c "SELECT fanfare.set_rate_limit('$orgA', 100000)" >/dev/null
+        batch "$work/pooler-limited.json" 1 pooler-limited
+        post "$keyA" "$work/pooler-limited.json"
+        check "behind PgBouncer a 200 carries X-RateLimit-Limit (the role's fanfare.rate_limit_report)" \
+            [ "$status" = 200 -a "$(header X-RateLimit-Limit)" = 100000 -a -n "$(header X-RateLimit-Remaining)" ]
+        psql_db -c "SELECT fanfare.set_rate_limit('$orgA', NULL)" >/dev/null
         check "behind PgBouncer the gateway sent no named prepared statement" \
             bash -c '! grep -q fanfare_gateway_create "$1"' _ "$FANFARE_TEST_DATADIR/server.log"
         stop_gateway
@@ -855,7 +869,7 @@ t_pooler_contract() {
 # transaction whichever server connection runs it.
 t_pooler_statement_timeout() {
     local slow_pid
-    role_settings statement_timeout=1500 plan_cache_mode=force_generic_plan
+    role_settings statement_timeout=1500 plan_cache_mode=force_generic_plan fanfare.rate_limit_report=on
     pooled_gateway pooler-timeout "$db" --pooler transaction --statement-timeout 1500 ||
         { fail "the gateway starts behind PgBouncer with a short timeout"; return; }
     hold_lock 4
@@ -874,7 +888,7 @@ t_pooler_statement_timeout() {
 # and answers 200.
 t_pooler_reprepare() {
     local lost
-    role_settings statement_timeout=30000 plan_cache_mode=force_generic_plan
+    role_settings statement_timeout=30000 plan_cache_mode=force_generic_plan fanfare.rate_limit_report=on
     pooled_gateway pooler-prepare "${db}_one" --pooler transaction --prepare 1 --pool 1 --threads 1 ||
         { fail "the gateway starts behind PgBouncer with --prepare 1"; return; }
     batch "$work/reprep1.json" 1 reprepare1
@@ -895,7 +909,7 @@ t_pooler_reprepare() {
 # kill -9 of PgBouncer: 503 while it is gone, 200 again once it is back,
 # without a gateway restart.
 t_pooler_killed() {
-    role_settings statement_timeout=30000 plan_cache_mode=force_generic_plan
+    role_settings statement_timeout=30000 plan_cache_mode=force_generic_plan fanfare.rate_limit_report=on
     pooled_gateway pooler-killed "$db" --pooler transaction || { fail "the gateway starts behind PgBouncer"; return; }
     batch "$work/pk1.json" 1 pooler-killed1
     post "$keyA" "$work/pk1.json"

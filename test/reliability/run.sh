@@ -237,6 +237,7 @@ t_pgbouncer_faults() {
     section "behind PgBouncer (pool_mode = transaction, --pooler transaction): kill -9 of PgBouncer, then of the postmaster, under load"
     psql_db -c "ALTER ROLE $login IN DATABASE $db SET statement_timeout = 30000" \
         -c "ALTER ROLE $login IN DATABASE $db SET plan_cache_mode = force_generic_plan" \
+        -c "ALTER ROLE $login IN DATABASE $db SET fanfare.rate_limit_report = on" \
         -c "ALTER ROLE $login IN DATABASE $db SET client_connection_check_interval = ${FANFARE_CHECK_INTERVAL:-1000}" >/dev/null
     pgb_settings="server_login_retry = 1"
     start_pgbouncer || { fail "PgBouncer starts"; return; }

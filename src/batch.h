@@ -57,9 +57,25 @@ extern void response_add(ResponseWriter *w, const BatchContext *batch,
 						 const ConsumerValues *consumer, const Jsonb *metadata);
 extern Jsonb *response_finish(ResponseWriter *w);
 
-/* As JSON text (the wire path): one consumer, compact, document order. */
-extern void response_text_consumer(StringInfo out, const BatchContext *batch,
-								   const ConsumerValues *consumer);
+/*
+ * As JSON text (the wire path): each consumer printed, compact and in the
+ * document's order, from its record as it is staged, and kept (in memory up
+ * to work_mem, then in a temporary file) until it is sent.
+ */
+typedef struct ResponseTexts
+{
+	Tuplestorestate *store;
+	TupleDesc	desc;
+	struct TupleTableSlot *slot;
+	StringInfoData buf;			/* the consumer being printed, as a varlena */
+	int			count;			/* consumers kept */
+} ResponseTexts;
+
+extern void response_texts_begin(ResponseTexts *texts);
+extern void response_texts_add(ResponseTexts *texts, const BatchContext *batch,
+							   const ConsumerValues *consumer);
+extern void response_texts_next(ResponseTexts *texts, StringInfo out);
+extern void response_texts_end(ResponseTexts *texts);
 
 /* ---- consumer_insert.c: the rows, and the one INSERT ---- */
 typedef struct StagedRows
@@ -129,7 +145,8 @@ extern void idempotency_outcome(const char *outcome);
  * ---- create_consumers.c: one batch, all steps ----
  *
  * Validate, stage, check emails and insert a body for the batch's tenant.
- * With a ResponseWriter, the jsonb response is written on the way.  Any
+ * With a ResponseWriter, the jsonb response is written on the way; with
+ * ResponseTexts, each consumer's JSON text.  Any
  * issue raises 22023 with the 400 body as DETAIL unless issues_out is
  * given: then the issues are left there, nothing is stored, and the caller
  * answers.  With idem (a key), a new batch stores its key in the same
@@ -138,8 +155,8 @@ extern void idempotency_outcome(const char *outcome);
  * Returns the number of consumers created (or replayed).
  */
 extern int	batch_create(BatchContext *batch, const JsonValue *body,
-						 ResponseWriter *response, IssueList *issues_out,
-						 const Idempotency *idem);
+						 ResponseWriter *response, ResponseTexts *texts,
+						 IssueList *issues_out, const Idempotency *idem);
 
 /* Raise the validation error: the 400 body is the DETAIL. */
 extern void report_issues(const IssueList *issues) pg_attribute_noreturn();

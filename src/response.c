@@ -20,6 +20,9 @@
 
 #include <math.h>
 
+#include "catalog/pg_type.h"
+#include "executor/tuptable.h"
+#include "miscadmin.h"
 #include "utils/fmgrprotos.h"
 #include "utils/memutils.h"
 
@@ -507,7 +510,8 @@ response_finish(ResponseWriter *w)
 
 /* ---- as JSON text ---- */
 
-void
+/* One consumer as JSON text, appended to out. */
+static void
 response_text_consumer(StringInfo out, const BatchContext *batch,
 					   const ConsumerValues *consumer)
 {
@@ -553,4 +557,60 @@ response_text_consumer(StringInfo out, const BatchContext *batch,
 		}
 	}
 	appendStringInfoChar(out, '}');
+}
+
+/* An empty store, in the current memory context (which it must share). */
+void
+response_texts_begin(ResponseTexts *texts)
+{
+	texts->desc = CreateTemplateTupleDesc(1);
+	TupleDescInitEntry(texts->desc, 1, "consumer", TEXTOID, -1, 0);
+	texts->store = tuplestore_begin_heap(false, false, work_mem);
+	texts->slot = MakeSingleTupleTableSlot(texts->desc, &TTSOpsMinimalTuple);
+	initStringInfo(&texts->buf);
+	texts->count = 0;
+}
+
+/* Print one staged consumer from its record and keep it. */
+void
+response_texts_add(ResponseTexts *texts, const BatchContext *batch,
+				   const ConsumerValues *consumer)
+{
+	Datum		value;
+	bool		isnull = false;
+
+	resetStringInfo(&texts->buf);
+	appendStringInfoSpaces(&texts->buf, VARHDRSZ);
+	response_text_consumer(&texts->buf, batch, consumer);
+	SET_VARSIZE(texts->buf.data, texts->buf.len);
+	value = PointerGetDatum(texts->buf.data);
+	tuplestore_putvalues(texts->store, texts->desc, &value, &isnull);
+	texts->count++;
+}
+
+/* Append the next kept consumer's text to out, in staging order. */
+void
+response_texts_next(ResponseTexts *texts, StringInfo out)
+{
+	text	   *t;
+	bool		isnull;
+
+	if (!tuplestore_gettupleslot(texts->store, true, false, texts->slot))
+		elog(ERROR, "no more consumers to return");
+	t = (text *) DatumGetPointer(slot_getattr(texts->slot, 1, &isnull));
+	Assert(!isnull && !VARATT_IS_EXTENDED(t));
+	appendBinaryStringInfo(out, VARDATA(t), VARSIZE(t) - VARHDRSZ);
+	/* a tuple read back from the file is the caller's memory: free it now */
+	ExecClearTuple(texts->slot);
+}
+
+/* Close the store and its temporary file, if any; done at most once. */
+void
+response_texts_end(ResponseTexts *texts)
+{
+	if (texts->store == NULL)
+		return;
+	ExecDropSingleTupleTableSlot(texts->slot);
+	tuplestore_end(texts->store);
+	texts->store = NULL;
 }

@@ -58,23 +58,27 @@ extern void response_add(ResponseWriter *w, const BatchContext *batch,
 extern Jsonb *response_finish(ResponseWriter *w);
 
 /*
- * As JSON text (the wire path): each consumer printed, compact and in the
- * document's order, from its record as it is staged, and kept (in memory up
- * to work_mem, then in a temporary file) until it is sent.
+ * As JSON text (the wire path): each consumer's record kept, packed, as it
+ * is staged (in memory up to work_mem, then in a temporary file), and
+ * printed compact, in the document's order, when it is sent.
  */
 typedef struct ResponseTexts
 {
+	const char *base;			/* the body's text, which spans point into */
+	uint32		base_len;
 	Tuplestorestate *store;
 	TupleDesc	desc;
 	struct TupleTableSlot *slot;
-	StringInfoData buf;			/* the consumer being printed, as a varlena */
-	int			count;			/* consumers kept */
+	StringInfoData buf;			/* the record being packed, as a varlena */
+	int			count;			/* records kept */
+	int			returned;		/* records printed */
+	ConsumerValues consumer;	/* the one being printed */
 } ResponseTexts;
 
-extern void response_texts_begin(ResponseTexts *texts);
-extern void response_texts_add(ResponseTexts *texts, const BatchContext *batch,
-							   const ConsumerValues *consumer);
-extern void response_texts_next(ResponseTexts *texts, StringInfo out);
+extern void response_texts_begin(ResponseTexts *texts, const JsonValue *body);
+extern void response_texts_add(ResponseTexts *texts, const ConsumerValues *consumer);
+extern void response_texts_next(ResponseTexts *texts, const BatchContext *batch,
+								StringInfo out);
 extern void response_texts_end(ResponseTexts *texts);
 
 /* ---- consumer_insert.c: the rows, and the one INSERT ---- */

@@ -167,7 +167,7 @@ add_consumer(void *arg, const ConsumerValues *consumer)
 		response_add(state->response, state->batch, consumer,
 					 metadata && metadata->rebuild ? stored_metadata : NULL);
 	if (state->texts)
-		response_texts_add(state->texts, state->batch, consumer);
+		response_texts_add(state->texts, consumer);
 }
 
 /*

@@ -16,10 +16,10 @@
  * The body is read in place (json_text.c): no jsonb and no tree of the
  * whole body.  The set-returning functions validate and insert the whole
  * batch on their first call, so any issue raises before a row is sent, and
- * then return one created consumer's JSON per row.  Each consumer's JSON is
- * printed from its record while the body is walked, and kept in a
- * tuplestore (work_mem, then a temporary file) until it is sent: nothing is
- * decoded twice, and the response is never held whole in memory.  Called in a select
+ * then return one created consumer's JSON per row.  Each consumer's record
+ * is kept, packed, while the body is walked (response.c), and its JSON is
+ * printed from it when the row is sent: no element is decoded twice, and
+ * the response is never held whole.  Called in a select
  * list they stream; called in FROM, the executor materialises their rows.
  */
 #include "postgres.h"
@@ -142,7 +142,7 @@ report_body_problem(const BodyProblem *problem)
 typedef struct WireBatch
 {
 	BatchContext batch;
-	ResponseTexts texts;		/* each created consumer's JSON */
+	ResponseTexts texts;		/* each created consumer's record */
 	int			next;			/* the next consumer to return */
 } WireBatch;
 
@@ -164,7 +164,7 @@ wire_batch_create(const char *data, int len, bool check_encoding,
 	if (!read_body(data, len, check_encoding, &body, &problem))
 		report_body_problem(&problem);
 	batch_context_init_for(&wb->batch, org, actor, 0);
-	response_texts_begin(&wb->texts);
+	response_texts_begin(&wb->texts, &body);
 	batch_create(&wb->batch, &body, NULL, &wb->texts, NULL, &idem);
 	return wb;
 }
@@ -178,7 +178,7 @@ wire_next_row(WireBatch *wb)
 	initStringInfo(&out);
 	enlargeStringInfo(&out, 2048);	/* a consumer is 1.2 to 2 kB of text */
 	appendStringInfoSpaces(&out, VARHDRSZ);
-	response_texts_next(&wb->texts, &out);
+	response_texts_next(&wb->texts, &wb->batch, &out);
 	wb->next++;
 	SET_VARSIZE(out.data, out.len);
 	return PointerGetDatum(out.data);
@@ -472,7 +472,7 @@ fanfare_post_consumers_batch(PG_FUNCTION_ARGS)
 
 	wb = palloc0(sizeof(WireBatch));
 	batch_context_init_for(&wb->batch, &org, tenant_actor(), 0);
-	response_texts_begin(&wb->texts);
+	response_texts_begin(&wb->texts, &body);
 	if (batch_create(&wb->batch, &body, NULL, &wb->texts, &issues, &idem) < 0)
 	{
 		char	   *answer = issue_list_error_body(&issues);
@@ -494,7 +494,7 @@ fanfare_post_consumers_batch(PG_FUNCTION_ARGS)
 	{
 		if (i > 0)
 			appendStringInfoChar(&out, ',');
-		response_texts_next(&wb->texts, &out);
+		response_texts_next(&wb->texts, &wb->batch, &out);
 	}
 	appendStringInfoChar(&out, ']');
 	SET_VARSIZE(out.data, out.len);

@@ -559,47 +559,203 @@ response_text_consumer(StringInfo out, const BatchContext *batch,
 	appendStringInfoChar(out, '}');
 }
 
-/* An empty store, in the current memory context (which it must share). */
-void
-response_texts_begin(ResponseTexts *texts)
+/*
+ * ---- the wire path's kept records ----
+ *
+ * What the text response needs of a staged consumer, packed: for each
+ * present field its index, its JSON kind and its decoded value (a number, an
+ * instant, a coordinate pair, or a span: an offset into the body's text, or
+ * the bytes themselves when the reader decoded escapes).  About a third of
+ * the element's size, so a batch's records rarely leave memory, and the
+ * element is never read again: the text is printed from the record.
+ */
+#define RECORD_END 0xFF
+#define SPAN_INLINE PG_UINT32_MAX
+
+static void
+put_bytes(StringInfo buf, const void *p, int n)
 {
+	appendBinaryStringInfo(buf, (const char *) p, n);
+}
+
+/* A string or container value: where it is in the body, or its bytes. */
+static void
+pack_span(StringInfo buf, const ResponseTexts *texts, const JsonValue *v)
+{
+	uint32		len = v->len;
+	uint32		offset = SPAN_INLINE;
+
+	if (v->data >= texts->base && len <= texts->base_len &&
+		(uint32) (v->data - texts->base) <= texts->base_len - len)
+		offset = (uint32) (v->data - texts->base);
+	put_bytes(buf, &offset, sizeof(offset));
+	put_bytes(buf, &len, sizeof(len));
+	if (offset == SPAN_INLINE)
+		put_bytes(buf, v->data, len);
+}
+
+/* One consumer's record, appended to buf. */
+static void
+pack_record(StringInfo buf, const ResponseTexts *texts, const ConsumerValues *consumer)
+{
+	for (int f = 0; f < FIELD_COUNT; f++)
+	{
+		const FieldValue *fv = &consumer->fields[f];
+		uint8		head[2] = {(uint8) f, (uint8) fv->value.kind};
+
+		if (!fv->present)
+			continue;
+		put_bytes(buf, head, sizeof(head));
+		switch (field_catalogue[f].kind)
+		{
+			case FK_BOOL:
+			case FK_OBOOL:
+				break;
+			case FK_RANK:
+			case FK_SCORE:
+			case FK_COUNT:
+				put_bytes(buf, &fv->number, sizeof(double));
+				break;
+			case FK_TIMESTAMP:
+				put_bytes(buf, &fv->timestamp, sizeof(TimestampTz));
+				break;
+			case FK_GEO:
+				put_bytes(buf, &fv->latitude, sizeof(double));
+				put_bytes(buf, &fv->longitude, sizeof(double));
+				break;
+			case FK_STATUS:
+			case FK_TEXT:
+			case FK_EMAIL:
+			case FK_DECIMAL:
+			case FK_METADATA:
+				pack_span(buf, texts, &fv->value);
+				break;
+		}
+	}
+	appendStringInfoChar(buf, (char) RECORD_END);
+}
+
+/* Read n bytes at *p into out. */
+static inline void
+get_bytes(const char **p, void *out, int n)
+{
+	memcpy(out, *p, n);
+	*p += n;
+}
+
+static void
+unpack_span(const char **p, const ResponseTexts *texts, JsonValue *v)
+{
+	uint32		offset;
+	uint32		len;
+
+	get_bytes(p, &offset, sizeof(offset));
+	get_bytes(p, &len, sizeof(len));
+	v->source = FROM_TEXT;
+	v->len = len;
+	v->outline = NULL;
+	if (offset == SPAN_INLINE)
+	{
+		v->data = *p;
+		*p += len;
+	}
+	else
+		v->data = texts->base + offset;
+}
+
+/* The record at p back into consumer (what the text response reads). */
+static void
+unpack_record(const char *p, const ResponseTexts *texts, ConsumerValues *consumer)
+{
+	uint8		f;
+
+	for (int i = 0; i < FIELD_COUNT; i++)
+		consumer->fields[i].present = false;
+	while ((f = (uint8) *p++) != RECORD_END)
+	{
+		FieldValue *fv = &consumer->fields[f];
+
+		Assert(f < FIELD_COUNT);
+		fv->present = true;
+		fv->value.kind = (JsonKind) (uint8) *p++;
+		switch (field_catalogue[f].kind)
+		{
+			case FK_BOOL:
+			case FK_OBOOL:
+				break;
+			case FK_RANK:
+			case FK_SCORE:
+			case FK_COUNT:
+				get_bytes(&p, &fv->number, sizeof(double));
+				break;
+			case FK_TIMESTAMP:
+				get_bytes(&p, &fv->timestamp, sizeof(TimestampTz));
+				break;
+			case FK_GEO:
+				get_bytes(&p, &fv->latitude, sizeof(double));
+				get_bytes(&p, &fv->longitude, sizeof(double));
+				break;
+			case FK_STATUS:
+			case FK_TEXT:
+			case FK_EMAIL:
+			case FK_DECIMAL:
+			case FK_METADATA:
+				unpack_span(&p, texts, &fv->value);
+				break;
+		}
+	}
+}
+
+/*
+ * An empty store for a body read as text (body: its root), in the current
+ * memory context, which it must share.
+ */
+void
+response_texts_begin(ResponseTexts *texts, const JsonValue *body)
+{
+	texts->base = body->data;
+	texts->base_len = body->len;
 	texts->desc = CreateTemplateTupleDesc(1);
-	TupleDescInitEntry(texts->desc, 1, "consumer", TEXTOID, -1, 0);
+	TupleDescInitEntry(texts->desc, 1, "consumer", BYTEAOID, -1, 0);
 	texts->store = tuplestore_begin_heap(false, false, work_mem);
 	texts->slot = MakeSingleTupleTableSlot(texts->desc, &TTSOpsMinimalTuple);
 	initStringInfo(&texts->buf);
 	texts->count = 0;
+	texts->returned = 0;
 }
 
-/* Print one staged consumer from its record and keep it. */
+/* Keep one staged consumer's record. */
 void
-response_texts_add(ResponseTexts *texts, const BatchContext *batch,
-				   const ConsumerValues *consumer)
+response_texts_add(ResponseTexts *texts, const ConsumerValues *consumer)
 {
 	Datum		value;
 	bool		isnull = false;
 
+	Assert(consumer->index == texts->count);
 	resetStringInfo(&texts->buf);
 	appendStringInfoSpaces(&texts->buf, VARHDRSZ);
-	response_text_consumer(&texts->buf, batch, consumer);
+	pack_record(&texts->buf, texts, consumer);
 	SET_VARSIZE(texts->buf.data, texts->buf.len);
 	value = PointerGetDatum(texts->buf.data);
 	tuplestore_putvalues(texts->store, texts->desc, &value, &isnull);
 	texts->count++;
 }
 
-/* Append the next kept consumer's text to out, in staging order. */
+/* Append the next kept consumer's JSON text to out, in staging order. */
 void
-response_texts_next(ResponseTexts *texts, StringInfo out)
+response_texts_next(ResponseTexts *texts, const BatchContext *batch, StringInfo out)
 {
-	text	   *t;
+	bytea	   *record;
 	bool		isnull;
 
 	if (!tuplestore_gettupleslot(texts->store, true, false, texts->slot))
 		elog(ERROR, "no more consumers to return");
-	t = (text *) DatumGetPointer(slot_getattr(texts->slot, 1, &isnull));
-	Assert(!isnull && !VARATT_IS_EXTENDED(t));
-	appendBinaryStringInfo(out, VARDATA(t), VARSIZE(t) - VARHDRSZ);
+	record = (bytea *) DatumGetPointer(slot_getattr(texts->slot, 1, &isnull));
+	/* short records come back with a 1-byte header, never compressed */
+	Assert(!isnull && !VARATT_IS_COMPRESSED(record) && !VARATT_IS_EXTERNAL(record));
+	texts->consumer.index = texts->returned++;
+	unpack_record(VARDATA_ANY(record), texts, &texts->consumer);
+	response_text_consumer(out, batch, &texts->consumer);
 	/* a tuple read back from the file is the caller's memory: free it now */
 	ExecClearTuple(texts->slot);
 }

@@ -30,21 +30,21 @@
 
 /*
  * ---- SQLSTATEs ----
- * fanfare's own outcomes use implementation-defined subclasses (letter N,
- * outside the ranges the SQL standard reserves), one code per outcome a
- * client must tell apart.  The README's table lists them with the standard
- * codes fanfare also raises: 22023 (the batch has issues), 28000 (no
- * tenant), 22004 (null body), 54000 (response too large).
+ * fanfare's own outcomes, ERRCODE_FANFARE_<NAME>, from the table in
+ * sqlstates.h, which the gateway is built from too.  The README's table
+ * lists them with the standard codes fanfare also raises: 22023 (the batch
+ * has issues), 28000 (no tenant), 22004 (null body), 54000 (response too
+ * large).
  */
-#define ERRCODE_FANFARE_NOT_JSON		MAKE_SQLSTATE('2','2','N','0','1')
-#define ERRCODE_FANFARE_UNSTORABLE_JSON	MAKE_SQLSTATE('2','2','N','0','2')
-#define ERRCODE_FANFARE_TOO_DEEP		MAKE_SQLSTATE('2','2','N','0','3')
-#define ERRCODE_FANFARE_INVALID_KEY		MAKE_SQLSTATE('2','8','N','0','1')
-#define ERRCODE_FANFARE_SECRET_KEY_REQUIRED	MAKE_SQLSTATE('2','8','N','0','2')
-#define ERRCODE_FANFARE_ORGANIZATION_DISABLED	MAKE_SQLSTATE('4','2','N','0','1')
-#define ERRCODE_FANFARE_IDEMPOTENCY_KEY_REUSED	MAKE_SQLSTATE('2','2','N','0','4')
-#define ERRCODE_FANFARE_INVALID_IDEMPOTENCY_KEY	MAKE_SQLSTATE('2','2','N','0','5')
-#define ERRCODE_FANFARE_IDEMPOTENCY_KEY_IN_USE	MAKE_SQLSTATE('5','5','N','0','1')
+#include "sqlstates.h"
+
+enum
+{
+#define FANFARE_ERRCODE(name, c1, c2, c3, c4, c5, status) \
+	ERRCODE_FANFARE_##name = MAKE_SQLSTATE(c1, c2, c3, c4, c5),
+	FANFARE_SQLSTATES(FANFARE_ERRCODE)
+#undef FANFARE_ERRCODE
+};
 
 /* ---- settings (fanfare.c) ---- */
 typedef enum IssueFormat

@@ -405,6 +405,27 @@ postgrest_idempotency_header(void)
 	return value;
 }
 
+/* The created consumers as one json array, in the current memory context. */
+static Datum
+wire_array(WireBatch *wb)
+{
+	StringInfoData out;
+
+	initStringInfo(&out);
+	appendStringInfoSpaces(&out, VARHDRSZ);
+	appendStringInfoChar(&out, '[');
+	for (int i = 0; i < wb->batch.n; i++)
+	{
+		if (i > 0)
+			appendStringInfoChar(&out, ',');
+		response_texts_next(&wb->texts, &wb->batch, &out);
+	}
+	appendStringInfoChar(&out, ']');
+	SET_VARSIZE(out.data, out.len);
+	response_texts_end(&wb->texts);
+	return PointerGetDatum(out.data);
+}
+
 PG_FUNCTION_INFO_V1(fanfare_post_consumers_batch);
 
 /*
@@ -426,7 +447,6 @@ fanfare_post_consumers_batch(PG_FUNCTION_ARGS)
 	BodyProblem problem;
 	WireBatch  *wb;
 	IssueList	issues;
-	StringInfoData out;
 	Datum		result;
 	char	   *header;
 	const char *key;
@@ -487,18 +507,7 @@ fanfare_post_consumers_batch(PG_FUNCTION_ARGS)
 	MemoryContextSwitchTo(caller_cxt);
 	if (idem.state == IDEMPOTENCY_REPLAY)
 		set_local("response.headers", "[{\"Idempotent-Replayed\": \"true\"}]");
-	initStringInfo(&out);
-	appendStringInfoSpaces(&out, VARHDRSZ);
-	appendStringInfoChar(&out, '[');
-	for (int i = 0; i < wb->batch.n; i++)
-	{
-		if (i > 0)
-			appendStringInfoChar(&out, ',');
-		response_texts_next(&wb->texts, &wb->batch, &out);
-	}
-	appendStringInfoChar(&out, ']');
-	SET_VARSIZE(out.data, out.len);
-	response_texts_end(&wb->texts);
+	result = wire_array(wb);
 	MemoryContextDelete(batch_cxt);
-	PG_RETURN_POINTER(out.data);
+	return result;
 }

@@ -578,6 +578,37 @@ put_bytes(StringInfo buf, const void *p, int n)
 	appendBinaryStringInfo(buf, (const char *) p, n);
 }
 
+/* What a field's record holds after its kind byte. */
+typedef enum RecordPayload
+{
+	PAYLOAD_NONE,				/* booleans: the kind says it */
+	PAYLOAD_NUMBER,
+	PAYLOAD_INSTANT,
+	PAYLOAD_PAIR,				/* coordinates */
+	PAYLOAD_SPAN				/* strings, metadata */
+} RecordPayload;
+
+static RecordPayload
+record_payload(FieldKind kind)
+{
+	static const RecordPayload payloads[] = {
+		[FK_BOOL] = PAYLOAD_NONE,
+		[FK_OBOOL] = PAYLOAD_NONE,
+		[FK_STATUS] = PAYLOAD_SPAN,
+		[FK_RANK] = PAYLOAD_NUMBER,
+		[FK_SCORE] = PAYLOAD_NUMBER,
+		[FK_COUNT] = PAYLOAD_NUMBER,
+		[FK_DECIMAL] = PAYLOAD_SPAN,
+		[FK_TIMESTAMP] = PAYLOAD_INSTANT,
+		[FK_TEXT] = PAYLOAD_SPAN,
+		[FK_EMAIL] = PAYLOAD_SPAN,
+		[FK_GEO] = PAYLOAD_PAIR,
+		[FK_METADATA] = PAYLOAD_SPAN,
+	};
+
+	return payloads[kind];
+}
+
 /* A string or container value: where it is in the body, or its bytes. */
 static void
 pack_span(StringInfo buf, const ResponseTexts *texts, const JsonValue *v)
@@ -606,28 +637,21 @@ pack_record(StringInfo buf, const ResponseTexts *texts, const ConsumerValues *co
 		if (!fv->present)
 			continue;
 		put_bytes(buf, head, sizeof(head));
-		switch (field_catalogue[f].kind)
+		switch (record_payload(field_catalogue[f].kind))
 		{
-			case FK_BOOL:
-			case FK_OBOOL:
+			case PAYLOAD_NONE:
 				break;
-			case FK_RANK:
-			case FK_SCORE:
-			case FK_COUNT:
+			case PAYLOAD_NUMBER:
 				put_bytes(buf, &fv->number, sizeof(double));
 				break;
-			case FK_TIMESTAMP:
+			case PAYLOAD_INSTANT:
 				put_bytes(buf, &fv->timestamp, sizeof(TimestampTz));
 				break;
-			case FK_GEO:
+			case PAYLOAD_PAIR:
 				put_bytes(buf, &fv->latitude, sizeof(double));
 				put_bytes(buf, &fv->longitude, sizeof(double));
 				break;
-			case FK_STATUS:
-			case FK_TEXT:
-			case FK_EMAIL:
-			case FK_DECIMAL:
-			case FK_METADATA:
+			case PAYLOAD_SPAN:
 				pack_span(buf, texts, &fv->value);
 				break;
 		}
@@ -678,28 +702,21 @@ unpack_record(const char *p, const ResponseTexts *texts, ConsumerValues *consume
 		Assert(f < FIELD_COUNT);
 		fv->present = true;
 		fv->value.kind = (JsonKind) (uint8) *p++;
-		switch (field_catalogue[f].kind)
+		switch (record_payload(field_catalogue[f].kind))
 		{
-			case FK_BOOL:
-			case FK_OBOOL:
+			case PAYLOAD_NONE:
 				break;
-			case FK_RANK:
-			case FK_SCORE:
-			case FK_COUNT:
+			case PAYLOAD_NUMBER:
 				get_bytes(&p, &fv->number, sizeof(double));
 				break;
-			case FK_TIMESTAMP:
+			case PAYLOAD_INSTANT:
 				get_bytes(&p, &fv->timestamp, sizeof(TimestampTz));
 				break;
-			case FK_GEO:
+			case PAYLOAD_PAIR:
 				get_bytes(&p, &fv->latitude, sizeof(double));
 				get_bytes(&p, &fv->longitude, sizeof(double));
 				break;
-			case FK_STATUS:
-			case FK_TEXT:
-			case FK_EMAIL:
-			case FK_DECIMAL:
-			case FK_METADATA:
+			case PAYLOAD_SPAN:
 				unpack_span(&p, texts, &fv->value);
 				break;
 		}

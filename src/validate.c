@@ -463,6 +463,21 @@ check_element(IssueList *issues, int index, const JsonValue *element,
 	}
 }
 
+/* A batch of n consumers, over fanfare.max_batch_size. */
+static void
+max_length_issue(IssueList *issues, const JsonValue *consumers, int n)
+{
+	Issue	   *issue = issue_add(issues, "validation", "max_length", "length",
+								  psprintf("<=%d", fanfare_max_batch_size));
+
+	/* the array's output, as Valibot does: one issue, so still linear */
+	issue_set_input(issue, consumers);
+	issue->input_kind = INPUT_BATCH_OUTPUT;
+	issue->received = psprintf("%d", n);
+	bound_issue(issue, fanfare_max_batch_size);
+	issue_path_body(issue, false);
+}
+
 int
 batch_walk(const JsonValue *body, IssueList *issues, ConsumerSink sink, void *sink_arg,
 		   JsonValue *consumers_out)
@@ -537,16 +552,6 @@ batch_walk(const JsonValue *body, IssueList *issues, ConsumerSink sink, void *si
 	pfree(values);
 
 	if (!batch_size_allowed(n) && !issues->schema_seen)
-	{
-		Issue	   *issue = issue_add(issues, "validation", "max_length", "length",
-									  psprintf("<=%d", fanfare_max_batch_size));
-
-		/* the array's output, as Valibot does: one issue, so still linear */
-		issue_set_input(issue, &consumers);
-		issue->input_kind = INPUT_BATCH_OUTPUT;
-		issue->received = psprintf("%d", n);
-		bound_issue(issue, fanfare_max_batch_size);
-		issue_path_body(issue, false);
-	}
+		max_length_issue(issues, &consumers, n);
 	return n;
 }

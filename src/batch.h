@@ -46,10 +46,7 @@ extern int	batch_add_consumer(BatchContext *batch, const ConsumerValues *consume
 /* As jsonb (create_consumers), written in jsonb's binary layout. */
 typedef struct ResponseWriter
 {
-	StringInfoData buf;			/* a Jsonb datum under construction */
-	int			n;				/* elements announced */
-	int			count;			/* elements written */
-	int			data_start;		/* where the array's element data starts */
+	JsonbArrayWriter array;		/* jsonb_util.c lays out the bytes */
 } ResponseWriter;
 
 extern void response_begin(ResponseWriter *w, int n);

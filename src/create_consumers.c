@@ -275,9 +275,8 @@ expected_consumers(const JsonValue *body)
 	int			n;
 
 	if (body->kind != JSON_OBJECT || !json_lookup(body, "consumers", 9, &consumers) ||
-		consumers.kind != JSON_ARRAY)
+		!json_array_length_known(&consumers, &n))
 		return 0;
-	n = JsonContainerSize((const JsonbContainer *) consumers.data);
 	return batch_size_allowed(n) ? n : 0;
 }
 

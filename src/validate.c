@@ -489,6 +489,7 @@ batch_walk(const JsonValue *body, IssueList *issues, ConsumerSink sink, void *si
 	MemoryContext element_cxt;
 	MemoryContext old;
 	int			n = 0;
+	int			known;
 	bool		emitting;
 
 	if (!json_is_container(body))
@@ -521,8 +522,7 @@ batch_walk(const JsonValue *body, IssueList *issues, ConsumerSink sink, void *si
 	 * reset after each element, unless the element's issues point into it.
 	 */
 	emitting = sink != NULL &&
-		(consumers.source != FROM_JSONB ||
-		 batch_size_allowed(JsonContainerSize((const JsonbContainer *) consumers.data)));
+		(!json_array_length_known(&consumers, &known) || batch_size_allowed(known));
 	values = palloc(sizeof(ConsumerValues));
 	element_cxt = AllocSetContextCreate(CurrentMemoryContext, "fanfare element",
 										ALLOCSET_SMALL_SIZES);

@@ -82,18 +82,6 @@ static uint32 field_hash_seed;
 int			field_name_length[FIELD_COUNT];
 int			metadata_field = -1;
 
-/*
- * Compare two object keys the way jsonb orders them: shorter first, then
- * bytewise.  A jsonb object's keys are stored in this order.
- */
-int
-jsonb_key_cmp(const char *a, int alen, const char *b, int blen)
-{
-	if (alen != blen)
-		return alen < blen ? -1 : 1;
-	return memcmp(a, b, alen);
-}
-
 /* The slot of key[0..len) in field_hash_slots under seed. */
 static inline uint32
 field_hash(const char *key, int len, uint32 seed)

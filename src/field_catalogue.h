@@ -54,7 +54,6 @@ extern int	metadata_field;		/* index of the FK_METADATA field, or -1 */
 
 extern void field_catalogue_init(void);
 extern int	field_index(const char *name, int len);
-extern int	jsonb_key_cmp(const char *a, int alen, const char *b, int blen);
 
 /* An element's values by catalogue field (found[f] false when absent). */
 extern void element_fields(const JsonValue *element, JsonValue *slots, bool *found);

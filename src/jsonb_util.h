@@ -143,6 +143,18 @@ jsonb_root_node(const Jsonb *jb, JsonbNode *node)
 	}
 }
 
+/*
+ * Compare two object keys the way jsonb orders them: shorter first, then
+ * bytewise.  A jsonb object's keys are stored in this order.
+ */
+static inline int
+jsonb_key_cmp(const char *a, int alen, const char *b, int blen)
+{
+	if (alen != blen)
+		return alen < blen ? -1 : 1;
+	return memcmp(a, b, alen);
+}
+
 /* The number of elements of an array container (pairs of an object). */
 static inline int
 jsonb_container_size(const char *container)

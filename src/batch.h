@@ -66,7 +66,9 @@ typedef struct ResponseTexts
 	Tuplestorestate *store;
 	TupleDesc	desc;
 	struct TupleTableSlot *slot;
-	StringInfoData buf;			/* the record being packed, as a varlena */
+	StringInfoData buf;			/* records not yet in the store, as a varlena */
+	StringInfoData block;		/* the records being printed */
+	int			pos;			/* the next one's offset in block */
 	int			count;			/* records kept */
 	int			returned;		/* records printed */
 	ConsumerValues consumer;	/* the one being printed */

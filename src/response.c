@@ -538,8 +538,11 @@ unpack_span(const char **p, const ResponseTexts *texts, JsonValue *v)
 		json_from_text_span(v, v->kind, texts->base + offset, len);
 }
 
-/* The record at p back into consumer (what the text response reads). */
-static void
+/*
+ * The record at p back into consumer (what the text response reads).
+ * Returns where the next record starts.
+ */
+static const char *
 unpack_record(const char *p, const ResponseTexts *texts, ConsumerValues *consumer)
 {
 	uint8		f;
@@ -572,7 +575,15 @@ unpack_record(const char *p, const ResponseTexts *texts, ConsumerValues *consume
 				break;
 		}
 	}
+	return p;
 }
+
+/*
+ * Records are kept in blocks of about RECORD_BLOCK bytes, one tuple each:
+ * the tuplestore's memory is then what the records take, not a chunk per
+ * record, and a file holds few, large tuples.
+ */
+#define RECORD_BLOCK 32768
 
 /*
  * An empty store for a body read as text (body: its root), in the current
@@ -584,48 +595,75 @@ response_texts_begin(ResponseTexts *texts, const JsonValue *body)
 	texts->base = body->data;
 	texts->base_len = body->len;
 	texts->desc = CreateTemplateTupleDesc(1);
-	TupleDescInitEntry(texts->desc, 1, "consumer", BYTEAOID, -1, 0);
+	TupleDescInitEntry(texts->desc, 1, "records", BYTEAOID, -1, 0);
 	texts->store = tuplestore_begin_heap(false, false, work_mem);
 	texts->slot = MakeSingleTupleTableSlot(texts->desc, &TTSOpsMinimalTuple);
 	initStringInfo(&texts->buf);
+	appendStringInfoSpaces(&texts->buf, VARHDRSZ);
+	initStringInfo(&texts->block);
+	texts->pos = 0;
 	texts->count = 0;
 	texts->returned = 0;
+}
+
+/* The records packed since the last block, as one tuple. */
+static void
+flush_block(ResponseTexts *texts)
+{
+	Datum		value = PointerGetDatum(texts->buf.data);
+	bool		isnull = false;
+
+	if (texts->buf.len == VARHDRSZ)
+		return;
+	SET_VARSIZE(texts->buf.data, texts->buf.len);
+	tuplestore_putvalues(texts->store, texts->desc, &value, &isnull);
+	resetStringInfo(&texts->buf);
+	appendStringInfoSpaces(&texts->buf, VARHDRSZ);
 }
 
 /* Keep one staged consumer's record. */
 void
 response_texts_add(ResponseTexts *texts, const ConsumerValues *consumer)
 {
-	Datum		value;
-	bool		isnull = false;
-
 	Assert(consumer->index == texts->count);
-	resetStringInfo(&texts->buf);
-	appendStringInfoSpaces(&texts->buf, VARHDRSZ);
 	pack_record(&texts->buf, texts, consumer);
-	SET_VARSIZE(texts->buf.data, texts->buf.len);
-	value = PointerGetDatum(texts->buf.data);
-	tuplestore_putvalues(texts->store, texts->desc, &value, &isnull);
 	texts->count++;
+	if (texts->buf.len >= RECORD_BLOCK)
+		flush_block(texts);
+}
+
+/* The next block of records, copied into texts->block (the caller's memory may go). */
+static void
+next_block(ResponseTexts *texts)
+{
+	bytea	   *records;
+	bool		isnull;
+
+	flush_block(texts);
+	if (!tuplestore_gettupleslot(texts->store, true, false, texts->slot))
+		elog(ERROR, "no more consumers to return");
+	records = (bytea *) DatumGetPointer(slot_getattr(texts->slot, 1, &isnull));
+	/* a block comes back uncompressed, its header maybe short */
+	Assert(!isnull && !VARATT_IS_COMPRESSED(records) && !VARATT_IS_EXTERNAL(records));
+	resetStringInfo(&texts->block);
+	appendBinaryStringInfo(&texts->block, VARDATA_ANY(records), VARSIZE_ANY_EXHDR(records));
+	texts->pos = 0;
+	/* a tuple read back from the file is in the caller's memory: free it now */
+	ExecClearTuple(texts->slot);
 }
 
 /* Append the next kept consumer's JSON text to out, in staging order. */
 void
 response_texts_next(ResponseTexts *texts, const BatchContext *batch, StringInfo out)
 {
-	bytea	   *record;
-	bool		isnull;
+	const char *p;
 
-	if (!tuplestore_gettupleslot(texts->store, true, false, texts->slot))
-		elog(ERROR, "no more consumers to return");
-	record = (bytea *) DatumGetPointer(slot_getattr(texts->slot, 1, &isnull));
-	/* short records come back with a 1-byte header, never compressed */
-	Assert(!isnull && !VARATT_IS_COMPRESSED(record) && !VARATT_IS_EXTERNAL(record));
+	if (texts->pos >= texts->block.len)
+		next_block(texts);
 	texts->consumer.index = texts->returned++;
-	unpack_record(VARDATA_ANY(record), texts, &texts->consumer);
+	p = unpack_record(texts->block.data + texts->pos, texts, &texts->consumer);
+	texts->pos = p - texts->block.data;
 	response_text_consumer(out, batch, &texts->consumer);
-	/* a tuple read back from the file is the caller's memory: free it now */
-	ExecClearTuple(texts->slot);
 }
 
 /* Close the store and its temporary file, if any; done at most once. */

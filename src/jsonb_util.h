@@ -152,7 +152,8 @@ jsonb_key_cmp(const char *a, int alen, const char *b, int blen)
 {
 	if (alen != blen)
 		return alen < blen ? -1 : 1;
-	return memcmp(a, b, alen);
+	/* an empty key may come with no bytes at all */
+	return alen == 0 ? 0 : memcmp(a, b, alen);
 }
 
 /* The number of elements of an array container (pairs of an object). */

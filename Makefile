@@ -11,6 +11,7 @@ OBJS = \
 	src/js_number.o \
 	src/json_text.o \
 	src/json_value.o \
+	src/jsonb_util.o \
 	src/json_print.o \
 	src/email_check.o \
 	src/timestamp_check.o \

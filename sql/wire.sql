@@ -157,3 +157,39 @@ SELECT jsonb_array_length(fanfare.api_create_consumers(:'sk', '{"consumers":[{"e
 ROLLBACK;
 DROP OWNED BY wire_legacy_caller;
 DROP ROLE wire_legacy_caller;
+
+-- a batch whose kept records pass work_mem: they go to a temporary file and
+-- come back whole (escaped strings, numbers, instants, metadata), the same
+-- consumers as the jsonb path creates; a query that stops reading early
+-- leaves no temporary file behind
+BEGIN;
+SET LOCAL work_mem = '64kB';
+SET LOCAL fanfare.max_batch_size = 2000;
+SELECT json_build_object('consumers', json_agg(json_build_object(
+         'emailVerified', true, 'phoneVerified', i % 2 = 0, 'status', 'ACTIVE',
+         'email', 'spill' || i || '@example.com', 'fullName', 'Né "' || i || E'"\t',
+         'activityScore', i / 7.0, 'totalOrders', i, 'aov', '0' || i || '.5',
+         'lastLoginAt', '2024-05-01T12:00:00.5+02:00',
+         'lastGeoCoordinates', json_build_object('latitude', i % 90, 'longitude', -i % 180),
+         'metadata', json_build_object('n', i, 'tags', json_build_array('a', i))) ORDER BY i))::text AS spill_body
+FROM generate_series(1, 1500) i \gset
+SELECT count(*) AS created,
+       md5(string_agg((c::jsonb - 'id' - 'createdAt')::text, ',' ORDER BY n)) AS wire_md5
+FROM fanfare.import_consumers(:'spill_body') WITH ORDINALITY AS t(c, n) \gset
+SELECT :created AS created;
+ROLLBACK;
+BEGIN;
+SET LOCAL fanfare.max_batch_size = 2000;
+SELECT md5(string_agg((e - 'id' - 'createdAt')::text, ',' ORDER BY n)) = :'wire_md5' AS same_as_jsonb_path
+FROM jsonb_array_elements(fanfare.create_consumers(:'spill_body'::jsonb)) WITH ORDINALITY AS t(e, n);
+ROLLBACK;
+BEGIN;
+SET LOCAL work_mem = '64kB';
+SET LOCAL fanfare.max_batch_size = 2000;
+SELECT c->>'email' AS email FROM (SELECT fanfare.import_consumers(:'spill_body') AS c LIMIT 2) s;
+ROLLBACK;
+BEGIN;
+SET LOCAL work_mem = '64kB';
+SET LOCAL fanfare.max_batch_size = 2000;
+SELECT c->>'email' AS email FROM fanfare.import_consumers(:'spill_body') AS c LIMIT 1;
+ROLLBACK;

@@ -46,10 +46,7 @@ extern int	batch_add_consumer(BatchContext *batch, const ConsumerValues *consume
 /* As jsonb (create_consumers), written in jsonb's binary layout. */
 typedef struct ResponseWriter
 {
-	StringInfoData buf;			/* a Jsonb datum under construction */
-	int			n;				/* elements announced */
-	int			count;			/* elements written */
-	int			data_start;		/* where the array's element data starts */
+	JsonbArrayWriter array;		/* jsonb_util.c lays out the bytes */
 } ResponseWriter;
 
 extern void response_begin(ResponseWriter *w, int n);
@@ -57,9 +54,31 @@ extern void response_add(ResponseWriter *w, const BatchContext *batch,
 						 const ConsumerValues *consumer, const Jsonb *metadata);
 extern Jsonb *response_finish(ResponseWriter *w);
 
-/* As JSON text (the wire path): one consumer, compact, document order. */
-extern void response_text_consumer(StringInfo out, const BatchContext *batch,
-								   const ConsumerValues *consumer);
+/*
+ * As JSON text (the wire path): each consumer's record kept, packed, as it
+ * is staged (in memory up to work_mem, then in a temporary file), and
+ * printed compact, in the document's order, when it is sent.
+ */
+typedef struct ResponseTexts
+{
+	const char *base;			/* the body's text, which spans point into */
+	uint32		base_len;
+	Tuplestorestate *store;
+	TupleDesc	desc;
+	struct TupleTableSlot *slot;
+	StringInfoData buf;			/* records not yet in the store, as a varlena */
+	StringInfoData block;		/* the records being printed */
+	int			pos;			/* the next one's offset in block */
+	int			count;			/* records kept */
+	int			returned;		/* records printed */
+	ConsumerValues consumer;	/* the one being printed */
+} ResponseTexts;
+
+extern void response_texts_begin(ResponseTexts *texts, const JsonValue *body);
+extern void response_texts_add(ResponseTexts *texts, const ConsumerValues *consumer);
+extern void response_texts_next(ResponseTexts *texts, const BatchContext *batch,
+								StringInfo out);
+extern void response_texts_end(ResponseTexts *texts);
 
 /* ---- consumer_insert.c: the rows, and the one INSERT ---- */
 typedef struct StagedRows
@@ -129,7 +148,8 @@ extern void idempotency_outcome(const char *outcome);
  * ---- create_consumers.c: one batch, all steps ----
  *
  * Validate, stage, check emails and insert a body for the batch's tenant.
- * With a ResponseWriter, the jsonb response is written on the way.  Any
+ * With a ResponseWriter, the jsonb response is written on the way; with
+ * ResponseTexts, each consumer's JSON text.  Any
  * issue raises 22023 with the 400 body as DETAIL unless issues_out is
  * given: then the issues are left there, nothing is stored, and the caller
  * answers.  With idem (a key), a new batch stores its key in the same
@@ -138,8 +158,8 @@ extern void idempotency_outcome(const char *outcome);
  * Returns the number of consumers created (or replayed).
  */
 extern int	batch_create(BatchContext *batch, const JsonValue *body,
-						 ResponseWriter *response, IssueList *issues_out,
-						 const Idempotency *idem);
+						 ResponseWriter *response, ResponseTexts *texts,
+						 IssueList *issues_out, const Idempotency *idem);
 
 /* Raise the validation error: the 400 body is the DETAIL. */
 extern void report_issues(const IssueList *issues) pg_attribute_noreturn();

@@ -327,8 +327,9 @@ scalar_value(const JsonValue *v, JsonbValue *jv)
 			else
 			{
 				jv->type = jbvNumeric;
-				jv->val.numeric = v->source == FROM_JSONB ? (Numeric) v->data
-					: numeric_from_text(v);
+				jv->val.numeric = json_number_stored(v);
+				if (jv->val.numeric == NULL)
+					jv->val.numeric = numeric_from_text(v);
 			}
 			break;
 		case JSON_TRUE:
@@ -393,15 +394,10 @@ Jsonb *
 metadata_for_storage(const FieldValue *fv)
 {
 	JsonbParseState *state = NULL;
+	Jsonb	   *copy = fv->rebuild ? NULL : json_container_jsonb(&fv->value);
 
-	if (fv->value.source == FROM_JSONB && !fv->rebuild)
-	{
-		Jsonb	   *copy = palloc(VARHDRSZ + fv->value.len);
-
-		SET_VARSIZE(copy, VARHDRSZ + fv->value.len);
-		memcpy(&copy->root, fv->value.data, fv->value.len);
+	if (copy != NULL)
 		return copy;
-	}
 
 	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
 	record_foreach(&fv->value, push_record_entry, &state);

@@ -142,6 +142,7 @@ typedef struct CreateState
 	BatchContext *batch;
 	StagedRows	rows;
 	ResponseWriter *response;
+	ResponseTexts *texts;
 	bool		replay;			/* nothing staged: the batch as its first request made it */
 } CreateState;
 
@@ -165,6 +166,8 @@ add_consumer(void *arg, const ConsumerValues *consumer)
 	if (state->response)
 		response_add(state->response, state->batch, consumer,
 					 metadata && metadata->rebuild ? stored_metadata : NULL);
+	if (state->texts)
+		response_texts_add(state->texts, consumer);
 }
 
 /*
@@ -214,13 +217,13 @@ batch_context_replay(BatchContext *batch, const Idempotency *idem)
 
 int
 batch_create(BatchContext *batch, const JsonValue *body, ResponseWriter *response,
-			 IssueList *issues_out, const Idempotency *idem)
+			 ResponseTexts *texts, IssueList *issues_out, const Idempotency *idem)
 {
 	IssueList	local;
 	IssueList  *issues = issues_out ? issues_out : &local;
 	bool		replay = idem != NULL && idem->state == IDEMPOTENCY_REPLAY;
 	bool		store = idem != NULL && idem->state == IDEMPOTENCY_NEW;
-	CreateState state = {batch, {0}, response, replay};
+	CreateState state = {batch, {0}, response, texts, replay};
 
 	issue_list_init(issues, fanfare_max_issues);
 	if (replay)
@@ -272,9 +275,8 @@ expected_consumers(const JsonValue *body)
 	int			n;
 
 	if (body->kind != JSON_OBJECT || !json_lookup(body, "consumers", 9, &consumers) ||
-		consumers.kind != JSON_ARRAY)
+		!json_array_length_known(&consumers, &n))
 		return 0;
-	n = JsonContainerSize((const JsonbContainer *) consumers.data);
 	return batch_size_allowed(n) ? n : 0;
 }
 
@@ -308,7 +310,7 @@ fanfare_create_consumers(PG_FUNCTION_ARGS)
 	response_begin(&response, expected);
 	MemoryContextSwitchTo(batch_cxt);
 
-	batch_create(&batch, &body, &response, NULL, &idem);
+	batch_create(&batch, &body, &response, NULL, NULL, &idem);
 
 	MemoryContextSwitchTo(caller_cxt);
 	result = response_finish(&response);

@@ -30,24 +30,22 @@
 
 /*
  * ---- SQLSTATEs ----
- * fanfare's own outcomes use implementation-defined subclasses (letter N,
- * outside the ranges the SQL standard reserves), one code per outcome a
- * client must tell apart.  The README's table lists them with the standard
- * codes fanfare also raises: 22023 (the batch has issues), 28000 (no
- * tenant), 22004 (null body), 54000 (response too large).
+ * fanfare's own outcomes, ERRCODE_FANFARE_<NAME>, from the table in
+ * sqlstates.h, which the gateway is built from too.  The README's table
+ * lists them with the standard codes fanfare also raises: 22023 (the batch
+ * has issues), 28000 (no tenant), 22004 (null body), 54000 (response too
+ * large).
  */
-#define ERRCODE_FANFARE_NOT_JSON		MAKE_SQLSTATE('2','2','N','0','1')
-#define ERRCODE_FANFARE_UNSTORABLE_JSON	MAKE_SQLSTATE('2','2','N','0','2')
-#define ERRCODE_FANFARE_TOO_DEEP		MAKE_SQLSTATE('2','2','N','0','3')
-#define ERRCODE_FANFARE_INVALID_KEY		MAKE_SQLSTATE('2','8','N','0','1')
-#define ERRCODE_FANFARE_SECRET_KEY_REQUIRED	MAKE_SQLSTATE('2','8','N','0','2')
-#define ERRCODE_FANFARE_ORGANIZATION_DISABLED	MAKE_SQLSTATE('4','2','N','0','1')
-#define ERRCODE_FANFARE_IDEMPOTENCY_KEY_REUSED	MAKE_SQLSTATE('2','2','N','0','4')
-#define ERRCODE_FANFARE_INVALID_IDEMPOTENCY_KEY	MAKE_SQLSTATE('2','2','N','0','5')
-#define ERRCODE_FANFARE_IDEMPOTENCY_KEY_IN_USE	MAKE_SQLSTATE('5','5','N','0','1')
-#define ERRCODE_FANFARE_RATE_LIMITED	MAKE_SQLSTATE('5','4','N','0','1')
-/* a notice, not an error: the rate limit after a request (rate_limit.c) */
-#define ERRCODE_FANFARE_RATE_LIMIT_STATUS	MAKE_SQLSTATE('0','1','N','0','1')
+#include "sqlstates.h"
+
+enum
+{
+#define FANFARE_ERRCODE(name, c1, c2, c3, c4, c5, status) \
+	ERRCODE_FANFARE_##name = MAKE_SQLSTATE(c1, c2, c3, c4, c5),
+	FANFARE_SQLSTATES(FANFARE_ERRCODE)
+#undef FANFARE_ERRCODE
+};
+
 
 /* ---- settings (fanfare.c) ---- */
 typedef enum IssueFormat
@@ -73,52 +71,8 @@ batch_size_allowed(int64 n)
 	return n <= fanfare_max_batch_size;
 }
 
-/* ---- the field catalogue (field_catalogue.c) ---- */
-
-/*
- * What a request field is, which fixes how it is validated, stored, defaulted
- * and returned.  Optionality follows from the kind: BOOL and STATUS are
- * required; the number kinds, OBOOL and DECIMAL are optional (absent means
- * the default, null is a type error); the rest are nullish.
- */
-typedef enum FieldKind
-{
-	FK_BOOL,					/* required boolean */
-	FK_OBOOL,					/* optional boolean, default false */
-	FK_STATUS,					/* required picklist ACTIVE | INACTIVE */
-	FK_RANK,					/* integer 0..5, default 0 (smallint) */
-	FK_SCORE,					/* finite number, default 0 (float8) */
-	FK_COUNT,					/* safe integer >= 0, default 0 (bigint) */
-	FK_DECIMAL,					/* ^\d{1,12}(\.\d{1,8})?$, default "0" (numeric) */
-	FK_TIMESTAMP,				/* ISO timestamp naming a real instant (timestamptz) */
-	FK_TEXT,					/* any string (text) */
-	FK_EMAIL,					/* email (text) */
-	FK_GEO,						/* {latitude, longitude} (two float8 columns) */
-	FK_METADATA					/* record of scalars or scalar arrays (jsonb) */
-} FieldKind;
-
-typedef struct FieldDef
-{
-	const char *name;			/* JSON name, e.g. "activityRank" */
-	const char *column;			/* column, e.g. "activity_rank" (geo: prefix) */
-	FieldKind	kind;
-	const char *default_json;	/* what an absent field is, as JSON text;
-								 * NULL: null (or, if required, an issue) */
-} FieldDef;
-
-/* input fields in schema (alphabetical) order, which is issue order */
-#define FIELD_COUNT 41
-extern const FieldDef field_catalogue[FIELD_COUNT];
-#define field_count FIELD_COUNT
-
-/* field indexes sorted the way jsonb sorts object keys (length, then bytes) */
-extern int	field_jsonb_order[];
-extern int	field_name_length[];	/* strlen of each name */
-extern int	metadata_field;		/* index of the FK_METADATA field, or -1 */
-
-extern void field_catalogue_init(void);
-extern int	field_index(const char *name, int len);
-extern int	jsonb_key_cmp(const char *a, int alen, const char *b, int blen);
+/* ---- the field catalogue ---- */
+#include "field_catalogue.h"
 
 /* ---- numbers as JavaScript sees them (js_number.c) ---- */
 extern double numeric_to_js_double(Numeric num);

@@ -17,8 +17,9 @@
 #include "utils/jsonb.h"
 
 #include "fanfare.h"
+#include "json_value.h"
 
-const FieldDef field_catalogue[FIELD_COUNT] = {
+const FieldDef field_catalogue[] = {
 	{"activityRank", "activity_rank", FK_RANK, "0"},
 	{"activityScore", "activity_score", FK_SCORE, "0"},
 	{"activityScoreUpdatedAt", "activity_score_updated_at", FK_TIMESTAMP, NULL},
@@ -62,70 +63,111 @@ const FieldDef field_catalogue[FIELD_COUNT] = {
 	{"verificationCodeExpiresAt", "verification_code_expires_at", FK_TIMESTAMP, NULL},
 };
 
-int			field_jsonb_order[FIELD_COUNT];
+StaticAssertDecl(lengthof(field_catalogue) == FIELD_COUNT,
+				 "FIELD_COUNT must be the number of fields in the catalogue");
+
+/*
+ * A perfect hash of the field names: a seeded FNV-1a of the key's bytes, a
+ * power-of-two table, and the first seed for which no two names share a
+ * slot, found from the catalogue once per backend.  A key is then found
+ * with one hash and one comparison, whatever the catalogue holds.
+ */
+#define FIELD_HASH_SIZE 256
+StaticAssertDecl(FIELD_COUNT < FIELD_HASH_SIZE / 2, "the field hash table is too small");
+StaticAssertDecl(FIELD_COUNT <= PG_INT8_MAX, "field indexes must fit int8");
+
+static int8 field_hash_slots[FIELD_HASH_SIZE];
+static uint32 field_hash_seed;
+
 int			field_name_length[FIELD_COUNT];
 int			metadata_field = -1;
 
-/*
- * Compare two object keys the way jsonb orders them: shorter first, then
- * bytewise.  A jsonb object's keys are stored in this order.
- */
-int
-jsonb_key_cmp(const char *a, int alen, const char *b, int blen)
+/* The slot of key[0..len) in field_hash_slots under seed. */
+static inline uint32
+field_hash(const char *key, int len, uint32 seed)
 {
-	if (alen != blen)
-		return alen < blen ? -1 : 1;
-	return memcmp(a, b, alen);
+	uint32		h = seed ^ (uint32) len;
+
+	for (int i = 0; i < len; i++)
+		h = (h ^ (unsigned char) key[i]) * 16777619;
+	return (h ^ (h >> 16)) & (FIELD_HASH_SIZE - 1);
 }
 
-static int
-field_jsonb_cmp(const void *a, const void *b)
+/* Fill the table under seed; false on a collision. */
+static bool
+field_hash_try(uint32 seed)
 {
-	const FieldDef *fa = &field_catalogue[*(const int *) a];
-	const FieldDef *fb = &field_catalogue[*(const int *) b];
+	memset(field_hash_slots, -1, sizeof(field_hash_slots));
+	for (int i = 0; i < FIELD_COUNT; i++)
+	{
+		uint32		slot = field_hash(field_catalogue[i].name, field_name_length[i], seed);
 
-	return jsonb_key_cmp(fa->name, strlen(fa->name), fb->name, strlen(fb->name));
+		if (field_hash_slots[slot] >= 0)
+			return false;
+		field_hash_slots[slot] = i;
+	}
+	field_hash_seed = seed;
+	return true;
 }
 
 /*
- * Sort the catalogue's indexes into jsonb key order once per backend, so an
- * element's keys can be matched to fields in one merge pass.
+ * Once per backend: the names' lengths, the metadata field and the perfect
+ * hash.
  */
 void
 field_catalogue_init(void)
 {
+	uint32		seed = 2166136261u;
+
 	for (int i = 0; i < field_count; i++)
 	{
-		field_jsonb_order[i] = i;
 		field_name_length[i] = strlen(field_catalogue[i].name);
 		if (field_catalogue[i].kind == FK_METADATA)
 			metadata_field = i;
 	}
-	qsort(field_jsonb_order, field_count, sizeof(int), field_jsonb_cmp);
+	while (!field_hash_try(seed))
+		seed++;
 }
 
-/* The field named name[0..len), or -1: a binary search in jsonb key order. */
+/* The field named name[0..len), or -1: one hash, one comparison. */
 int
 field_index(const char *name, int len)
 {
-	int			lo = 0;
-	int			hi = FIELD_COUNT;
+	int			field = field_hash_slots[field_hash(name, len, field_hash_seed)];
 
-	while (lo < hi)
-	{
-		int			mid = (lo + hi) / 2;
-		int			field = field_jsonb_order[mid];
-		int			cmp = jsonb_key_cmp(field_catalogue[field].name,
-										field_name_length[field], name, len);
-
-		if (cmp == 0)
-			return field;
-		if (cmp < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
+	if (field >= 0 && field_name_length[field] == len &&
+		memcmp(field_catalogue[field].name, name, len) == 0)
+		return field;
 	return -1;
+}
+
+/*
+ * An element's values by catalogue field (found[f] false when absent), in
+ * one pass over its members, from either reader: a later duplicate (text
+ * only) replaces an earlier one, as in JSON.parse.  An element that is not
+ * an object has no fields.
+ */
+void
+element_fields(const JsonValue *element, JsonValue *slots, bool *found)
+{
+	JsonMemberScan scan;
+	JsonValue	key;
+	JsonValue	value;
+
+	memset(found, 0, sizeof(bool) * FIELD_COUNT);
+	if (element->kind != JSON_OBJECT)
+		return;
+	json_members_init(&scan, element);
+	while (json_members_next(&scan, &key, &value))
+	{
+		int			field = field_index(key.data, key.len);
+
+		if (field >= 0)
+		{
+			slots[field] = value;
+			found[field] = true;
+		}
+	}
 }
 
 static const char *

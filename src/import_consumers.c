@@ -16,8 +16,10 @@
  * The body is read in place (json_text.c): no jsonb and no tree of the
  * whole body.  The set-returning functions validate and insert the whole
  * batch on their first call, so any issue raises before a row is sent, and
- * then return one created consumer's JSON per row, re-reading its element
- * from the text: the response is never held whole.  Called in a select
+ * then return one created consumer's JSON per row.  Each consumer's record
+ * is kept, packed, while the body is walked (response.c), and its JSON is
+ * printed from it when the row is sent: no element is decoded twice, and
+ * the response is never held whole.  Called in a select
  * list they stream; called in FROM, the executor materialises their rows.
  */
 #include "postgres.h"
@@ -144,9 +146,8 @@ report_body_problem(const BodyProblem *problem)
 typedef struct WireBatch
 {
 	BatchContext batch;
+	ResponseTexts texts;		/* each created consumer's record */
 	int			next;			/* the next consumer to return */
-	ConsumerValues values;
-	MemoryContext row_cxt;
 } WireBatch;
 
 /*
@@ -167,26 +168,9 @@ wire_batch_create(const char *data, int len, bool check_encoding,
 	if (!read_body(data, len, check_encoding, &body, &problem))
 		report_body_problem(&problem);
 	batch_context_init_for(&wb->batch, org, actor, 0);
-	batch_create(&wb->batch, &body, NULL, NULL, &idem);
-	wb->row_cxt = AllocSetContextCreate(CurrentMemoryContext, "fanfare row",
-										ALLOCSET_SMALL_SIZES);
+	response_texts_begin(&wb->texts, &body);
+	batch_create(&wb->batch, &body, NULL, &wb->texts, NULL, &idem);
 	return wb;
-}
-
-/*
- * Created consumer number i as JSON text, appended to out: its element is
- * read again from the text, which is valid, so no issue can arise.
- */
-static void
-wire_consumer_text(WireBatch *wb, int i, StringInfo out)
-{
-	MemoryContext old;
-
-	MemoryContextReset(wb->row_cxt);
-	old = MemoryContextSwitchTo(wb->row_cxt);
-	consumer_values(&wb->batch.elements[i], i, &wb->values);
-	response_text_consumer(out, &wb->batch, &wb->values);
-	MemoryContextSwitchTo(old);
 }
 
 /* The next row: a json datum in the caller's (per-row) memory. */
@@ -198,12 +182,20 @@ wire_next_row(WireBatch *wb)
 	initStringInfo(&out);
 	enlargeStringInfo(&out, 2048);	/* a consumer is 1.2 to 2 kB of text */
 	appendStringInfoSpaces(&out, VARHDRSZ);
-	wire_consumer_text(wb, wb->next++, &out);
+	response_texts_next(&wb->texts, &wb->batch, &out);
+	wb->next++;
 	SET_VARSIZE(out.data, out.len);
 	return PointerGetDatum(out.data);
 }
 
 typedef WireBatch *(*WireStart) (FunctionCallInfo fcinfo);
+
+/* The end of the rows, or of a query that stopped reading them early. */
+static void
+wire_rows_end(Datum arg)
+{
+	response_texts_end(&((WireBatch *) DatumGetPointer(arg))->texts);
+}
 
 /* The set-returning protocol shared by the SETOF json entry points. */
 static Datum
@@ -218,13 +210,21 @@ wire_rows(FunctionCallInfo fcinfo, WireStart start)
 
 		funcctx = SRF_FIRSTCALL_INIT();
 		old = MemoryContextSwitchTo(funcctx->multi_call_memory_ctx);
-		funcctx->user_fctx = start(fcinfo);
+		wb = start(fcinfo);
+		funcctx->user_fctx = wb;
 		MemoryContextSwitchTo(old);
+		/* the kept texts' temporary file is closed however the query ends */
+		RegisterExprContextCallback(((ReturnSetInfo *) fcinfo->resultinfo)->econtext,
+									wire_rows_end, PointerGetDatum(wb));
 	}
 	funcctx = SRF_PERCALL_SETUP();
 	wb = funcctx->user_fctx;
 	if (wb->next < wb->batch.n)
 		SRF_RETURN_NEXT(funcctx, wire_next_row(wb));
+	/* done: wb goes with the call's memory, so the callback goes first */
+	UnregisterExprContextCallback(((ReturnSetInfo *) fcinfo->resultinfo)->econtext,
+								  wire_rows_end, PointerGetDatum(wb));
+	response_texts_end(&wb->texts);
 	SRF_RETURN_DONE(funcctx);
 }
 
@@ -427,6 +427,27 @@ postgrest_idempotency_header(bool *conflict)
 	return value != NULL ? value : alias;
 }
 
+/* The created consumers as one json array, in the current memory context. */
+static Datum
+wire_array(WireBatch *wb)
+{
+	StringInfoData out;
+
+	initStringInfo(&out);
+	appendStringInfoSpaces(&out, VARHDRSZ);
+	appendStringInfoChar(&out, '[');
+	for (int i = 0; i < wb->batch.n; i++)
+	{
+		if (i > 0)
+			appendStringInfoChar(&out, ',');
+		response_texts_next(&wb->texts, &wb->batch, &out);
+	}
+	appendStringInfoChar(&out, ']');
+	SET_VARSIZE(out.data, out.len);
+	response_texts_end(&wb->texts);
+	return PointerGetDatum(out.data);
+}
+
 PG_FUNCTION_INFO_V1(fanfare_post_consumers_batch);
 
 /*
@@ -448,7 +469,6 @@ fanfare_post_consumers_batch(PG_FUNCTION_ARGS)
 	BodyProblem problem;
 	WireBatch  *wb;
 	IssueList	issues;
-	StringInfoData out;
 	Datum		result;
 	char	   *header;
 	const char *key;
@@ -505,32 +525,23 @@ fanfare_post_consumers_batch(PG_FUNCTION_ARGS)
 
 	wb = palloc0(sizeof(WireBatch));
 	batch_context_init_for(&wb->batch, &org, tenant_actor(), 0);
-	if (batch_create(&wb->batch, &body, NULL, &issues, &idem) < 0)
+	response_texts_begin(&wb->texts, &body);
+	if (batch_create(&wb->batch, &body, NULL, &wb->texts, &issues, &idem) < 0)
 	{
 		char	   *answer = issue_list_error_body(&issues);
 
+		response_texts_end(&wb->texts);
 		MemoryContextSwitchTo(caller_cxt);
 		result = postgrest_answer(400, answer);
 		MemoryContextDelete(batch_cxt);
 		return result;
 	}
 
-	wb->row_cxt = AllocSetContextCreate(batch_cxt, "fanfare row", ALLOCSET_SMALL_SIZES);
 	MemoryContextSwitchTo(caller_cxt);
 	if (idem.state == IDEMPOTENCY_REPLAY)
 		set_local("response.headers",
 				  rate_limit_response_headers(&charge, "\"Idempotent-Replayed\": \"true\""));
-	initStringInfo(&out);
-	appendStringInfoSpaces(&out, VARHDRSZ);
-	appendStringInfoChar(&out, '[');
-	for (int i = 0; i < wb->batch.n; i++)
-	{
-		if (i > 0)
-			appendStringInfoChar(&out, ',');
-		wire_consumer_text(wb, i, &out);
-	}
-	appendStringInfoChar(&out, ']');
-	SET_VARSIZE(out.data, out.len);
+	result = wire_array(wb);
 	MemoryContextDelete(batch_cxt);
-	PG_RETURN_POINTER(out.data);
+	return result;
 }

@@ -29,7 +29,6 @@
 #include "fanfare.h"
 #include "issue_list.h"
 #include "json_print.h"
-#include "validate.h"
 
 /*
  * An empty list whose issues live in the current memory context, wherever

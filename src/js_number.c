@@ -296,6 +296,52 @@ shorten_at_interval_end(double d, const char *digits, int k, int *n, char *out)
 }
 
 /*
+ * Number#toString's layout of the value 0.digits[0..k) * 10^n at out:
+ * plain digits up to 21 before the point, down to 6 zeros after it,
+ * exponent form beyond.  Returns the end of what it wrote.
+ */
+static char *
+js_number_layout(char *out, const char *digits, int k, int n)
+{
+	if (k <= n && n <= 21)
+	{
+		memcpy(out, digits, k);
+		out += k;
+		for (int i = k; i < n; i++)
+			*out++ = '0';
+	}
+	else if (0 < n && n <= 21)
+	{
+		memcpy(out, digits, n);
+		out += n;
+		*out++ = '.';
+		memcpy(out, digits + n, k - n);
+		out += k - n;
+	}
+	else if (-6 < n && n <= 0)
+	{
+		*out++ = '0';
+		*out++ = '.';
+		for (int i = 0; i < -n; i++)
+			*out++ = '0';
+		memcpy(out, digits, k);
+		out += k;
+	}
+	else
+	{
+		*out++ = digits[0];
+		if (k > 1)
+		{
+			*out++ = '.';
+			memcpy(out, digits + 1, k - 1);
+			out += k - 1;
+		}
+		out += sprintf(out, "e%c%d", n - 1 >= 0 ? '+' : '-', abs(n - 1));
+	}
+	return out;
+}
+
+/*
  * Print a double as JavaScript's Number#toString does; returns the length.
  * The shortest round-tripping digits come from PostgreSQL's Ryu; only the
  * layout (where JavaScript switches to exponent form) is done here.
@@ -371,41 +417,7 @@ js_number_format(double d, char *buf)
 		digits = shortened;
 	}
 
-	if (k <= n && n <= 21)
-	{
-		memcpy(out, digits, k);
-		out += k;
-		for (int i = k; i < n; i++)
-			*out++ = '0';
-	}
-	else if (0 < n && n <= 21)
-	{
-		memcpy(out, digits, n);
-		out += n;
-		*out++ = '.';
-		memcpy(out, digits + n, k - n);
-		out += k - n;
-	}
-	else if (-6 < n && n <= 0)
-	{
-		*out++ = '0';
-		*out++ = '.';
-		for (int i = 0; i < -n; i++)
-			*out++ = '0';
-		memcpy(out, digits, k);
-		out += k;
-	}
-	else
-	{
-		*out++ = digits[0];
-		if (k > 1)
-		{
-			*out++ = '.';
-			memcpy(out, digits + 1, k - 1);
-			out += k - 1;
-		}
-		out += sprintf(out, "e%c%d", n - 1 >= 0 ? '+' : '-', abs(n - 1));
-	}
+	out = js_number_layout(out, digits, k, n);
 	*out = '\0';
 	return out - buf;
 }

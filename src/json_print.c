@@ -156,7 +156,7 @@ print_json_value(JsonPrinter *p, const JsonValue *v)
 	if (write_json_literal(out, v->kind))
 		return;
 	/* a text container is read again by each level that prints it */
-	if ((v->kind == JSON_STRING || v->kind == JSON_NUMBER || v->source == FROM_TEXT) &&
+	if (!(json_is_container(v) && json_text_span(v) == 0) &&
 		!json_printer_read(p, v->len))
 		return;
 	switch (v->kind)

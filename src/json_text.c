@@ -371,6 +371,12 @@ check_literal(TextCheck *tc, const char *word, int len)
 /*
  * Check text[0..len) and describe its root value.  On failure, *offset is
  * the byte at which the text stopped being JSON.
+ *
+ * This is the lexer's main loop, and it is longer than the 80 lines other
+ * functions keep to on purpose: one loop with an explicit stack (no
+ * recursion, so no depth limit but JSON_TEXT_MAX_DEPTH) whose states, a
+ * value then what may follow it, read best in one place; the tokens
+ * themselves are read by the helpers above.
  */
 JsonTextError
 json_text_read(const char *text, int len, JsonValue *root, int *offset)

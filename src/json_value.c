@@ -524,3 +524,44 @@ record_foreach(const JsonValue *record, RecordEntryFn fn, void *arg)
 	json_iter_end(&it);
 	return differs;
 }
+
+/* An array's length, when it is known without reading the array (jsonb). */
+bool
+json_array_length_known(const JsonValue *array, int *n)
+{
+	if (array->source != FROM_JSONB || array->kind != JSON_ARRAY)
+		return false;
+	*n = jsonb_container_size(array->data);
+	return true;
+}
+
+/* A copy of a container read from jsonb as a jsonb datum; NULL from text. */
+Jsonb *
+json_container_jsonb(const JsonValue *container)
+{
+	Jsonb	   *copy;
+
+	if (container->source != FROM_JSONB || !json_is_container(container))
+		return NULL;
+	copy = palloc(VARHDRSZ + container->len);
+	SET_VARSIZE(copy, VARHDRSZ + container->len);
+	memcpy(&copy->root, container->data, container->len);
+	return copy;
+}
+
+/* The numeric a number read from jsonb is stored as; NULL from text. */
+Numeric
+json_number_stored(const JsonValue *number)
+{
+	Assert(number->kind == JSON_NUMBER);
+	return number->source == FROM_JSONB ? (Numeric) number->data : NULL;
+}
+
+/* Bytes of request text the value spans: 0 for a container read from jsonb. */
+uint32
+json_text_span(const JsonValue *v)
+{
+	if (v->source == FROM_JSONB && json_is_container(v))
+		return 0;
+	return v->len;
+}

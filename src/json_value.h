@@ -23,7 +23,7 @@
 
 #include "postgres.h"
 
-#include "jsonb_walk.h"
+#include "jsonb_util.h"
 
 typedef enum JsonKind
 {
@@ -75,13 +75,36 @@ json_string_equals(const JsonValue *v, const char *s, int len)
 	return v->kind == JSON_STRING && v->len == (uint32) len && memcmp(v->data, s, len) == 0;
 }
 
-/* The value of a jsonb child (see jsonb_walk.h). */
+/* A value of kind at data[0..len) of request text (its children found by scanning). */
+static inline void
+json_from_text_span(JsonValue *v, JsonKind kind, const char *data, uint32 len)
+{
+	v->kind = kind;
+	v->source = FROM_TEXT;
+	v->len = len;
+	v->data = data;
+	v->outline = NULL;
+}
+
+/* The value of a jsonb child (see jsonb_util.h). */
 extern void json_from_jsonb_node(const JsonbNode *node, JsonValue *v);
 extern void json_from_jsonb(const Jsonb *jb, JsonValue *root);
 
 /* A number as JSON.parse reads it: the nearest double, +-Infinity beyond. */
 extern double json_number(const JsonValue *v);
 extern bool json_number_is_infinite(const JsonValue *v);
+
+/*
+ * What only the reader knows, asked without naming it: an array's length
+ * when it is known without reading the array (jsonb), the jsonb datum of a
+ * container stored as one (NULL from text), the numeric of a number stored
+ * as one (NULL from text), and the bytes of request text a value spans
+ * (what printing it reads; 0 for a jsonb container).
+ */
+extern bool json_array_length_known(const JsonValue *array, int *n);
+extern Jsonb *json_container_jsonb(const JsonValue *container);
+extern Numeric json_number_stored(const JsonValue *number);
+extern uint32 json_text_span(const JsonValue *v);
 
 /* Object member by key; of a key given twice, the last. */
 extern bool json_lookup(const JsonValue *object, const char *key, int keylen,

@@ -20,6 +20,9 @@
 
 #include <math.h>
 
+#include "catalog/pg_type.h"
+#include "executor/tuptable.h"
+#include "miscadmin.h"
 #include "utils/fmgrprotos.h"
 #include "utils/memutils.h"
 
@@ -91,10 +94,8 @@ static ResponseEntry jsonb_entries[NENTRIES];	/* jsonb order */
 static ResponseEntry text_entries[NENTRIES];	/* the document's order */
 static char *text_keys[NENTRIES];	/* ",\"name\":" (no comma first) */
 static int	text_key_lens[NENTRIES];
-static char *keys_blob;
-static int	keys_blob_len;
-static JEntry key_jentries[NENTRIES];
-static Numeric small_ints[6];	/* 0..5: every rank, most counts */
+static JsonbKeys jsonb_keys;		/* the jsonb order's keys */
+static JsonbKeys geo_keys;		/* latitude, longitude */
 static ResponseValue field_defaults[FIELD_COUNT];
 
 static int
@@ -150,11 +151,13 @@ default_value(const FieldDef *field, ResponseValue *rv)
 static void
 response_init_once(void)
 {
+	static bool initialized = false;
+	static const char *const geo_names[] = {"latitude", "longitude"};
+	const char *names[NENTRIES];
 	MemoryContext old;
 	int			n = 0;
-	int			offset = 0;
 
-	if (keys_blob)
+	if (initialized)
 		return;
 	old = MemoryContextSwitchTo(TopMemoryContext);
 	for (int i = 0; i < FIELD_COUNT; i++)
@@ -175,20 +178,11 @@ response_init_once(void)
 	{
 		text_keys[i] = psprintf("%s\"%s\":", i == 0 ? "" : ",", text_entries[i].name);
 		text_key_lens[i] = strlen(text_keys[i]);
-		keys_blob_len += strlen(jsonb_entries[i].name);
+		names[i] = jsonb_entries[i].name;
 	}
-	keys_blob = palloc(keys_blob_len);
-	for (int i = 0; i < NENTRIES; i++)
-	{
-		int			len = strlen(jsonb_entries[i].name);
-
-		memcpy(keys_blob + offset, jsonb_entries[i].name, len);
-		offset += len;
-		key_jentries[i] = JENTRY_ISSTRING |
-			(i % JB_OFFSET_STRIDE == 0 ? JENTRY_HAS_OFF | offset : len);
-	}
-	for (int i = 0; i < lengthof(small_ints); i++)
-		small_ints[i] = int64_to_numeric(i);
+	jsonb_keys_init(&jsonb_keys, names, NENTRIES);
+	jsonb_keys_init(&geo_keys, geo_names, lengthof(geo_names));
+	initialized = true;
 	MemoryContextSwitchTo(old);
 }
 
@@ -296,117 +290,7 @@ response_value(const ResponseEntry *e, const BatchContext *batch,
 	}
 }
 
-/* ---- as jsonb: low-level writing into the buffer ---- */
-
-/* Reserve n bytes at the end of the buffer (filled in later). */
-static void
-reserve(StringInfo buf, int n)
-{
-	enlargeStringInfo(buf, n);
-	memset(buf->data + buf->len, 0, n);
-	buf->len += n;
-	buf->data[buf->len] = '\0';
-}
-
-static void
-pad_to_int(StringInfo buf)
-{
-	while (buf->len % sizeof(uint32) != 0)
-		appendStringInfoCharMacro(buf, '\0');
-}
-
-/* A numeric, always with a 4-byte header as jsonb stores them. */
-static uint32
-put_numeric(StringInfo buf, Numeric num)
-{
-	uint32		size = VARSIZE_ANY_EXHDR(num);
-	int			at;
-
-	pad_to_int(buf);
-	at = buf->len;
-	reserve(buf, VARHDRSZ);
-	SET_VARSIZE(buf->data + at, size + VARHDRSZ);
-	appendBinaryStringInfo(buf, VARDATA_ANY(num), size);
-	return JENTRY_ISNUMERIC;
-}
-
-static uint32
-put_double(StringInfo buf, double d)
-{
-	if (d == 0)
-		return put_numeric(buf, small_ints[0]);
-	return put_numeric(buf, js_double_to_numeric(d));
-}
-
-static uint32
-put_integer(StringInfo buf, double d)
-{
-	if (d >= 0 && d < lengthof(small_ints))
-		return put_numeric(buf, small_ints[(int) d]);
-	return put_numeric(buf, int64_to_numeric((int64) d));
-}
-
-static uint32
-put_string(StringInfo buf, const char *s, int len)
-{
-	appendBinaryStringInfo(buf, s, len);
-	return JENTRY_ISSTRING;
-}
-
-/*
- * Close a child of a container whose data starts at data_start: its JEntry
- * holds its length, or every JB_OFFSET_STRIDE'th child its end offset.
- */
-static JEntry
-close_child(StringInfo buf, int data_start, int child_start, int index, uint32 type)
-{
-	int			end = buf->len - data_start;
-
-	if (end > JENTRY_OFFLENMASK)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("consumers batch response is too large"),
-				 errdetail("The created consumers exceed the maximum size of a jsonb value (%d bytes).",
-						   JENTRY_OFFLENMASK),
-				 errhint("Send the consumers in smaller batches, or use fanfare.import_consumers(text), which streams its response.")));
-	if (index % JB_OFFSET_STRIDE == 0)
-		return type | JENTRY_HAS_OFF | end;
-	return type | (buf->len - child_start);
-}
-
-/* {"latitude": ..., "longitude": ...} */
-static uint32
-put_geo(StringInfo buf, double latitude, double longitude)
-{
-	static const char geo_keys[] = "latitudelongitude";
-	uint32		header = 2 | JB_FOBJECT;
-	JEntry		je[4] = {JENTRY_ISSTRING | JENTRY_HAS_OFF | 8, JENTRY_ISSTRING | 9, 0, 0};
-	int			jentries;
-	int			data_start;
-	int			child;
-
-	pad_to_int(buf);
-	appendBinaryStringInfo(buf, (char *) &header, sizeof(header));
-	jentries = buf->len;
-	reserve(buf, sizeof(je));
-	data_start = buf->len;
-	appendBinaryStringInfo(buf, geo_keys, 17);
-	child = buf->len;
-	je[2] = close_child(buf, data_start, child, 2, put_double(buf, latitude));
-	child = buf->len;
-	je[3] = close_child(buf, data_start, child, 3, put_double(buf, longitude));
-	memcpy(buf->data + jentries, je, sizeof(je));
-	return JENTRY_ISCONTAINER;
-}
-
-/* A container copied as it is. */
-static uint32
-put_container(StringInfo buf, const char *data, int len)
-{
-	pad_to_int(buf);
-	appendBinaryStringInfo(buf, data, len);
-	return JENTRY_ISCONTAINER;
-}
+/* ---- as jsonb (jsonb_util.c writes the bytes) ---- */
 
 /* One property's value, in jsonb's layout; metadata: the stored form. */
 static uint32
@@ -415,27 +299,26 @@ put_value(StringInfo buf, const ResponseValue *rv, const Jsonb *rebuilt_metadata
 	switch (rv->kind)
 	{
 		case RV_NULL:
-			return JENTRY_ISNULL;
+			return jsonb_put_null();
 		case RV_FALSE:
-			return JENTRY_ISBOOL_FALSE;
+			return jsonb_put_bool(false);
 		case RV_TRUE:
-			return JENTRY_ISBOOL_TRUE;
+			return jsonb_put_bool(true);
 		case RV_INTEGER:
-			return put_integer(buf, rv->number);
+			return jsonb_put_integer(buf, rv->number);
 		case RV_DOUBLE:
-			return put_double(buf, rv->number);
+			return jsonb_put_double(buf, rv->number);
 		case RV_STRING:
-			return put_string(buf, rv->string, rv->len);
+			return jsonb_put_string(buf, rv->string, rv->len);
 		case RV_GEO:
-			return put_geo(buf, rv->number, rv->longitude);
+			return jsonb_put_number_pair(buf, &geo_keys, rv->number, rv->longitude);
 		case RV_METADATA:
-			Assert(rv->metadata->value.source == FROM_JSONB || rebuilt_metadata);
 			if (rebuilt_metadata)
-				return put_container(buf, (const char *) &rebuilt_metadata->root,
-									 VARSIZE(rebuilt_metadata) - VARHDRSZ);
-			return put_container(buf, rv->metadata->value.data, rv->metadata->value.len);
+				return jsonb_put_jsonb(buf, rebuilt_metadata);
+			/* from jsonb (create_consumers), the value's own container */
+			return jsonb_put_container(buf, rv->metadata->value.data, rv->metadata->value.len);
 	}
-	return JENTRY_ISNULL;
+	return jsonb_put_null();
 }
 
 /* ---- as jsonb: the response array ---- */
@@ -444,14 +327,8 @@ void
 response_begin(ResponseWriter *w, int n)
 {
 	response_init_once();
-	initStringInfo(&w->buf);
-	w->n = n;
-	w->count = 0;
-	/* a consumer takes about 1.5 kB: size the buffer once, not by doubling */
-	enlargeStringInfo(&w->buf, (int) Min((Size) n * 1536, MaxAllocSize / 2));
-	/* varlena header, array header, one JEntry per element */
-	reserve(&w->buf, VARHDRSZ + sizeof(uint32) + sizeof(JEntry) * n);
-	w->data_start = w->buf.len;
+	/* a consumer takes about 1.5 kB */
+	jsonb_array_begin(&w->array, n, 1536);
 }
 
 /* Append one created consumer; metadata is its rewritten metadata, if any. */
@@ -459,55 +336,36 @@ void
 response_add(ResponseWriter *w, const BatchContext *batch,
 			 const ConsumerValues *consumer, const Jsonb *metadata)
 {
-	StringInfo	buf = &w->buf;
-	uint32		header = NENTRIES | JB_FOBJECT;
+	StringInfo	buf = &w->array.buf;
 	JEntry		values[NENTRIES];
-	int			element_start;
+	int			element_start = buf->len;
 	int			jentries;
 	int			data_start;
-	JEntry		element_je;
 
-	Assert(w->count < w->n);
-	element_start = buf->len;
-	pad_to_int(buf);
-	appendBinaryStringInfo(buf, (char *) &header, sizeof(header));
-	jentries = buf->len;
-	reserve(buf, sizeof(JEntry) * 2 * NENTRIES);
-	data_start = buf->len;
-	appendBinaryStringInfo(buf, keys_blob, keys_blob_len);
-
+	data_start = jsonb_object_begin(buf, &jsonb_keys, &jentries);
 	for (int i = 0; i < NENTRIES; i++)
 	{
 		ResponseValue rv;
 		int			child_start = buf->len;
 
 		response_value(&jsonb_entries[i], batch, consumer, &rv);
-		values[i] = close_child(buf, data_start, child_start, NENTRIES + i,
-								put_value(buf, &rv, metadata));
+		values[i] = jsonb_close_child(buf, data_start, child_start, NENTRIES + i,
+									  put_value(buf, &rv, metadata));
 	}
-	memcpy(buf->data + jentries, key_jentries, sizeof(key_jentries));
-	memcpy(buf->data + jentries + sizeof(key_jentries), values, sizeof(values));
-
-	element_je = close_child(buf, w->data_start, element_start, w->count, JENTRY_ISCONTAINER);
-	memcpy(buf->data + VARHDRSZ + sizeof(uint32) + sizeof(JEntry) * w->count,
-		   &element_je, sizeof(JEntry));
-	w->count++;
+	jsonb_array_element_end(&w->array, element_start,
+							jsonb_object_end(buf, &jsonb_keys, jentries, values));
 }
 
 Jsonb *
 response_finish(ResponseWriter *w)
 {
-	uint32		header = w->count | JB_FARRAY;
-
-	Assert(w->count == w->n);
-	memcpy(w->buf.data + VARHDRSZ, &header, sizeof(header));
-	SET_VARSIZE(w->buf.data, w->buf.len);
-	return (Jsonb *) w->buf.data;
+	return jsonb_array_finish(&w->array);
 }
 
 /* ---- as JSON text ---- */
 
-void
+/* One consumer as JSON text, appended to out. */
+static void
 response_text_consumer(StringInfo out, const BatchContext *batch,
 					   const ConsumerValues *consumer)
 {
@@ -553,4 +411,268 @@ response_text_consumer(StringInfo out, const BatchContext *batch,
 		}
 	}
 	appendStringInfoChar(out, '}');
+}
+
+/*
+ * ---- the wire path's kept records ----
+ *
+ * What the text response needs of a staged consumer, packed: for each
+ * present field its index, its JSON kind and its decoded value (a number, an
+ * instant, a coordinate pair, or a span: an offset into the body's text, or
+ * the bytes themselves when the reader decoded escapes).  About a third of
+ * the element's size, so a batch's records rarely leave memory, and the
+ * element is never read again: the text is printed from the record.
+ */
+#define RECORD_END 0xFF
+#define SPAN_INLINE PG_UINT32_MAX
+
+static void
+put_bytes(StringInfo buf, const void *p, int n)
+{
+	appendBinaryStringInfo(buf, (const char *) p, n);
+}
+
+/* What a field's record holds after its kind byte. */
+typedef enum RecordPayload
+{
+	PAYLOAD_NONE,				/* booleans: the kind says it */
+	PAYLOAD_NUMBER,
+	PAYLOAD_INSTANT,
+	PAYLOAD_PAIR,				/* coordinates */
+	PAYLOAD_SPAN				/* strings, metadata */
+} RecordPayload;
+
+static RecordPayload
+record_payload(FieldKind kind)
+{
+	static const RecordPayload payloads[] = {
+		[FK_BOOL] = PAYLOAD_NONE,
+		[FK_OBOOL] = PAYLOAD_NONE,
+		[FK_STATUS] = PAYLOAD_SPAN,
+		[FK_RANK] = PAYLOAD_NUMBER,
+		[FK_SCORE] = PAYLOAD_NUMBER,
+		[FK_COUNT] = PAYLOAD_NUMBER,
+		[FK_DECIMAL] = PAYLOAD_SPAN,
+		[FK_TIMESTAMP] = PAYLOAD_INSTANT,
+		[FK_TEXT] = PAYLOAD_SPAN,
+		[FK_EMAIL] = PAYLOAD_SPAN,
+		[FK_GEO] = PAYLOAD_PAIR,
+		[FK_METADATA] = PAYLOAD_SPAN,
+	};
+
+	return payloads[kind];
+}
+
+/* A string or container value: where it is in the body, or its bytes. */
+static void
+pack_span(StringInfo buf, const ResponseTexts *texts, const JsonValue *v)
+{
+	uint32		len = v->len;
+	uint32		offset = SPAN_INLINE;
+
+	if (v->data >= texts->base && len <= texts->base_len &&
+		(uint32) (v->data - texts->base) <= texts->base_len - len)
+		offset = (uint32) (v->data - texts->base);
+	put_bytes(buf, &offset, sizeof(offset));
+	put_bytes(buf, &len, sizeof(len));
+	if (offset == SPAN_INLINE)
+		put_bytes(buf, v->data, len);
+}
+
+/* One consumer's record, appended to buf. */
+static void
+pack_record(StringInfo buf, const ResponseTexts *texts, const ConsumerValues *consumer)
+{
+	for (int f = 0; f < FIELD_COUNT; f++)
+	{
+		const FieldValue *fv = &consumer->fields[f];
+		uint8		head[2] = {(uint8) f, (uint8) fv->value.kind};
+
+		if (!fv->present)
+			continue;
+		put_bytes(buf, head, sizeof(head));
+		switch (record_payload(field_catalogue[f].kind))
+		{
+			case PAYLOAD_NONE:
+				break;
+			case PAYLOAD_NUMBER:
+				put_bytes(buf, &fv->number, sizeof(double));
+				break;
+			case PAYLOAD_INSTANT:
+				put_bytes(buf, &fv->timestamp, sizeof(TimestampTz));
+				break;
+			case PAYLOAD_PAIR:
+				put_bytes(buf, &fv->latitude, sizeof(double));
+				put_bytes(buf, &fv->longitude, sizeof(double));
+				break;
+			case PAYLOAD_SPAN:
+				pack_span(buf, texts, &fv->value);
+				break;
+		}
+	}
+	appendStringInfoChar(buf, (char) RECORD_END);
+}
+
+/* Read n bytes at *p into out. */
+static inline void
+get_bytes(const char **p, void *out, int n)
+{
+	memcpy(out, *p, n);
+	*p += n;
+}
+
+static void
+unpack_span(const char **p, const ResponseTexts *texts, JsonValue *v)
+{
+	uint32		offset;
+	uint32		len;
+
+	get_bytes(p, &offset, sizeof(offset));
+	get_bytes(p, &len, sizeof(len));
+	if (offset == SPAN_INLINE)
+	{
+		json_from_text_span(v, v->kind, *p, len);
+		*p += len;
+	}
+	else
+		json_from_text_span(v, v->kind, texts->base + offset, len);
+}
+
+/*
+ * The record at p back into consumer (what the text response reads).
+ * Returns where the next record starts.
+ */
+static const char *
+unpack_record(const char *p, const ResponseTexts *texts, ConsumerValues *consumer)
+{
+	uint8		f;
+
+	for (int i = 0; i < FIELD_COUNT; i++)
+		consumer->fields[i].present = false;
+	while ((f = (uint8) *p++) != RECORD_END)
+	{
+		FieldValue *fv = &consumer->fields[f];
+
+		Assert(f < FIELD_COUNT);
+		fv->present = true;
+		fv->value.kind = (JsonKind) (uint8) *p++;
+		switch (record_payload(field_catalogue[f].kind))
+		{
+			case PAYLOAD_NONE:
+				break;
+			case PAYLOAD_NUMBER:
+				get_bytes(&p, &fv->number, sizeof(double));
+				break;
+			case PAYLOAD_INSTANT:
+				get_bytes(&p, &fv->timestamp, sizeof(TimestampTz));
+				break;
+			case PAYLOAD_PAIR:
+				get_bytes(&p, &fv->latitude, sizeof(double));
+				get_bytes(&p, &fv->longitude, sizeof(double));
+				break;
+			case PAYLOAD_SPAN:
+				unpack_span(&p, texts, &fv->value);
+				break;
+		}
+	}
+	return p;
+}
+
+/*
+ * Records are kept in blocks of about RECORD_BLOCK bytes, one tuple each:
+ * the tuplestore's memory is then what the records take, not a chunk per
+ * record, and a file holds few, large tuples.
+ */
+#define RECORD_BLOCK 32768
+
+/*
+ * An empty store for a body read as text (body: its root), in the current
+ * memory context, which it must share.
+ */
+void
+response_texts_begin(ResponseTexts *texts, const JsonValue *body)
+{
+	texts->base = body->data;
+	texts->base_len = body->len;
+	texts->desc = CreateTemplateTupleDesc(1);
+	TupleDescInitEntry(texts->desc, 1, "records", BYTEAOID, -1, 0);
+	texts->store = tuplestore_begin_heap(false, false, work_mem);
+	texts->slot = MakeSingleTupleTableSlot(texts->desc, &TTSOpsMinimalTuple);
+	initStringInfo(&texts->buf);
+	appendStringInfoSpaces(&texts->buf, VARHDRSZ);
+	initStringInfo(&texts->block);
+	texts->pos = 0;
+	texts->count = 0;
+	texts->returned = 0;
+}
+
+/* The records packed since the last block, as one tuple. */
+static void
+flush_block(ResponseTexts *texts)
+{
+	Datum		value = PointerGetDatum(texts->buf.data);
+	bool		isnull = false;
+
+	if (texts->buf.len == VARHDRSZ)
+		return;
+	SET_VARSIZE(texts->buf.data, texts->buf.len);
+	tuplestore_putvalues(texts->store, texts->desc, &value, &isnull);
+	resetStringInfo(&texts->buf);
+	appendStringInfoSpaces(&texts->buf, VARHDRSZ);
+}
+
+/* Keep one staged consumer's record. */
+void
+response_texts_add(ResponseTexts *texts, const ConsumerValues *consumer)
+{
+	Assert(consumer->index == texts->count);
+	pack_record(&texts->buf, texts, consumer);
+	texts->count++;
+	if (texts->buf.len >= RECORD_BLOCK)
+		flush_block(texts);
+}
+
+/* The next block of records, copied into texts->block (the caller's memory may go). */
+static void
+next_block(ResponseTexts *texts)
+{
+	bytea	   *records;
+	bool		isnull;
+
+	flush_block(texts);
+	if (!tuplestore_gettupleslot(texts->store, true, false, texts->slot))
+		elog(ERROR, "no more consumers to return");
+	records = (bytea *) DatumGetPointer(slot_getattr(texts->slot, 1, &isnull));
+	/* a block comes back uncompressed, its header maybe short */
+	Assert(!isnull && !VARATT_IS_COMPRESSED(records) && !VARATT_IS_EXTERNAL(records));
+	resetStringInfo(&texts->block);
+	appendBinaryStringInfo(&texts->block, VARDATA_ANY(records), VARSIZE_ANY_EXHDR(records));
+	texts->pos = 0;
+	/* a tuple read back from the file is in the caller's memory: free it now */
+	ExecClearTuple(texts->slot);
+}
+
+/* Append the next kept consumer's JSON text to out, in staging order. */
+void
+response_texts_next(ResponseTexts *texts, const BatchContext *batch, StringInfo out)
+{
+	const char *p;
+
+	if (texts->pos >= texts->block.len)
+		next_block(texts);
+	texts->consumer.index = texts->returned++;
+	p = unpack_record(texts->block.data + texts->pos, texts, &texts->consumer);
+	texts->pos = p - texts->block.data;
+	response_text_consumer(out, batch, &texts->consumer);
+}
+
+/* Close the store and its temporary file, if any; done at most once. */
+void
+response_texts_end(ResponseTexts *texts)
+{
+	if (texts->store == NULL)
+		return;
+	ExecDropSingleTupleTableSlot(texts->slot);
+	tuplestore_end(texts->store);
+	texts->store = NULL;
 }

@@ -73,6 +73,77 @@ static const int days_in_month[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 
 
 #define UNIX_EPOCH_DAYS_BEFORE_PG	INT64CONST(10957)	/* 1970-01-01 .. 2000-01-01 */
 
+/* A fraction at s[*i]: nothing, or a point and 1 to 9 digits (microseconds kept). */
+static bool
+parse_fraction(const char *s, int len, int *pos, int64 *micros)
+{
+	int			i = *pos;
+
+	if (s[i] == '.')
+	{
+		int			start = ++i;
+		int64		scale = 100000;
+
+		while (i < len && digit(s[i]))
+		{
+			if (i - start < 6)
+			{
+				*micros += (s[i] - '0') * scale;
+				scale /= 10;
+			}
+			i++;
+		}
+		if (i == start || i - start > 9)
+			return false;
+	}
+	*pos = i;
+	return true;
+}
+
+/* Two digits at s[*i] making at most max: the offset's hours or minutes. */
+static bool
+offset_part(const char *s, int len, int *i, int max, int *value)
+{
+	if (*i + 2 > len || !digit(s[*i]) || !digit(s[*i + 1]))
+		return false;
+	*value = two_digits(s + *i);
+	*i += 2;
+	return *value <= max;
+}
+
+/* An offset at s[*i]: Z, or an optional space then +-hh, +-hhmm or +-hh:mm. */
+static bool
+parse_offset(const char *s, int len, int *pos, int *offset_minutes)
+{
+	int			i = *pos;
+	int			sign;
+	int			oh,
+				om = 0;
+
+	if (i < len && s[i] == 'Z')
+	{
+		*pos = i + 1;
+		return true;
+	}
+	if (i < len && s[i] == ' ')
+		i++;
+	if (i >= len || (s[i] != '+' && s[i] != '-'))
+		return false;
+	sign = s[i++] == '-' ? -1 : 1;
+	if (!offset_part(s, len, &i, 23, &oh))
+		return false;
+	if (i < len)
+	{
+		if (s[i] == ':')
+			i++;
+		if (!offset_part(s, len, &i, 59, &om))
+			return false;
+	}
+	*offset_minutes = sign * (oh * 60 + om);
+	*pos = i;
+	return true;
+}
+
 /*
  * Parse an ISO timestamp as the contract defines it.  Returns false when the
  * string is not one (regex or calendar failure: the issue is the same);
@@ -114,60 +185,10 @@ iso_timestamp_parse(const char *s, int len, TimestampTz *result)
 		hour > 23 || minute > 59 || second > 59)
 		return false;
 
-	/* fraction: 1 to 9 digits */
+	/* fraction, then offset: the rest of the string */
 	i = 19;
-	if (s[i] == '.')
-	{
-		int			start = ++i;
-		int64		scale = 100000;
-
-		while (i < len && digit(s[i]))
-		{
-			if (i - start < 6)
-			{
-				micros += (s[i] - '0') * scale;
-				scale /= 10;
-			}
-			i++;
-		}
-		if (i == start || i - start > 9)
-			return false;
-	}
-
-	/* offset: Z, or an optional space then +-hh, +-hhmm or +-hh:mm */
-	if (i < len && s[i] == 'Z')
-		i++;
-	else
-	{
-		int			sign;
-		int			oh,
-					om = 0;
-
-		if (i < len && s[i] == ' ')
-			i++;
-		if (i >= len || (s[i] != '+' && s[i] != '-'))
-			return false;
-		sign = s[i++] == '-' ? -1 : 1;
-		if (i + 2 > len || !digit(s[i]) || !digit(s[i + 1]))
-			return false;
-		oh = two_digits(s + i);
-		i += 2;
-		if (oh > 23)
-			return false;
-		if (i < len)
-		{
-			if (s[i] == ':')
-				i++;
-			if (i + 2 > len || !digit(s[i]) || !digit(s[i + 1]))
-				return false;
-			om = two_digits(s + i);
-			i += 2;
-			if (om > 59)
-				return false;
-		}
-		offset_minutes = sign * (oh * 60 + om);
-	}
-	if (i != len)
+	if (!parse_fraction(s, len, &i, &micros) ||
+		!parse_offset(s, len, &i, &offset_minutes) || i != len)
 		return false;
 
 	/* calendar: the day must exist, year 0000 does not */

@@ -35,7 +35,6 @@ typedef struct ElementContext
 	int			index;
 	JsonValue	element;
 	const FieldDef *field;		/* the field being checked */
-	bool		known_valid;	/* read again: skip checks that only find issues */
 } ElementContext;
 
 /* A new issue about the value of field `name` of the current element. */
@@ -401,7 +400,7 @@ check_field(ElementContext *ec, const FieldDef *field, const JsonValue *value,
 		case FK_DECIMAL:
 			if (value->kind != JSON_STRING)
 				type_issue(ec, field->name, value, "string", "string");
-			else if (!ec->known_valid && !decimal_is_valid(value->data, value->len))
+			else if (!decimal_is_valid(value->data, value->len))
 				field_issue(ec, "validation", "regex", "format", DECIMAL_REGEX_TEXT,
 							field->name, value)->requirement = REQ_REGEX;
 			break;
@@ -419,7 +418,7 @@ check_field(ElementContext *ec, const FieldDef *field, const JsonValue *value,
 		case FK_EMAIL:
 			if (value->kind != JSON_STRING)
 				type_issue(ec, field->name, value, "string", "string");
-			else if (!ec->known_valid && !email_is_valid(value->data, value->len))
+			else if (!email_is_valid(value->data, value->len))
 				field_issue(ec, "validation", "email", "email", NULL,
 							field->name, value)->requirement = REQ_REGEX;
 			break;
@@ -427,75 +426,18 @@ check_field(ElementContext *ec, const FieldDef *field, const JsonValue *value,
 			check_geo(ec, value, fv);
 			break;
 		case FK_METADATA:
-			if (!ec->known_valid)
-				check_metadata(ec, value, fv);
+			check_metadata(ec, value, fv);
 			break;
 	}
 	fv->present = true;
 }
 
-/*
- * An element's values by field.  From jsonb, one merge pass (the keys and
- * field_jsonb_order are both in jsonb key order); from text, each member
- * looked up in the catalogue, a later duplicate replacing an earlier one as
- * in JSON.parse.  An element that is not an object has no fields.
- */
-void
-element_fields(const JsonValue *element, JsonValue *slots, bool *found)
-{
-	JsonMemberScan scan;
-	JsonValue	key;
-	JsonValue	value;
-
-	memset(found, 0, sizeof(bool) * FIELD_COUNT);
-	if (element->kind != JSON_OBJECT)
-		return;
-	json_members_init(&scan, element);
-	if (element->source == FROM_JSONB)
-	{
-		int			f = 0;
-
-		while (f < FIELD_COUNT && json_members_next(&scan, &key, &value))
-		{
-			int			cmp = 1;
-
-			while (f < FIELD_COUNT)
-			{
-				int			field = field_jsonb_order[f];
-
-				cmp = jsonb_key_cmp(field_catalogue[field].name, field_name_length[field],
-									key.data, key.len);
-				if (cmp >= 0)
-					break;
-				f++;
-			}
-			if (f < FIELD_COUNT && cmp == 0)
-			{
-				slots[field_jsonb_order[f]] = value;
-				found[field_jsonb_order[f]] = true;
-				f++;
-			}
-		}
-		return;
-	}
-	while (json_members_next(&scan, &key, &value))
-	{
-		int			field = field_index(key.data, key.len);
-
-		if (field >= 0)
-		{
-			slots[field] = value;
-			found[field] = true;
-		}
-	}
-}
-
 /* One element: its fields, checked in schema order. */
 static void
 check_element(IssueList *issues, int index, const JsonValue *element,
-			  ConsumerValues *values, bool known_valid)
+			  ConsumerValues *values)
 {
-	ElementContext ec = {issues, index, *element, NULL, known_valid};
+	ElementContext ec = {issues, index, *element, NULL};
 	JsonValue	slots[FIELD_COUNT];
 	bool		found[FIELD_COUNT];
 
@@ -521,14 +463,19 @@ check_element(IssueList *issues, int index, const JsonValue *element,
 	}
 }
 
-void
-consumer_values(const JsonValue *element, int index, ConsumerValues *values)
+/* A batch of n consumers, over fanfare.max_batch_size. */
+static void
+max_length_issue(IssueList *issues, const JsonValue *consumers, int n)
 {
-	IssueList	none;
+	Issue	   *issue = issue_add(issues, "validation", "max_length", "length",
+								  psprintf("<=%d", fanfare_max_batch_size));
 
-	issue_list_init(&none, 0);
-	check_element(&none, index, element, values, true);
-	Assert(none.total == 0);
+	/* the array's output, as Valibot does: one issue, so still linear */
+	issue_set_input(issue, consumers);
+	issue->input_kind = INPUT_BATCH_OUTPUT;
+	issue->received = psprintf("%d", n);
+	bound_issue(issue, fanfare_max_batch_size);
+	issue_path_body(issue, false);
 }
 
 int
@@ -542,6 +489,7 @@ batch_walk(const JsonValue *body, IssueList *issues, ConsumerSink sink, void *si
 	MemoryContext element_cxt;
 	MemoryContext old;
 	int			n = 0;
+	int			known;
 	bool		emitting;
 
 	if (!json_is_container(body))
@@ -574,8 +522,7 @@ batch_walk(const JsonValue *body, IssueList *issues, ConsumerSink sink, void *si
 	 * reset after each element, unless the element's issues point into it.
 	 */
 	emitting = sink != NULL &&
-		(consumers.source != FROM_JSONB ||
-		 batch_size_allowed(JsonContainerSize((const JsonbContainer *) consumers.data)));
+		(!json_array_length_known(&consumers, &known) || batch_size_allowed(known));
 	values = palloc(sizeof(ConsumerValues));
 	element_cxt = AllocSetContextCreate(CurrentMemoryContext, "fanfare element",
 										ALLOCSET_SMALL_SIZES);
@@ -587,7 +534,7 @@ batch_walk(const JsonValue *body, IssueList *issues, ConsumerSink sink, void *si
 
 		CHECK_FOR_INTERRUPTS();
 		old = MemoryContextSwitchTo(element_cxt);
-		check_element(issues, n, &element, values, false);
+		check_element(issues, n, &element, values);
 		if (issues->total != before || !batch_size_allowed(n + 1))
 			emitting = false;
 		else if (emitting)
@@ -605,16 +552,6 @@ batch_walk(const JsonValue *body, IssueList *issues, ConsumerSink sink, void *si
 	pfree(values);
 
 	if (!batch_size_allowed(n) && !issues->schema_seen)
-	{
-		Issue	   *issue = issue_add(issues, "validation", "max_length", "length",
-									  psprintf("<=%d", fanfare_max_batch_size));
-
-		/* the array's output, as Valibot does: one issue, so still linear */
-		issue_set_input(issue, &consumers);
-		issue->input_kind = INPUT_BATCH_OUTPUT;
-		issue->received = psprintf("%d", n);
-		bound_issue(issue, fanfare_max_batch_size);
-		issue_path_body(issue, false);
-	}
+		max_length_issue(issues, &consumers, n);
 	return n;
 }

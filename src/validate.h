@@ -43,14 +43,4 @@ typedef void (*ConsumerSink) (void *arg, const ConsumerValues *consumer);
 extern int	batch_walk(const JsonValue *body, IssueList *issues,
 					   ConsumerSink sink, void *sink_arg, JsonValue *consumers);
 
-/*
- * The values of an element already known to be valid (read again for the
- * response): the same walk, without the checks that only find issues, so
- * a metadata value's rebuild flag is not set.
- */
-extern void consumer_values(const JsonValue *element, int index, ConsumerValues *values);
-
-/* An element's values by catalogue field (found[f] false when absent). */
-extern void element_fields(const JsonValue *element, JsonValue *slots, bool *found);
-
 #endif							/* VALIDATE_H */

@@ -24,6 +24,7 @@
 #include "bearer_token.h"
 #include "media_type.h"
 #include "metrics.h"
+#include "../sqlstates.h"
 
 /*
  * One statement per request.  The key goes as text, the body as binary
@@ -211,7 +212,7 @@ batch_notice(struct db_job *job, const PGresult *notice)
 	const char *detail = PQresultErrorField(notice, PG_DIAG_MESSAGE_DETAIL);
 	struct rate_limit_state rate = {0};
 
-	if (state == NULL || strcmp(state, "01N01") != 0 || detail == NULL)
+	if (state == NULL || strcmp(state, fanfare_sqlstate_text(FANFARE_SQLSTATE_RATE_LIMIT_STATUS)) != 0 || detail == NULL)
 		return;
 	if (sscanf(detail, "limit=%d remaining=%d reset=%lld", &rate.limit, &rate.remaining,
 			   &rate.reset) == 3)

@@ -4,19 +4,17 @@
  *
  * Errors are told apart by SQLSTATE alone (never by message or CONTEXT
  * text, which change with lc_messages and the statement's shape).  The
- * codes the extension raises (see its README):
- *   28N01  unknown or revoked key      -> 401 Invalid secret key
- *   28N02  publishable key             -> 401 Secret key required
- *   42N01  organization disabled       -> 403 Forbidden
- *   22023  the batch has issues        -> 400, DETAIL forwarded byte for byte
- *   22N01  the body is not JSON        -> 400, likewise
- *   22N02  JSON PostgreSQL cannot store-> 400, likewise
- *   22N03  the body nests too deeply   -> 400, likewise
- *   22N05  malformed Idempotency-Key   -> 400, likewise
- *   22N04  the key, another body       -> 422
- *   55N01  the key's request running   -> 409, with Retry-After
- *   54N01  the organization's rate limit -> 429, DETAIL forwarded, with
- *          Retry-After of its retryAfter
+ * extension's own codes and their statuses come from its table
+ * (../sqlstates.h); what each is answered with:
+ *   INVALID_KEY              -> 401 Invalid secret key
+ *   SECRET_KEY_REQUIRED      -> 401 Secret key required
+ *   ORGANIZATION_DISABLED    -> 403 Forbidden
+ *   IDEMPOTENCY_KEY_IN_USE   -> 409, with Retry-After
+ *   IDEMPOTENCY_KEY_REUSED   -> 422
+ *   RATE_LIMITED             -> 429, DETAIL forwarded, with Retry-After of
+ *                               its retryAfter
+ *   every code of status 400 -> 400, its DETAIL forwarded byte for byte,
+ *   as for 22023 (invalid_parameter_value: the batch has issues).
  * Lost connections, shutdowns, timeouts and resource limits are 503; the
  * rest is 500.
  */
@@ -26,6 +24,11 @@
 
 #include <stdio.h>
 #include <string.h>
+
+#include "../sqlstates.h"
+
+/* PostgreSQL's invalid_parameter_value: a batch with issues */
+#define SQLSTATE_INVALID_PARAMETER_VALUE "22023"
 
 /* An error field of a result, "" when absent (or no result at all). */
 static const char *
@@ -56,11 +59,10 @@ db_outcome_is_transient(PGconn *conn, const PGresult *result)
 
 /* The SQLSTATEs whose DETAIL is a 400 body written by the extension. */
 static bool
-is_bad_request(const char *state)
+is_bad_request(const char *state, int code)
 {
-	return strcmp(state, "22023") == 0 || strcmp(state, "22N01") == 0 ||
-		strcmp(state, "22N02") == 0 || strcmp(state, "22N03") == 0 ||
-		strcmp(state, "22N05") == 0;
+	return strcmp(state, SQLSTATE_INVALID_PARAMETER_VALUE) == 0 ||
+		(code >= 0 && fanfare_sqlstate_http_status((FanfareSqlstate) code) == 400);
 }
 
 /* Logs what became a 500: SQLSTATE and primary message, never DETAIL (it may quote data). */
@@ -78,6 +80,7 @@ db_outcome_error(PGconn *conn, const PGresult *result, const char *request_id,
 {
 	const char *state;
 	const char *detail;
+	int			code;
 
 	if (db_outcome_is_transient(conn, result))
 	{
@@ -90,19 +93,20 @@ db_outcome_error(PGconn *conn, const PGresult *result, const char *request_id,
 	}
 	state = field(result, PG_DIAG_SQLSTATE);
 	detail = field(result, PG_DIAG_MESSAGE_DETAIL);
-	if (strcmp(state, "28N01") == 0)
+	code = fanfare_sqlstate_lookup(state);
+	if (code == FANFARE_SQLSTATE_INVALID_KEY)
 		reply_invalid_secret_key(reply);
-	else if (strcmp(state, "28N02") == 0)
+	else if (code == FANFARE_SQLSTATE_SECRET_KEY_REQUIRED)
 		reply_secret_key_required(reply);
-	else if (strcmp(state, "42N01") == 0)
+	else if (code == FANFARE_SQLSTATE_ORGANIZATION_DISABLED)
 		reply_forbidden(reply);
-	else if (strcmp(state, "55N01") == 0)
+	else if (code == FANFARE_SQLSTATE_IDEMPOTENCY_KEY_IN_USE)
 		reply_idempotency_key_in_use(reply);
-	else if (strcmp(state, "22N04") == 0)
+	else if (code == FANFARE_SQLSTATE_IDEMPOTENCY_KEY_REUSED)
 		reply_idempotency_key_reused(reply);
-	else if (strcmp(state, "54N01") == 0 && detail[0] != '\0')
+	else if (code == FANFARE_SQLSTATE_RATE_LIMITED && detail[0] != '\0')
 		reply_rate_limited(reply, detail);
-	else if (is_bad_request(state) && detail[0] != '\0')
+	else if (is_bad_request(state, code) && detail[0] != '\0')
 		reply_copy(reply, 400, detail, strlen(detail));
 	else
 	{

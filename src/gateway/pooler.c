@@ -24,7 +24,7 @@
 static const char settings_sql[] =
 "SELECT pg_catalog.current_setting('plan_cache_mode'),"
 " (SELECT s.setting FROM pg_catalog.pg_settings s WHERE s.name = 'statement_timeout'),"
-" pg_catalog.coalesce(pg_catalog.current_setting('fanfare.rate_limit_report', true), '')";
+" COALESCE(pg_catalog.current_setting('fanfare.rate_limit_report', true), '')";
 
 bool
 pooler_check_settings(PGconn *conn, int statement_timeout_ms)

@@ -124,4 +124,14 @@ expect fail "CHANGELOG.md out of order" "entries go newest first"
 fresh; edit "0,/^## $version (/s//## 0.0.1 (unreleased)\n\n## $version (/" CHANGELOG.md
 expect fail "an unreleased entry for an older version" "CHANGELOG.md"
 
+# the README's table of errors against the SQLSTATE table the extension and
+# the gateway are built from (tools/check-sqlstates.sh): the tree passes, a
+# status changed on either side fails
+if out=$(tools/check-sqlstates.sh 2>&1); then ok "$out"; else fail "README.md's SQLSTATEs" "$out"; fi
+mkdir -p "$work/s/src"
+cp README.md "$work/s/"; cp src/sqlstates.h "$work/s/src/"
+sed -i 's/^\(.*`55N01`.*| \)409 |$/\1410 |/' "$work/s/README.md"
+if out=$(tools/check-sqlstates.sh "$work/s" 2>&1); then fail "a README status that differs is found" "$out"
+else ok "a README status that differs is found: $(tail -1 <<<"$out")"; fi
+
 summary

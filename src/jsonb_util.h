@@ -1,17 +1,20 @@
 /*
- * jsonb_walk.h
- *	  Reading jsonb's binary form in place.
+ * jsonb_util.h
+ *	  jsonb's binary format: read in place (here), written (jsonb_util.c).
+ *	  No other file lays out or takes apart jsonb's bytes.
  *
  * A JsonbNode is one value inside a jsonb datum: its JEntry type and a
  * pointer to its bytes (string bytes, a numeric, or a nested container).
  * Nothing is copied; nodes stay valid as long as the datum does.
  */
-#ifndef JSONB_WALK_H
-#define JSONB_WALK_H
+#ifndef FANFARE_JSONB_UTIL_H
+#define FANFARE_JSONB_UTIL_H
 
 #include "postgres.h"
 
+#include "lib/stringinfo.h"
 #include "utils/jsonb.h"
+#include "utils/numeric.h"
 
 typedef struct JsonbNode
 {
@@ -140,4 +143,66 @@ jsonb_root_node(const Jsonb *jb, JsonbNode *node)
 	}
 }
 
-#endif							/* JSONB_WALK_H */
+/*
+ * Compare two object keys the way jsonb orders them: shorter first, then
+ * bytewise.  A jsonb object's keys are stored in this order.
+ */
+static inline int
+jsonb_key_cmp(const char *a, int alen, const char *b, int blen)
+{
+	if (alen != blen)
+		return alen < blen ? -1 : 1;
+	/* an empty key may come with no bytes at all */
+	return alen == 0 ? 0 : memcmp(a, b, alen);
+}
+
+/* The number of elements of an array container (pairs of an object). */
+static inline int
+jsonb_container_size(const char *container)
+{
+	return JsonContainerSize((const JsonbContainer *) container);
+}
+
+/* ---- writing (jsonb_util.c): each put returns the child's JEntry type ---- */
+extern void jsonb_reserve(StringInfo buf, int n);
+extern uint32 jsonb_put_numeric(StringInfo buf, Numeric num);
+extern uint32 jsonb_put_double(StringInfo buf, double d);
+extern uint32 jsonb_put_integer(StringInfo buf, double d);
+extern uint32 jsonb_put_null(void);
+extern uint32 jsonb_put_bool(bool value);
+extern uint32 jsonb_put_string(StringInfo buf, const char *s, int len);
+extern uint32 jsonb_put_container(StringInfo buf, const char *data, int len);
+extern uint32 jsonb_put_jsonb(StringInfo buf, const Jsonb *jb);
+extern JEntry jsonb_close_child(StringInfo buf, int data_start, int child_start,
+								int index, uint32 type);
+
+/* The keys of objects written many times, in jsonb order. */
+typedef struct JsonbKeys
+{
+	int			n;
+	char	   *blob;			/* the keys' bytes, one after another */
+	int			blob_len;
+	JEntry	   *jentries;
+} JsonbKeys;
+
+extern void jsonb_keys_init(JsonbKeys *keys, const char *const *names, int n);
+extern int	jsonb_object_begin(StringInfo buf, const JsonbKeys *keys, int *jentries);
+extern uint32 jsonb_object_end(StringInfo buf, const JsonbKeys *keys, int jentries,
+							   const JEntry *values);
+extern uint32 jsonb_put_number_pair(StringInfo buf, const JsonbKeys *keys,
+									double a, double b);
+
+/* An array of a known number of elements, as one jsonb datum. */
+typedef struct JsonbArrayWriter
+{
+	StringInfoData buf;			/* the datum under construction */
+	int			n;				/* elements announced */
+	int			count;			/* elements written */
+	int			data_start;		/* where the elements' data starts */
+} JsonbArrayWriter;
+
+extern void jsonb_array_begin(JsonbArrayWriter *w, int n, Size element_size);
+extern void jsonb_array_element_end(JsonbArrayWriter *w, int element_start, uint32 type);
+extern Jsonb *jsonb_array_finish(JsonbArrayWriter *w);
+
+#endif							/* FANFARE_JSONB_UTIL_H */

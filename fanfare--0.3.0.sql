@@ -1395,6 +1395,37 @@ REVOKE ALL ON TABLE fanfare.webhook_events FROM PUBLIC;
 REVOKE ALL ON TABLE fanfare.webhook_deliveries FROM PUBLIC;
 REVOKE ALL ON TABLE fanfare.webhook_attempts FROM PUBLIC;
 REVOKE ALL ON TABLE fanfare.webhook_event_batches FROM PUBLIC;
+-- A tenant move (fanfare_router.copy_organization) copies consumers that
+-- exist already: they are not created, so they write no consumer.created
+-- event on the target (fanfare_webhook.outbox = off for the insert, set
+-- back after it).  The organization's endpoints, events and deliveries stay
+-- on the source (whose relay drains what is pending there): register the
+-- endpoints on the target before the move (README, "Webhooks").
+CREATE OR REPLACE FUNCTION fanfare.tenant_import_consumers(organization_id uuid, rows jsonb) RETURNS bigint
+    LANGUAGE plpgsql VOLATILE STRICT SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    n bigint;
+    outbox text := pg_catalog.current_setting('fanfare_webhook.outbox', true);
+BEGIN
+    IF EXISTS (SELECT FROM pg_catalog.jsonb_array_elements(tenant_import_consumers.rows) r
+                WHERE r ->> 'organization_id' IS DISTINCT FROM tenant_import_consumers.organization_id::pg_catalog.text) THEN
+        RAISE EXCEPTION 'rows of another organization in a tenant import'
+            USING ERRCODE = '22023';
+    END IF;
+    PERFORM pg_catalog.set_config('fanfare_webhook.outbox', 'off', true);
+    INSERT INTO fanfare.consumers
+    SELECT * FROM pg_catalog.jsonb_populate_recordset(NULL::fanfare.consumers, tenant_import_consumers.rows);
+    GET DIAGNOSTICS n = ROW_COUNT;
+    PERFORM pg_catalog.set_config('fanfare_webhook.outbox', coalesce(outbox, ''), true);
+    RETURN n;
+END
+$$;
+
+COMMENT ON FUNCTION fanfare.tenant_import_consumers(uuid, jsonb) IS
+    'Inserts a page of tenant_export_consumers into this shard as it is (ids, times and actors kept), with fanfare_webhook.outbox off: copied consumers write no consumer.created event; every row must belong to the organization named.';
+
 REVOKE ALL ON FUNCTION fanfare.consumers_outbox() FROM PUBLIC;
 REVOKE ALL ON FUNCTION fanfare.expand_webhook_events(integer) FROM PUBLIC;
 REVOKE ALL ON FUNCTION fanfare.webhook_url_check(text) FROM PUBLIC;

@@ -161,6 +161,12 @@ webhooks_beside_shards() {
     check "the shard's relay delivers one consumer.created per consumer created through the router" [ "$(hooks_received)" = 4 ]
     check "the events are on the tenant's shard only" \
         [ "$(shard_sql "$p" -c "SELECT count(*) FROM fanfare.webhook_events WHERE organization_id = '$org'")/$(shard_sql "$other" -c "SELECT count(*) FROM fanfare.webhook_events")" = 4/0 ]
+    # a move copies consumers that exist already: no new event on the target,
+    # even with the organization's endpoint registered there first
+    shard_sql "$other" -c "SELECT id FROM fanfare.create_webhook_endpoint('$org', 'http://127.0.0.1:9/ok-shard')" >/dev/null
+    psql_db -c "CALL fanfare_router.move_organization('$org', $other)" >/dev/null
+    check "a tenant move writes no event on the target for the consumers it copies" \
+        [ "$(rows_on "$other" "$org")/$(shard_sql "$other" -c "SELECT count(*) FROM fanfare.webhook_events")" = 4/0 ]
 }
 webhooks_beside_shards
 

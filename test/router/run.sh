@@ -680,14 +680,14 @@ fks_across_tenants="SELECT c.conname::text FROM pg_constraint c
                        WHERE a.attrelid = c.conrelid AND a.attname = 'organization_id'
                          AND r.attrelid = c.confrelid AND r.attname = 'organization_id'
                          AND array_position(c.conkey, a.attnum) = array_position(c.confkey, r.attnum))"
-dist="ARRAY['fanfare.consumers', 'fanfare.idempotency_keys', 'fanfare.webhook_endpoints', 'fanfare.webhook_events', 'fanfare.webhook_deliveries', 'fanfare.webhook_attempts']"
+dist="ARRAY['fanfare.consumers', 'fanfare.idempotency_keys', 'fanfare.webhook_endpoints', 'fanfare.webhook_events', 'fanfare.webhook_deliveries', 'fanfare.webhook_attempts', 'fanfare.webhook_event_batches']"
 ref="ARRAY['fanfare.organizations', 'fanfare.api_keys']"
 citus_query() { local q=${1//@DIST@/$2}; citus_sql -c "${q//@REF@/$3}"; }
 check "every table of fanfare is either distributed by organization_id or a reference table (the directory)" \
     [ "$(citus_sql -c "SELECT count(*) FROM pg_class WHERE relnamespace = 'fanfare'::regnamespace AND relkind IN ('r', 'p')
         AND NOT oid = ANY ($dist::regclass[] || $ref::regclass[])")" = 0 ]
 check "the distributed tables have an organization_id that is NOT NULL" \
-    [ "$(citus_sql -c "SELECT count(*) FROM pg_attribute WHERE attrelid = ANY ($dist::regclass[]) AND attname = 'organization_id' AND attnotnull")" = 6 ]
+    [ "$(citus_sql -c "SELECT count(*) FROM pg_attribute WHERE attrelid = ANY ($dist::regclass[]) AND attname = 'organization_id' AND attnotnull")" = 7 ]
 check "every primary key and unique index of a distributed table includes organization_id" \
     [ "$(citus_query "$unique_keys_without_tenant" "$dist" "$ref")" = "" ]
 check "no foreign key of a distributed table crosses tenants" [ "$(citus_query "$fks_across_tenants" "$dist" "$ref")" = "" ]

@@ -10,8 +10,12 @@
 -- BEGIN webhooks section (issue 19): consumer.created webhooks
 ------------------------------------------------------------------------------
 -- A transactional outbox: an AFTER INSERT statement trigger on
--- fanfare.consumers writes one event per created consumer, and one delivery
--- per (event, subscribed endpoint), in the inserting transaction.  So every
+-- fanfare.consumers writes one event per created consumer, and one row per
+-- statement in fanfare.webhook_event_batches naming those events and the
+-- endpoints subscribed at that moment, in the inserting transaction.  The
+-- relay's claim (fanfare.expand_webhook_events) turns each batch into one
+-- delivery per (event, subscribed endpoint) in its own transaction, so the
+-- inserting transaction writes no delivery rows.  So every
 -- path that creates consumers (the wire path, the jsonb functions, PostgREST,
 -- a shard behind the router) is covered, and a batch that rolls back leaves
 -- nothing.  An organization without an enabled endpoint subscribed to
@@ -91,51 +95,98 @@ CREATE TABLE fanfare.webhook_attempts (
 COMMENT ON TABLE fanfare.webhook_attempts IS
     'Every attempt of every delivery, as fanfare-relay recorded it: HTTP status (NULL when none came back) and error.';
 
+CREATE TABLE fanfare.webhook_event_batches (
+    organization_id uuid        NOT NULL,
+    endpoint_ids    text[]      NOT NULL,
+    event_ids       uuid[]      NOT NULL,
+    created_at      timestamptz NOT NULL DEFAULT now()
+);
+
+COMMENT ON TABLE fanfare.webhook_event_batches IS
+    'Events not yet expanded into deliveries: one row per inserting statement and organization, with the endpoints subscribed to the events when they were written. fanfare.expand_webhook_events (called by each claim) deletes a row and writes its deliveries in one transaction.';
+
 SELECT pg_catalog.pg_extension_config_dump('fanfare.webhook_endpoints', '');
 SELECT pg_catalog.pg_extension_config_dump('fanfare.webhook_events', '');
 SELECT pg_catalog.pg_extension_config_dump('fanfare.webhook_deliveries', '');
 SELECT pg_catalog.pg_extension_config_dump('fanfare.webhook_attempts', '');
+SELECT pg_catalog.pg_extension_config_dump('fanfare.webhook_event_batches', '');
 
 -- The trigger function.  The first query (a scan of the small endpoints table)
 -- is all an insert costs while no organization has an endpoint subscribed
 -- to consumer.created; the setting fanfare_webhook.outbox = off skips it
 -- for a transaction (a tenant move copies consumers that exist already).
+-- Otherwise it writes the events (one INSERT ... SELECT from the transition
+-- table) and one batch row per organization; deliveries come later, from
+-- fanfare.expand_webhook_events, so an endpoint costs the insert nothing more.
 CREATE FUNCTION fanfare.consumers_outbox() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    orgs      uuid[];
-    endpoints text[];
+    written bigint;
 BEGIN
     IF NOT EXISTS (SELECT FROM fanfare.webhook_endpoints e
                     WHERE e.enabled AND e.events @> '{consumer.created}')
        OR pg_catalog.current_setting('fanfare_webhook.outbox', true) = 'off' THEN
         RETURN NULL;
     END IF;
-    SELECT pg_catalog.array_agg(e.organization_id), pg_catalog.array_agg(e.id) INTO orgs, endpoints
-      FROM fanfare.webhook_endpoints e
-     WHERE e.enabled AND e.events @> '{consumer.created}'
-       AND e.organization_id IN (SELECT DISTINCT n.organization_id FROM new_consumers n);
-    IF orgs IS NULL THEN
-        RETURN NULL;
-    END IF;
+    WITH subscribed AS (
+        SELECT e.organization_id, pg_catalog.array_agg(e.id ORDER BY e.id) AS ids
+          FROM fanfare.webhook_endpoints e
+         WHERE e.enabled AND e.events @> '{consumer.created}'
+           AND e.organization_id IN (SELECT DISTINCT n.organization_id FROM new_consumers n)
+         GROUP BY e.organization_id
+    ), batch AS (
+        INSERT INTO fanfare.webhook_event_batches (organization_id, endpoint_ids, event_ids)
+        SELECT s.organization_id, s.ids,
+               ARRAY(SELECT n.id FROM new_consumers n WHERE n.organization_id = s.organization_id)
+          FROM subscribed s
+        RETURNING organization_id
+    )
     INSERT INTO fanfare.webhook_events (organization_id, id, type, occurred_at, email, phone, full_name)
     SELECT n.organization_id, n.id, 'consumer.created', n.created_at, n.email, n.phone, n.full_name
       FROM new_consumers n
-     WHERE n.organization_id = ANY (orgs);
-    INSERT INTO fanfare.webhook_deliveries (organization_id, event_id, endpoint_id)
-    SELECT n.organization_id, n.id, s.id
-      FROM new_consumers n
-      JOIN ROWS FROM (pg_catalog.unnest(orgs), pg_catalog.unnest(endpoints)) AS s(organization_id, id)
-        ON s.organization_id = n.organization_id;
-    PERFORM pg_catalog.pg_notify('fanfare_webhooks', '');
+     WHERE n.organization_id IN (SELECT b.organization_id FROM batch b);
+    GET DIAGNOSTICS written = ROW_COUNT;
+    IF written > 0 THEN
+        PERFORM pg_catalog.pg_notify('fanfare_webhooks', '');
+    END IF;
     RETURN NULL;
 END
 $$;
 
 COMMENT ON FUNCTION fanfare.consumers_outbox() IS
-    'Trigger: writes a consumer.created event per inserted consumer of an organization with an enabled endpoint subscribed to it, and a delivery per such endpoint, in the same transaction; then notifies fanfare_webhooks (sent at commit).';
+    'Trigger: writes a consumer.created event per inserted consumer of an organization with an enabled endpoint subscribed to it, and a row in webhook_event_batches naming the events and those endpoints (expanded into deliveries by expand_webhook_events), in the same transaction; then notifies fanfare_webhooks (sent at commit).';
+
+-- Turns up to max_batches rows of webhook_event_batches (FOR UPDATE SKIP
+-- LOCKED, so concurrent relays take different ones) into one pending
+-- delivery per (event, endpoint named in the row that still exists), and
+-- deletes them, in the caller's transaction.  Returns how many deliveries.
+CREATE FUNCTION fanfare.expand_webhook_events(max_batches integer DEFAULT NULL) RETURNS bigint
+    LANGUAGE sql VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH taken AS (
+        DELETE FROM fanfare.webhook_event_batches q
+         WHERE q.ctid = ANY (ARRAY(SELECT t.ctid FROM fanfare.webhook_event_batches t
+                                    LIMIT expand_webhook_events.max_batches
+                                      FOR UPDATE SKIP LOCKED))
+        RETURNING q.organization_id, q.endpoint_ids, q.event_ids, q.created_at
+    ), written AS (
+        INSERT INTO fanfare.webhook_deliveries (organization_id, event_id, endpoint_id, created_at)
+        SELECT t.organization_id, v.id, e.id, t.created_at
+          FROM taken t
+         CROSS JOIN LATERAL pg_catalog.unnest(t.endpoint_ids) AS e(id)
+         CROSS JOIN LATERAL pg_catalog.unnest(t.event_ids) AS v(id)
+         WHERE EXISTS (SELECT FROM fanfare.webhook_endpoints x
+                        WHERE x.organization_id = t.organization_id AND x.id = e.id)
+        RETURNING 1
+    )
+    SELECT pg_catalog.count(*) FROM written
+$$;
+
+COMMENT ON FUNCTION fanfare.expand_webhook_events(integer) IS
+    'Writes the pending deliveries of events queued in webhook_event_batches (up to max_batches rows, all when NULL): one per (event, endpoint subscribed when the event was written, if it still exists). Each claim_webhook_deliveries calls it first; an owner may call it to see every delivery in webhook_deliveries at once. Returns how many deliveries.';
 
 CREATE TRIGGER consumers_outbox AFTER INSERT ON fanfare.consumers
     REFERENCING NEW TABLE AS new_consumers
@@ -360,9 +411,10 @@ CREATE FUNCTION fanfare.webhook_deliveries(endpoint_id text, max_rows integer DE
     RETURNS TABLE (id text, event_id uuid, event_type text, status text, attempts integer,
                    last_attempt_at timestamptz, last_status integer, last_error text,
                    next_attempt_at timestamptz, created_at timestamptz)
-    LANGUAGE sql STABLE
+    LANGUAGE sql VOLATILE
     SET search_path = pg_catalog, pg_temp
 AS $$
+    SELECT fanfare.expand_webhook_events();
     SELECT 'whk_' || replace(d.id::text, '-', ''), d.event_id, v.type, d.status, d.attempts, d.last_attempt_at, d.last_status, d.last_error,
            CASE WHEN d.status = 'pending' THEN d.next_attempt_at END, d.created_at
       FROM fanfare.webhook_endpoints e
@@ -374,7 +426,7 @@ AS $$
 $$;
 
 COMMENT ON FUNCTION fanfare.webhook_deliveries(text, integer) IS
-    'The newest deliveries of an endpoint: status (pending, delivered, failed), attempts made, the last attempt''s time, HTTP status and error. Every attempt is in fanfare.webhook_attempts.';
+    'The newest deliveries of an endpoint (after expand_webhook_events): status (pending, delivered, failed), attempts made, the last attempt''s time, HTTP status and error. Every attempt is in fanfare.webhook_attempts.';
 
 CREATE FUNCTION fanfare.replay_webhook_events(endpoint text, "from" timestamptz, "to" timestamptz) RETURNS bigint
     LANGUAGE plpgsql VOLATILE STRICT
@@ -409,6 +461,7 @@ AS $$
 DECLARE
     n bigint;
 BEGIN
+    PERFORM fanfare.expand_webhook_events();
     WITH gone AS (
         DELETE FROM fanfare.webhook_deliveries d
          WHERE d.status <> 'pending' AND d.finished_at < now() - keep
@@ -440,6 +493,7 @@ CREATE FUNCTION fanfare.claim_webhook_deliveries(max_rows integer, lease_seconds
     LANGUAGE sql VOLATILE SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
 AS $$
+    SELECT fanfare.expand_webhook_events(64);
     WITH busy AS (
         SELECT b.id, b.n
           FROM ROWS FROM (pg_catalog.unnest(claim_webhook_deliveries.busy_ids),
@@ -487,7 +541,7 @@ AS $$
 $$;
 
 COMMENT ON FUNCTION fanfare.claim_webhook_deliveries(integer, integer, integer, text[], integer[]) IS
-    'For fanfare-relay: claims due deliveries (FOR UPDATE SKIP LOCKED, so relays share the work), leases them for lease_seconds and returns, for each, the endpoint''s URL and secret, the attempt number and the envelope to send.';
+    'For fanfare-relay: expands queued events into deliveries (expand_webhook_events, 64 batches at most), then claims due deliveries (FOR UPDATE SKIP LOCKED, so relays share the work), leases them for lease_seconds and returns, for each, the endpoint''s URL and secret, the attempt number and the envelope to send.';
 
 -- fanfare-relay's record of one attempt (http_status NULL: no response).
 -- 2xx: delivered.  410: failed, and the endpoint is disabled.  Else a retry
@@ -604,7 +658,40 @@ REVOKE ALL ON TABLE fanfare.webhook_endpoints FROM PUBLIC;
 REVOKE ALL ON TABLE fanfare.webhook_events FROM PUBLIC;
 REVOKE ALL ON TABLE fanfare.webhook_deliveries FROM PUBLIC;
 REVOKE ALL ON TABLE fanfare.webhook_attempts FROM PUBLIC;
+REVOKE ALL ON TABLE fanfare.webhook_event_batches FROM PUBLIC;
+-- A tenant move (fanfare_router.copy_organization) copies consumers that
+-- exist already: they are not created, so they write no consumer.created
+-- event on the target (fanfare_webhook.outbox = off for the insert, set
+-- back after it).  The organization's endpoints, events and deliveries stay
+-- on the source (whose relay drains what is pending there): register the
+-- endpoints on the target before the move (README, "Webhooks").
+CREATE OR REPLACE FUNCTION fanfare.tenant_import_consumers(organization_id uuid, rows jsonb) RETURNS bigint
+    LANGUAGE plpgsql VOLATILE STRICT SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    n bigint;
+    outbox text := pg_catalog.current_setting('fanfare_webhook.outbox', true);
+BEGIN
+    IF EXISTS (SELECT FROM pg_catalog.jsonb_array_elements(tenant_import_consumers.rows) r
+                WHERE r ->> 'organization_id' IS DISTINCT FROM tenant_import_consumers.organization_id::pg_catalog.text) THEN
+        RAISE EXCEPTION 'rows of another organization in a tenant import'
+            USING ERRCODE = '22023';
+    END IF;
+    PERFORM pg_catalog.set_config('fanfare_webhook.outbox', 'off', true);
+    INSERT INTO fanfare.consumers
+    SELECT * FROM pg_catalog.jsonb_populate_recordset(NULL::fanfare.consumers, tenant_import_consumers.rows);
+    GET DIAGNOSTICS n = ROW_COUNT;
+    PERFORM pg_catalog.set_config('fanfare_webhook.outbox', coalesce(outbox, ''), true);
+    RETURN n;
+END
+$$;
+
+COMMENT ON FUNCTION fanfare.tenant_import_consumers(uuid, jsonb) IS
+    'Inserts a page of tenant_export_consumers into this shard as it is (ids, times and actors kept), with fanfare_webhook.outbox off: copied consumers write no consumer.created event; every row must belong to the organization named.';
+
 REVOKE ALL ON FUNCTION fanfare.consumers_outbox() FROM PUBLIC;
+REVOKE ALL ON FUNCTION fanfare.expand_webhook_events(integer) FROM PUBLIC;
 REVOKE ALL ON FUNCTION fanfare.webhook_url_check(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION fanfare.new_webhook_secret() FROM PUBLIC;
 REVOKE ALL ON FUNCTION fanfare.create_webhook_endpoint(uuid, text, text[]) FROM PUBLIC;

@@ -99,6 +99,7 @@ per_endpoint=$((backlog / 8))
 psql_q -d "$db" -c "SET fanfare.organization_id = '$org'; SELECT count(*) FROM fanfare.import_consumers(
     (SELECT '{\"consumers\":[' || string_agg(format('{\"email\":\"relay-%s@example.com\",\"emailVerified\":true,\"phoneVerified\":false,\"status\":\"ACTIVE\"}', g), ',') || ']}'
        FROM generate_series(1, $per_endpoint) g))" >/dev/null
+psql_q -d "$db" -c "SELECT fanfare.expand_webhook_events()" >/dev/null
 total=$(psql_q -d "$db" -c "SELECT count(*) FROM fanfare.webhook_deliveries WHERE status = 'pending'")
 t0=$(date +%s%3N)
 for r in 1 2; do

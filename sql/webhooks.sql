@@ -16,6 +16,11 @@ SELECT count(*) AS created FROM fanfare.import_consumers(
 SELECT count(*) AS events,
        count(*) FILTER (WHERE v.id IN (SELECT c.id FROM fanfare.consumers c WHERE c.organization_id = :'org')) AS of_consumers
 FROM fanfare.webhook_events v WHERE v.organization_id = :'org';
+-- the insert wrote the events and one batch row; the deliveries come from the batch
+SELECT count(*) AS deliveries FROM fanfare.webhook_deliveries WHERE endpoint_id = :'ep';
+SELECT organization_id = :'org' AS org_ok, endpoint_ids = ARRAY[:'ep'] AS endpoints_ok, cardinality(event_ids) AS events FROM fanfare.webhook_event_batches;
+SELECT fanfare.expand_webhook_events() AS expanded;
+SELECT count(*) AS batches FROM fanfare.webhook_event_batches;
 SELECT count(*) AS deliveries, count(DISTINCT event_id) AS events FROM fanfare.webhook_deliveries WHERE endpoint_id = :'ep';
 SELECT email, phone, full_name FROM fanfare.webhook_events WHERE organization_id = :'org' ORDER BY email NULLS LAST;
 

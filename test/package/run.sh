@@ -10,6 +10,8 @@
 #    extension in PostgreSQL's directories, the gateway binary, its systemd
 #    unit (systemd-analyze verify), its environment file (a conffile, mode
 #    0600, naming every variable of --help) and its man page (every flag);
+#    the same for the webhook relay (fanfare-relay, fanfare-relay.service,
+#    /etc/default/fanfare-relay, fanfare-relay(1));
 # 3. starts a throwaway cluster (tools/lib.sh) and runs CREATE EXTENSION
 #    fanfare and the project's pg_regress suite (REGRESS of the Makefile)
 #    against the installed extension, with PGXS's installed pg_regress;
@@ -196,6 +198,43 @@ if [ -n "$man" ] && [ -f "$man" ]; then
 fi
 check "the gateway's README is installed as documentation" \
     bash -c 'dpkg -L fanfare-gateway | grep -q "^/usr/share/doc/fanfare-gateway/README.md"'
+
+# the webhook relay: binary, unit, environment file and man page, as the gateway's
+check "/usr/bin/fanfare-relay is installed and executable" test -x /usr/bin/fanfare-relay
+check "fanfare-relay --version says $version" \
+    bash -c '[ "$(/usr/bin/fanfare-relay --version)" = "fanfare-relay $1" ]' _ "$version"
+runit=$(dpkg -L fanfare-gateway | grep '/systemd/system/fanfare-relay\.service$' | head -1)
+check "the systemd unit fanfare-relay.service is installed" test -n "$runit" -a -f "$runit"
+runit_value() { sed -n "s/^$1=//p" "$runit" | tail -1; }
+check "the relay's unit runs /usr/bin/fanfare-relay as an unprivileged dynamic user" \
+    test "$(runit_value DynamicUser)/$(runit_value ExecStart)" = yes//usr/bin/fanfare-relay
+renvfile=$(runit_value EnvironmentFile)
+renvfile=${renvfile#-}
+check "the relay's EnvironmentFile ($renvfile) is a conffile, not the gateway's" \
+    bash -c 'grep -qx "$1" "$2" && [ "$1" != "$3" ]' _ "$renvfile" "$work/conffiles" "$envfile"
+check "the relay's environment file is mode 0600 (it may hold a password)" \
+    test "$(stat -c %a "$renvfile" 2>/dev/null)" = 600
+if command -v systemd-analyze >/dev/null 2>&1; then
+    if systemd-analyze verify "$runit" >"$work/verify-relay.log" 2>&1; then
+        ok "systemd-analyze verify accepts the relay's unit"
+    else
+        fail "systemd-analyze verify accepts the relay's unit" "$(head -3 "$work/verify-relay.log" | tr '\n' ' ')"
+    fi
+fi
+/usr/bin/fanfare-relay --help >"$work/relay-help.txt"
+missing_vars=$(grep -o 'env FANFARE_[A-Z_]*' "$work/relay-help.txt" | cut -c5- |
+    while read -r v; do grep -q "^#\{0,1\}$v=" "$renvfile" || echo "$v"; done)
+check "the relay's environment file names every variable of its --help" test -z "$missing_vars"
+[ -z "$missing_vars" ] || note "missing: $missing_vars"
+rman=$(dpkg -L fanfare-gateway | grep '/man1/fanfare-relay\.1\.gz$' | head -1)
+check "the man page fanfare-relay(1) is installed" test -n "$rman" -a -f "$rman"
+if [ -n "$rman" ] && [ -f "$rman" ]; then
+    zcat "$rman" | sed 's/\\-/-/g' >"$work/relay-man.txt"
+    missing_flags=$(grep -o '^  --[a-z-]*' "$work/relay-help.txt" | sed 's/^ *//' |
+        while read -r f; do grep -qE -- "$f([^a-z-]|$)" "$work/relay-man.txt" || echo "$f"; done)
+    check "the relay's man page names every flag of its --help" test -z "$missing_flags"
+    [ -z "$missing_flags" ] || note "missing: $missing_flags"
+fi
 
 # --- 3. the installed extension in a throwaway cluster -------------------------
 throwaway_cluster package-test || abort "throwaway cluster started"

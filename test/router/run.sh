@@ -180,6 +180,12 @@ webhooks_beside_shards() {
     check "the shard's relay delivers one consumer.created per consumer created through the router" [ "$(hooks_received)" = 4 ]
     check "the events are on the tenant's shard only" \
         [ "$(shard_sql "$p" -c "SELECT count(*) FROM fanfare.webhook_events WHERE organization_id = '$org'")/$(shard_sql "$other" -c "SELECT count(*) FROM fanfare.webhook_events")" = 4/0 ]
+    # a move copies consumers that exist already: no new event on the target,
+    # even with the organization's endpoint registered there first
+    shard_sql "$other" -c "SELECT id FROM fanfare.create_webhook_endpoint('$org', 'http://127.0.0.1:9/ok-shard')" >/dev/null
+    psql_db -c "CALL fanfare_router.move_organization('$org', $other)" >/dev/null
+    check "a tenant move writes no event on the target for the consumers it copies" \
+        [ "$(rows_on "$other" "$org")/$(shard_sql "$other" -c "SELECT count(*) FROM fanfare.webhook_events")" = 4/0 ]
 }
 webhooks_beside_shards
 
@@ -693,14 +699,14 @@ fks_across_tenants="SELECT c.conname::text FROM pg_constraint c
                        WHERE a.attrelid = c.conrelid AND a.attname = 'organization_id'
                          AND r.attrelid = c.confrelid AND r.attname = 'organization_id'
                          AND array_position(c.conkey, a.attnum) = array_position(c.confkey, r.attnum))"
-dist="ARRAY['fanfare.consumers', 'fanfare.idempotency_keys', 'fanfare.webhook_endpoints', 'fanfare.webhook_events', 'fanfare.webhook_deliveries', 'fanfare.webhook_attempts']"
+dist="ARRAY['fanfare.consumers', 'fanfare.idempotency_keys', 'fanfare.webhook_endpoints', 'fanfare.webhook_events', 'fanfare.webhook_deliveries', 'fanfare.webhook_attempts', 'fanfare.webhook_event_batches']"
 ref="ARRAY['fanfare.organizations', 'fanfare.api_keys', 'fanfare.rate_limits']"
 citus_query() { local q=${1//@DIST@/$2}; citus_sql -c "${q//@REF@/$3}"; }
 check "every table of fanfare is either distributed by organization_id or a reference table (the directory)" \
     [ "$(citus_sql -c "SELECT count(*) FROM pg_class WHERE relnamespace = 'fanfare'::regnamespace AND relkind IN ('r', 'p')
         AND NOT oid = ANY ($dist::regclass[] || $ref::regclass[])")" = 0 ]
 check "the distributed tables have an organization_id that is NOT NULL" \
-    [ "$(citus_sql -c "SELECT count(*) FROM pg_attribute WHERE attrelid = ANY ($dist::regclass[]) AND attname = 'organization_id' AND attnotnull")" = 6 ]
+    [ "$(citus_sql -c "SELECT count(*) FROM pg_attribute WHERE attrelid = ANY ($dist::regclass[]) AND attname = 'organization_id' AND attnotnull")" = 7 ]
 check "every primary key and unique index of a distributed table includes organization_id" \
     [ "$(citus_query "$unique_keys_without_tenant" "$dist" "$ref")" = "" ]
 check "no foreign key of a distributed table crosses tenants" [ "$(citus_query "$fks_across_tenants" "$dist" "$ref")" = "" ]

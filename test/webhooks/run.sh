@@ -64,9 +64,11 @@ consumers() {
 }
 # pending ORG: deliveries of ORG not yet settled, to enabled endpoints
 pending() {
-    psql_db -c "SELECT count(*) FROM fanfare.webhook_deliveries d JOIN fanfare.webhook_endpoints e
+    psql_db -c "SELECT (SELECT count(*) FROM fanfare.webhook_deliveries d JOIN fanfare.webhook_endpoints e
         ON e.organization_id = d.organization_id AND e.id = d.endpoint_id
-        WHERE d.organization_id = '$1' AND d.status = 'pending' AND e.enabled"
+        WHERE d.organization_id = '$1' AND d.status = 'pending' AND e.enabled)
+        + (SELECT coalesce(sum(cardinality(q.event_ids) * cardinality(q.endpoint_ids)), 0)
+             FROM fanfare.webhook_event_batches q WHERE q.organization_id = '$1')"
 }
 # wait_settled ORG SECONDS: until ORG has nothing pending
 wait_settled() {

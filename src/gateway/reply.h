@@ -18,6 +18,7 @@ struct reply
 	const char *allow;			/* Allow header for 405, else NULL */
 	bool		retry_after;	/* send Retry-After (503, 409) */
 	bool		replayed;		/* send Idempotent-Replayed: true */
+	bool		tx_rollback;	/* send Preference-Applied: tx=rollback */
 };
 
 extern void reply_init(struct reply *reply);

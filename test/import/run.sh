@@ -245,13 +245,6 @@ else
 fi
 check "dry run: nothing stored, no state file written" \
     [ "$(count_of "$org")/$(ls "$work"/dry-rejects.ndjson.* 2>/dev/null | wc -l)" = "$before/0" ]
-gen rows 25 dry- >"$work/dry.ndjson"
-imp "$work/dry.ndjson" --dry-run --batch-size 10
-check "dry run: a valid file says it would create its 25 rows, and stores none" \
-    bash -c '[ "$1" = 0 ] && grep -q "dry run: would create 25, rejected 0" "$2" && [ "$3" = "$4" ]' _ \
-    "$rc" "$work/imp.err" "$(count_of "$org")" "$before"
-imp "$work/dry.ndjson" --batch-size 10
-check "dry run: then the real run creates them" [ "$rc/$(count_of "$org")" = "0/$((before + 25))" ]
 imp "$root/test/import/data/unknown.csv" --state "$work/unknown.state"
 if [ "$rc" = 2 ] && grep -q 'line 1: unknown column "favouriteColour"' "$work/imp.err" && [ "$(count_of "$org")" = 4 ]; then
     ok "rejects: an unknown CSV column is an error before anything is sent"
@@ -260,6 +253,14 @@ else
 fi
 imp "$root/test/import/data/unknown.csv" --state "$work/unknown2.state" --ignore-unknown-columns
 check "rejects: --ignore-unknown-columns sends the rest (a row without its required fields: rejected)" [ "$rc" = 1 ]
+before=$(count_of "$org")
+gen rows 25 dry- >"$work/dry.ndjson"
+imp "$work/dry.ndjson" --dry-run --batch-size 10
+check "dry run: a valid file says it would create its 25 rows, and stores none" \
+    bash -c '[ "$1" = 0 ] && grep -q "dry run: would create 25, rejected 0" "$2" && [ "$3" = "$4" ]' _ \
+    "$rc" "$work/imp.err" "$(count_of "$org")" "$before"
+imp "$work/dry.ndjson" --batch-size 10
+check "dry run: then the real run creates them" [ "$rc/$(count_of "$org")" = "0/$((before + 25))" ]
 
 # --- hostile input ---------------------------------------------------------------
 section "hostile input"

@@ -243,9 +243,10 @@ wait_server() {
 # gateway_login_sql ROLE: prints the SQL (run it as a superuser, in the
 # database the gateway serves) that makes ROLE the gateway's login with
 # least privilege: USAGE on schema fanfare and EXECUTE on
-# fanfare.api_import_consumers, the one function the gateway calls (a
+# fanfare.api_import_consumers, the function the gateway calls (a
 # SECURITY DEFINER function that authenticates the key and sets the tenant
-# itself); pg_catalog.current_setting and the /healthz SELECT 1 need nothing
+# itself), and on its dry run api_import_consumers_dry_run (Prefer:
+# tx=rollback) when the extension has it; pg_catalog.current_setting and the /healthz SELECT 1 need nothing
 # more.  ROLE is not a member of fanfare_api (an older make run made it one:
 # that membership is revoked), so the credential cannot SET
 # fanfare.organization_id and read a tenant through fanfare_api's grants.
@@ -270,6 +271,13 @@ END
 \$\$;
 GRANT USAGE ON SCHEMA fanfare TO $1;
 GRANT EXECUTE ON FUNCTION fanfare.api_import_consumers(text, bytea, text) TO $1;
+DO \$\$
+BEGIN
+    IF pg_catalog.to_regprocedure('fanfare.api_import_consumers_dry_run(text, bytea)') IS NOT NULL THEN
+        GRANT EXECUTE ON FUNCTION fanfare.api_import_consumers_dry_run(text, bytea) TO $1;
+    END IF;
+END
+\$\$;
 ALTER ROLE $1 SET log_parameter_max_length = 0;
 ALTER ROLE $1 SET log_parameter_max_length_on_error = 0;
 SQL

@@ -99,6 +99,9 @@ print_help(FILE *out)
 				settings[i].flag, settings[i].help, "", settings[i].env);
 	fprintf(out,
 			"  --%-24s show this help\n  --%-24s show the version\n\n"
+			"POST /consumers/batch with Prefer: tx=rollback is a dry run: the answer the\n"
+			"real call would give, with Preference-Applied: tx=rollback, and nothing stored\n"
+			"(Idempotency-Key ignored; 501 when the extension has no dry run).\n"
 			"Access log lines go to stdout, diagnostics to stderr.\n",
 			"help", "version");
 }

@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "bearer_token.h"
+#include "dry_run.h"
 #include "media_type.h"
 #include "metrics.h"
 #include "../sqlstates.h"
@@ -157,6 +158,7 @@ struct batch_work
 	const char *values[CREATE_PARAMS];
 	int			lengths[CREATE_PARAMS];
 	struct array_body out;
+	bool		dry_run;		/* Prefer: tx=rollback (dry_run.c) */
 };
 
 static const int create_formats[CREATE_PARAMS] = {0, 1, 0};
@@ -241,9 +243,10 @@ batch_done(struct db_job *job, enum db_status status, PGconn *conn, const PGresu
 				reply_take(reply, 200, work->out.data, work->out.len);
 				work->out.data = NULL;
 				reply->replayed = strcmp(rs->idempotency, "replayed") == 0;
+				reply->tx_rollback = work->dry_run;
 				if (reply->replayed)
 					metrics_idempotent_replay();
-				else
+				else if (!work->dry_run)
 					metrics_consumers_created((unsigned long) job->rows);
 			}
 			break;
@@ -252,7 +255,11 @@ batch_done(struct db_job *job, enum db_status status, PGconn *conn, const PGresu
 			/* nothing was sent yet: the partial rows are dropped */
 			rs->organization_id[0] = '\0';
 			rs->idempotency[0] = '\0';
+			if (work->dry_run && dry_run_missing(error, rs->request_id, reply))
+				break;
 			db_outcome_error(conn, error, rs->request_id, reply);
+			/* the dry run's own answer (400, 401, ...): nothing was stored */
+			reply->tx_rollback = work->dry_run && reply->status < 500;
 			break;
 		case DB_UNREACHABLE:
 		case DB_POOL_TIMEOUT:
@@ -337,7 +344,8 @@ consumers_batch_finish(struct gateway *gw, struct MHD_Connection *connection,
 	}
 	work->lengths[1] = (int) rs->body_len;
 	array_body_append(&work->out, "[", 1);
-	work->job.statement = &create_statement;
+	work->dry_run = dry_run_requested(connection);
+	work->job.statement = work->dry_run ? &dry_run_statement : &create_statement;
 	work->job.values = work->values;
 	work->job.lengths = work->lengths;
 	work->job.formats = create_formats;

@@ -20,6 +20,7 @@ struct reply
 	bool		retry_after;	/* send Retry-After (503, 409, 429) */
 	int			retry_after_s;	/* its seconds; 0: --retry-after's */
 	bool		replayed;		/* send Idempotent-Replayed: true */
+	bool		tx_rollback;	/* send Preference-Applied: tx=rollback */
 };
 
 extern void reply_init(struct reply *reply);

@@ -181,6 +181,8 @@ respond(struct gateway *gw, struct MHD_Connection *connection,
 		add_rate_limit_headers(response, &rs->rate);
 	if (reply->replayed)
 		MHD_add_response_header(response, "Idempotent-Replayed", "true");
+	if (reply->tx_rollback)
+		MHD_add_response_header(response, "Preference-Applied", "tx=rollback");
 	if (atomic_load(&gw->draining))
 		MHD_add_response_header(response, MHD_HTTP_HEADER_CONNECTION, "close");
 

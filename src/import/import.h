@@ -157,6 +157,7 @@ struct batch
 	long		rl_limit;		/* X-RateLimit-*, -1: none */
 	long		rl_remaining;
 	double		rl_reset;
+	bool		tx_rollback;	/* the answer had Preference-Applied: tx=rollback */
 };
 
 /* what an answer means for the import */
@@ -193,6 +194,7 @@ struct sender_options
 	int			concurrency;
 	long		timeout;		/* seconds per request */
 	bool		idempotency;	/* send Idempotency-Key */
+	bool		dry_run;		/* send Prefer: tx=rollback (--dry-run) */
 };
 
 extern struct sender *sender_new(const struct sender_options *opts);
@@ -216,6 +218,7 @@ struct progress
 	long		skipped;
 	long		retried;
 	long		rate_limited;	/* of the retries, 429s */
+	bool		dry_run;		/* created means would create */
 };
 
 extern double now_seconds(void);

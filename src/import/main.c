@@ -37,6 +37,7 @@ struct options
 	bool		skip_invalid_lines;
 	bool		postgrest;
 	bool		quiet;
+	bool		dry_run;
 	int			retries;
 	long		timeout;
 	size_t		max_row;
@@ -95,6 +96,10 @@ usage(FILE *out)
 		  "  --ignore-unknown-columns  CSV: ignore columns that name no request field\n"
 		  "  --skip-invalid-lines      reject unreadable rows and go on, instead of stopping\n"
 		  "  --postgrest               URL is PostgREST: POST /rpc/post_consumers_batch\n"
+		  "  --dry-run                 validate without creating: every request has\n"
+		  "                            Prefer: tx=rollback (answered as the real call, nothing\n"
+		  "                            stored); first an empty probe, and no batch unless its\n"
+		  "                            answer has Preference-Applied: tx=rollback; no state file\n"
 		  "  --retries N               retries of a batch in a row before giving up (10)\n"
 		  "  --timeout SECONDS         per request (default 120)\n"
 		  "  --max-row BYTES           largest row read (default 16777216)\n"
@@ -130,7 +135,7 @@ parse_options(int argc, char **argv, struct options *o)
 	{
 		O_URL = 256, O_KEY, O_FORMAT, O_BATCH, O_CONC, O_STATE, O_REJECTS, O_OUTPUT,
 		O_SPLIT, O_IGNORE, O_SKIP, O_PGREST, O_RETRIES, O_TIMEOUT, O_MAXROW, O_QUIET,
-		O_HELP, O_VERSION
+		O_DRY_RUN, O_HELP, O_VERSION
 	};
 	static const struct option longopts[] = {
 		{"url", required_argument, NULL, O_URL},
@@ -149,6 +154,7 @@ parse_options(int argc, char **argv, struct options *o)
 		{"timeout", required_argument, NULL, O_TIMEOUT},
 		{"max-row", required_argument, NULL, O_MAXROW},
 		{"quiet", no_argument, NULL, O_QUIET},
+		{"dry-run", no_argument, NULL, O_DRY_RUN},
 		{"help", no_argument, NULL, O_HELP},
 		{"version", no_argument, NULL, O_VERSION},
 		{NULL, 0, NULL, 0}
@@ -193,6 +199,7 @@ parse_options(int argc, char **argv, struct options *o)
 			case O_MAXROW: o->max_row = int_option("max-row", optarg, 1024, 1L << 30); break;
 			case 'q':
 			case O_QUIET: o->quiet = true; break;
+			case O_DRY_RUN: o->dry_run = true; break;
 			case 'h':
 			case O_HELP: usage(stdout); exit(0);
 			case O_VERSION: printf("fanfare-import %s\n", IMPORT_VERSION); exit(0);
@@ -647,6 +654,54 @@ endpoint(const struct options *o)
 	return e;
 }
 
+/*
+ * --dry-run: one request with an empty batch (which creates and stores
+ * nothing, even where the preference is ignored) must come back 200 with
+ * Preference-Applied: tx=rollback before any batch is sent; otherwise a
+ * server that would store the rows (an older gateway, PostgREST without
+ * db-tx-end = commit-allow-override) gets none.  Returns the exit code to
+ * stop with, or -1 to go on.
+ */
+static int
+dry_run_probe(struct sender *sender)
+{
+	struct batch *probe = batch_new(-1, 1);
+	struct batch *answered = NULL;
+	static const char empty[] = "{\"consumers\":[]}";
+	int			code = -1;
+
+	probe->body = strdup(empty);
+	probe->body_len = strlen(empty);
+	if (probe->body == NULL)
+	{
+		batch_free(probe);
+		return EXIT_GAVE_UP;
+	}
+	sender_start(sender, probe);
+	while (sender_wait(sender, 1000, &answered, 1) == 0)
+		;
+	if (probe->status == 0)
+	{
+		fprintf(stderr, "fanfare-import: --dry-run: no answer to the probe request\n");
+		code = EXIT_GAVE_UP;
+	}
+	else if (probe->status == 401 || probe->status == 403)
+	{
+		fprintf(stderr, "fanfare-import: --dry-run: the key was refused (status %ld)\n", probe->status);
+		code = EXIT_AUTH;
+	}
+	else if (probe->status != 200 || !probe->tx_rollback)
+	{
+		fprintf(stderr, "fanfare-import: --dry-run: the server does not honour Prefer: tx=rollback "
+				"(the probe's answer, status %ld, has no Preference-Applied: tx=rollback), so a "
+				"batch would be stored: nothing sent (a fanfare 0.3.0 gateway, or PostgREST with "
+				"db-tx-end = commit-allow-override, honours it)\n", probe->status);
+		code = EXIT_USAGE;
+	}
+	batch_free(probe);
+	return code;
+}
+
 /* Opens the input, the state and the results, then runs the loop. */
 int
 main(int argc, char **argv)
@@ -671,7 +726,8 @@ main(int argc, char **argv)
 		fprintf(stderr, "fanfare-import: %s: %s\n", opts.input, err.message);
 		return EXIT_USAGE;
 	}
-	spath = state_path(&opts);
+	/* a dry run stores nothing, so it has nothing to resume: no state file */
+	spath = opts.dry_run ? NULL : state_path(&opts);
 	if (spath != NULL)
 	{
 		r.journal = journal_open(spath, opts.batch_size, &r.st, errbuf, sizeof(errbuf));
@@ -699,7 +755,8 @@ main(int argc, char **argv)
 	so.key = opts.key;
 	so.concurrency = opts.concurrency;
 	so.timeout = opts.timeout;
-	so.idempotency = true;
+	so.idempotency = !opts.dry_run;
+	so.dry_run = opts.dry_run;
 	r.sender = sender_new(&so);
 	r.wmax = 2 * opts.concurrency;
 	r.win = calloc(r.wmax, sizeof(*r.win));
@@ -714,6 +771,24 @@ main(int argc, char **argv)
 	r.progress.start = now_seconds();
 	r.progress.last_draw = r.progress.start;
 	r.progress.total_estimate = -1;
+	r.progress.dry_run = opts.dry_run;
+	if (opts.dry_run)
+	{
+		int			code = dry_run_probe(r.sender);
+
+		if (code >= 0)
+		{
+			if (r.rejects)
+				fclose(r.rejects);
+			if (r.output)
+				fclose(r.output);
+			free(r.win);
+			sender_free(r.sender);
+			input_close(r.in);
+			free(url);
+			return code;
+		}
+	}
 
 	for (;;)
 	{

@@ -51,8 +51,8 @@ progress_update(struct progress *p, bool force)
 				(int) (eta / 60), (int) eta % 60);
 	}
 	else if (!p->quiet)
-		fprintf(stderr, "fanfare-import: %ld rows done (%ld created, %ld rejected, %ld skipped), %.0f rows/s\n",
-				done, p->created, p->rejected, p->skipped, rate);
+		fprintf(stderr, "fanfare-import: %ld rows done (%ld %s, %ld rejected, %ld skipped), %.0f rows/s\n",
+				done, p->created, p->dry_run ? "would create" : "created", p->rejected, p->skipped, rate);
 }
 
 /* The final summary. */
@@ -64,6 +64,8 @@ progress_summary(struct progress *p, FILE *out)
 		progress_update(p, true);
 		fputc('\n', stderr);
 	}
-	fprintf(out, "fanfare-import: created %ld, rejected %ld, skipped as already done %ld, retried %ld (429: %ld), elapsed %.1f s\n",
-			p->created, p->rejected, p->skipped, p->retried, p->rate_limited, now_seconds() - p->start);
+	fprintf(out, "fanfare-import: %s %ld, rejected %ld, skipped as already done %ld, retried %ld (429: %ld), elapsed %.1f s%s\n",
+			p->dry_run ? "dry run: would create" : "created", p->created, p->rejected,
+			p->skipped, p->retried, p->rate_limited, now_seconds() - p->start,
+			p->dry_run ? " (nothing was stored)" : "");
 }

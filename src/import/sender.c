@@ -8,6 +8,9 @@
  * status and body go back into the batch, with the headers the import
  * paces itself by: Retry-After and X-RateLimit-Limit, -Remaining and
  * -Reset.  A transport error (refused, reset, timed out) is status 0.
+ * With --dry-run each request has Prefer: tx=rollback and no
+ * Idempotency-Key, and whether its answer says Preference-Applied:
+ * tx=rollback is kept.
  */
 #include "import.h"
 
@@ -69,7 +72,31 @@ header_number(const char *line, size_t len, const char *name, double *value)
 	return true;
 }
 
-/* the headers the import paces itself by */
+/* whether line is a Preference-Applied header that lists tx=rollback */
+static bool
+is_tx_rollback_applied(const char *line, size_t len)
+{
+	static const char name[] = "Preference-Applied:";
+	const size_t nlen = sizeof(name) - 1;
+	char		text[256];
+	char	   *p;
+	char	   *save = NULL;
+
+	if (len <= nlen || strncasecmp(line, name, nlen) != 0)
+		return false;
+	len -= nlen;
+	if (len >= sizeof(text))
+		len = sizeof(text) - 1;
+	memcpy(text, line + nlen, len);
+	text[len] = '\0';
+	/* a list of preferences: tx=rollback as one of them */
+	for (p = strtok_r(text, ", \t\r\n", &save); p != NULL; p = strtok_r(NULL, ", \t\r\n", &save))
+		if (strcasecmp(p, "tx=rollback") == 0 || strcasecmp(p, "tx=\"rollback\"") == 0)
+			return true;
+	return false;
+}
+
+/* the headers the import paces itself by, and Preference-Applied */
 static size_t
 on_header(char *line, size_t size, size_t nmemb, void *data)
 {
@@ -85,6 +112,8 @@ on_header(char *line, size_t size, size_t nmemb, void *data)
 		b->rl_remaining = (long) v;
 	else if (header_number(line, n, "X-RateLimit-Reset", &v))
 		b->rl_reset = v;
+	else if (is_tx_rollback_applied(line, n))
+		b->tx_rollback = true;
 	return n;
 }
 
@@ -117,6 +146,8 @@ sender_start(struct sender *s, struct batch *b)
 	h = curl_slist_append(h, "Content-Type: application/json");
 	h = curl_slist_append(h, "Accept: application/json");
 	h = curl_slist_append(h, "Expect:");
+	if (s->opts.dry_run)
+		h = curl_slist_append(h, "Prefer: tx=rollback");
 	if (s->opts.idempotency)
 	{
 		snprintf(idem, sizeof(idem), "Idempotency-Key: %s", b->key);
@@ -127,6 +158,7 @@ sender_start(struct sender *s, struct batch *b)
 	b->retry_after = -1;
 	b->rl_limit = b->rl_remaining = -1;
 	b->rl_reset = -1;
+	b->tx_rollback = false;
 	curl_easy_reset(easy);
 	curl_easy_setopt(easy, CURLOPT_URL, s->opts.url);
 	curl_easy_setopt(easy, CURLOPT_POST, 1L);

@@ -396,6 +396,63 @@ t_idempotency() {
         bash -c '! grep -q -- "$@"' _ "$k" "$work/gw-$gw_name.out" "$work/gw-$gw_name.err" $(server_logs)
 }
 
+# Prefer: tx=rollback: the dry run answers what the real call would, with
+# Preference-Applied, and stores nothing (no consumer, no idempotency key)
+t_dry_run() {
+    local before k="$pass-dry-run-key"
+    before=$(count_rows "$orgA")
+    batch "$work/dry.json" 2 dry-run
+    post "$keyA" "$work/dry.json" -H 'Prefer: tx=rollback'
+    expect_status "a valid batch with Prefer: tx=rollback is 200" 200
+    check "its answer has Preference-Applied: tx=rollback" [ "$(header Preference-Applied)" = tx=rollback ]
+    check "its body is the consumers the real call would create" \
+        [ "$(js "b.length === 2 && b.every((c) => c.organizationId === '$orgA' && c.email.startsWith('$pass.dry-run-'))")" = true ]
+    check "and nothing is stored" [ "$(count_rows "$orgA")" = "$before" ]
+    post "$keyA" "$work/dry.json" -H 'Prefer: return=minimal; x="a,b", tx="rollback"' -H 'Prefer: handling=strict'
+    check "tx=rollback among other preferences is honoured" \
+        [ "$status/$(header Preference-Applied)/$(count_rows "$orgA")" = "200/tx=rollback/$before" ]
+    post "$keyA" "$work/dry.json" -H 'Prefer: handling=strict' -H 'Prefer: TX=rollback'
+    check "in a second Prefer header, with the name in upper case, too" \
+        [ "$status/$(header Preference-Applied)/$(count_rows "$orgA")" = "200/tx=rollback/$before" ]
+
+    post "$keyA" "$work/invalid.json"
+    cp "$work/body" "$work/dry-real.400"
+    post "$keyA" "$work/invalid.json" -H 'Prefer: tx=rollback'
+    expect_status "an invalid batch with Prefer: tx=rollback is 400" 400
+    check "with the real call's 400 body byte for byte" cmp -s "$work/dry-real.400" "$work/body"
+    post "sk_test_unknownkeyunknownkeyunknownkey0000" "$work/dry.json" -H 'Prefer: tx=rollback'
+    expect_status "a dry run with an unknown key is 401" 401
+
+    post "$keyA" "$work/dry.json" -H 'Prefer: tx=rollback' -H "Idempotency-Key: $k"
+    check "with an Idempotency-Key: 200, not replayed, nothing stored" \
+        [ "$status/$(header Idempotent-Replayed)/$(count_rows "$orgA")" = "200//$before" ]
+    post "$keyA" "$work/dry.json" -H "Idempotency-Key: $k"
+    check "the real call with that key then creates (the dry run stored no key)" \
+        [ "$status/$(header Idempotent-Replayed)/$(header Preference-Applied)/$(count_rows "$orgA")" = "200///$((before + 2))" ]
+    post "$keyA" "$work/dry.json" -H 'Prefer: tx=rollback'
+    expect_status "a dry run of rows now stored is 400" 400
+    check "about the stored emails" [ "$(js 'b.issues.length + "/" + b.issues[0].message')" = "2/Email already exists" ]
+    check "and stores nothing" [ "$(count_rows "$orgA")" = $((before + 2)) ]
+}
+
+# A database whose extension has no dry run: 501, and the real calls still work
+t_dry_run_missing() {
+    local before
+    psql_db -c "ALTER FUNCTION fanfare.api_import_consumers_dry_run(text, bytea) RENAME TO api_import_consumers_dry_run_hidden" >/dev/null
+    before=$(count_rows "$orgA")
+    batch "$work/dry-missing.json" 1 dry-missing
+    post "$keyA" "$work/dry-missing.json" -H 'Prefer: tx=rollback'
+    expect_status "a dry run against an extension without it is 501" 501
+    check "501 says why, without Preference-Applied" \
+        [ "$(js 'b.error.includes("tx=rollback")')/$(header Preference-Applied)/$(count_rows "$orgA")" = "true//$before" ]
+    post "$keyA" "$work/dry-missing.json"
+    expect_status "and the real call still works" 200
+    psql_db -c "ALTER FUNCTION fanfare.api_import_consumers_dry_run_hidden(text, bytea) RENAME TO api_import_consumers_dry_run" >/dev/null
+    post "$keyA" "$work/dry-missing.json" -H 'Prefer: tx=rollback'
+    check "once the function is back, the dry run answers again (its 400 about the stored row)" \
+        [ "$status/$(header Preference-Applied)" = 400/tx=rollback ]
+}
+
 t_live_ready() {
     req GET /live
     expect_status "GET /live is 200" 200
@@ -939,11 +996,11 @@ t_pooler() {
 
 # === run =====================================================================
 all_tests=(t_keys_sql t_cli t_health t_live_ready t_openapi t_not_found t_method t_auth t_key_shape t_media t_validation
-    t_not_json t_success t_idempotency t_request_id t_isolation t_rotation t_concurrent t_big_batch
+    t_not_json t_success t_idempotency t_dry_run t_dry_run_missing t_request_id t_isolation t_rotation t_concurrent t_big_batch
     t_too_large t_malformed_http t_internal_error t_backend_terminated t_database_restart)
-unprepared_tests=(t_auth t_validation t_not_json t_success t_idempotency t_concurrent t_internal_error)
+unprepared_tests=(t_auth t_validation t_not_json t_success t_idempotency t_dry_run t_concurrent t_internal_error)
 valgrind_tests=(t_health t_live_ready t_openapi t_not_found t_method t_auth t_key_shape t_media t_validation
-    t_not_json t_success t_idempotency t_request_id t_rotation t_concurrent t_too_large
+    t_not_json t_success t_idempotency t_dry_run t_request_id t_rotation t_concurrent t_too_large
     t_malformed_http t_internal_error t_backend_terminated t_database_restart)
 
 [ -x "$gateway" ] || abort "a gateway binary at $gateway" "run make"

@@ -18,7 +18,10 @@
 #     an organization limited to 6 requests in windows of 4 s;
 #   - memory: an NDJSON stream through stdin, peak RSS under 64 MB;
 #   - exit statuses: 4 for a refused key, 3 for a server that stays down,
-#     2 for a usage error.
+#     2 for a usage error;
+#   - --dry-run: the same rejects file as the real run, nothing stored, no
+#     state file; against a server that does not apply Prefer: tx=rollback,
+#     exit 2 after the probe alone.
 #
 #   test/import/run.sh       (make check-import) ROWS=10000 rows per format,
 #                            a 200 MB stream
@@ -233,6 +236,18 @@ rejects_case rejects-csv rejects.csv 1 --split-rejected
 check "rejects: the valid CSV rows were created (3 and the one stored before)" [ "$(count_of "$org")" = 4 ]
 rejects_case rejects-ndjson rejects.ndjson 1
 check "rejects: a rejected batch stores nothing without --split-rejected" [ "$(count_of "$org")" = 4 ]
+# --dry-run (Prefer: tx=rollback): the same rejects file as the real run
+# just above (which stored nothing of the file), nothing stored, no state file
+cp "$root/test/import/data/rejects.ndjson" "$work/dry-rejects.ndjson"
+before=$(count_of "$org")
+imp "$work/dry-rejects.ndjson" --dry-run --rejects "$work/dry-rejects.rej"
+if [ "$rc" = 1 ] && cmp -s "$work/dry-rejects.rej" "$root/test/import/expected/rejects-ndjson.ndjson"; then
+    ok "dry run: rejects.ndjson gives exactly the real run's rejects (expected/rejects-ndjson.ndjson)"
+else
+    fail "dry run: the real run's rejects" "exit $rc; $(diff "$work/dry-rejects.rej" "$root/test/import/expected/rejects-ndjson.ndjson" | head -c 400); $(head -c 300 "$work/imp.err")"
+fi
+check "dry run: nothing stored, no state file written" \
+    [ "$(count_of "$org")/$(ls "$work"/dry-rejects.ndjson.* 2>/dev/null | wc -l)" = "$before/0" ]
 imp "$root/test/import/data/unknown.csv" --state "$work/unknown.state"
 if [ "$rc" = 2 ] && grep -q 'line 1: unknown column "favouriteColour"' "$work/imp.err" && [ "$(count_of "$org")" = 4 ]; then
     ok "rejects: an unknown CSV column is an error before anything is sent"
@@ -241,6 +256,14 @@ else
 fi
 imp "$root/test/import/data/unknown.csv" --state "$work/unknown2.state" --ignore-unknown-columns
 check "rejects: --ignore-unknown-columns sends the rest (a row without its required fields: rejected)" [ "$rc" = 1 ]
+before=$(count_of "$org")
+gen rows 25 dry- >"$work/dry.ndjson"
+imp "$work/dry.ndjson" --dry-run --batch-size 10
+check "dry run: a valid file says it would create its 25 rows, and stores none" \
+    bash -c '[ "$1" = 0 ] && grep -q "dry run: would create 25, rejected 0" "$2" && [ "$3" = "$4" ]' _ \
+    "$rc" "$work/imp.err" "$(count_of "$org")" "$before"
+imp "$work/dry.ndjson" --batch-size 10
+check "dry run: then the real run creates them" [ "$rc/$(count_of "$org")" = "0/$((before + 25))" ]
 
 # --- hostile input ---------------------------------------------------------------
 section "hostile input"
@@ -335,6 +358,21 @@ else
     if [ "$rc" = 0 ] && [ "${got429:-99}" -le 3 ] && [ "$(count_of "$org")" = $((limit * 3)) ]; then
         ok "rate limits: the gateway's, $((limit * 3)) one-row batches at 6 a window: all created, $got429 429s"
     else fail "rate limits: the gateway's" "exit $rc, ${got429:-?} 429s, $(count_of "$org") stored; $(tail -1 "$work/imp.err")"; fi
+fi
+
+# --dry-run against a server that answers 200 without Preference-Applied
+# (an older gateway, PostgREST without the override): only the probe is sent
+section "dry run against a server that does not honour Prefer: tx=rollback"
+start_fake ok
+FANFARE_SECRET_KEY=sk_test_fake "$importer" --quiet --url "$fake_url" "$work/dry.ndjson" --dry-run \
+    --batch-size 10 >/dev/null 2>"$work/dry-fake.err"
+rc=$?
+stop_fake
+fake_pid=
+if [ "$rc" = 2 ] && [ "$(wc -l <"$work/fake-ok.log")" = 1 ] && grep -q "does not honour Prefer: tx=rollback" "$work/dry-fake.err"; then
+    ok "dry run: exit 2 and one request (the empty probe) when the preference is not applied"
+else
+    fail "dry run: refused when the preference is not applied" "exit $rc, $(wc -l <"$work/fake-ok.log") requests: $(head -c 300 "$work/dry-fake.err")"
 fi
 
 # --- memory ----------------------------------------------------------------------

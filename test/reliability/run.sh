@@ -535,17 +535,17 @@ t_logs() {
     fi
 }
 # The gateway's login (setup_db, tools/lib.sh gateway_login_sql) may run
-# fanfare.api_import_consumers and nothing else of fanfare: with the
+# fanfare.api_import_consumers and its dry run, nothing else of fanfare: with the
 # credential alone, no tenant can be chosen and no row read.
 as_login() { psql -X -q -v ON_ERROR_STOP=1 -At -U "$login" -d "$db" -c "$1" 2>&1; }
 t_gateway_login() {
     local out
-    section "the gateway's login holds EXECUTE on fanfare.api_import_consumers only"
+    section "the gateway's login holds EXECUTE on fanfare.api_import_consumers and its dry run only"
     check "it is not a member of fanfare_api" [ "$(psql_db -c "SELECT pg_catalog.pg_has_role('$login', 'fanfare_api', 'MEMBER')")" = f ]
-    check "the one fanfare function it may execute is api_import_consumers(text, bytea, text)" \
-        [ "$(psql_db -c "SELECT string_agg(p.oid::regprocedure::text, ' ') FROM pg_catalog.pg_proc p
+    check "the fanfare functions it may execute are api_import_consumers(text, bytea, text) and api_import_consumers_dry_run(text, bytea)" \
+        [ "$(psql_db -c "SELECT string_agg(p.oid::regprocedure::text, ' ' ORDER BY p.oid::regprocedure::text) FROM pg_catalog.pg_proc p
             WHERE p.pronamespace = 'fanfare'::regnamespace AND pg_catalog.has_function_privilege('$login', p.oid, 'EXECUTE')")" = \
-          "fanfare.api_import_consumers(text,bytea,text)" ]
+          "fanfare.api_import_consumers(text,bytea,text) fanfare.api_import_consumers_dry_run(text,bytea)" ]
     check "it may read no table of fanfare" [ "$(psql_db -c "SELECT count(*) FROM pg_catalog.pg_class c
             WHERE c.relnamespace = 'fanfare'::regnamespace AND c.relkind IN ('r', 'v', 'm', 'p')
               AND pg_catalog.has_table_privilege('$login', c.oid, 'SELECT')")" = 0 ]

@@ -318,6 +318,22 @@ same_error "28N02 a publishable key" "" "SELECT fanfare.api_import_consumers('$p
 psql_db -c "UPDATE fanfare.organizations SET disabled_at = now() WHERE id = '$org1'" &&
     single_sql -c "UPDATE fanfare.organizations SET disabled_at = now() WHERE id = '$org1'"
 same_error "42N01 the key of a disabled organization" "" "SELECT fanfare.api_import_consumers('$key1', '\\x7b7d'::bytea)"
+# the dry run (Prefer: tx=rollback) runs on the tenant's shard, stores nothing there
+same_error "22023 dry run: an email the tenant already has (found on its shard)" "" \
+    "SELECT fanfare.api_import_consumers_dry_run('$key0', convert_to('{\"consumers\":[{\"email\":\"LAND0-1@example.com\",\"emailVerified\":true,\"phoneVerified\":false,\"status\":\"ACTIVE\"}]}', 'UTF8'))"
+same_error "22023 dry run: a batch with issues" "" \
+    "SELECT fanfare.api_import_consumers_dry_run('$key0', convert_to('{\"consumers\":[{\"emailVerified\":\"yes\",\"status\":\"GONE\"}]}', 'UTF8'))"
+same_error "28N01 dry run: an unknown secret key" "" "SELECT fanfare.api_import_consumers_dry_run('sk_live_unknown', '\\x7b7d'::bytea)"
+same_error "42N01 dry run: the key of a disabled organization" "" "SELECT fanfare.api_import_consumers_dry_run('$key1', '\\x7b7d'::bytea)"
+check "dry run: the router's SQLSTATEs are the real call's (22023 duplicate, 28N01, 42N01)" \
+    [ "$(psql_db -c "SELECT string_agg(split_part(public.error_of(q), E'\n', 1), ' ' ORDER BY n) FROM (VALUES
+        (1, \$q\$SELECT fanfare.api_import_consumers_dry_run('$key0', convert_to('{\"consumers\":[{\"email\":\"LAND0-1@example.com\",\"emailVerified\":true,\"phoneVerified\":false,\"status\":\"ACTIVE\"}]}', 'UTF8'))\$q\$),
+        (2, \$q\$SELECT fanfare.api_import_consumers_dry_run('sk_live_unknown', '\\x7b7d'::bytea)\$q\$),
+        (3, \$q\$SELECT fanfare.api_import_consumers_dry_run('$key1', '\\x7b7d'::bytea)\$q\$)) AS t(n, q)")" = "22023 28N01 42N01" ]
+dry_before=$(rows_on 0 "$org0")
+check "dry run on the router: the shard's rows for a valid batch, none stored on the shard" \
+    [ "$(psql_db -c "SELECT count(*) FROM fanfare.api_import_consumers_dry_run('$key0', convert_to('{\"consumers\":[{\"email\":\"dry-router-1@example.com\",\"emailVerified\":true,\"phoneVerified\":false,\"status\":\"ACTIVE\"},{\"email\":\"dry-router-2@example.com\",\"emailVerified\":true,\"phoneVerified\":false,\"status\":\"ACTIVE\"}]}', 'UTF8')) AS c
+        WHERE c->>'organizationId' = '$org0'")/$(rows_on 0 "$org0")" = "2/$dry_before" ]
 check "PostgREST front: a disabled organization is 403 on both" \
     [ "$(router_sql -c "SET request.jwt.claims = '{\"organization_id\":\"$org1\"}'; SELECT fanfare.post_consumers_batch('{\"consumers\":[]}')::text || current_setting('response.status')")" = '{"error":"Forbidden"}403' ]
 psql_db -c "UPDATE fanfare.organizations SET disabled_at = NULL WHERE id = '$org1'" &&

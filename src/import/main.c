@@ -3,9 +3,11 @@
  *	  fanfare-import: the options, and the loop that reads batches, sends
  *	  them, and writes what came back in input order.
  *
- * Up to 2 x --concurrency batches are held at once: the ones in flight and
+ * Up to 4 x --concurrency batches are held at once: the ones in flight and
  * the finished ones waiting for an earlier batch, so memory does not grow
- * with the input.  A batch is done once its rejects lines and created
+ * with the input.  With only 2 x, one slow answer at the head stopped the
+ * window and left about half of the requests in flight; a finished batch
+ * keeps no request or answer text, only what its results need.  A batch is done once its rejects lines and created
  * consumers are written (rejects and output files) and the journal says
  * so; batches are done strictly in input order.  See fanfare-import(1).
  */
@@ -568,6 +570,12 @@ take_answer(struct run *r, struct batch *b)
 	{
 		case V_DONE:
 			b->state = B_FINISHED;
+			/* what finish_batch needs is parsed: the texts can go */
+			free(b->resp);
+			b->resp = NULL;
+			b->resp_len = 0;
+			free(b->body);
+			b->body = NULL;
 			break;
 		case V_RESEND:
 			{
@@ -758,7 +766,7 @@ main(int argc, char **argv)
 	so.idempotency = !opts.dry_run;
 	so.dry_run = opts.dry_run;
 	r.sender = sender_new(&so);
-	r.wmax = 2 * opts.concurrency;
+	r.wmax = 4 * opts.concurrency;
 	r.win = calloc(r.wmax, sizeof(*r.win));
 	if (r.win == NULL || url == NULL)
 	{

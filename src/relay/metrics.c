@@ -11,6 +11,7 @@
 
 #include <netdb.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -282,11 +283,18 @@ metrics_start(const char *listen)
 {
 	struct sockaddr_storage addr;
 	const union MHD_DaemonInfo *info;
+	sigset_t	stop_signals,
+				saved;
 
 	if (listen[0] == '\0')
 		return true;
 	if (!resolve(listen, &addr))
 		return false;
+	/* SIGINT and SIGTERM are the loop's: its thread alone may take them */
+	sigemptyset(&stop_signals);
+	sigaddset(&stop_signals, SIGINT);
+	sigaddset(&stop_signals, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &stop_signals, &saved);
 	daemon_handle = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG |
 									 (addr.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
 									 0, NULL, NULL, on_request, NULL,
@@ -295,6 +303,7 @@ metrics_start(const char *listen)
 									 MHD_OPTION_CONNECTION_LIMIT, (unsigned int) 16,
 									 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) 10,
 									 MHD_OPTION_END);
+	pthread_sigmask(SIG_SETMASK, &saved, NULL);
 	if (daemon_handle == NULL)
 	{
 		fprintf(stderr, "fanfare-relay: cannot serve metrics on %s\n", listen);

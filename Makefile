@@ -81,7 +81,7 @@ clean-import:
 import-long:
 	FANFARE_IMPORT_LONG=1 test/import/run.sh
 # --- the webhook relay (src/relay, its own Makefile; links libpq, libcurl,
-# libcrypto; see README.md, "Webhooks") ---
+# libcrypto, libmicrohttpd; see README.md, "Webhooks") ---
 .PHONY: relay clean-relay
 relay:
 	env -u CFLAGS -u CPPFLAGS -u LDFLAGS $(gateway_env_flags) \

@@ -60,6 +60,8 @@ static const struct setting settings[] = {
 	"seconds within which those failures count; a streak older than this starts again (default 604800, 7 days)"},
 	{"verbose", "FANFARE_RELAY_VERBOSE", SETTING_INT, FIELD(verbose), 0, 1,
 	"1: one line per attempt on stdout (delivery id, attempt, status, outcome, ms; never a secret or a body) (default 0)"},
+	{"metrics-listen", "FANFARE_RELAY_METRICS_LISTEN", SETTING_STRING, FIELD(metrics_listen), 0, 0,
+	"address and port (host:port, [::1]:port for IPv6; port 0 picks a free one) that serves Prometheus metrics at GET /metrics and 404 elsewhere (default: empty, no metrics)"},
 };
 
 #define N_SETTINGS (sizeof(settings) / sizeof(settings[0]))
@@ -171,6 +173,7 @@ set_defaults(struct relay_config *config)
 {
 	memset(config, 0, sizeof(*config));
 	config->database = "";
+	config->metrics_listen = "";
 	config->timeout_s = 30;
 	config->retry_schedule = DEFAULT_RETRY_SCHEDULE;
 	config->max_in_flight = 64;

@@ -22,6 +22,7 @@ struct relay_config
 	int			disable_after;	/* consecutive failures that disable */
 	int			disable_window_s;	/* ... counted within this window */
 	int			verbose;		/* 1: one line per attempt on stdout */
+	const char *metrics_listen;	/* host:port of GET /metrics; "" = none */
 };
 
 enum config_result

@@ -13,6 +13,8 @@
  * out meanwhile makes the record "stale", and the delivery is sent again).
  * The relay wakes on NOTIFY fanfare_webhooks and claims every
  * --poll-interval besides, which is how retries come due.
+ * With --metrics-listen, libmicrohttpd's thread serves GET /metrics
+ * (metrics.c) from numbers this loop updates.
  */
 #include <errno.h>
 #include <signal.h>
@@ -26,6 +28,7 @@
 #include <libpq-fe.h>
 
 #include "config.h"
+#include "metrics.h"
 #include "signature.h"
 
 #define LEASE_MARGIN_S 10		/* a lease is --timeout plus this */
@@ -42,6 +45,7 @@ struct transfer
 	char		endpoint_id[40];
 	int			attempt;
 	long long	started_ms;		/* wall clock, for the record */
+	struct timespec started_mono;	/* for the duration metric */
 	char		errbuf[CURL_ERROR_SIZE];
 	struct transfer *next;
 };
@@ -66,6 +70,7 @@ static PGconn *conn;
 static CURLM *multi;
 static struct transfer *in_flight;
 static int	n_in_flight;
+static int	n_results;			/* the length of results */
 static struct result *results;	/* oldest first */
 static struct result **results_tail = &results;
 static char retry_schedule_array[RETRY_SCHEDULE_MAX * 12 + 3];
@@ -86,6 +91,13 @@ now_ms(bool rt)
 
 	clock_gettime(rt ? CLOCK_REALTIME : CLOCK_MONOTONIC, &ts);
 	return (long long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Publishes the gauges: in flight, and claimed but not yet recorded. */
+static void
+publish_gauges(void)
+{
+	metrics_gauges(n_in_flight, n_in_flight + n_results);
 }
 
 /* Copies src into a fixed buffer, truncating. */
@@ -189,6 +201,7 @@ start_transfer(PGresult *res, int row)
 	t->body = strdup(PQgetvalue(res, row, 8));
 	t->easy = curl_easy_init();
 	t->started_ms = now_ms(true);
+	clock_gettime(CLOCK_MONOTONIC, &t->started_mono);
 	if (t->body == NULL || t->easy == NULL)
 		goto fail;
 
@@ -228,6 +241,7 @@ start_transfer(PGresult *res, int row)
 	t->next = in_flight;
 	in_flight = t;
 	n_in_flight++;
+	publish_gauges();
 	return true;
 
 fail:
@@ -363,10 +377,11 @@ record_params_fill(struct record_params *p, const struct result *r)
 	p->values[9] = p->window;
 }
 
-/* What a recorded attempt's outcome means for the loop; logs it if verbose. */
+/* What a recorded attempt's outcome means for the loop; counts it, logs it if verbose. */
 static void
 record_outcome(const struct result *r, const char *outcome, bool *again)
 {
+	metrics_outcome(outcome);
 	if (config.verbose)
 		printf("%s attempt %d status %d %s %d ms\n", r->delivery_id, r->attempt,
 			   r->http_status, outcome, r->duration_ms);
@@ -395,9 +410,11 @@ results_pop(int n)
 
 		results = r->next;
 		free(r);
+		n_results--;
 	}
 	if (results == NULL)
 		results_tail = &results;
+	publish_gauges();
 }
 
 /*
@@ -536,10 +553,14 @@ collect_finished(void)
 				  **p;
 		struct result *r;
 		long		code = 0;
+		struct timespec end;
 
 		if (msg->msg != CURLMSG_DONE)
 			continue;
 		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **) &t);
+		clock_gettime(CLOCK_MONOTONIC, &end);
+		metrics_attempt((double) (end.tv_sec - t->started_mono.tv_sec) +
+						(double) (end.tv_nsec - t->started_mono.tv_nsec) / 1e9);
 		r = calloc(1, sizeof(*r));
 		if (r)
 		{
@@ -561,6 +582,7 @@ collect_finished(void)
 						 t->errbuf[0] ? t->errbuf : curl_easy_strerror(msg->data.result));
 			*results_tail = r;
 			results_tail = &r->next;
+			n_results++;
 		}
 		/* without memory for the result, the lease runs out: sent again */
 		curl_multi_remove_handle(multi, t->easy);
@@ -571,6 +593,8 @@ collect_finished(void)
 		transfer_free(t);
 		n++;
 	}
+	if (n > 0)
+		publish_gauges();
 	return n;
 }
 
@@ -587,6 +611,7 @@ abandon_in_flight(void)
 		transfer_free(t);
 	}
 	n_in_flight = 0;
+	publish_gauges();
 }
 
 /* The retry schedule as an integer[] literal. */
@@ -740,7 +765,16 @@ main(int argc, char **argv)
 	fprintf(stderr, "fanfare-relay " RELAY_VERSION ": up to %d requests in flight, %d per endpoint, %d s timeout, %d retries\n",
 			config.max_in_flight, config.per_endpoint, config.timeout_s, config.n_retry_delays);
 
+	if (!metrics_start(config.metrics_listen))
+	{
+		curl_multi_cleanup(multi);
+		curl_global_cleanup();
+		return 1;
+	}
+
 	status = run();
+
+	metrics_stop();
 
 	curl_multi_cleanup(multi);
 	curl_global_cleanup();

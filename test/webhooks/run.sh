@@ -9,7 +9,8 @@
 # it uses that one, and kills its postmaster (kill -9) once and restarts it.
 # Creates its own database, fanfare_webhooks_test.  The checks: the owner-
 # only grants and the URL rules; signatures computed independently here
-# (Node's crypto), across a secret rotation, and the envelope; the retry
+# (Node's crypto), across a secret rotation, and the envelope; GET /metrics
+# (--metrics-listen) against the receiver's and the database's counts; the retry
 # schedule (shortened by --retry-schedule) with its headers and
 # webhook.delivery.failed; 410; the consecutive-failure disable; a slow
 # receiver that delays only its own deliveries; the drain on SIGTERM; and
@@ -162,6 +163,60 @@ t_url_rules() {
     sed -i '/# test\/webhooks$/d' "$FANFARE_TEST_DATADIR/postgresql.conf"
     psql_db -c "SELECT pg_reload_conf()" >/dev/null
     check "the server setting allows private hosts and http" [ "$out" = 1 ]
+}
+
+# === GET /metrics =================================================================
+# metrics_get PATH [CURL FLAGS]: the status of GET PATH on the relay's metrics port
+metrics_get() {
+    local path=$1
+    shift
+    curl -s -o "$work/metrics-body" -w '%{http_code}' --max-time 5 "$@" "http://127.0.0.1:$mport$path"
+}
+
+t_metrics() {
+    section "GET /metrics (--metrics-listen): counters, histogram, gauges, 404"
+    local org ok fail gone t0 out expect attempts py=/usr/bin/python3
+    [ -x "$py" ] || py=python3
+    org=$(new_org "Metrics")
+    read -r ok _ < <(endpoint "$org" /ok-m)
+    read -r fail _ < <(endpoint "$org" /fail-m)
+    read -r gone _ < <(endpoint "$org" /gone-m)
+    # a relay of its own, so that its counters hold this test's attempts only;
+    # with --retry-schedule 1, /fail-m's first attempts are "retry", its
+    # second ones "failed"
+    kill -TERM "$relay_pid"; wait "$relay_pid" 2>/dev/null
+    t0=$(psql_db -c "SELECT clock_timestamp()")
+    start_relay metrics --timeout 2 --retry-schedule 1 --metrics-listen 127.0.0.1:0
+    mport=
+    for _ in $(seq 1 50); do
+        mport=$(sed -n 's/.*(metrics port \([0-9]*\)).*/\1/p' "$work/relay-metrics.err")
+        [ -n "$mport" ] && break
+        sleep 0.1
+    done
+    check "the relay prints its metrics port" [ -n "$mport" ] || { start_relay main --timeout 2 --retry-schedule 1,1,1 --disable-after 5; return; }
+    consumers "$org" 4 metrics
+    wait_settled "$org" 15 || note "still pending: $(pending "$org")"
+    check "GET /metrics is 200" [ "$(metrics_get /metrics)" = 200 ]
+    cp "$work/metrics-body" "$work/metrics.txt"
+    attempts=$(psql_db -c "SELECT count(*) FROM fanfare.webhook_attempts WHERE started_at >= '$t0'")
+    expect=$(printf '{"delivered": %d, "retry": %d, "failed": %d, "gone": %d, "attempts": %d}' \
+        "$(received /ok-m | grep -c '"status":2[0-9][0-9],')" \
+        "$(received /fail-m | grep -vc '"x-fanfare-retry-count"')" \
+        "$(received /fail-m | grep -c '"x-fanfare-retry-count":"1"')" \
+        "$(received /gone-m | grep -c '"status":410,')" "$attempts")
+    note "receiver and database: $expect"
+    out=$("$py" "$here/metrics.py" "$work/metrics.txt" "$expect" "$org" "$ok" "$fail" "$gone" "127.0.0.1:$rport" 2>&1)
+    check "metrics.py reports 6 checks" [ "$(grep -c $'^\\(ok\\|fail\\)\t' <<<"$out")" = 6 ] || note "$out"
+    while IFS=$'\t' read -r res name why; do
+        case $res in
+            ok) ok "$name" ;;
+            fail) fail "$name" "$why" ;;
+        esac
+    done <<<"$out"
+    out="$(metrics_get /) $(metrics_get /metricsx) $(metrics_get /metrics/) $(metrics_get /healthz) $(metrics_get /metrics -X POST)"
+    check "anything but GET /metrics is 404 there ($out)" [ "$out" = "404 404 404 404 404" ]
+    kill -TERM "$relay_pid"; wait "$relay_pid" 2>/dev/null
+    start_relay main --timeout 2 --retry-schedule 1,1,1 --disable-after 5
 }
 
 # === signatures, envelope, rotation ===============================================
@@ -374,7 +429,7 @@ t_faults() {
 }
 
 setup_webhooks || abort "setup"
-for t in ${WEBHOOK_TESTS:-t_grants t_url_rules t_signatures t_retry_schedule t_gone t_consecutive_failures t_slow_receiver t_drain t_faults}; do
+for t in ${WEBHOOK_TESTS:-t_grants t_url_rules t_metrics t_signatures t_retry_schedule t_gone t_consecutive_failures t_slow_receiver t_drain t_faults}; do
     "$t"
 done
 summary webhooks

@@ -14,6 +14,7 @@
  * label value ever comes from a client's bytes.
  */
 #include "metrics.h"
+#include "metrics_page.h"
 
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -291,7 +292,6 @@ metrics_render(struct gateway *gw, size_t *len)
 	return t.data;
 }
 
-static const char exposition_type[] = "text/plain; version=0.0.4; charset=utf-8";
 
 /*
  * GET /metrics on the main listener; 404 there when --metrics-listen
@@ -318,51 +318,13 @@ metrics_finish(struct gateway *gw, struct MHD_Connection *connection,
 		return true;
 	}
 	reply_take(reply, 200, text, len);
-	reply->content_type = exposition_type;
+	reply->content_type = metrics_page_content_type;
 	return true;
 }
 
-/* The --metrics-listen daemon's one page: GET (or HEAD) /metrics, else 404. */
-enum MHD_Result
-metrics_only_request(void *cls, struct MHD_Connection *connection, const char *url,
-					 const char *method, const char *version, const char *upload_data,
-					 size_t *upload_data_size, void **req_cls)
+/* The page of --metrics-listen (metrics_page.c): arg is the gateway. */
+char *
+metrics_page_text(void *arg, size_t *len)
 {
-	struct gateway *gw = cls;
-	struct MHD_Response *response;
-	enum MHD_Result queued;
-	unsigned int status = 200;
-	size_t		len = 0;
-	char	   *text = NULL;
-
-	(void) version;
-	(void) upload_data;
-	if (*req_cls == NULL)
-	{
-		*req_cls = (void *) 1;	/* headers only: answer on the next call */
-		return MHD_YES;
-	}
-	if (*upload_data_size != 0)
-	{
-		*upload_data_size = 0;	/* a body is ignored */
-		return MHD_YES;
-	}
-	if (strcmp(url, "/metrics") != 0 || (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0))
-		status = 404;
-	else if ((text = metrics_render(gw, &len)) == NULL)
-		status = 500;
-	if (status == 200)
-		response = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
-	else
-		response = MHD_create_response_from_buffer(0, (void *) "", MHD_RESPMEM_PERSISTENT);
-	if (response == NULL)
-	{
-		free(text);
-		return MHD_NO;
-	}
-	if (status == 200)
-		MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, exposition_type);
-	queued = MHD_queue_response(connection, status, response);
-	MHD_destroy_response(response);
-	return queued;
+	return metrics_render((struct gateway *) arg, len);
 }

@@ -37,9 +37,6 @@ extern void metrics_unavailable(enum metrics_unavailable cause);
 extern char *metrics_render(struct gateway *gw, size_t *len);
 
 /* the request handler of the --metrics-listen daemon (cls: the gateway) */
-extern enum MHD_Result metrics_only_request(void *cls, struct MHD_Connection *connection,
-											const char *url, const char *method,
-											const char *version, const char *upload_data,
-											size_t *upload_data_size, void **req_cls);
+extern char *metrics_page_text(void *arg, size_t *len);
 
 #endif

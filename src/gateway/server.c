@@ -18,7 +18,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <netdb.h>
+#include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -27,7 +27,9 @@
 #include <unistd.h>
 
 #include "access_log.h"
+#include "listen_addr.h"
 #include "metrics.h"
+#include "metrics_page.h"
 #include "header_deadline.h"
 #include "pooler.h"
 #include "routes.h"
@@ -354,50 +356,6 @@ on_mhd_error(void *cls, const char *fmt, va_list ap)
 	vfprintf(stderr, fmt, ap);
 }
 
-/* "host:port" or "[v6]:port" to an address; false with a message if bad. */
-static bool
-resolve_listen(const char *listen, struct sockaddr_storage *addr, socklen_t *len)
-{
-	char		host[LISTEN_MAX + 1];
-	const char *colon = strrchr(listen, ':');
-	const char *h = listen;
-	size_t		hlen;
-	struct addrinfo hints, *found = NULL;
-	int			rc;
-
-	if (colon == NULL || colon[1] == '\0')
-		goto bad;
-	hlen = (size_t) (colon - listen);
-	if (hlen >= 2 && listen[0] == '[' && listen[hlen - 1] == ']')
-		h++, hlen -= 2;
-	if (hlen == 0)
-		goto bad;
-	memcpy(host, h, hlen);
-	host[hlen] = '\0';
-
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_NUMERICSERV;
-	rc = getaddrinfo(host, colon + 1, &hints, &found);
-	if (rc != 0 || found == NULL || found->ai_addrlen > sizeof(*addr))
-	{
-		fprintf(stderr, "fanfare-gateway: cannot listen on %s: %s\n", listen,
-				rc != 0 ? gai_strerror(rc) : "no address");
-		if (found)
-			freeaddrinfo(found);
-		return false;
-	}
-	memcpy(addr, found->ai_addr, found->ai_addrlen);
-	*len = found->ai_addrlen;
-	freeaddrinfo(found);
-	return true;
-
-bad:
-	fprintf(stderr, "fanfare-gateway: --listen must be host:port, got \"%s\"\n", listen);
-	return false;
-}
-
 /*
  * The listening socket, non-blocking, shared by every loop's daemon; -1 if
  * it failed.  TCP_NODELAY is inherited by the accepted sockets: a response
@@ -520,16 +478,9 @@ start_metrics_daemon(struct gateway *gw)
 
 	if (listen[0] == '\0')
 		return true;
-	if (!resolve_listen(listen, &addr, &addr_len))
+	if (!listen_addr_resolve("fanfare-gateway", "--metrics-listen", listen, &addr, &addr_len))
 		return false;
-	gw->metrics_daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG |
-										  (addr.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
-										  0, NULL, NULL, metrics_only_request, gw,
-										  MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, NULL,
-										  MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &addr,
-										  MHD_OPTION_CONNECTION_LIMIT, (unsigned int) 16,
-										  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) 10,
-										  MHD_OPTION_END);
+	gw->metrics_daemon = metrics_page_start(&addr, metrics_page_text, gw, on_mhd_error);
 	if (gw->metrics_daemon == NULL)
 	{
 		fprintf(stderr, "fanfare-gateway: cannot serve /metrics on %s\n", listen);
@@ -589,7 +540,7 @@ server_start(struct gateway *gw, unsigned int *port)
 	gw->loops = NULL;
 	gw->listen_fd = -1;
 	gw->metrics_daemon = NULL;
-	if (!resolve_listen(config->listen, &addr, &addr_len))
+	if (!listen_addr_resolve("fanfare-gateway", "--listen", config->listen, &addr, &addr_len))
 		return false;
 	gw->headers = header_deadline_create(config->header_timeout_s, config->idle_timeout_s,
 										 config->body_timeout_s);

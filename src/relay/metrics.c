@@ -9,7 +9,6 @@
  */
 #include "metrics.h"
 
-#include <netdb.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -20,7 +19,8 @@
 
 #include <microhttpd.h>
 
-#define LISTEN_MAX 255
+#include "listen_addr.h"
+#include "metrics_page.h"
 
 /* what fanfare.record_webhook_attempt returns, in exposition order */
 static const char *const outcomes[] = {"delivered", "retry", "failed", "gone", "stale"};
@@ -128,9 +128,9 @@ append(struct text *t, const char *fmt,...)
 	}
 }
 
-/* The exposition (malloc'd), or NULL without memory. */
+/* The exposition (malloc'd), or NULL without memory (metrics_page_render). */
 static char *
-render(size_t *len)
+render(void *arg, size_t *len)
 {
 	struct text t = {malloc(2048), 0, 2048};
 	unsigned long long d[N_OUTCOMES],
@@ -140,6 +140,8 @@ render(size_t *len)
 	double		sum;
 	int			in_flight,
 				pending;
+
+	(void) arg;
 
 	pthread_mutex_lock(&lock);
 	memcpy(d, deliveries, sizeof(d));
@@ -174,52 +176,6 @@ render(size_t *len)
 	return t.data;
 }
 
-static const char exposition_type[] = "text/plain; version=0.0.4; charset=utf-8";
-
-/* The listener's one page: GET (or HEAD) /metrics; anything else is 404. */
-static enum MHD_Result
-on_request(void *cls, struct MHD_Connection *connection, const char *url,
-		   const char *method, const char *version, const char *upload_data,
-		   size_t *upload_data_size, void **req_cls)
-{
-	struct MHD_Response *response;
-	enum MHD_Result queued;
-	unsigned int status = 200;
-	size_t		len = 0;
-	char	   *text = NULL;
-
-	(void) cls;
-	(void) version;
-	(void) upload_data;
-	if (*req_cls == NULL)
-	{
-		*req_cls = (void *) 1;	/* headers only: answer on the next call */
-		return MHD_YES;
-	}
-	if (*upload_data_size != 0)
-	{
-		*upload_data_size = 0;	/* a body is ignored */
-		return MHD_YES;
-	}
-	if (strcmp(url, "/metrics") != 0 || (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0))
-		status = 404;
-	else if ((text = render(&len)) == NULL)
-		status = 500;
-	if (status == 200)
-		response = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
-	else
-		response = MHD_create_response_from_buffer(0, (void *) "", MHD_RESPMEM_PERSISTENT);
-	if (response == NULL)
-	{
-		free(text);
-		return MHD_NO;
-	}
-	if (status == 200)
-		MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, exposition_type);
-	queued = MHD_queue_response(connection, status, response);
-	MHD_destroy_response(response);
-	return queued;
-}
 
 /* libmicrohttpd's diagnostics, to stderr */
 static void
@@ -228,50 +184,6 @@ on_mhd_error(void *cls, const char *fmt, va_list ap)
 	(void) cls;
 	fputs("fanfare-relay: metrics: ", stderr);
 	vfprintf(stderr, fmt, ap);
-}
-
-/* "host:port" or "[v6]:port" to an address; false with a message if bad. */
-static bool
-resolve(const char *listen, struct sockaddr_storage *addr)
-{
-	char		host[LISTEN_MAX + 1];
-	const char *colon = strrchr(listen, ':');
-	const char *h = listen;
-	size_t		hlen;
-	struct addrinfo hints,
-			   *found = NULL;
-	int			rc;
-
-	if (colon == NULL || colon[1] == '\0')
-		goto bad;
-	hlen = (size_t) (colon - listen);
-	if (hlen >= 2 && listen[0] == '[' && listen[hlen - 1] == ']')
-		h++, hlen -= 2;
-	if (hlen == 0 || hlen > LISTEN_MAX)
-		goto bad;
-	memcpy(host, h, hlen);
-	host[hlen] = '\0';
-
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_NUMERICSERV;
-	rc = getaddrinfo(host, colon + 1, &hints, &found);
-	if (rc != 0 || found == NULL || found->ai_addrlen > sizeof(*addr))
-	{
-		fprintf(stderr, "fanfare-relay: cannot serve metrics on %s: %s\n", listen,
-				rc != 0 ? gai_strerror(rc) : "no address");
-		if (found)
-			freeaddrinfo(found);
-		return false;
-	}
-	memcpy(addr, found->ai_addr, found->ai_addrlen);
-	freeaddrinfo(found);
-	return true;
-
-bad:
-	fprintf(stderr, "fanfare-relay: --metrics-listen must be host:port, got \"%s\"\n", listen);
-	return false;
 }
 
 /*
@@ -288,21 +200,14 @@ metrics_start(const char *listen)
 
 	if (listen[0] == '\0')
 		return true;
-	if (!resolve(listen, &addr))
+	if (!listen_addr_resolve("fanfare-relay", "--metrics-listen", listen, &addr, NULL))
 		return false;
 	/* SIGINT and SIGTERM are the loop's: its thread alone may take them */
 	sigemptyset(&stop_signals);
 	sigaddset(&stop_signals, SIGINT);
 	sigaddset(&stop_signals, SIGTERM);
 	pthread_sigmask(SIG_BLOCK, &stop_signals, &saved);
-	daemon_handle = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG |
-									 (addr.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
-									 0, NULL, NULL, on_request, NULL,
-									 MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, NULL,
-									 MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &addr,
-									 MHD_OPTION_CONNECTION_LIMIT, (unsigned int) 16,
-									 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) 10,
-									 MHD_OPTION_END);
+	daemon_handle = metrics_page_start(&addr, render, NULL, on_mhd_error);
 	pthread_sigmask(SIG_SETMASK, &saved, NULL);
 	if (daemon_handle == NULL)
 	{

@@ -30,7 +30,7 @@ done
 
 build_and_install
 new_work_dir bench-ratelimit
-FANFARE_FAST_CLUSTER=1 fast_cluster bench-ratelimit
+FANFARE_FAST_CLUSTER=1 FANFARE_CLUSTER_PRELOAD=1 fast_cluster bench-ratelimit
 cluster_use "$cluster_dir" "$cluster_port"
 createdb fanfare_bench_rl
 psql_q -d fanfare_bench_rl -c "CREATE EXTENSION fanfare" >/dev/null

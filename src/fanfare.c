@@ -7,6 +7,7 @@
 #include <limits.h>
 
 #include "fmgr.h"
+#include "miscadmin.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
 
@@ -117,13 +118,20 @@ _PG_init(void)
 							60, 1, 3600,
 							PGC_SUSET, GUC_UNIT_S,
 							NULL, NULL, NULL);
-	DefineCustomIntVariable("fanfare.rate_limit_organizations",
-							"Organizations whose requests the rate limit counts at once.",
-							"Size of the shared table of counters; when it is full, requests of further organizations are not counted.",
-							&fanfare_rate_limit_organizations,
-							10000, 100, 10000000,
-							PGC_POSTMASTER, 0,
-							NULL, NULL, NULL);
+	/*
+	 * The size of the shared table can only be set at server start, and a
+	 * PGC_POSTMASTER setting can only be defined then: loaded later (not in
+	 * shared_preload_libraries, limits off) the library leaves it out, as
+	 * defining it would end the session.
+	 */
+	if (process_shared_preload_libraries_in_progress)
+		DefineCustomIntVariable("fanfare.rate_limit_organizations",
+								"Organizations whose requests the rate limit counts at once.",
+								"Size of the shared table of counters; when it is full, requests of further organizations are not counted.",
+								&fanfare_rate_limit_organizations,
+								10000, 100, 10000000,
+								PGC_POSTMASTER, 0,
+								NULL, NULL, NULL);
 	DefineCustomBoolVariable("fanfare.rate_limit_report",
 							 "Send the rate limit of each API call as a notice (SQLSTATE 01N01).",
 							 "The gateway turns it on to send the X-RateLimit headers, whatever the call's outcome.",

@@ -135,7 +135,9 @@ new_work_dir() {
 
 # cluster_create DIR: initdb, once.  FANFARE_FAST_CLUSTER=1 trades
 # durability for speed (fsync off), for throwaway clusters.  fanfare is
-# preloaded (its rate limit counts in shared memory); fanfare.rate_limit is
+# preloaded (its rate limit counts in shared memory), unless
+# FANFARE_CLUSTER_PRELOAD=0 (the benchmark, which loads an older fanfare
+# library beside this one); fanfare.rate_limit is
 # $FANFARE_CLUSTER_RATE_LIMIT, else 0 (off), so that no suite's load meets
 # the default: suites limit their own organizations (fanfare.set_rate_limit).
 cluster_create() {
@@ -154,9 +156,11 @@ shared_buffers = 256MB
 max_prepared_transactions = 10
 log_min_messages = warning
 logging_collector = off
-shared_preload_libraries = 'fanfare'
 fanfare.rate_limit = ${FANFARE_CLUSTER_RATE_LIMIT:-0}
 CONF
+    if [ "${FANFARE_CLUSTER_PRELOAD:-1}" = 1 ]; then
+        echo "shared_preload_libraries = 'fanfare'" >>"$dir/postgresql.conf"
+    fi
     if [ "${FANFARE_FAST_CLUSTER:-0}" = 1 ]; then
         printf 'fsync = off\nfull_page_writes = off\nsynchronous_commit = off\n' >>"$dir/postgresql.conf"
     fi

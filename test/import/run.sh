@@ -160,12 +160,25 @@ audit "$org" "$work/cr.ndjson" "$work/ref.rej" && ok "crash: the uninterrupted r
     fail "crash: the uninterrupted run passes the audit"
 new_org crash
 preload "$key" "$work/cr.ndjson"
+# the last batch the crash run's journal says is done (0: none yet)
+last_done() {
+    local n
+    n=$(sed -n 's/^done \([0-9]*\).*/\1/p' "$work/cr.ndjson.fanfare-import" 2>/dev/null | tail -1)
+    echo "${n:-0}"
+}
 killed=0
 for attempt in 1 2 3; do
     FANFARE_SECRET_KEY=$key "$importer" --quiet "$work/cr.ndjson" --rejects "$work/cr.rej" --split-rejected \
         --concurrency 2 --batch-size 25 >/dev/null 2>>"$work/crash.err" &
     pid=$!
-    sleep "0.$((RANDOM % 4 + 1))$((RANDOM % 10))"
+    # killed once the journal says batch TARGET is done, 5 to 20 batches
+    # after where the attempt began (a sleep of fixed length would race a
+    # fast run: 200 small batches can take a tenth of a second)
+    target=$(( $(last_done) + 5 + RANDOM % 16 ))
+    while kill -0 "$pid" 2>/dev/null; do
+        [ "$(last_done)" -ge "$target" ] && break
+        sleep 0.002
+    done
     kill -KILL "$pid" 2>/dev/null
     wait "$pid" 2>/dev/null
     # killed while running: the journal does not say complete

@@ -73,8 +73,9 @@ curl -s -D - -o /dev/null -X POST "http://127.0.0.1:$port/consumers/batch" -H "A
     -H 'Content-Type: application/json' --data-binary "@$work/one.json" | grep -i '^x-ratelimit' | sed 's/^/# /'
 
 echo "# GET /metrics: exposition of every series the gateway can have"
-cc -O2 -std=gnu11 -I src/gateway -I "$("$PG_CONFIG" --includedir)" $(pkg-config --cflags libmicrohttpd) \
+cc -O2 -std=gnu11 -I src/gateway -I src/common -I "$("$PG_CONFIG" --includedir)" $(pkg-config --cflags libmicrohttpd) \
     -o "$work/metrics_render" bench/metrics_render.c src/gateway/metrics.c src/gateway/reply.c \
+    src/common/metrics_page.c \
     $(pkg-config --libs libmicrohttpd)
 "$work/metrics_render" $([ "$duration" -le 2 ] && echo 50 || echo 1000)
 took=$(curl -s -o "$work/metrics" -w '%{time_total}' "http://127.0.0.1:$port/metrics")

@@ -96,9 +96,13 @@ log "outbox, 500-row batches over HTTP (median / best ms): no trigger $off_med /
 psql_q -d "$db" -c "SELECT fanfare.delete_webhook_endpoint(id) FROM fanfare.webhook_endpoints()" >/dev/null
 psql_q -d "$db" -c "SELECT (fanfare.create_webhook_endpoint('$org', 'http://127.0.0.1:$rport/ok-bench-' || g)).id FROM generate_series(1, 8) g" >/dev/null
 per_endpoint=$((backlog / 8))
-psql_q -d "$db" -c "SET fanfare.organization_id = '$org'; SELECT count(*) FROM fanfare.import_consumers(
-    (SELECT '{\"consumers\":[' || string_agg(format('{\"email\":\"relay-%s@example.com\",\"emailVerified\":true,\"phoneVerified\":false,\"status\":\"ACTIVE\"}', g), ',') || ']}'
-       FROM generate_series(1, $per_endpoint) g))" >/dev/null
+# in batches of at most 500, the server's limit
+for first in $(seq 1 500 "$per_endpoint"); do
+    last=$((first + 499 < per_endpoint ? first + 499 : per_endpoint))
+    psql_q -d "$db" -c "SET fanfare.organization_id = '$org'; SELECT count(*) FROM fanfare.import_consumers(
+        (SELECT '{\"consumers\":[' || string_agg(format('{\"email\":\"relay-%s@example.com\",\"emailVerified\":true,\"phoneVerified\":false,\"status\":\"ACTIVE\"}', g), ',') || ']}'
+           FROM generate_series($first, $last) g))" >/dev/null
+done
 psql_q -d "$db" -c "SELECT fanfare.expand_webhook_events()" >/dev/null
 total=$(psql_q -d "$db" -c "SELECT count(*) FROM fanfare.webhook_deliveries WHERE status = 'pending'")
 t0=$(date +%s%3N)

@@ -77,7 +77,7 @@ static const struct setting settings[] = {
 	{"prepare", "FANFARE_PREPARE", SETTING_INT, FIELD(prepare), 0, 1,
 	"1: prepare the statement once per database connection (default, but 0 with --pooler transaction); 0: send it unnamed with every request, for poolers that do not keep prepared statements"},
 	{"pooler", "FANFARE_POOLER", SETTING_STRING, FIELD(pooler), 0, 0,
-	"none (default), or transaction: behind a transaction-pooling pooler (PgBouncer pool_mode = transaction): no startup options, the role's own statement_timeout and plan_cache_mode, checked at start"},
+	"none (default), or transaction: behind a transaction-pooling pooler (PgBouncer pool_mode = transaction): no startup options, the role's own statement_timeout, plan_cache_mode and fanfare.rate_limit_report, checked at start"},
 	{"metrics-listen", "FANFARE_METRICS_LISTEN", SETTING_STRING, FIELD(metrics_listen), 0, 0,
 	"address and port (host:port) that serves GET /metrics alone; the main listener then answers 404 there (default: empty, /metrics on the main listener)"},
 	{"log-format", "FANFARE_LOG_FORMAT", SETTING_STRING, FIELD(log_format), 0, 0,

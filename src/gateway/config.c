@@ -2,184 +2,84 @@
  * config.c
  *		Flags and environment variables of fanfare-gateway.
  *
- * Every setting has a flag and an environment variable; a flag wins over the
- * variable, which wins over the default.  Numbers are parsed strictly and
- * bounded, so a typo stops the program at start rather than at 3 a.m.
+ * The table below, read by ../common/flags.c: every setting has a flag and
+ * an environment variable; a flag wins over the variable, which wins over
+ * the default.
  */
 #include "config.h"
 
-#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "flags.h"
 
 /* the extension's version (EXTVERSION in the top Makefile), set by the Makefile */
 #ifndef GATEWAY_VERSION
 #error "GATEWAY_VERSION is not defined: build with the gateway's Makefile"
 #endif
 
-enum setting_kind
-{
-	SETTING_TEXT,				/* copied into listen[] */
-	SETTING_STRING,				/* pointer kept (argv or environ) */
-	SETTING_INT,
-	SETTING_SIZE				/* bytes, with optional K or M suffix */
-};
-
-struct setting
-{
-	const char *flag;
-	const char *env;
-	enum setting_kind kind;
-	size_t		offset;
-	long		min;
-	long		max;
-	const char *help;
-};
-
 #define FIELD(name) offsetof(struct gateway_config, name)
 
-static const struct setting settings[] = {
-	{"listen", "FANFARE_LISTEN", SETTING_TEXT, FIELD(listen), 0, 0,
+static const struct flag_def settings[] = {
+	{"listen", "FANFARE_LISTEN", FLAG_TEXT, FIELD(listen), 0, 0,
 	"address and port to listen on (default 127.0.0.1:4800; [::1]:4800 for IPv6; port 0 picks a free port)"},
-	{"database", "FANFARE_DATABASE_URL", SETTING_STRING, FIELD(database), 0, 0,
+	{"database", "FANFARE_DATABASE_URL", FLAG_STRING, FIELD(database), 0, 0,
 	"libpq connection string or URI (default: empty, i.e. the PG* environment variables)"},
-	{"pool", "FANFARE_POOL", SETTING_INT, FIELD(pool_size), 1, 1000,
+	{"pool", "FANFARE_POOL", FLAG_INT, FIELD(pool_size), 1, 1000,
 	"database connections, shared out among the event loops (default 4 x CPU cores, at most 64)"},
-	{"threads", "FANFARE_THREADS", SETTING_INT, FIELD(threads), 1, 1000,
+	{"threads", "FANFARE_THREADS", FLAG_INT, FIELD(threads), 1, 1000,
 	"event loops: threads, each with its share of the pool (default 1 per 4 CPU cores; at most the pool size)"},
-	{"max-body", "FANFARE_MAX_BODY", SETTING_SIZE, FIELD(max_body), 1, 1L << 30,
+	{"max-body", "FANFARE_MAX_BODY", FLAG_SIZE, FIELD(max_body), 1, 1L << 30,
 	"largest request body in bytes, K and M suffixes allowed (default 16M)"},
-	{"statement-timeout", "FANFARE_STATEMENT_TIMEOUT", SETTING_INT, FIELD(statement_timeout_ms), 0, INT_MAX,
+	{"statement-timeout", "FANFARE_STATEMENT_TIMEOUT", FLAG_INT, FIELD(statement_timeout_ms), 0, INT_MAX,
 	"statement_timeout in ms for the gateway's sessions, 0 = server default (default 30000)"},
-	{"statement-deadline", "FANFARE_STATEMENT_DEADLINE", SETTING_INT, FIELD(statement_deadline_ms), 0, INT_MAX,
+	{"statement-deadline", "FANFARE_STATEMENT_DEADLINE", FLAG_INT, FIELD(statement_deadline_ms), 0, INT_MAX,
 	"ms a statement may run, counted by the gateway, before it is cancelled, its connection closed and the request answered 503; 0 = none (default: --statement-timeout + 2000, or 32000 when that is 0)"},
-	{"pool-wait", "FANFARE_POOL_WAIT", SETTING_INT, FIELD(pool_wait_ms), 0, 600000,
+	{"pool-wait", "FANFARE_POOL_WAIT", FLAG_INT, FIELD(pool_wait_ms), 0, 600000,
 	"ms to wait for a free database connection before answering 503 (default 5000)"},
-	{"max-connections", "FANFARE_MAX_CONNECTIONS", SETTING_INT, FIELD(max_connections), 1, 100000,
+	{"max-connections", "FANFARE_MAX_CONNECTIONS", FLAG_INT, FIELD(max_connections), 1, 100000,
 	"concurrent HTTP connections (default 512)"},
-	{"idle-timeout", "FANFARE_IDLE_TIMEOUT", SETTING_INT, FIELD(idle_timeout_s), 1, 3600,
+	{"idle-timeout", "FANFARE_IDLE_TIMEOUT", FLAG_INT, FIELD(idle_timeout_s), 1, 3600,
 	"seconds of inactivity after which an HTTP connection is closed (default 30)"},
-	{"header-timeout", "FANFARE_HEADER_TIMEOUT", SETTING_INT, FIELD(header_timeout_s), 1, 3600,
+	{"header-timeout", "FANFARE_HEADER_TIMEOUT", FLAG_INT, FIELD(header_timeout_s), 1, 3600,
 	"seconds a client has to send a request's headers, however slowly it trickles them (default 10)"},
-	{"body-timeout", "FANFARE_BODY_TIMEOUT", SETTING_INT, FIELD(body_timeout_s), 1, 3600,
+	{"body-timeout", "FANFARE_BODY_TIMEOUT", FLAG_INT, FIELD(body_timeout_s), 1, 3600,
 	"seconds a client has to send a request's body once its headers are in, however slowly it trickles it (default 60)"},
-	{"max-connections-per-ip", "FANFARE_MAX_CONNECTIONS_PER_IP", SETTING_INT, FIELD(max_connections_per_ip), 0, 100000,
+	{"max-connections-per-ip", "FANFARE_MAX_CONNECTIONS_PER_IP", FLAG_INT, FIELD(max_connections_per_ip), 0, 100000,
 	"concurrent HTTP connections from one client address, 0 = no limit (default 64)"},
-	{"health-timeout", "FANFARE_HEALTH_TIMEOUT", SETTING_INT, FIELD(health_timeout_ms), 1, 60000,
+	{"health-timeout", "FANFARE_HEALTH_TIMEOUT", FLAG_INT, FIELD(health_timeout_ms), 1, 60000,
 	"ms in which /healthz and /ready must get a database connection and its answer, else 503 (default 1000)"},
-	{"retry-after", "FANFARE_RETRY_AFTER", SETTING_INT, FIELD(retry_after_s), 1, 3600,
+	{"retry-after", "FANFARE_RETRY_AFTER", FLAG_INT, FIELD(retry_after_s), 1, 3600,
 	"Retry-After seconds sent with 503 (default 2)"},
-	{"shutdown-timeout", "FANFARE_SHUTDOWN_TIMEOUT", SETTING_INT, FIELD(shutdown_timeout_s), 0, 3600,
+	{"shutdown-timeout", "FANFARE_SHUTDOWN_TIMEOUT", FLAG_INT, FIELD(shutdown_timeout_s), 0, 3600,
 	"seconds to let in-flight requests finish on SIGINT/SIGTERM (default 30)"},
-	{"prepare", "FANFARE_PREPARE", SETTING_INT, FIELD(prepare), 0, 1,
+	{"prepare", "FANFARE_PREPARE", FLAG_INT, FIELD(prepare), 0, 1,
 	"1: prepare the statement once per database connection (default, but 0 with --pooler transaction); 0: send it unnamed with every request, for poolers that do not keep prepared statements"},
-	{"pooler", "FANFARE_POOLER", SETTING_STRING, FIELD(pooler), 0, 0,
+	{"pooler", "FANFARE_POOLER", FLAG_STRING, FIELD(pooler), 0, 0,
 	"none (default), or transaction: behind a transaction-pooling pooler (PgBouncer pool_mode = transaction): no startup options, the role's own statement_timeout, plan_cache_mode and fanfare.rate_limit_report, checked at start"},
-	{"metrics-listen", "FANFARE_METRICS_LISTEN", SETTING_STRING, FIELD(metrics_listen), 0, 0,
+	{"metrics-listen", "FANFARE_METRICS_LISTEN", FLAG_STRING, FIELD(metrics_listen), 0, 0,
 	"address and port (host:port) that serves GET /metrics alone; the main listener then answers 404 there (default: empty, /metrics on the main listener)"},
-	{"log-format", "FANFARE_LOG_FORMAT", SETTING_STRING, FIELD(log_format), 0, 0,
+	{"log-format", "FANFARE_LOG_FORMAT", FLAG_STRING, FIELD(log_format), 0, 0,
 	"logfmt (default) or json: the access log as one JSON object per line, with the same fields"},
 };
 
 #define N_SETTINGS (sizeof(settings) / sizeof(settings[0]))
 
-/* The --help text, generated from the settings table. */
-static void
-print_help(FILE *out)
-{
-	fprintf(out,
-			"fanfare-gateway " GATEWAY_VERSION ": HTTP gateway for the fanfare extension\n"
-			"(POST /consumers/batch, GET /healthz, /live, /ready, /openapi.json, /metrics).\n\n"
-			"usage: fanfare-gateway [--flag value | --flag=value]...\n\n");
-	for (size_t i = 0; i < N_SETTINGS; i++)
-		fprintf(out, "  --%-24s %s\n  %-26s env %s\n",
-				settings[i].flag, settings[i].help, "", settings[i].env);
-	fprintf(out,
-			"  --%-24s show this help\n  --%-24s show the version\n\n"
-			"POST /consumers/batch with Prefer: tx=rollback is a dry run: the answer the\n"
-			"real call would give, with Preference-Applied: tx=rollback, and nothing stored\n"
-			"(Idempotency-Key ignored; 501 when the extension has no dry run).\n"
-			"Access log lines go to stdout, diagnostics to stderr.\n",
-			"help", "version");
-}
-
-/* Parses a whole decimal number within [min, max]; K/M suffixes if sized. */
-static bool
-parse_number(const char *text, bool sized, long min, long max, long *out)
-{
-	char	   *end;
-	long		value;
-	long		unit = 1;
-
-	if (text[0] < '0' || text[0] > '9')
-		return false;
-	errno = 0;
-	value = strtol(text, &end, 10);
-	if (errno != 0)
-		return false;
-	if (sized && (*end == 'K' || *end == 'k'))
-		unit = 1024, end++;
-	else if (sized && (*end == 'M' || *end == 'm'))
-		unit = 1024 * 1024, end++;
-	if (*end != '\0' || value > max / unit)
-		return false;
-	value *= unit;
-	if (value < min || value > max)
-		return false;
-	*out = value;
-	return true;
-}
-
-/* Stores one textual value into its setting; false (with a message) if bad. */
-static bool
-apply(struct gateway_config *config, const struct setting *s,
-	  const char *value, const char *source)
-{
-	char	   *field = (char *) config + s->offset;
-	long		number;
-
-	switch (s->kind)
-	{
-		case SETTING_TEXT:
-			if (strlen(value) == 0 || strlen(value) > LISTEN_MAX)
-			{
-				fprintf(stderr, "fanfare-gateway: %s: bad value for %s\n", source, s->flag);
-				return false;
-			}
-			strcpy(field, value);
-			return true;
-		case SETTING_STRING:
-			*(const char **) field = value;
-			return true;
-		case SETTING_INT:
-		case SETTING_SIZE:
-			if (!parse_number(value, s->kind == SETTING_SIZE, s->min, s->max, &number))
-			{
-				fprintf(stderr, "fanfare-gateway: %s: %s must be a number from %ld to %ld\n",
-						source, s->flag, s->min, s->max);
-				return false;
-			}
-			if (s->kind == SETTING_SIZE)
-				*(size_t *) field = (size_t) number;
-			else
-				*(int *) field = (int) number;
-			return true;
-	}
-	return false;
-}
-
-/* The setting named by a flag (without "--"), or NULL. */
-static const struct setting *
-find_setting(const char *flag, size_t len)
-{
-	for (size_t i = 0; i < N_SETTINGS; i++)
-		if (strlen(settings[i].flag) == len && strncmp(settings[i].flag, flag, len) == 0)
-			return &settings[i];
-	return NULL;
-}
+static const struct flag_program program = {
+	.name = "fanfare-gateway",
+	.version = GATEWAY_VERSION,
+	.about = "HTTP gateway for the fanfare extension\n"
+	"(POST /consumers/batch, GET /healthz, /live, /ready, /openapi.json, /metrics).",
+	.notes = "POST /consumers/batch with Prefer: tx=rollback is a dry run: the answer the\n"
+	"real call would give, with Preference-Applied: tx=rollback, and nothing stored\n"
+	"(Idempotency-Key ignored; 501 when the extension has no dry run).\n"
+	"Access log lines go to stdout, diagnostics to stderr.\n",
+	.defs = settings,
+	.n_defs = N_SETTINGS,
+	.text_max = LISTEN_MAX,
+};
 
 /*
  * Defaults; the pool and the loops follow the number of CPU cores.  A
@@ -243,60 +143,12 @@ resolve_pooler(struct gateway_config *config)
 enum config_result
 config_load(struct gateway_config *config, int argc, char **argv)
 {
+	enum flags_result loaded;
+
 	set_defaults(config);
-
-	for (size_t i = 0; i < N_SETTINGS; i++)
-	{
-		const char *value = getenv(settings[i].env);
-
-		if (value != NULL && value[0] != '\0' &&
-			!apply(config, &settings[i], value, settings[i].env))
-			return CONFIG_ERROR;
-	}
-
-	for (int i = 1; i < argc; i++)
-	{
-		const char *arg = argv[i];
-		const char *eq;
-		const struct setting *s;
-		const char *value;
-
-		if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0)
-		{
-			print_help(stdout);
-			return CONFIG_EXIT_OK;
-		}
-		if (strcmp(arg, "--version") == 0)
-		{
-			printf("fanfare-gateway " GATEWAY_VERSION "\n");
-			return CONFIG_EXIT_OK;
-		}
-		if (strncmp(arg, "--", 2) != 0)
-		{
-			fprintf(stderr, "fanfare-gateway: unexpected argument \"%s\" (see --help)\n", arg);
-			return CONFIG_ERROR;
-		}
-		arg += 2;
-		eq = strchr(arg, '=');
-		s = find_setting(arg, eq ? (size_t) (eq - arg) : strlen(arg));
-		if (s == NULL)
-		{
-			fprintf(stderr, "fanfare-gateway: unknown flag --%s (see --help)\n", arg);
-			return CONFIG_ERROR;
-		}
-		if (eq != NULL)
-			value = eq + 1;
-		else if (i + 1 < argc)
-			value = argv[++i];
-		else
-		{
-			fprintf(stderr, "fanfare-gateway: --%s needs a value\n", s->flag);
-			return CONFIG_ERROR;
-		}
-		if (!apply(config, s, value, "command line"))
-			return CONFIG_ERROR;
-	}
-
+	loaded = flags_load(&program, config, argc, argv);
+	if (loaded != FLAGS_OK)
+		return loaded == FLAGS_EXIT_OK ? CONFIG_EXIT_OK : CONFIG_ERROR;
 	if (!resolve_pooler(config))
 		return CONFIG_ERROR;
 	config->log_json = strcmp(config->log_format, "json") == 0;

@@ -22,7 +22,7 @@
 # and rate limits on vs off with the /metrics exposition (bench/ratelimit.sh).
 # Results: DIR/latest.md and DIR/latest.svg, raw numbers in bench/results/raw/.
 #
-# --quick: CI-sized (sizes up to 10 000, 3 rounds, 3 s gateway runs), results
+# --quick: CI-sized (sizes up to 10 000, 3 rounds, 1 s gateway runs), results
 # and raw numbers in bench/results/raw/quick/ so the committed latest.md is
 # left alone.
 # --without-fanfare: no build; the contract's table and SQL stand-ins
@@ -51,7 +51,7 @@ while [ $# -gt 0 ]; do
     shift
 done
 if [ "$quick" = 1 ]; then
-    sizes=${sizes:-1,100,500,10000} duration=${duration:-3} results=${results:-bench/results/raw/quick}
+    sizes=${sizes:-1,100,500,10000} duration=${duration:-1} results=${results:-bench/results/raw/quick}
     rounds_small=${rounds:-3} rounds_big=${rounds:-3}
 else
     sizes=${sizes:-1,100,500,10000,100000} duration=${duration:-10} results=${results:-bench/results}

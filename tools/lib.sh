@@ -471,11 +471,12 @@ known_bug() {
 # step NAME COMMAND...: a step of several checks of its own (a node runner,
 # a whole suite): its output as it comes, then ok or fail by its exit status
 step() {
-    local name=$1 rc
+    local name=$1 rc start=$SECONDS
     shift
     echo "== $name"
     "$@" && rc=0 || rc=$?
     if [ "$rc" -eq 0 ]; then ok "$name"; else fail "$name" "exit status $rc"; fi
+    note "$name took $((SECONDS - start)) s"
     return "$rc"
 }
 note() { echo "# $*"; }

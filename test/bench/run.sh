@@ -4,7 +4,7 @@
 #   test/bench/run.sh
 #
 # Runs `bench/run.sh --quick` (its own throwaway cluster; sizes up to 10 000,
-# 3 rounds, 3 s gateway cells; results in bench/results/raw/quick/, never the
+# 3 rounds, 1 s gateway cells; results in bench/results/raw/quick/, never the
 # committed latest.md) and checks that every contender produced every round,
 # that the gateway and pgbench cells ran without errors, and that the report
 # was written.  No timing is asserted: speed belongs to `make bench`.  The

@@ -196,3 +196,169 @@ REVOKE ALL ON FUNCTION fanfare_router.shard_import_consumers_dry_run(uuid, text,
 REVOKE ALL ON FUNCTION fanfare.api_import_consumers_dry_run(text, bytea) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION fanfare_router.shard_import_consumers_dry_run(uuid, text, bytea) TO fanfare_api;
 GRANT EXECUTE ON FUNCTION fanfare.api_import_consumers_dry_run(text, bytea) TO fanfare_api;
+
+------------------------------------------------------------------------------
+-- The organization's lock, out of reach of pg_advisory_* (0.3.0)
+------------------------------------------------------------------------------
+-- 0.2.1 locked an organization with pg_advisory_xact_lock_shared and
+-- pg_advisory_lock on fanfare_router.lock_key(organization_id), a public
+-- hash: any login on the router could take that key and stall the tenant's
+-- calls.  The lock now has a tag of its own (tenant_lock.c), which only the
+-- owner's functions build.
+
+-- The lock of an organization (tenant_lock.c): in the advisory lock method,
+-- under a tag that pg_advisory_* cannot build, so that no login on the
+-- router can take it and stall a tenant's calls.  Only the owner may call
+-- these (privileges below).
+CREATE FUNCTION fanfare_router.tenant_lock_shared(organization_id uuid) RETURNS void
+    AS '$libdir/fanfare_router', 'fanfare_router_tenant_lock_shared'
+    LANGUAGE C VOLATILE STRICT;
+
+COMMENT ON FUNCTION fanfare_router.tenant_lock_shared(uuid) IS
+    'Takes the organization''s lock in share mode until the transaction ends: every routed call does (route).';
+
+CREATE FUNCTION fanfare_router.tenant_lock(organization_id uuid) RETURNS void
+    AS '$libdir/fanfare_router', 'fanfare_router_tenant_lock'
+    LANGUAGE C VOLATILE STRICT;
+
+COMMENT ON FUNCTION fanfare_router.tenant_lock(uuid) IS
+    'Takes the organization''s lock exclusively for the session, across COMMITs, waiting for the routed calls in flight: move_organization does. Released by tenant_unlock or when the session ends.';
+
+CREATE FUNCTION fanfare_router.tenant_unlock(organization_id uuid) RETURNS boolean
+    AS '$libdir/fanfare_router', 'fanfare_router_tenant_unlock'
+    LANGUAGE C VOLATILE STRICT;
+
+COMMENT ON FUNCTION fanfare_router.tenant_unlock(uuid) IS
+    'Releases the exclusive lock tenant_lock took; false if this session did not hold it.';
+
+REVOKE ALL ON FUNCTION fanfare_router.tenant_lock_shared(uuid) FROM PUBLIC;
+REVOKE ALL ON FUNCTION fanfare_router.tenant_lock(uuid) FROM PUBLIC;
+REVOKE ALL ON FUNCTION fanfare_router.tenant_unlock(uuid) FROM PUBLIC;
+
+-- PL/Proxy's RUN ON function: the partition of an organization, with its
+-- lock.  A routed call holds the organization's lock in share mode until
+-- its transaction ends; a tenant move takes it exclusively, so it waits
+-- for the calls in flight and holds back new ones (of that tenant only).
+-- A lock of the advisory method, not a row lock, so that a routed call writes
+-- nothing on the router (no transaction id, no WAL).  The placement is
+-- read after the lock is granted, in a new snapshot under READ COMMITTED;
+-- under REPEATABLE READ and SERIALIZABLE the row is also locked in share
+-- mode, so that a placement flipped after the snapshot was taken is a
+-- serialization failure (40001), not a call to the old partition.
+CREATE OR REPLACE FUNCTION fanfare_router.route(organization_id uuid) RETURNS integer
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    p integer;
+BEGIN
+    PERFORM fanfare_router.tenant_lock_shared(route.organization_id);
+    IF pg_catalog.current_setting('transaction_isolation') = 'read committed' THEN
+        SELECT pl.partition INTO p FROM fanfare_router.placements pl
+         WHERE pl.organization_id = route.organization_id;
+    ELSE
+        SELECT pl.partition INTO p FROM fanfare_router.placements pl
+         WHERE pl.organization_id = route.organization_id FOR SHARE;
+    END IF;
+    IF p IS NULL THEN
+        RAISE EXCEPTION 'organization % has no placement', route.organization_id
+            USING ERRCODE = '28000',
+                  DETAIL = 'A router serves the organizations of its directory, fanfare.organizations.',
+                  HINT = 'Create organizations on the router with fanfare.create_organization.';
+    END IF;
+    RETURN p;
+END
+$$;
+
+COMMENT ON FUNCTION fanfare_router.route(uuid) IS
+    'PL/Proxy RUN ON function: the partition of an organization, with its lock (tenant_lock_shared) held in share mode until the transaction ends. 28000 for an organization the directory does not place.';
+
+CREATE OR REPLACE PROCEDURE fanfare_router.move_organization(organization_id uuid, target integer,
+                                                  page_rows integer DEFAULT 1000)
+    LANGUAGE plpgsql
+AS $$
+DECLARE
+    org uuid := move_organization.organization_id;
+    mv fanfare_router.moves;
+    placed integer;
+BEGIN
+    IF page_rows IS NULL OR page_rows < 1 THEN
+        RAISE EXCEPTION 'page_rows must be at least 1' USING ERRCODE = '22023';
+    END IF;
+    IF target IS NULL OR target < 0 OR target >= (SELECT count(*) FROM fanfare_router.partitions()) THEN
+        RAISE EXCEPTION 'partition % is not a partition of the cluster fanfare', target
+            USING ERRCODE = '22023';
+    END IF;
+    IF NOT EXISTS (SELECT FROM fanfare_router.placements p WHERE p.organization_id = org) THEN
+        RAISE EXCEPTION 'organization % has no placement', org USING ERRCODE = '28000';
+    END IF;
+
+    -- Each handler below releases the lock and raises the error again (a
+    -- cancel or statement_timeout too, which OTHERS alone does not catch).
+    -- Inside a transaction block a COMMIT fails: fail here, before the lock
+    -- is taken, rather than with the lock held.
+    COMMIT;
+    -- From here on the tenant's calls wait; a new transaction, so that what
+    -- follows reads what committed before the lock was granted, whatever
+    -- the isolation level.
+    PERFORM fanfare_router.tenant_lock(org);
+    COMMIT;
+
+    BEGIN
+        SELECT p.partition INTO placed FROM fanfare_router.placements p WHERE p.organization_id = org;
+        SELECT * INTO mv FROM fanfare_router.moves m WHERE m.organization_id = org;
+        IF NOT FOUND THEN
+            IF placed = target THEN
+                -- already there (a retried or second call whose move is done)
+                PERFORM fanfare_router.tenant_unlock(org);
+                RETURN;
+            END IF;
+            INSERT INTO fanfare_router.moves (organization_id, source, target, state)
+            VALUES (org, placed, target, 'copying')
+            RETURNING * INTO mv;
+        ELSIF mv.target <> target THEN
+            RAISE EXCEPTION 'organization % has an unfinished move to partition %', org, mv.target
+                USING ERRCODE = '55000', HINT = 'Finish it first: CALL fanfare_router.move_organization(organization_id, that partition).';
+        ELSIF placed <> (CASE mv.state WHEN 'copying' THEN mv.source ELSE mv.target END) THEN
+            RAISE EXCEPTION 'the unfinished move of organization % does not match its placement', org
+                USING ERRCODE = '55000',
+                      DETAIL = format('The move is %s from partition %s to %s; the placement names partition %s.',
+                                      mv.state, mv.source, mv.target, placed),
+                      HINT = 'Nothing was copied or deleted. Check both partitions, then correct fanfare_router.moves.';
+        END IF;
+    EXCEPTION WHEN query_canceled OR OTHERS THEN
+        PERFORM fanfare_router.tenant_unlock(org);
+        RAISE;
+    END;
+    COMMIT;
+
+    IF mv.state = 'copying' THEN
+        BEGIN
+            CALL fanfare_router.copy_organization(org, mv.source, mv.target, page_rows);
+            UPDATE fanfare_router.placements p SET partition = mv.target, placed_at = now() WHERE p.organization_id = org;
+            UPDATE fanfare_router.moves m SET state = 'deleting' WHERE m.organization_id = org;
+        EXCEPTION WHEN query_canceled OR OTHERS THEN
+            PERFORM fanfare_router.tenant_unlock(org);
+            RAISE;
+        END;
+        COMMIT;
+    END IF;
+
+    BEGIN
+        PERFORM fanfare_router.tenant_delete(mv.source, org);
+        DELETE FROM fanfare_router.moves m WHERE m.organization_id = org;
+    EXCEPTION WHEN query_canceled OR OTHERS THEN
+        PERFORM fanfare_router.tenant_unlock(org);
+        RAISE;
+    END;
+    COMMIT;
+    PERFORM fanfare_router.tenant_unlock(org);
+END
+$$;
+
+COMMENT ON PROCEDURE fanfare_router.move_organization(uuid, integer, integer) IS
+    'Moves an organization to another partition (copying page_rows rows per remote call): its calls wait (its lock, tenant_lock, exclusively), its consumers and idempotency keys are copied and checked, the placement flips, the old rows are deleted, its calls resume. Other organizations are not held. Resumable: after a crash or an error, call it again with the same target; a call that waited for another move of the same organization acts on what that move left. The lock is released on error. Run it with CALL, outside a transaction block.';
+
+DROP FUNCTION fanfare_router.lock_key(uuid);
+
+-- END tenant lock section

@@ -101,21 +101,36 @@ $$;
 COMMENT ON FUNCTION fanfare_router.partition_for_new(uuid) IS
     'The partition a new organization is placed on: hashtext of its id, masked by the partition count (a power of two). Only new placements use it; recorded placements never change by themselves.';
 
-CREATE FUNCTION fanfare_router.lock_key(organization_id uuid) RETURNS bigint
-    LANGUAGE sql IMMUTABLE
-    SET search_path = pg_catalog, pg_temp
-AS $$
-    SELECT hashtextextended(lock_key.organization_id::text, 7243506921)
-$$;
+-- The lock of an organization (tenant_lock.c): in the advisory lock method,
+-- under a tag that pg_advisory_* cannot build, so that no login on the
+-- router can take it and stall a tenant's calls.  Only the owner may call
+-- these (privileges below).
+CREATE FUNCTION fanfare_router.tenant_lock_shared(organization_id uuid) RETURNS void
+    AS '$libdir/fanfare_router', 'fanfare_router_tenant_lock_shared'
+    LANGUAGE C VOLATILE STRICT;
 
-COMMENT ON FUNCTION fanfare_router.lock_key(uuid) IS
-    'The advisory lock of an organization: shared by every routed call for the length of its transaction, exclusive while move_organization runs.';
+COMMENT ON FUNCTION fanfare_router.tenant_lock_shared(uuid) IS
+    'Takes the organization''s lock in share mode until the transaction ends: every routed call does (route).';
+
+CREATE FUNCTION fanfare_router.tenant_lock(organization_id uuid) RETURNS void
+    AS '$libdir/fanfare_router', 'fanfare_router_tenant_lock'
+    LANGUAGE C VOLATILE STRICT;
+
+COMMENT ON FUNCTION fanfare_router.tenant_lock(uuid) IS
+    'Takes the organization''s lock exclusively for the session, across COMMITs, waiting for the routed calls in flight: move_organization does. Released by tenant_unlock or when the session ends.';
+
+CREATE FUNCTION fanfare_router.tenant_unlock(organization_id uuid) RETURNS boolean
+    AS '$libdir/fanfare_router', 'fanfare_router_tenant_unlock'
+    LANGUAGE C VOLATILE STRICT;
+
+COMMENT ON FUNCTION fanfare_router.tenant_unlock(uuid) IS
+    'Releases the exclusive lock tenant_lock took; false if this session did not hold it.';
 
 -- PL/Proxy's RUN ON function: the partition of an organization, with its
--- lock.  A routed call holds the organization's advisory lock in share
--- mode until its transaction ends; a tenant move takes it exclusively, so
--- it waits for the calls in flight and holds back new ones (of that tenant
--- only).  An advisory lock, not a row lock, so that a routed call writes
+-- lock.  A routed call holds the organization's lock in share mode until
+-- its transaction ends; a tenant move takes it exclusively, so it waits
+-- for the calls in flight and holds back new ones (of that tenant only).
+-- A lock of the advisory method, not a row lock, so that a routed call writes
 -- nothing on the router (no transaction id, no WAL).  The placement is
 -- read after the lock is granted, in a new snapshot under READ COMMITTED;
 -- under REPEATABLE READ and SERIALIZABLE the row is also locked in share
@@ -128,7 +143,7 @@ AS $$
 DECLARE
     p integer;
 BEGIN
-    PERFORM pg_catalog.pg_advisory_xact_lock_shared(fanfare_router.lock_key(route.organization_id));
+    PERFORM fanfare_router.tenant_lock_shared(route.organization_id);
     IF pg_catalog.current_setting('transaction_isolation') = 'read committed' THEN
         SELECT pl.partition INTO p FROM fanfare_router.placements pl
          WHERE pl.organization_id = route.organization_id;
@@ -147,7 +162,7 @@ END
 $$;
 
 COMMENT ON FUNCTION fanfare_router.route(uuid) IS
-    'PL/Proxy RUN ON function: the partition of an organization, with its advisory lock held in share mode until the transaction ends. 28000 for an organization the directory does not place.';
+    'PL/Proxy RUN ON function: the partition of an organization, with its lock (tenant_lock_shared) held in share mode until the transaction ends. 28000 for an organization the directory does not place.';
 
 ------------------------------------------------------------------------------
 -- The calls to the shards (PL/Proxy, cluster fanfare)
@@ -618,7 +633,6 @@ CREATE PROCEDURE fanfare_router.move_organization(organization_id uuid, target i
 AS $$
 DECLARE
     org uuid := move_organization.organization_id;
-    lock_id bigint := fanfare_router.lock_key(move_organization.organization_id);
     mv fanfare_router.moves;
     placed integer;
 BEGIN
@@ -641,7 +655,7 @@ BEGIN
     -- From here on the tenant's calls wait; a new transaction, so that what
     -- follows reads what committed before the lock was granted, whatever
     -- the isolation level.
-    PERFORM pg_advisory_lock(lock_id);
+    PERFORM fanfare_router.tenant_lock(org);
     COMMIT;
 
     BEGIN
@@ -650,7 +664,7 @@ BEGIN
         IF NOT FOUND THEN
             IF placed = target THEN
                 -- already there (a retried or second call whose move is done)
-                PERFORM pg_advisory_unlock(lock_id);
+                PERFORM fanfare_router.tenant_unlock(org);
                 RETURN;
             END IF;
             INSERT INTO fanfare_router.moves (organization_id, source, target, state)
@@ -667,7 +681,7 @@ BEGIN
                       HINT = 'Nothing was copied or deleted. Check both partitions, then correct fanfare_router.moves.';
         END IF;
     EXCEPTION WHEN query_canceled OR OTHERS THEN
-        PERFORM pg_advisory_unlock(lock_id);
+        PERFORM fanfare_router.tenant_unlock(org);
         RAISE;
     END;
     COMMIT;
@@ -678,7 +692,7 @@ BEGIN
             UPDATE fanfare_router.placements p SET partition = mv.target, placed_at = now() WHERE p.organization_id = org;
             UPDATE fanfare_router.moves m SET state = 'deleting' WHERE m.organization_id = org;
         EXCEPTION WHEN query_canceled OR OTHERS THEN
-            PERFORM pg_advisory_unlock(lock_id);
+            PERFORM fanfare_router.tenant_unlock(org);
             RAISE;
         END;
         COMMIT;
@@ -688,16 +702,16 @@ BEGIN
         PERFORM fanfare_router.tenant_delete(mv.source, org);
         DELETE FROM fanfare_router.moves m WHERE m.organization_id = org;
     EXCEPTION WHEN query_canceled OR OTHERS THEN
-        PERFORM pg_advisory_unlock(lock_id);
+        PERFORM fanfare_router.tenant_unlock(org);
         RAISE;
     END;
     COMMIT;
-    PERFORM pg_advisory_unlock(lock_id);
+    PERFORM fanfare_router.tenant_unlock(org);
 END
 $$;
 
 COMMENT ON PROCEDURE fanfare_router.move_organization(uuid, integer, integer) IS
-    'Moves an organization to another partition (copying page_rows rows per remote call): its calls wait (its advisory lock, exclusively), its consumers and idempotency keys are copied and checked, the placement flips, the old rows are deleted, its calls resume. Other organizations are not held. Resumable: after a crash or an error, call it again with the same target; a call that waited for another move of the same organization acts on what that move left. The lock is released on error. Run it with CALL, outside a transaction block.';
+    'Moves an organization to another partition (copying page_rows rows per remote call): its calls wait (its lock, tenant_lock, exclusively), its consumers and idempotency keys are copied and checked, the placement flips, the old rows are deleted, its calls resume. Other organizations are not held. Resumable: after a crash or an error, call it again with the same target; a call that waited for another move of the same organization acts on what that move left. The lock is released on error. Run it with CALL, outside a transaction block.';
 
 ------------------------------------------------------------------------------
 -- Privileges

@@ -210,6 +210,31 @@ check "an API role on the router cannot move or delete tenants" \
 check "an API role on the router cannot call CALL move_organization" \
     fails_as router_sql fanfare_api "CALL fanfare_router.move_organization('$org0', 1)"
 check "an API role on the router cannot read the directory's keys" fails_as router_sql fanfare_api "SELECT * FROM fanfare.api_keys"
+wait_for() { local i n=$1; shift; for i in $(seq 1 "$n"); do "$@" && return 0; sleep 0.05; done; return 1; }
+# L4 on the router: a tenant's lock is out of reach of a plain login, which
+# may take any pg_advisory_* key (0.2.1 used the key below, a public hash)
+lock_role=fanfare_lock_probe_$$
+psql_db -c "CREATE ROLE $lock_role" >/dev/null
+for f in tenant_lock tenant_lock_shared tenant_unlock; do
+    check "a role without grants cannot call fanfare_router.$f" fails_as router_sql "$lock_role" "SELECT fanfare_router.$f('$org0')"
+done
+PGAPPNAME=lock-probe psql_db -c "SET ROLE $lock_role" \
+    -c "SELECT pg_advisory_lock(hashtextextended('$org0'::text, 7243506921))" -c "SELECT pg_sleep(30)" >/dev/null 2>&1 &
+lock_probe=$!
+probe_holds() {
+    [ "$(psql_db -c "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid)
+        WHERE a.application_name = 'lock-probe' AND l.locktype = 'advisory' AND l.granted")" = 1 ]
+}
+wait_for 100 probe_holds || note "the probe's advisory lock was not seen granted"
+body_of 1 lockprobe >"$work/lockprobe.json"
+t0=$(date +%s%N)
+lock_status=$(http_post "$key0" "$work/lockprobe.json" --max-time 10)
+lock_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+check "a tenant's calls go on while a plain login holds 0.2.1's advisory key of it ($lock_status in $lock_ms ms)" \
+    [ "$lock_status" = 200 -a "$lock_ms" -lt 5000 ]
+psql_db -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'lock-probe'" >/dev/null
+wait "$lock_probe" 2>/dev/null
+psql_db -c "DROP ROLE $lock_role" >/dev/null
 s0() { shard_sql 0 "$@"; }
 check "on a shard, an API role cannot call the router's functions" \
     fails_as s0 fanfare_api "SELECT * FROM fanfare.shard_import_consumers('$org0', 'x', '\\x7b7d', NULL)"
@@ -551,7 +576,7 @@ note "rows on the target when it died: $(rows_on "$bto" "$big")"
 check "the placement still names the source, which still has every row" \
     [ "$(psql_db -c "SELECT partition FROM fanfare_router.placements WHERE organization_id = '$big'")/$(rows_on "$bfrom" "$big")" = "$bfrom/$before" ]
 check "its session gone, the tenant's lock is free: its calls go on" \
-    [ "$(psql_db -c "SELECT pg_try_advisory_xact_lock_shared(fanfare_router.lock_key('$big'))")" = t ]
+    psql_db -c "SET lock_timeout = '2s'" -c "SELECT fanfare_router.tenant_lock_shared('$big')"
 psql_db -c "CALL fanfare_router.move_organization('$big', $bto)" >/dev/null
 check "CALL move_organization again resumes and finishes the move" \
     [ "$(psql_db -c "SELECT partition FROM fanfare_router.placements WHERE organization_id = '$big'")/$(psql_db -c "SELECT count(*) FROM fanfare_router.moves")" = "$bto/0" ]
@@ -590,7 +615,6 @@ move_waits() {
     [ "$(psql_db -c "SELECT count(*) FROM pg_stat_activity WHERE application_name = '$1' AND wait_event_type = 'Lock' AND wait_event = 'advisory'")" = 1 ]
 }
 # wait_for TRIES CMD...: CMD until it succeeds, every 0.05 s
-wait_for() { local i n=$1; shift; for i in $(seq 1 "$n"); do "$@" && return 0; sleep 0.05; done; return 1; }
 start_gateway race --pool 8 --threads 8 || abort "the gateway for the race"
 : >"$work/marks.race"
 load race 60 6

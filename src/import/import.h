@@ -116,6 +116,7 @@ extern bool journal_send(struct journal *j, long no, const char *key, const char
 extern bool journal_reject(struct journal *j, long no, const char *line);
 extern bool journal_done(struct journal *j, long no, long long rejects_offset,
 						 long long output_offset, long created, long rejected, const char *chain);
+extern bool journal_commit(struct journal *j, bool durable);
 extern bool journal_complete(struct journal *j);
 extern void journal_close(struct journal *j);
 extern void journal_state_free(struct journal_state *state);
@@ -158,6 +159,7 @@ struct batch
 	long		rl_remaining;
 	double		rl_reset;
 	bool		tx_rollback;	/* the answer had Preference-Applied: tx=rollback */
+	bool		keep_2xx_body;	/* read a 2xx answer's body (--output) */
 };
 
 /* what an answer means for the import */
@@ -195,6 +197,7 @@ struct sender_options
 	long		timeout;		/* seconds per request */
 	bool		idempotency;	/* send Idempotency-Key */
 	bool		dry_run;		/* send Prefer: tx=rollback (--dry-run) */
+	bool		want_2xx_body;	/* keep 2xx bodies (--output); else skipped */
 };
 
 extern struct sender *sender_new(const struct sender_options *opts);

@@ -270,7 +270,10 @@ show_reject(struct run *r, json_t *line)
 		fprintf(stderr, "fanfare-import: more rows rejected: --rejects FILE lists them all\n");
 }
 
-/* Writes a finished batch's results and marks it done in the journal. */
+/*
+ * Writes a finished batch's results; commit_done then marks it done in the
+ * journal, with the other batches finished in the same loop turn.
+ */
 static void
 finish_batch(struct run *r, struct batch *b)
 {
@@ -298,22 +301,33 @@ finish_batch(struct run *r, struct batch *b)
 		}
 	r->progress.created += b->n_created;
 	r->progress.rejected += b->n_rejected;
-	if (r->journal)
-	{
-		long long	rej_off = 0,
-					out_off = 0;
+}
 
-		if (r->rejects && (fflush(r->rejects) != 0 || fdatasync(fileno(r->rejects)) != 0))
-			goto write_error;
-		if (r->output && (fflush(r->output) != 0 || fdatasync(fileno(r->output)) != 0))
-			goto write_error;
-		rej_off = r->rejects ? ftello(r->rejects) : 0;
-		out_off = r->output ? ftello(r->output) : 0;
-		if (!journal_done(r->journal, b->no, rej_off, out_off,
-						  r->st.created + r->progress.created, r->st.rejected + r->progress.rejected,
-						  r->chain))
-			goto write_error;
-	}
+/*
+ * Marks the batches up to no done (finish_batch wrote their results): the
+ * rejects and output files on disk first, then one "done" record for all
+ * of this loop turn's batches, on disk (group commit: one sync per turn,
+ * not one per batch).
+ */
+static void
+commit_done(struct run *r, long no)
+{
+	long long	rej_off = 0,
+				out_off = 0;
+
+	if (r->journal == NULL)
+		return;
+	if (r->rejects && (fflush(r->rejects) != 0 || fdatasync(fileno(r->rejects)) != 0))
+		goto write_error;
+	if (r->output && (fflush(r->output) != 0 || fdatasync(fileno(r->output)) != 0))
+		goto write_error;
+	rej_off = r->rejects ? ftello(r->rejects) : 0;
+	out_off = r->output ? ftello(r->output) : 0;
+	if (!journal_done(r->journal, no, rej_off, out_off,
+					  r->st.created + r->progress.created, r->st.rejected + r->progress.rejected,
+					  r->chain) ||
+		!journal_commit(r->journal, true))
+		goto write_error;
 	return;
 write_error:
 	fprintf(stderr, "fanfare-import: cannot write the results: %s\n", strerror(errno));
@@ -482,36 +496,49 @@ rate_update(struct run *r, struct batch *b, double now)
 	}
 }
 
-/* Starts what may start: ready batches, within concurrency and rate limits. */
+/*
+ * Starts what may start: ready batches, within concurrency and rate limits.
+ * Their "send" records go to the journal in one write, synced only when one
+ * of them is a resend (journal_commit says why), before any request leaves.
+ */
 static void
 start_sends(struct run *r)
 {
 	double		now = now_seconds();
+	struct batch *starting[64];
+	int			n = 0;
+	bool		durable = false;
 
 	for (int i = 0; i < r->wlen && !r->stopping; i++)
 	{
 		struct batch *b = win_at(r, i);
 		char	   *excluded;
 
-		if (sender_in_flight(r->sender) >= r->opts->concurrency)
-			return;
+		if (sender_in_flight(r->sender) + n >= r->opts->concurrency)
+			break;
 		if (b->state != B_READY || b->not_before > now)
 			continue;
 		if (!rate_allows(r, now))
-			return;
+			break;
 		if (b->body == NULL)
 			batch_build(b, r->st.run_id);
 		excluded = batch_excluded_list(b);
+		durable |= strcmp(excluded, "-") != 0;
 		if (!journal_send(r->journal, b->no, b->key, excluded))
-		{
-			fprintf(stderr, "fanfare-import: cannot write the state file: %s\n", strerror(errno));
-			exit(EXIT_USAGE);
-		}
+			goto write_error;
 		free(excluded);
 		if (r->rl_known)
 			r->rl_left--;
-		sender_start(r->sender, b);
+		starting[n++] = b;
 	}
+	if (n > 0 && !journal_commit(r->journal, durable))
+		goto write_error;
+	for (int i = 0; i < n; i++)
+		sender_start(r->sender, starting[i]);
+	return;
+write_error:
+	fprintf(stderr, "fanfare-import: cannot write the state file: %s\n", strerror(errno));
+	exit(EXIT_USAGE);
 }
 
 /*
@@ -574,6 +601,7 @@ take_answer(struct run *r, struct batch *b)
 			free(b->resp);
 			b->resp = NULL;
 			b->resp_len = 0;
+			b->resp_cap = 0;
 			free(b->body);
 			b->body = NULL;
 			break;
@@ -765,6 +793,7 @@ main(int argc, char **argv)
 	so.timeout = opts.timeout;
 	so.idempotency = !opts.dry_run;
 	so.dry_run = opts.dry_run;
+	so.want_2xx_body = opts.output != NULL;
 	r.sender = sender_new(&so);
 	r.wmax = 4 * opts.concurrency;
 	r.win = calloc(r.wmax, sizeof(*r.win));
@@ -803,6 +832,7 @@ main(int argc, char **argv)
 		struct batch *answered[64];
 		int			n;
 		int			ready = 0;
+		long		done_no;
 
 		for (int i = 0; i < r.wlen; i++)
 			ready += win_at(&r, i)->state == B_READY;
@@ -812,12 +842,16 @@ main(int argc, char **argv)
 				break;
 			ready++;
 		}
+		done_no = -1;
 		while (r.wlen > 0 && win_at(&r, 0)->state == B_FINISHED && !r.stopping)
 		{
+			done_no = win_at(&r, 0)->no;
 			finish_batch(&r, win_at(&r, 0));
 			batch_free(win_at(&r, 0));
 			memmove(r.win, r.win + 1, (--r.wlen) * sizeof(*r.win));
 		}
+		if (done_no >= 0)
+			commit_done(&r, done_no);
 		if (r.wlen == 0 && (r.input_done || r.stopping))
 			break;
 		if (r.stopping && sender_in_flight(r.sender) == 0)

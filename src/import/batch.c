@@ -150,6 +150,17 @@ batch_build(struct batch *b, const char *run_id)
 	bool		first = true;
 
 	free(b->body);
+	/* one allocation of the body's size (CSV rows: a guess, grown if short) */
+	buf.cap = 16;
+	for (int i = 0; i < b->nrows; i++)
+		if (!b->excluded[i])
+			buf.cap += (b->rows[i].raw ? b->rows[i].raw_len : 256) + 1;
+	buf.data = malloc(buf.cap);
+	if (buf.data == NULL)
+	{
+		fprintf(stderr, "fanfare-import: out of memory\n");
+		exit(EXIT_GAVE_UP);
+	}
 	buf_add(&buf, "{\"consumers\":[", 14);
 	for (int i = 0; i < b->nrows; i++)
 	{

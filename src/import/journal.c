@@ -303,7 +303,7 @@ journal_done(struct journal *j, long no, long long rejects_offset, long long out
  *     position and the input's rows, so a run that lost the record sends
  *     the same key and gets the stored answer;
  *   - a "done" after the rejects and output files' bytes it names (main.c
- *     syncs them first); once durable it spares a resumed run the resends.
+ *     syncs them first); it need not be durable at once (commit_done).
  * Written records survive a kill -9 of the importer without a sync (they
  * are in the kernel); the sync is for a crash of the machine.
  */
@@ -327,12 +327,15 @@ journal_complete(struct journal *j)
 	return journal_commit(j, true);
 }
 
-/* Closes the journal (every record is on disk already). */
+/* Syncs and closes the journal. */
 void
 journal_close(struct journal *j)
 {
 	if (j == NULL)
 		return;
+	/* the last "done" records, which commit_done may not have synced */
+	if (fflush(j->f) == 0)
+		(void) fdatasync(fileno(j->f));
 	fclose(j->f);
 	free(j->path);
 	free(j);

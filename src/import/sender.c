@@ -194,6 +194,8 @@ sender_start(struct sender *s, struct batch *b)
 	curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT, 10L);
 	curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
+	/* a 200 is the batch's consumers: read it in few recv calls */
+	curl_easy_setopt(easy, CURLOPT_BUFFERSIZE, 256L * 1024);
 	curl_easy_setopt(easy, CURLOPT_USERAGENT, "fanfare-import/" IMPORT_VERSION);
 	b->easy = easy;
 	b->headers = h;

@@ -402,6 +402,7 @@ read_batch(struct run *r)
 
 			if (got == 1)
 			{
+				batch_keep_row(b, &b->rows[b->nrows]);
 				b->nrows++;
 				continue;
 			}
@@ -429,6 +430,7 @@ read_batch(struct run *r)
 			batch_free(b);
 			return input_short(r);
 		}
+		batch_seal(b);
 		r->next_no++;
 		r->progress.rows_read += b->nrows;
 		b->nlines = b->nrows + b->n_rejected;
@@ -548,6 +550,8 @@ start_sends(struct run *r)
 		goto write_error;
 	for (int i = 0; i < n; i++)
 		sender_start(r->sender, starting[i]);
+	if (n > 0)
+		sender_kick(r->sender);
 	return;
 write_error:
 	fprintf(stderr, "fanfare-import: cannot write the state file: %s\n", strerror(errno));
@@ -615,8 +619,7 @@ take_answer(struct run *r, struct batch *b)
 			b->resp = NULL;
 			b->resp_len = 0;
 			b->resp_cap = 0;
-			free(b->body);
-			b->body = NULL;
+			batch_drop_body(b);
 			break;
 		case V_RESEND:
 			{
@@ -630,8 +633,7 @@ take_answer(struct run *r, struct batch *b)
 					journal_reject(r->journal, b->no, text);
 					free(text);
 				}
-				free(b->body);
-				b->body = NULL;
+				batch_drop_body(b);
 				b->failures = 0;
 				b->state = B_READY;
 				b->not_before = 0;
@@ -855,6 +857,12 @@ main(int argc, char **argv)
 		int			ready = 0;
 		long		done_no;
 
+		/*
+		 * What is ready goes out first, in the turn its answer-freed slot
+		 * came back, before reading more (about half a millisecond of CPU
+		 * for 500 rows); then what was read goes out below.
+		 */
+		start_sends(&r);
 		for (int i = 0; i < r.wlen; i++)
 			ready += win_at(&r, i)->state == B_READY;
 		while (!r.input_done && !r.stopping && r.wlen < r.wmax && ready < opts.concurrency)

@@ -204,6 +204,15 @@ sender_start(struct sender *s, struct batch *b)
 	s->in_flight++;
 }
 
+/* Lets the requests just started leave now, without waiting. */
+void
+sender_kick(struct sender *s)
+{
+	int			running;
+
+	curl_multi_perform(s->multi, &running);
+}
+
 /* Waits up to ms for answers; fills answered, returns how many. */
 int
 sender_wait(struct sender *s, int ms, struct batch **answered, int max)

@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <malloc.h>
+#include <math.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,6 +77,8 @@ struct run
 	double		rl_reset;
 	double		pause_until;
 	double		done_synced;	/* when a "done" record was last synced */
+	bool		rejects_dirty;	/* written since its last sync */
+	bool		output_dirty;
 };
 
 /* --help */
@@ -294,6 +297,7 @@ finish_batch(struct run *r, struct batch *b)
 
 			fprintf(r->rejects, "%s\n", text);
 			free(text);
+			r->rejects_dirty = true;
 		}
 		show_reject(r, v);
 	}
@@ -302,6 +306,7 @@ finish_batch(struct run *r, struct batch *b)
 		{
 			json_dumpf(v, r->output, JSON_COMPACT | JSON_PRESERVE_ORDER);
 			fputc('\n', r->output);
+			r->output_dirty = true;
 		}
 	r->progress.created += b->n_created;
 	r->progress.rejected += b->n_rejected;
@@ -326,10 +331,11 @@ commit_done(struct run *r, long no)
 
 	if (r->journal == NULL)
 		return;
-	if (r->rejects && (fflush(r->rejects) != 0 || fdatasync(fileno(r->rejects)) != 0))
+	if (r->rejects_dirty && (fflush(r->rejects) != 0 || fdatasync(fileno(r->rejects)) != 0))
 		goto write_error;
-	if (r->output && (fflush(r->output) != 0 || fdatasync(fileno(r->output)) != 0))
+	if (r->output_dirty && (fflush(r->output) != 0 || fdatasync(fileno(r->output)) != 0))
 		goto write_error;
+	r->rejects_dirty = r->output_dirty = false;
 	rej_off = r->rejects ? ftello(r->rejects) : 0;
 	out_off = r->output ? ftello(r->output) : 0;
 	if (!journal_done(r->journal, no, rej_off, out_off,
@@ -492,12 +498,23 @@ rate_update(struct run *r, struct batch *b, double now)
 {
 	if (b->rl_remaining >= 0)
 	{
+		/* requests sent after this answer was counted count against it too */
+		long		left = b->rl_remaining - sender_in_flight(r->sender);
+		double		reset = b->rl_reset <= 0 ? -1 :
+			b->rl_reset < 1e9 ? now + b->rl_reset : b->rl_reset;
+
+		/*
+		 * The answers of one loop turn are taken in any order: within one
+		 * window (the same reset) the lowest count is the latest, and an
+		 * earlier answer taken later must not raise it (two 429s in one
+		 * window on a busy machine).
+		 */
+		if (!(r->rl_known && reset > 0 && fabs(reset - r->rl_reset) < 0.5 && left > r->rl_left))
+			r->rl_left = left;
 		r->rl_known = true;
 		r->rl_limit = b->rl_limit;
-		/* requests sent after this answer was counted count against it too */
-		r->rl_left = b->rl_remaining - sender_in_flight(r->sender);
-		if (b->rl_reset > 0)
-			r->rl_reset = b->rl_reset < 1e9 ? now + b->rl_reset : b->rl_reset;
+		if (reset > 0)
+			r->rl_reset = reset;
 	}
 	if (b->status == 429)
 	{

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/evp.h>
 #include <openssl/sha.h>
 
 #define DUMP_FLAGS (JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY)
@@ -46,15 +47,13 @@ void
 batch_free(struct batch *b)
 {
 	for (int i = 0; i < b->nrows; i++)
-	{
 		json_decref(b->rows[i].obj);
-		free(b->rows[i].raw);
-	}
 	json_decref(b->rejects);
 	json_decref(b->created);
 	free(b->rows);
 	free(b->excluded);
-	free(b->body);
+	batch_drop_body(b);
+	free(b->text);
 	free(b->resp);
 	free(b);
 }
@@ -114,7 +113,105 @@ dump_to_buf(const char *bytes, size_t n, void *data)
 	return 0;
 }
 
-/* The body of the rows not excluded, and its key. */
+/*
+ * SHA-256 of bytes into digest: EVP with the digest fetched once and one
+ * context reused.  SHA256() fetches the algorithm and allocates a context
+ * on every call (OpenSSL 3); the hashing itself uses the CPU's SHA
+ * instructions either way.
+ */
+static void
+sha256(const void *bytes, size_t len, unsigned char *digest)
+{
+	static EVP_MD *md;
+	static EVP_MD_CTX *ctx;
+
+	if (md == NULL)
+	{
+		md = EVP_MD_fetch(NULL, "SHA256", NULL);
+		ctx = EVP_MD_CTX_new();
+	}
+	if (md == NULL || ctx == NULL || !EVP_DigestInit_ex(ctx, md, NULL) ||
+		!EVP_DigestUpdate(ctx, bytes, len) || !EVP_DigestFinal_ex(ctx, digest, NULL))
+	{
+		fprintf(stderr, "fanfare-import: SHA-256 failed\n");
+		exit(EXIT_GAVE_UP);
+	}
+}
+
+/*
+ * Copies a row just read (its raw text, still the reader's) into the
+ * batch's text, which is the body of all its rows: one copy, no allocation
+ * per row.  The row's raw points into the text once batch_seal has run.
+ * The text's first allocation is the size of the largest text yet, so a
+ * batch grows it rarely.
+ */
+void
+batch_keep_row(struct batch *b, struct row *row)
+{
+	static size_t size_hint = 64 * 1024;
+	static const char head[] = "{\"consumers\":[";
+	size_t		need;
+
+	if (row->raw == NULL)
+		return;
+	need = b->text_len + (sizeof(head) - 1) + row->raw_len + 4;
+	if (need > b->text_cap)
+	{
+		size_t		cap = b->text_cap ? 2 * b->text_cap : size_hint;
+
+		while (cap < need)
+			cap *= 2;
+		b->text = realloc(b->text, cap);
+		if (b->text == NULL)
+		{
+			fprintf(stderr, "fanfare-import: out of memory\n");
+			exit(EXIT_GAVE_UP);
+		}
+		b->text_cap = cap;
+		if (cap > size_hint && cap <= 64 * 1024 * 1024)
+			size_hint = cap;
+	}
+	if (b->text_len == 0)
+	{
+		memcpy(b->text, head, sizeof(head) - 1);
+		b->text_len = sizeof(head) - 1;
+	}
+	else
+		b->text[b->text_len++] = ',';
+	row->raw_off = b->text_len;
+	memcpy(b->text + b->text_len, row->raw, row->raw_len);
+	b->text_len += row->raw_len;
+	row->raw = NULL;
+}
+
+/* Ends the text once every row is read; the rows' raw point into it. */
+void
+batch_seal(struct batch *b)
+{
+	if (b->text == NULL)
+		return;
+	memcpy(b->text + b->text_len, "]}", 3);
+	b->text_len += 2;
+	for (int i = 0; i < b->nrows; i++)
+		if (b->rows[i].obj == NULL)
+			b->rows[i].raw = b->text + b->rows[i].raw_off;
+}
+
+/* Frees the body, unless it is the batch's text. */
+void
+batch_drop_body(struct batch *b)
+{
+	if (!b->body_is_text)
+		free(b->body);
+	b->body = NULL;
+	b->body_len = 0;
+	b->body_is_text = false;
+}
+
+/*
+ * The body of the rows not excluded, and its key.  With every row in and
+ * every row read as text, the body is the batch's text itself (no copy).
+ */
 void
 batch_build(struct batch *b, const char *run_id)
 {
@@ -122,8 +219,29 @@ batch_build(struct batch *b, const char *run_id)
 	unsigned char digest[SHA256_DIGEST_LENGTH];
 	char		hex[2 * SHA256_DIGEST_LENGTH + 1];
 	bool		first = true;
+	bool		whole = b->text != NULL;
 
-	free(b->body);
+	batch_drop_body(b);
+	for (int i = 0; i < b->nrows && whole; i++)
+		whole = !b->excluded[i] && b->rows[i].raw != NULL;
+	if (whole)
+	{
+		b->body = b->text;
+		b->body_len = b->text_len;
+		b->body_is_text = true;
+		goto key;
+	}
+	/* one allocation of the body's size (CSV rows: a guess, grown if short) */
+	buf.cap = 16;
+	for (int i = 0; i < b->nrows; i++)
+		if (!b->excluded[i])
+			buf.cap += (b->rows[i].raw ? b->rows[i].raw_len : 256) + 1;
+	buf.data = malloc(buf.cap);
+	if (buf.data == NULL)
+	{
+		fprintf(stderr, "fanfare-import: out of memory\n");
+		exit(EXIT_GAVE_UP);
+	}
 	buf_add(&buf, "{\"consumers\":[", 14);
 	for (int i = 0; i < b->nrows; i++)
 	{
@@ -140,7 +258,8 @@ batch_build(struct batch *b, const char *run_id)
 	buf_add(&buf, "]}", 2);
 	b->body = buf.data;
 	b->body_len = buf.len;
-	SHA256((const unsigned char *) b->body, b->body_len, digest);
+key:
+	sha256(b->body, b->body_len, digest);
 	for (int i = 0; i < 12; i++)
 		sprintf(hex + 2 * i, "%02x", digest[i]);
 	snprintf(b->key, sizeof(b->key), "fi-%.16s-%ld-%s", run_id, b->no, hex);
@@ -158,7 +277,7 @@ batch_chain(char *chain, const struct batch *b)
 	unsigned char digest[SHA256_DIGEST_LENGTH];
 	int			n = snprintf(text, sizeof(text), "%.64s|%s|%d", chain, b->full_key, b->nlines);
 
-	SHA256((const unsigned char *) text, (size_t) n, digest);
+	sha256(text, (size_t) n, digest);
 	for (int i = 0; i < SHA256_DIGEST_LENGTH; i++)
 		sprintf(chain + 2 * i, "%02x", digest[i]);
 }

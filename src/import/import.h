@@ -44,9 +44,12 @@ struct row
 	long		line;			/* input line (CSV: record number), from 1 */
 	long		element;		/* JSON array: element number from 1, else 0 */
 	json_t	   *obj;			/* owned; NULL until needed when raw is set */
-	char	   *raw;			/* the row's JSON text as read (owned), checked
-								 * by json_check and sent as it is; NULL for CSV */
+	char	   *raw;			/* the row's JSON text as read, checked by
+								 * json_check and sent as it is; NULL for CSV.
+								 * From input_next: the reader's bytes, until
+								 * the next call; in a batch: in its text */
 	size_t		raw_len;
+	size_t		raw_off;		/* in a batch: where raw is in its text */
 };
 
 /* an input error: what and where */
@@ -116,6 +119,7 @@ extern bool journal_send(struct journal *j, long no, const char *key, const char
 extern bool journal_reject(struct journal *j, long no, const char *line);
 extern bool journal_done(struct journal *j, long no, long long rejects_offset,
 						 long long output_offset, long created, long rejected, const char *chain);
+extern bool journal_commit(struct journal *j, bool durable);
 extern bool journal_complete(struct journal *j);
 extern void journal_close(struct journal *j);
 extern void journal_state_free(struct journal_state *state);
@@ -143,6 +147,10 @@ struct batch
 	int			nlines;			/* rows read, unreadable ones included */
 	char	   *body;
 	size_t		body_len;
+	bool		body_is_text;	/* body is text (all rows, as read): not freed */
+	char	   *text;			/* {"consumers":[ROW,ROW...]} of the rows read */
+	size_t		text_len;
+	size_t		text_cap;
 	int			failures;		/* retryable failures in a row */
 	double		not_before;
 	enum batch_state state;
@@ -158,6 +166,7 @@ struct batch
 	long		rl_remaining;
 	double		rl_reset;
 	bool		tx_rollback;	/* the answer had Preference-Applied: tx=rollback */
+	bool		keep_2xx_body;	/* read a 2xx answer's body (--output) */
 };
 
 /* what an answer means for the import */
@@ -174,7 +183,10 @@ enum verdict
 extern struct batch *batch_new(long no, int cap);
 extern void batch_free(struct batch *b);
 extern void batch_add_invalid(struct batch *b, const struct input_error *err, bool with_element);
+extern void batch_keep_row(struct batch *b, struct row *row);
+extern void batch_seal(struct batch *b);
 extern void batch_build(struct batch *b, const char *run_id);
+extern void batch_drop_body(struct batch *b);
 extern char *batch_excluded_list(const struct batch *b);
 extern bool batch_apply_excluded(struct batch *b, const char *list);
 extern void batch_add_rejects_lines(struct batch *b, json_t *lines);
@@ -195,10 +207,12 @@ struct sender_options
 	long		timeout;		/* seconds per request */
 	bool		idempotency;	/* send Idempotency-Key */
 	bool		dry_run;		/* send Prefer: tx=rollback (--dry-run) */
+	bool		want_2xx_body;	/* keep 2xx bodies (--output); else skipped */
 };
 
 extern struct sender *sender_new(const struct sender_options *opts);
 extern void sender_start(struct sender *s, struct batch *b);
+extern void sender_kick(struct sender *s);
 /* waits up to ms for answers; fills answered (at most max), returns how many */
 extern int	sender_wait(struct sender *s, int ms, struct batch **answered, int max);
 extern int	sender_in_flight(const struct sender *s);

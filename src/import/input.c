@@ -52,6 +52,9 @@ struct input
 	size_t		row_cap;
 	bool		row_too_long;
 	long		row_line;
+	const char *row_text;		/* NDJSON: the line, where it lies in chunk
+								 * (no copy), or NULL: it is in row_buf */
+	size_t		row_text_len;
 
 	/* JSON array */
 	enum array_state as;
@@ -146,6 +149,7 @@ row_append(struct input *in, const char *bytes, size_t n)
 	}
 	memcpy(in->row_buf + in->row_len, bytes, n);
 	in->row_len += n;
+	in->row_buf[in->row_len] = '\0';
 }
 
 /* Starts copying a new row that begins on the current line. */
@@ -155,14 +159,35 @@ row_start(struct input *in)
 	in->row_len = 0;
 	in->row_too_long = false;
 	in->row_line = in->line;
+	in->row_text = NULL;
+	in->row_text_len = 0;
 }
 
-/* Checks the row copied out and keeps its text; false (err set) if it is no JSON. */
+/* the row read: where it lies, and its length */
+static const char *
+row_bytes(const struct input *in, size_t *len)
+{
+	if (in->row_text != NULL)
+	{
+		*len = in->row_text_len;
+		return in->row_text;
+	}
+	*len = in->row_len;
+	return in->row_buf ? in->row_buf : "";
+}
+
+/*
+ * Checks the row read; false (err set) if it is no JSON.  row->raw then
+ * points at the row's bytes where the reader holds them, valid until the
+ * next input_next (batch_keep_row copies them into the batch).
+ */
 static bool
 row_parse(struct input *in, struct row *row, struct input_error *err)
 {
 	const char *error;
 	size_t		offset;
+	size_t		len;
+	const char *text = row_bytes(in, &len);
 
 	if (in->row_too_long)
 	{
@@ -171,26 +196,19 @@ row_parse(struct input *in, struct row *row, struct input_error *err)
 				 "row longer than %zu bytes", in->max_row);
 		return false;
 	}
-	if (!json_check(in->row_buf, in->row_len, &error, &offset))
+	if (!json_check(text, len, &error, &offset))
 	{
 		long		line = in->row_line;
 
-		for (size_t i = 0; i < offset && i < in->row_len; i++)
-			line += in->row_buf[i] == '\n';
+		for (size_t i = 0; i < offset && i < len; i++)
+			line += text[i] == '\n';
 		err->line = line;
 		snprintf(err->message, sizeof(err->message), "invalid JSON: %s", error);
 		return false;
 	}
 	row->line = in->row_line;
-	row->raw = malloc(in->row_len + 1);
-	if (row->raw == NULL)
-	{
-		fprintf(stderr, "fanfare-import: out of memory\n");
-		exit(EXIT_GAVE_UP);
-	}
-	memcpy(row->raw, in->row_buf, in->row_len);
-	row->raw[in->row_len] = '\0';
-	row->raw_len = in->row_len;
+	row->raw = (char *) text;
+	row->raw_len = len;
 	return true;
 }
 
@@ -201,12 +219,15 @@ is_space(char c)
 	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
-/* true when the row copied out is only whitespace */
+/* true when the row read is only whitespace */
 static bool
 row_blank(const struct input *in)
 {
-	for (size_t i = 0; i < in->row_len; i++)
-		if (!is_space(in->row_buf[i]))
+	size_t		len;
+	const char *text = row_bytes(in, &len);
+
+	for (size_t i = 0; i < len; i++)
+		if (!is_space(text[i]))
 			return false;
 	return !in->row_too_long;
 }
@@ -236,7 +257,14 @@ ndjson_next(struct input *in, struct row *row, struct input_error *err)
 			}
 			nl = memchr(in->chunk + in->chunk_pos, '\n', in->chunk_len - in->chunk_pos);
 			n = (nl ? (size_t) (nl - in->chunk) : in->chunk_len) - in->chunk_pos;
-			row_append(in, in->chunk + in->chunk_pos, n);
+			if (nl && in->row_len == 0 && !in->row_too_long && n <= in->max_row)
+			{
+				/* the whole line is in the chunk: read it there, no copy */
+				in->row_text = in->chunk + in->chunk_pos;
+				in->row_text_len = n;
+			}
+			else
+				row_append(in, in->chunk + in->chunk_pos, n);
 			in->chunk_pos += n;
 			if (nl)
 			{
@@ -253,10 +281,9 @@ ndjson_next(struct input *in, struct row *row, struct input_error *err)
 		}
 		if (!row_parse(in, row, err))
 			return -1;
-		if (!have_line && in->eof && row->raw[strspn(row->raw, " \t\r")] != '{')
+		if (!have_line && in->eof && (row->raw[strspn(row->raw, " \t\r")] != '{'))
 		{
 			/* "12" at the end of a file cut after "123": say so */
-			free(row->raw);
 			row->raw = NULL;
 			set_error(err, in->row_line, "%s", "the last line is not a JSON object (truncated file?)");
 			return -1;

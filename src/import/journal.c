@@ -2,8 +2,8 @@
  * journal.c
  *	  The state file that makes a run resumable.
  *
- * An append-only text file, one record a line, each flushed to disk
- * (fdatasync) before what it announces happens:
+ * An append-only text file, one record a line, on disk (fdatasync) before
+ * what depends on it happens (journal_commit says what depends on what):
  *	 fanfare-import 2 RUN_ID BATCH_SIZE      the run: its id, its batch size
  *	 send N KEY EXCLUDED                     batch N is sent with KEY, without
  *	                                         the rows EXCLUDED ("i,j", or "-")
@@ -38,15 +38,6 @@ struct journal
 	FILE	   *f;
 	char	   *path;
 };
-
-/* Flushes and syncs; false on an error. */
-static bool
-journal_sync(struct journal *j)
-{
-	if (fflush(j->f) != 0)
-		return false;
-	return fdatasync(fileno(j->f)) == 0;
-}
 
 /* The pending entry for batch no, created if missing. */
 static struct pending_batch *
@@ -259,14 +250,18 @@ journal_open(const char *path, int batch_size, struct journal_state *state,
 	return j;
 }
 
-/* Records that batch no is about to be sent with key, without excluded. */
+/*
+ * Records that batch no is about to be sent with key, without excluded.
+ * Only written: the caller makes it durable with journal_commit before the
+ * request leaves when that matters (a resend; see journal_commit).
+ */
 bool
 journal_send(struct journal *j, long no, const char *key, const char *excluded)
 {
 	if (j == NULL)
 		return true;
 	fprintf(j->f, "send %ld %s %s\n", no, key, excluded);
-	return journal_sync(j);
+	return !ferror(j->f);
 }
 
 /* Records a rejects line of batch no before the batch is done. */
@@ -276,10 +271,13 @@ journal_reject(struct journal *j, long no, const char *line)
 	if (j == NULL)
 		return true;
 	fprintf(j->f, "rej %ld %s\n", no, line);
-	return !ferror(j->f);		/* synced by the next send */
+	return !ferror(j->f);		/* made durable by its batch's resend */
 }
 
-/* Records that batches up to no are done, and where the files end. */
+/*
+ * Records that batches up to no are done, and where the files end; only
+ * written, like journal_send (the caller commits).
+ */
 bool
 journal_done(struct journal *j, long no, long long rejects_offset, long long output_offset,
 			 long created, long rejected, const char *chain)
@@ -288,7 +286,35 @@ journal_done(struct journal *j, long no, long long rejects_offset, long long out
 		return true;
 	fprintf(j->f, "done %ld %lld %lld %ld %ld %s\n", no, rejects_offset, output_offset, created,
 			rejected, chain);
-	return journal_sync(j);
+	return !ferror(j->f);
+}
+
+/*
+ * The records written since the last commit go to the file; with durable,
+ * they are on disk (fdatasync) when it returns.  One loop turn's records
+ * share one write and at most one sync (group commit).  What must be
+ * durable before what:
+ *   - a resend's "send" (its excluded rows, and the "rej" records before
+ *     it) before its request leaves: its key is the hash of a body without
+ *     those rows, which a run that lost the record could not rebuild, and
+ *     its first send's key, answered again, would then meet rows already
+ *     created;
+ *   - a first "send" need not be: its key is rebuilt from the run id, the
+ *     position and the input's rows, so a run that lost the record sends
+ *     the same key and gets the stored answer;
+ *   - a "done" after the rejects and output files' bytes it names (main.c
+ *     syncs them first); it need not be durable at once (commit_done).
+ * Written records survive a kill -9 of the importer without a sync (they
+ * are in the kernel); the sync is for a crash of the machine.
+ */
+bool
+journal_commit(struct journal *j, bool durable)
+{
+	if (j == NULL)
+		return true;
+	if (fflush(j->f) != 0)
+		return false;
+	return !durable || fdatasync(fileno(j->f)) == 0;
 }
 
 /* Records that the whole input is done. */
@@ -298,15 +324,18 @@ journal_complete(struct journal *j)
 	if (j == NULL)
 		return true;
 	fprintf(j->f, "complete\n");
-	return journal_sync(j);
+	return journal_commit(j, true);
 }
 
-/* Closes the journal (every record is on disk already). */
+/* Syncs and closes the journal. */
 void
 journal_close(struct journal *j)
 {
 	if (j == NULL)
 		return;
+	/* the last "done" records, which commit_done may not have synced */
+	if (fflush(j->f) == 0)
+		(void) fdatasync(fileno(j->f));
 	fclose(j->f);
 	free(j->path);
 	free(j);

@@ -16,6 +16,9 @@
 #     Node server answering as the gateway's rate limits do), never more than
 #     one 429 per window, and done; then the same against the gateway, with
 #     an organization limited to 6 requests in windows of 4 s;
+#   - --postgrest, through a stand-in for PostgREST 12 (test/postgrest/standin.mjs:
+#     the JWT verified, PostgREST's statements): round trip, rejects, kill -9
+#     and resume, every batch resent with its key, a bad token, 429 pacing;
 #   - memory: an NDJSON stream through stdin, peak RSS under 64 MB;
 #   - exit statuses: 4 for a refused key, 3 for a server that stays down,
 #     2 for a usage error;
@@ -141,6 +144,12 @@ audit() {
     lines=$(node -e 'process.stdout.write(require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").map((l) => JSON.parse(l).line).join("\n"))' "$rejects")
     want_lines=$(awk '(NR - 1) % 97 == 50 || (NR - 1) % 211 == 7 { print NR }' "$file")
     [ "$lines" = "$want_lines" ] || { echo "rejects lines: $(echo "$lines" | wc -l), want $(echo "$want_lines" | wc -l)"; return 1; }
+}
+# strip_done STATE: the state file as a crash of the machine could leave it
+# after a resumed run: its first done record (the compacted one) kept, the
+# later ones and "complete" lost (done records are synced lazily)
+strip_done() {
+    awk '/^done / && seen++ { next } /^complete/ { next } { print }' "$1" >"$1.tmp" && mv "$1.tmp" "$1"
 }
 # preload ORG_KEY FILE: posts the valid rows i % 211 == 7 directly
 preload() {
@@ -392,6 +401,136 @@ if [ "$rc" = 2 ] && [ "$(wc -l <"$work/fake-ok.log")" = 1 ] && grep -q "does not
 else
     fail "dry run: refused when the preference is not applied" "exit $rc, $(wc -l <"$work/fake-ok.log") requests: $(head -c 300 "$work/dry-fake.err")"
 fi
+
+# --- --postgrest -----------------------------------------------------------------
+# No PostgREST binary is packaged for Debian 12 (nor on npm): the importer
+# talks to test/postgrest/standin.mjs, which verifies the JWT as PostgREST
+# does and runs the statements PostgREST 12 sends (test/postgrest/statements.mjs,
+# the replay suite's), as an authenticator role that switches to the token's
+# role.  FANFARE_STANDIN_DROP=idempotency-key (or x-ratelimit-limit) makes the
+# stand-in lose that header, and the checks below that depend on it fail.
+section "--postgrest, through a stand-in for PostgREST 12"
+pgrst_start=$SECONDS
+pg_auth=fanfare_import_authenticator
+pg_role=fanfare_import_web
+pg_secret=$(node -e 'process.stdout.write(require("crypto").randomBytes(32).toString("base64url"))')
+psql_db >/dev/null <<SQL
+DO \$\$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = '$pg_auth') THEN
+        CREATE ROLE $pg_auth LOGIN NOINHERIT;
+    END IF;
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = '$pg_role') THEN
+        CREATE ROLE $pg_role NOLOGIN;
+    END IF;
+END
+\$\$;
+GRANT fanfare_api TO $pg_role;
+GRANT $pg_role TO $pg_auth;
+SQL
+# jwt ORG [SECRET]: an HS256 token of the role for ORG (sub: the importer)
+jwt() {
+    node -e 'const c = require("crypto"), [org, secret, role] = process.argv.slice(1);
+        const b = (o) => Buffer.from(JSON.stringify(o)).toString("base64url");
+        const t = `${b({alg: "HS256", typ: "JWT"})}.${b({role, organization_id: org, sub: "fanfare-import",
+            exp: Math.floor(Date.now() / 1000) + 3600})}`;
+        process.stdout.write(`${t}.${c.createHmac("sha256", secret).update(t).digest("base64url")}`);' \
+        "$1" "${2:-$pg_secret}" "$pg_role"
+}
+pgrst_pid=
+stop_pgrst() { [ -n "$pgrst_pid" ] && kill "$pgrst_pid" 2>/dev/null; pgrst_pid=; return 0; }
+on_exit stop_pgrst
+rm -f "$work/pgrst.port"
+PGDATABASE=$db PGUSER=$pg_auth FANFARE_STANDIN_JWT_SECRET=$pg_secret \
+    node "$root/test/postgrest/standin.mjs" "$work/pgrst.port" "$work/pgrst.log" 2>"$work/pgrst.err" &
+pgrst_pid=$!
+for _ in $(seq 1 50); do [ -s "$work/pgrst.port" ] && break; sleep 0.1; done
+pgrst_url=http://127.0.0.1:$(cat "$work/pgrst.port" 2>/dev/null)
+# pimp ORG [ARGS...]: the importer with --postgrest and ORG's token (like imp)
+pimp() {
+    local org=$1
+    shift
+    FANFARE_SECRET_KEY=$(jwt "$org") "$importer" --quiet --postgrest --url "$pgrst_url" "$@" \
+        >"$work/imp.out" 2>"$work/imp.err"
+    rc=$?
+}
+# round trip: the same rows as the gateway's round trip, the same stored rows
+new_org pgrst-rt
+pimp "$org" "$work/rt.ndjson" --state "$work/pgrst-rt.state" --concurrency 4
+if [ "$rc" = 0 ] && [ "$(stored "$org")" = "$direct" ]; then
+    ok "postgrest: $rows rows store what direct batches through the gateway store"
+else
+    fail "postgrest: round trip" "exit $rc, $(count_of "$org") rows; $(tail -2 "$work/imp.err")"
+fi
+check "postgrest: the rows carry the token's sub as createdBy" \
+    [ "$(psql_db -c "SELECT count(*) FROM fanfare.consumers WHERE organization_id = '$org' AND created_by = 'fanfare-import'")" = "$rows" ]
+# rejects and resume: the crash file (invalid rows, rows stored before), kill
+# -9 once the journal says 5 to 20 batches are done, then a run to the end
+new_org pgrst-crash
+pg_org=$org
+preload "$key" "$work/cr.ndjson"
+cp "$work/cr.ndjson" "$work/pgrst-cr.ndjson"
+pg_token=$(jwt "$pg_org")
+FANFARE_SECRET_KEY=$pg_token "$importer" --quiet --postgrest --url "$pgrst_url" "$work/pgrst-cr.ndjson" \
+    --rejects "$work/pgrst-cr.rej" --split-rejected --concurrency 2 --batch-size 25 >/dev/null 2>"$work/pgrst-crash.err" &
+pid=$!
+target=$((5 + RANDOM % 16))
+while kill -0 "$pid" 2>/dev/null; do
+    n=$(sed -n 's/^done \([0-9]*\).*/\1/p' "$work/pgrst-cr.ndjson.fanfare-import" 2>/dev/null | tail -1)
+    [ "${n:-0}" -ge "$target" ] && break
+    sleep 0.002
+done
+kill -KILL "$pid" 2>/dev/null
+wait "$pid" 2>/dev/null
+grep -q '^complete' "$work/pgrst-cr.ndjson.fanfare-import" && killed_pg=0 || killed_pg=1
+pimp "$pg_org" "$work/pgrst-cr.ndjson" --rejects "$work/pgrst-cr.rej" --split-rejected --batch-size 25
+check "postgrest: killed while running ($(count_of "$pg_org") rows at the end), the resumed run exits 1 (rows rejected)" \
+    [ "$killed_pg/$rc" = 1/1 ]
+audit "$pg_org" "$work/pgrst-cr.ndjson" "$work/pgrst-cr.rej" &&
+    ok "postgrest: after kill -9 and resume, every valid row stored once, every invalid row rejected once" ||
+    fail "postgrest: after kill -9 and resume, every valid row stored once, every invalid row rejected once"
+if cmp -s "$work/pgrst-cr.rej" "$work/ref.rej"; then ok "postgrest: the rejects file equals the gateway's uninterrupted run's"
+else fail "postgrest: the rejects file equals the gateway's" "$(diff "$work/pgrst-cr.rej" "$work/ref.rej" | head -c 300)"; fi
+# a run that lost the done records of the resumed run (all but the first,
+# which the resumed run's journal starts with): it sends those batches again
+# with the keys their send records name, each is answered from the stored
+# key, nothing is created twice
+strip_done "$work/pgrst-cr.ndjson.fanfare-import"
+before=$(count_of "$pg_org")
+: >"$work/pgrst.log"
+pimp "$pg_org" "$work/pgrst-cr.ndjson" --rejects "$work/pgrst-cr.rej" --split-rejected --batch-size 25
+if [ "$rc" = 1 ] && [ "$(count_of "$pg_org")" = "$before" ] && cmp -s "$work/pgrst-cr.rej" "$work/ref.rej" &&
+    [ "$(grep -c '^200 fi-' "$work/pgrst.log")" -ge 100 ]; then
+    ok "postgrest: every batch sent again with its Idempotency-Key: $(grep -c '^200 fi-' "$work/pgrst.log") answered 200, none created twice, the same rejects"
+else
+    fail "postgrest: batches sent again with their keys" "exit $rc, $before -> $(count_of "$pg_org") rows; $(diff "$work/pgrst-cr.rej" "$work/ref.rej" | head -c 200); $(tail -1 "$work/imp.err")"
+fi
+# a token signed with another secret: 401 from the stand-in, exit 4
+FANFARE_SECRET_KEY=$(jwt "$pg_org" not-the-secret) "$importer" --quiet --postgrest --url "$pgrst_url" "$work/full.ndjson" \
+    --state "$work/pgrst-auth.state" >/dev/null 2>"$work/imp.err"
+rc=$?
+check "postgrest: a token with a wrong signature is refused: exit 4 ($(head -c 120 "$work/imp.err"))" [ "$rc" = 4 ]
+# 429 pacing: organizations limited to 3 requests in windows of 4 s; the
+# X-RateLimit-* headers come through PostgREST's response.headers
+new_org pgrst-probe
+psql_db -c "SELECT fanfare.set_rate_limit('$org', 3)" >/dev/null
+curl -s -D "$work/pgrst-probe.h" -o /dev/null -H "Authorization: Bearer $(jwt "$org")" -H 'Content-Type: application/json' \
+    --data '{"consumers":[]}' "$pgrst_url/rpc/post_consumers_batch"
+check "postgrest: the answer carries X-RateLimit-Limit: 3 (from response.headers)" \
+    grep -qi '^X-RateLimit-Limit: 3' "$work/pgrst-probe.h"
+new_org pgrst-ratelimit
+psql_db -c "SELECT fanfare.set_rate_limit('$org', 3)" >/dev/null
+gen rows 6 pgrl- >"$work/pgrl.ndjson"
+t0=$(date +%s)
+pimp "$org" "$work/pgrl.ndjson" --state "$work/pgrl.state" --batch-size 1 --concurrency 3
+t1=$(date +%s)
+windows=$((t1 / 4 - t0 / 4 + 1))
+got429=$(sed -n 's/.*(429: \([0-9]*\)).*/\1/p' "$work/imp.err")
+if [ "$rc" = 0 ] && [ "${got429:-99}" -le "$windows" ] && [ "$(count_of "$org")" = 6 ]; then
+    ok "postgrest: rate limits: 6 one-row batches at 3 a window: all created, $got429 429s in $windows windows"
+else fail "postgrest: rate limits" "exit $rc, ${got429:-?} 429s in $windows windows, $(count_of "$org") stored; $(tail -1 "$work/imp.err")"; fi
+stop_pgrst
+note "--postgrest checks: $((SECONDS - pgrst_start)) s"
 
 # --- memory ----------------------------------------------------------------------
 section "memory: $stream_mb MB of NDJSON through stdin"

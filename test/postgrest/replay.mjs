@@ -17,9 +17,9 @@
 // which is what PostgREST 12.2 sends for a volatile function with one
 // unnamed json parameter, called with Accept: application/json and no
 // Prefer header (its Query.setPgLocals, QueryBuilder.callPlanToQuery and
-// Statements.prepareCall, run by hasql-transaction; see settingsStatement
-// and mainStatement below).  The body is a bind parameter sent as text of
-// unknown type, as PostgREST sends it.
+// Statements.prepareCall, run by hasql-transaction; the statements are in
+// statements.mjs, shared with the importer's PostgREST stand-in).  The body
+// is a bind parameter sent as text of unknown type, as PostgREST sends it.
 //
 // The database is reached with the PG* variables (a superuser).  The suite
 // drops and creates the database fanfare_postgrest_test, creates the roles
@@ -39,15 +39,16 @@ import pg from '../conformance/node_modules/pg/lib/index.js';
 import Ajv2020 from '../conformance/node_modules/ajv/dist/2020.js';
 import addFormats from '../conformance/node_modules/ajv-formats/dist/index.js';
 import { loadOpenApi, responseSchema } from '../conformance/common.mjs';
+// the statements themselves, shared with the importer's PostgREST stand-in
+import {
+  BEGIN, FUNCTION, SCHEMA, mainStatement, quoteIdent, settingsStatement, settingsValues,
+} from './statements.mjs';
 
 const DATABASE = 'fanfare_postgrest_test';
 const AUTHENTICATOR = 'authenticator';
 const WEB_USER = 'web_user';       // JWT role granted fanfare_api
 const WEB_NOBODY = 'web_nobody';   // JWT role granted nothing
 const WEB_ANON = 'web_anon';       // db-anon-role: requests without a JWT
-const SCHEMA = 'fanfare';
-const FUNCTION = 'post_consumers_batch';
-const EXTRA_SEARCH_PATH = ['public']; // PostgREST's db-extra-search-path default
 const INJECT = process.env.FANFARE_REPLAY_INJECT === '1';
 
 // ---------------------------------------------------------------------------
@@ -81,39 +82,6 @@ const show = (v) => {
 // What PostgREST 12 sends
 // ---------------------------------------------------------------------------
 
-const quoteIdent = (s) => `"${s.replaceAll('"', '""')}"`;
-
-// Transaction-scoped settings: names are constants in the text, values are
-// bind parameters (PostgREST's setConfigWithConstantName), in PostgREST's
-// order: search_path, role settings (none here), role, claims, method, path,
-// headers, cookies (then timezone and app settings, none here).
-const settingsStatement =
-  "select set_config('search_path', $1, true), set_config('role', $2, true), " +
-  "set_config('request.jwt.claims', $3, true), set_config('request.method', $4, true), " +
-  "set_config('request.path', $5, true), set_config('request.headers', $6, true), " +
-  "set_config('request.cookies', $7, true)";
-
-// The call itself: callPlanToQuery for a scalar function with one
-// positional parameter, inside prepareCall with the json handler, no count,
-// and the read plan over pgrst_source aliased by the function's name.
-const mainStatement =
-  'WITH pgrst_source AS (SELECT pgrst_call.pgrst_scalar FROM ' +
-  `(SELECT ${quoteIdent(SCHEMA)}.${quoteIdent(FUNCTION)}($1::json) pgrst_scalar) pgrst_call) ` +
-  'SELECT null::bigint AS total_result_set, 1 AS page_total, ' +
-  "coalesce(json_agg(_postgrest_t.pgrst_scalar)->0, 'null') AS body, " +
-  "nullif(current_setting('response.headers', true), '') AS response_headers, " +
-  "nullif(current_setting('response.status', true), '') AS response_status, " +
-  "'' AS response_inserted " +
-  `FROM (SELECT ${quoteIdent(FUNCTION)}.* FROM "pgrst_source" AS ${quoteIdent(FUNCTION)}    ) _postgrest_t`;
-
-// JSON with object keys sorted, as aeson encodes PostgREST's maps.
-function sortedJson(value) {
-  if (Array.isArray(value)) return `[${value.map(sortedJson).join(',')}]`;
-  if (value && typeof value === 'object')
-    return `{${Object.keys(value).sort().map((k) => `${JSON.stringify(k)}:${sortedJson(value[k])}`).join(',')}}`;
-  return JSON.stringify(value);
-}
-
 const base64url = (s) => Buffer.from(s).toString('base64url');
 const jwtSecret = randomBytes(32).toString('base64url');
 
@@ -138,20 +106,12 @@ function settingsFor({ role, claims, body, extraHeaders }) {
     'user-agent': 'fanfare-postgrest-replay',
   };
   if (claims) headers.authorization = `Bearer ${jwtFor(claims)}`;
-  return [
-    [SCHEMA, ...EXTRA_SEARCH_PATH].map(quoteIdent).join(', '),
-    role,
-    sortedJson(claims ?? {}),
-    'POST',
-    `/rpc/${FUNCTION}`,
-    sortedJson(headers),
-    '{}',
-  ];
+  return settingsValues(role, claims, headers);
 }
 
 // Runs one request as PostgREST does; returns { row } or { error }.
 async function postgrest(client, request) {
-  await client.query('BEGIN ISOLATION LEVEL READ COMMITTED READ WRITE');
+  await client.query(BEGIN);
   try {
     await client.query({ name: 'pgrst_settings', text: settingsStatement, values: settingsFor(request) });
     const { rows } = await client.query({ name: 'pgrst_call', text: mainStatement, values: [request.body] });
@@ -166,7 +126,7 @@ async function postgrest(client, request) {
 // The function called on its own, with the same settings, rolled back:
 // its own output text and the status it set.
 async function direct(client, request) {
-  await client.query('BEGIN ISOLATION LEVEL READ COMMITTED READ WRITE');
+  await client.query(BEGIN);
   try {
     await client.query({ name: 'pgrst_settings', text: settingsStatement, values: settingsFor(request) });
     const { rows } = await client.query(
@@ -180,7 +140,7 @@ async function direct(client, request) {
 
 // fanfare.validate_consumers for the body, as the same role and tenant.
 async function validateAs(client, request) {
-  await client.query('BEGIN ISOLATION LEVEL READ COMMITTED READ WRITE');
+  await client.query(BEGIN);
   try {
     await client.query({ name: 'pgrst_settings', text: settingsStatement, values: settingsFor(request) });
     const { rows } = await client.query('SELECT fanfare.validate_consumers($1::jsonb) AS issues', [request.body]);
@@ -504,7 +464,7 @@ async function directTableWrite({ db, api, A, B }) {
     phone_verified: true, status: 'ACTIVE', archived: true, email: 'not an email' }]);
   const before = await counts(db, A, B);
   let error = null;
-  await api.query('BEGIN ISOLATION LEVEL READ COMMITTED READ WRITE');
+  await api.query(BEGIN);
   try {
     await api.query({ name: 'pgrst_settings', text: settingsStatement, values: settingsFor({ role: WEB_USER, claims, body: rows }) });
     await api.query('INSERT INTO "fanfare"."consumers" SELECT * FROM json_populate_recordset(null::"fanfare"."consumers", $1::json)', [rows]);

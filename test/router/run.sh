@@ -19,6 +19,8 @@
 #     tenants see 503; stored rows = rows of the 200s), a tenant move under
 #     load (nothing lost or duplicated), idempotency keys carried by a move,
 #     a move resumed after its session was killed, adding partitions;
+#   - fanfare-import through the router: every row on the tenant's shard
+#     once, the rejects file, a resume after kill -9, keys that hold;
 #   - Citus's rules on fanfare's catalog and C source.
 # Prints "N passed, M failed"; exits non-zero on any failure.  About 3
 # minutes on two cores.  LOAD_LEAD (default 3): seconds of load before the
@@ -189,6 +191,67 @@ webhooks_beside_shards() {
 }
 webhooks_beside_shards
 
+
+# === fanfare-import through the router ======================================
+# The importer (src/import) against the gateway on the router: a file with
+# invalid rows (one in 97) for a new tenant, the importer killed (kill -9)
+# once its journal says 5 to 15 batches are done, then run to the end; then
+# run again without its done records, so that every batch goes again with
+# its Idempotency-Key (kept on the tenant's shard).
+section "fanfare-import through the router"
+import_through_router() {
+    local org key p other pid n target killed=0 rc want got lines want_lines same start=$SECONDS
+    local file=$work/rtr.ndjson importer=$root/src/import/fanfare-import
+    [ -x "$importer" ] || make -s -C "$root/src/import" >/dev/null || { fail "import: build src/import"; return; }
+    read -r org key <<<"$(new_tenant "Importer")"
+    p=$(psql_db -c "SELECT partition FROM fanfare_router.placements WHERE organization_id = '$org'")
+    other=$((1 - p))
+    node "$root/test/import/gen.mjs" rows 1200 rtr- bad >"$file"
+    run_import() {
+        FANFARE_SECRET_KEY=$key "$importer" --quiet --url "http://127.0.0.1:$port" "$file" --rejects "$work/rtr.rej" \
+            --split-rejected --batch-size 25 --concurrency 2 "$@" >/dev/null 2>>"$work/rtr.err"
+    }
+    # the importer itself in the background (not a subshell running it, which
+    # a kill -9 would leave the importer outliving)
+    FANFARE_SECRET_KEY=$key "$importer" --quiet --url "http://127.0.0.1:$port" "$file" --rejects "$work/rtr.rej" \
+        --split-rejected --batch-size 25 --concurrency 2 >/dev/null 2>>"$work/rtr.err" &
+    pid=$!
+    target=$((5 + RANDOM % 11))
+    while kill -0 "$pid" 2>/dev/null; do
+        n=$(sed -n 's/^done \([0-9]*\).*/\1/p' "$file.fanfare-import" 2>/dev/null | tail -1)
+        [ "${n:-0}" -ge "$target" ] && break
+        sleep 0.002
+    done
+    kill -KILL "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+    grep -q '^complete' "$file.fanfare-import" || killed=1
+    run_import
+    rc=$?
+    check "import: killed while running, the resumed run exits 1 (rows rejected)" [ "$killed/$rc" = 1/1 ]
+    # the audit: the tenant's shard has each valid row once, the other none;
+    # the rejects file names each invalid row once, and no other
+    want=$(node "$root/test/import/gen.mjs" expect "$file" | LC_ALL=C sort)
+    got=$(shard_sql "$p" -c "SELECT lower(email) FROM fanfare.consumers WHERE organization_id = '$org'" | LC_ALL=C sort)
+    want_lines=$(awk '(NR - 1) % 97 == 50 { print NR }' "$file")
+    lines=$(node -e 'process.stdout.write(require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").map((l) => JSON.parse(l).line).join("\n"))' "$work/rtr.rej")
+    check "import: the tenant's shard has every valid row once ($(echo "$got" | wc -l) of $(echo "$want" | wc -l)), the other shard none" \
+        [ "$got|$(rows_on "$other" "$org")" = "$want|0" ]
+    check "import: the rejects file names every invalid row once ($(echo "$lines" | wc -l) of $(echo "$want_lines" | wc -l))" \
+        [ "$lines" = "$want_lines" ]
+    cp "$work/rtr.rej" "$work/rtr-first.rej"
+    n=$(rows_on "$p" "$org")
+    # the resumed run's done records lost (as a crash of the machine may
+    # lose them): its batches go again with the keys of their send records
+    awk '/^done / && seen++ { next } /^complete/ { next } { print }' "$file.fanfare-import" >"$work/rtr.state" &&
+        mv "$work/rtr.state" "$file.fanfare-import"
+    run_import
+    rc=$?
+    cmp -s "$work/rtr.rej" "$work/rtr-first.rej" && same=same || same="other rejects"
+    check "import: the batches sent again with their keys create nothing twice (exit $rc, $n -> $(rows_on "$p" "$org") rows, $same)" \
+        [ "$rc/$(rows_on "$p" "$org")/$same" = "1/$n/same" ]
+    note "fanfare-import through the router: $((SECONDS - start)) s"
+}
+import_through_router
 
 # === privileges and cross-tenant attempts ===================================
 section "cross-tenant attempts and privileges"

@@ -478,6 +478,7 @@ rate_limit_enforce(const pg_uuid_t *org, RateLimitCharge *charge)
 				 errhint("Retry after %d seconds.", charge->retry_after)));
 }
 
+/* The notice of a call that answers no row (rate_limit.h). */
 void
 rate_limit_notice(const RateLimitCharge *charge)
 {

@@ -856,3 +856,42 @@ REVOKE ALL ON FUNCTION fanfare.api_import_consumers_dry_run(text, bytea) FROM PU
 REVOKE ALL ON FUNCTION fanfare.shard_import_consumers_dry_run(uuid, text, bytea) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION fanfare.api_import_consumers_dry_run(text, bytea) TO fanfare_api;
 GRANT EXECUTE ON FUNCTION fanfare.shard_import_consumers_dry_run(uuid, text, bytea) TO fanfare_router;
+
+
+------------------------------------------------------------------------------
+-- Rate limit report without a notice per call (issue 20)
+------------------------------------------------------------------------------
+-- With fanfare.rate_limit_report on, a call reports its rate limit in
+-- fanfare.rate_limit_status (transaction-local), which the gateway reads as
+-- a column of its statement; only a call that answers no row sends the
+-- 01N01 notice.  The dry run rolls its call back, setting included, but
+-- not the charge (shared memory): it sets the report again after the
+-- rollback.
+
+CREATE OR REPLACE FUNCTION fanfare.api_import_consumers_dry_run(secret_key text, body bytea)
+    RETURNS SETOF json
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER ROWS 500
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    kept pg_catalog.json[];
+    limit_status text;
+BEGIN
+    BEGIN
+        SELECT pg_catalog.array_agg(c.consumer ORDER BY c.n) INTO kept
+          FROM fanfare.api_import_consumers(api_import_consumers_dry_run.secret_key,
+                                            api_import_consumers_dry_run.body, NULL)
+               WITH ORDINALITY AS c(consumer, n);
+        limit_status := pg_catalog.current_setting('fanfare.rate_limit_status', true);
+        RAISE EXCEPTION 'dry run rolled back' USING ERRCODE = 'FFD01';
+    EXCEPTION WHEN SQLSTATE 'FFD01' THEN
+        NULL;
+    END;
+    IF limit_status <> '' THEN
+        PERFORM pg_catalog.set_config('fanfare.rate_limit_status', limit_status, true);
+    END IF;
+    RETURN QUERY SELECT k.consumer FROM pg_catalog.unnest(kept) WITH ORDINALITY AS k(consumer, n) ORDER BY k.n;
+END
+$$;
+
+-- END rate limit report section

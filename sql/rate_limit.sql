@@ -13,11 +13,18 @@ SELECT fanfare.rotate_secret_key(:'other') AS sk2 \gset
 SELECT fanfare.set_rate_limit(:'org', 3);
 SELECT requests_per_minute FROM fanfare.rate_limits WHERE organization_id = :'org';
 
--- the report the gateway turns on: one notice per call, 01N01
+-- the report the gateway turns on: a call that answers rows sets
+-- fanfare.rate_limit_status (read in the same statement) and sends no
+-- notice; a call that fails sends the notice, 01N01, before its error
 SET fanfare.rate_limit_report = on;
 \set VERBOSITY terse
-SELECT count(*) FROM fanfare.api_import_consumers(:'sk',
-    convert_to('{"consumers":[{"emailVerified":true,"phoneVerified":false,"status":"ACTIVE"}]}', 'UTF8'));
+SELECT c IS NOT NULL AS row,
+       regexp_replace(current_setting('fanfare.rate_limit_status'), 'reset=[0-9]+ retry=[0-9]+$', 'reset=T retry=S') AS status,
+       substring(current_setting('fanfare.rate_limit_status') from 'reset=([0-9]+)')::bigint
+         - substring(current_setting('fanfare.rate_limit_status') from 'retry=([0-9]+)')::bigint
+         BETWEEN extract(epoch FROM clock_timestamp())::bigint - 1 AND extract(epoch FROM clock_timestamp())::bigint AS reset_is_now_plus_retry
+FROM fanfare.api_import_consumers(:'sk',
+    convert_to('{"consumers":[{"emailVerified":true,"phoneVerified":false,"status":"ACTIVE"}]}', 'UTF8')) AS c;
 -- a 400 counts too
 SELECT count(*) FROM fanfare.api_import_consumers(:'sk', convert_to('{"consumers":[{}]}', 'UTF8'));
 SET fanfare.rate_limit_report = off;
@@ -53,10 +60,16 @@ SELECT count(*) AS keys FROM fanfare.idempotency_keys WHERE organization_id = :'
 SELECT count(*) FROM fanfare.api_import_consumers(:'sk2',
     convert_to('{"consumers":[{"emailVerified":true,"phoneVerified":false,"status":"ACTIVE"}]}', 'UTF8'));
 
--- a higher limit applies at once (the cache is told at commit)
+-- a higher limit applies at once (the cache is told at commit); a dry run
+-- is charged (the charge is not rolled back) and reports it, after its
+-- rollback, in fanfare.rate_limit_status
 SELECT fanfare.set_rate_limit(:'org', 4);
-SELECT count(*) FROM fanfare.api_import_consumers(:'sk',
-    convert_to('{"consumers":[{"emailVerified":true,"phoneVerified":false,"status":"ACTIVE"}]}', 'UTF8'));
+SET fanfare.rate_limit_report = on;
+SELECT c IS NOT NULL AS row,
+       regexp_replace(current_setting('fanfare.rate_limit_status'), 'reset=[0-9]+ retry=[0-9]+$', 'reset=T retry=S') AS status
+FROM fanfare.api_import_consumers_dry_run(:'sk',
+    convert_to('{"consumers":[{"emailVerified":true,"phoneVerified":false,"status":"ACTIVE"}]}', 'UTF8')) AS c;
+SET fanfare.rate_limit_report = off;
 -- 0: no limit
 SELECT fanfare.set_rate_limit(:'org', 0);
 SELECT count(*) FROM fanfare.api_import_consumers(:'sk',
@@ -66,13 +79,23 @@ SELECT fanfare.set_rate_limit(:'org', NULL);
 SELECT count(*) AS rows_left FROM fanfare.rate_limits WHERE organization_id = :'org';
 -- fanfare.rate_limit applies to an organization without a row
 -- (its request above was not counted: no limit applied then)
+-- (reported: an empty batch answers no row, so it sends the notice; a
+-- later call without a limit clears the transaction's report)
 SET fanfare.rate_limit = 1;
+SET fanfare.rate_limit_report = on;
 \set VERBOSITY terse
+BEGIN;
+SELECT count(*) FROM fanfare.api_import_consumers(:'sk2', convert_to('{"consumers":[]}', 'UTF8'));
+SELECT current_setting('fanfare.rate_limit_status') LIKE 'limit=1 remaining=0 %' AS reported;
+SET LOCAL fanfare.rate_limit = 0;
 SELECT count(*) FROM fanfare.api_import_consumers(:'sk2',
     convert_to('{"consumers":[{"emailVerified":true,"phoneVerified":false,"status":"ACTIVE"}]}', 'UTF8'));
+SELECT current_setting('fanfare.rate_limit_status') AS status_after_unlimited_call;
+COMMIT;
 SELECT count(*) FROM fanfare.api_import_consumers(:'sk2',
     convert_to('{"consumers":[{"emailVerified":true,"phoneVerified":false,"status":"ACTIVE"}]}', 'UTF8'));
 \set VERBOSITY default
+SET fanfare.rate_limit_report = off;
 RESET fanfare.rate_limit;
 
 -- the database owner's: not granted to anyone else

@@ -29,6 +29,7 @@ int			fanfare_rate_limit = 1000;
 int			fanfare_rate_limit_window = 60;
 int			fanfare_rate_limit_organizations = 10000;
 bool		fanfare_rate_limit_report = false;
+char	   *fanfare_rate_limit_status = NULL;
 
 void		_PG_init(void);
 
@@ -133,12 +134,19 @@ _PG_init(void)
 								PGC_POSTMASTER, 0,
 								NULL, NULL, NULL);
 	DefineCustomBoolVariable("fanfare.rate_limit_report",
-							 "Send the rate limit of each API call as a notice (SQLSTATE 01N01).",
+							 "Report the rate limit of each API call: in fanfare.rate_limit_status, and as a notice (SQLSTATE 01N01) when it fails or returns no row.",
 							 "The gateway turns it on to send the X-RateLimit headers, whatever the call's outcome.",
 							 &fanfare_rate_limit_report,
 							 false,
 							 PGC_USERSET, 0,
 							 NULL, NULL, NULL);
+	DefineCustomStringVariable("fanfare.rate_limit_status",
+							   "The rate limit of the last API call in this transaction: limit=L remaining=R reset=T retry=S.",
+							   "Set by fanfare when fanfare.rate_limit_report is on; the gateway reads it for the X-RateLimit headers of a 200.",
+							   &fanfare_rate_limit_status,
+							   "",
+							   PGC_USERSET, 0,
+							   NULL, NULL, NULL);
 #if PG_VERSION_NUM >= 150000
 	MarkGUCPrefixReserved("fanfare");
 #else

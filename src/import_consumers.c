@@ -297,17 +297,36 @@ tenant_bytes_start(FunctionCallInfo fcinfo, const pg_uuid_t *org, const char *ac
 							 idempotency_key);
 }
 
+/*
+ * The key, the charge, the batch.  A call that fails after the charge, or
+ * answers no row, reports its rate limit as a notice: there is no row to
+ * read fanfare.rate_limit_status in.
+ */
 static WireBatch *
 api_import_start(FunctionCallInfo fcinfo)
 {
 	char	   *key = PG_ARGISNULL(0) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(0));
 	pg_uuid_t	org;
 	char	   *actor;
+	RateLimitCharge charge;
+	MemoryContext context = CurrentMemoryContext;
+	WireBatch  *wb;
 
 	/* the key first: nothing of the body is read for an unknown key */
 	api_key_authenticate(key, &org, &actor);
-	rate_limit_enforce(&org);
-	return tenant_bytes_start(fcinfo, &org, actor, 1, 2);
+	rate_limit_enforce(&org, &charge);
+	PG_TRY();
+	{
+		wb = tenant_bytes_start(fcinfo, &org, actor, 1, 2);
+	}
+	PG_CATCH();
+	{
+		rate_limit_rethrow(&charge, context);
+	}
+	PG_END_TRY();
+	if (wb->batch.n == 0)
+		rate_limit_notice(&charge);
+	return wb;
 }
 
 PG_FUNCTION_INFO_V1(fanfare_api_import_consumers);

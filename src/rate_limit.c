@@ -19,6 +19,12 @@
  *
  * Without shared_preload_libraries there is no shared memory to count in:
  * limits are off, and the first call that would charge says so in the log.
+ *
+ * With fanfare.rate_limit_report on, a call's limit is reported where the
+ * caller can read it cheaply: fanfare.rate_limit_status, a transaction-local
+ * setting that the gateway reads as one more column of its statement.  A
+ * call that answers no row (an error, an empty batch) gives no column to
+ * read: it sends the same numbers as a notice, SQLSTATE 01N01.
  */
 #include "postgres.h"
 
@@ -35,10 +41,12 @@
 #include "parser/parse_func.h"
 #include "port/atomics.h"
 #include "storage/ipc.h"
+#include "storage/proc.h"
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
 #include "storage/spin.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
@@ -405,29 +413,99 @@ rate_limit_body(const RateLimitCharge *charge)
 	return psprintf("{\"error\":\"Rate limit exceeded\",\"retryAfter\":%d}", charge->retry_after);
 }
 
-/* Charge, report (notice), refuse (54N01): the SQL entry points' gate. */
-void
-rate_limit_enforce(const pg_uuid_t *org)
+/* The 01N01 notice of a charge: DETAIL is what the gateway reads. */
+static void
+report_notice(const RateLimitCharge *charge)
 {
-	RateLimitCharge charge;
+	ereport(NOTICE,
+			(errcode(ERRCODE_FANFARE_RATE_LIMIT_STATUS),
+			 errmsg("rate limit: %d of %d requests left in this window",
+					charge->remaining, charge->limit),
+			 errdetail_internal("limit=%d remaining=%d reset=" INT64_FORMAT " retry=%d",
+								charge->limit, charge->remaining, charge->reset,
+								charge->retry_after)));
+}
 
-	rate_limit_charge(org, &charge);
-	if (!charge.limited)
+/*
+ * fanfare.rate_limit_status for the transaction: the notice's DETAIL, read
+ * by the gateway as a column of its statement; "" when no limit applies
+ * (a previous call's report in this transaction says nothing of this one).
+ */
+static void
+report_status(const RateLimitCharge *charge)
+{
+	char		status[96];
+
+	if (charge->limited)
+		snprintf(status, sizeof(status),
+				 "limit=%d remaining=%d reset=" INT64_FORMAT " retry=%d",
+				 charge->limit, charge->remaining, charge->reset, charge->retry_after);
+	else if (fanfare_rate_limit_status == NULL || fanfare_rate_limit_status[0] == '\0')
 		return;
+	else
+		status[0] = '\0';
+	(void) set_config_option("fanfare.rate_limit_status", status, PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_LOCAL, true, 0, false);
+}
+
+/* This transaction's last charge, for fanfare_router.rate_limit_notice(). */
+static RateLimitCharge last_charge;
+static LocalTransactionId last_charge_lxid = InvalidLocalTransactionId;
+
+/*
+ * Charge, report, refuse (54N01): the SQL entry points' gate.  A call that
+ * goes on sends no notice: a notice per call costs about a tenth of a 1-row
+ * request, a setting next to nothing.
+ */
+void
+rate_limit_enforce(const pg_uuid_t *org, RateLimitCharge *charge)
+{
+	rate_limit_charge(org, charge);
+	last_charge = *charge;
+	last_charge_lxid = MyProc->lxid;
 	if (fanfare_rate_limit_report)
-		ereport(NOTICE,
-				(errcode(ERRCODE_FANFARE_RATE_LIMIT_STATUS),
-				 errmsg("rate limit: %d of %d requests left in this window",
-						charge.remaining, charge.limit),
-				 errdetail_internal("limit=%d remaining=%d reset=" INT64_FORMAT " retry=%d",
-									charge.limit, charge.remaining, charge.reset,
-									charge.retry_after)));
-	if (!charge.allowed)
+	{
+		if (charge->allowed)
+			report_status(charge);
+		else
+			report_notice(charge);
+	}
+	if (!charge->allowed)
 		ereport(ERROR,
 				(errcode(ERRCODE_FANFARE_RATE_LIMITED),
 				 errmsg("rate limit exceeded"),
-				 errdetail_internal("%s", rate_limit_body(&charge)),
-				 errhint("Retry after %d seconds.", charge.retry_after)));
+				 errdetail_internal("%s", rate_limit_body(charge)),
+				 errhint("Retry after %d seconds.", charge->retry_after)));
+}
+
+/* The notice of a call that answers no row (rate_limit.h). */
+void
+rate_limit_notice(const RateLimitCharge *charge)
+{
+	if (fanfare_rate_limit_report && charge->limited)
+		report_notice(charge);
+}
+
+/*
+ * The error is copied out of ErrorContext (into the caller's context) and
+ * the error state flushed, so that the notice can be sent; then it is
+ * raised again as it was.  Interrupts are held meanwhile: a cancel must not
+ * replace the error being reported.
+ */
+void
+rate_limit_rethrow(const RateLimitCharge *charge, MemoryContext context)
+{
+	ErrorData  *edata;
+
+	if (!fanfare_rate_limit_report || !charge->limited)
+		PG_RE_THROW();
+	MemoryContextSwitchTo(context);
+	edata = CopyErrorData();
+	FlushErrorState();
+	HOLD_INTERRUPTS();
+	report_notice(charge);
+	RESUME_INTERRUPTS();
+	ReThrowError(edata);
 }
 
 /* PostgREST's response.headers for the charge (see rate_limit.h). */
@@ -464,10 +542,27 @@ PG_FUNCTION_INFO_V1(fanfare_rate_limit_enforce);
 Datum
 fanfare_rate_limit_enforce(PG_FUNCTION_ARGS)
 {
+	RateLimitCharge charge;
+
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("organization_id must not be null")));
-	rate_limit_enforce(PG_GETARG_UUID_P(0));
+	rate_limit_enforce(PG_GETARG_UUID_P(0), &charge);
+	PG_RETURN_VOID();
+}
+
+PG_FUNCTION_INFO_V1(fanfare_rate_limit_notice);
+
+/*
+ * fanfare_router.rate_limit_notice(): the 01N01 notice of this
+ * transaction's charge (rate_limit_enforce), if any and when reporting:
+ * for the router's calls that end without a row, in error or empty.
+ */
+Datum
+fanfare_rate_limit_notice(PG_FUNCTION_ARGS)
+{
+	if (last_charge_lxid == MyProc->lxid && last_charge_lxid != InvalidLocalTransactionId)
+		rate_limit_notice(&last_charge);
 	PG_RETURN_VOID();
 }

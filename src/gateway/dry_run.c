@@ -21,10 +21,12 @@
 /*
  * The columns are those of the real statement (consumers_batch.c); the
  * tenant and the idempotency outcome were rolled back with the rest, so
- * they are empty.
+ * they are empty.  The rate limit's charge is not rolled back: the dry run
+ * reports it again after its rollback (fanfare.rate_limit_status).
  */
 static const char dry_run_sql[] =
-"SELECT fanfare.api_import_consumers_dry_run($1, $2), NULL::pg_catalog.text, NULL::pg_catalog.text";
+"SELECT fanfare.api_import_consumers_dry_run($1, $2), NULL::pg_catalog.text, NULL::pg_catalog.text,"
+" pg_catalog.current_setting('fanfare.rate_limit_status', true)";
 
 #define BYTEA_OID 17
 

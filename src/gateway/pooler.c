@@ -5,7 +5,7 @@
  *
  * Without a pooler the gateway sends statement_timeout,
  * plan_cache_mode = force_generic_plan and fanfare.rate_limit_report = on
- * (each call's rate limit, as a notice, for the X-RateLimit-* headers) as
+ * (each call's rate limit, for the X-RateLimit-* headers) as
  * startup options.  PgBouncer
  * refuses those ("unsupported startup parameter: options"), and its usual
  * workaround, ignore_startup_parameters = options, drops them silently: no

@@ -913,6 +913,11 @@ t_pooler_contract() {
         post "$keyA" "$work/pooler-limited.json"
         check "behind PgBouncer a 200 carries X-RateLimit-Limit (the role's fanfare.rate_limit_report)" \
             [ "$status" = 200 -a "$(header X-RateLimit-Limit)" = 100000 -a -n "$(header X-RateLimit-Remaining)" ]
+        # a 400 answers no row: its numbers come as the notice, through the pooler too
+        printf '%s' '{"consumers":[{}]}' >"$work/pooler-limited-bad.json"
+        post "$keyA" "$work/pooler-limited-bad.json"
+        check "behind PgBouncer a 400 carries X-RateLimit-Limit (the extension's notice)" \
+            [ "$status" = 400 -a "$(header X-RateLimit-Limit)" = 100000 -a -n "$(header X-RateLimit-Remaining)" ]
         psql_db -c "SELECT fanfare.set_rate_limit('$orgA', NULL)" >/dev/null
         check "behind PgBouncer the gateway sent no named prepared statement" \
             bash -c '! grep -q fanfare_gateway_create "$1"' _ "$FANFARE_TEST_DATADIR/server.log"

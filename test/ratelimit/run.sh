@@ -131,6 +131,70 @@ else
     fail "PostgREST front" "last: $out; sixth: $out429; rows $(rows "$org_p")"
 fi
 
+# --- the report: no notice per call, the headers on every answer ---------------------
+# fanfare.rate_limit_report on: a call that answers rows reports its limit in
+# fanfare.rate_limit_status (the gateway's 4th column), not in a notice,
+# which cost a tenth of a 1-row request; a call that answers no row (an
+# error, an empty batch) sends the notice, 01N01, whose DETAIL the gateway
+# reads.  Every answer to an authenticated request has the three headers.
+section "the rate limit report: no notice for a 200, the headers on 200, 400, 409, 422, 429"
+org_n=$(new_org notices 12) && key_n=$(psql_db -c "SELECT fanfare.rotate_secret_key('$org_n')") || abort "the report's organization"
+# the section's calls (about 4 s) must fall in one window: at least 8 s of it left
+until [ $(($(date +%s) % RATE_WINDOW)) -le $((RATE_WINDOW - 8)) ]; do sleep 0.1; done
+# a psql session as the gateway's, reported; its notices go to stderr
+reported_call() {
+    psql -X -q -v ON_ERROR_STOP=1 -At -d "$db" -c "SET fanfare.rate_limit_report = on" \
+        -c "SELECT count(*) FROM fanfare.api_import_consumers('$key_n', convert_to('$1', 'UTF8'))" 2>&1
+}
+out=$(reported_call "$one")
+if [ "$out" = 1 ]; then
+    ok "SQL: a successful api_import_consumers, reported, sends no notice (its only output: 1 row)"
+else fail "SQL: no notice for a successful call" "$out"; fi
+out=$(reported_call "$invalid")
+if matches "$out" '^NOTICE: .*
+DETAIL:  limit=12 remaining=10 reset=[0-9]+ retry=[0-9]+
+ERROR: '; then
+    ok "SQL: a 400, reported, sends the 01N01 notice with the numbers before its error"
+else fail "SQL: the notice of a failing call" "$out"; fi
+# the gateway: status and Remaining of each answer, the three headers there
+nbase=http://127.0.0.1:${ports[0]}
+npost() {
+    curl -s -o "$work/body" -D "$work/headers" -w '%{http_code}' --max-time 30 -X POST "$nbase/consumers/batch" \
+        -H "Authorization: Bearer $key_n" -H 'Content-Type: application/json' "$@"
+}
+answer() {
+    local limit remaining reset
+    limit=$(sed -n 's/^x-ratelimit-limit: *\([0-9]*\).*/\1/Ip' "$work/headers")
+    remaining=$(sed -n 's/^x-ratelimit-remaining: *\([0-9]*\).*/\1/Ip' "$work/headers")
+    reset=$(sed -n 's/^x-ratelimit-reset: *\([0-9]*\).*/\1/Ip' "$work/headers")
+    if [ "$limit" = 12 ] && [ -n "$reset" ] && [ "$reset" -gt "$(date +%s)" ]; then echo "$1/$remaining"; else echo "$1/no-headers"; fi
+}
+answers=
+answers+="$(answer "$(npost --data-binary "$one")") "
+answers+="$(answer "$(npost --data-binary "$invalid")") "
+answers+="$(answer "$(npost --data-binary '{"consumers":[]}')") "
+answers+="$(answer "$(npost -H 'Prefer: tx=rollback' --data-binary "$one")") "
+answers+="$(answer "$(npost -H 'Prefer: tx=rollback' --data-binary "$invalid")") "
+answers+="$(answer "$(npost -H 'Idempotency-Key: n-1' --data-binary "$one")") "
+answers+="$(answer "$(npost -H 'Idempotency-Key: n-1' --data-binary "$invalid")") "
+if [ "$answers" = "200/9 400/8 200/7 200/6 400/5 200/4 422/3 " ]; then
+    ok "gateway: 200, 400, empty 200, dry-run 200 and 400, keyed 200, 422 all carry the headers, Remaining down by one ($answers)"
+else fail "gateway: the headers on every answer" "$answers (want 200/9 400/8 200/7 200/6 400/5 200/4 422/3)"; fi
+# 409: the key in use by a request that waits on a lock (charged: Remaining 2)
+hold_lock 2 || abort "the lock"
+curl -s -o /dev/null -w '%{http_code}' --max-time 30 -X POST "$nbase/consumers/batch" -H "Authorization: Bearer $key_n" \
+    -H 'Content-Type: application/json' -H 'Idempotency-Key: n-slow' --data-binary "$one" >"$work/slow.code" &
+slow_pid=$!
+sleep 0.5
+answers="$(answer "$(npost -H 'Idempotency-Key: n-slow' --data-binary "$one")") "
+wait "$slow_pid"
+wait "$lock_pid"
+answers+="$(answer "$(npost --data-binary "$one")") "
+answers+="$(answer "$(npost --data-binary "$one")")"
+if [ "$answers" = "409/1 200/0 429/0" ] && [ "$(cat "$work/slow.code")" = 200 ]; then
+    ok "gateway: a 409 (key in use) and the 429 carry the headers too ($answers)"
+else fail "gateway: the headers of 409 and 429" "$answers, the slow request $(cat "$work/slow.code")"; fi
+
 # --- metrics, the idempotency alias, the JSON access log --------------------------
 section "GET /metrics after a known set of requests; X-Idempotency-Key; --log-format json"
 py=/usr/bin/python3

@@ -137,16 +137,25 @@ check "the rows carry the tenant and the key's actor on the shard" \
 # refuses the third request, with the headers, before any shard sees it;
 # the limit is taken off again at once (the load below uses this tenant)
 section "the rate limit, kept on the router"
-psql_db -c "SELECT fanfare.set_rate_limit('$org0', 2)" >/dev/null
+# (a 400 of the shard and an empty batch count too, and carry the headers:
+# the router sends its charge as a notice when no row carries it)
+psql_db -c "SELECT fanfare.set_rate_limit('$org0', 4)" >/dev/null
+remaining() { sed -n 's/^x-ratelimit-remaining: *\([0-9]*\).*/\1/Ip' "$work/headers"; }
 limit_answers=
-for i in 1 2 3; do
+body_of 1 limited1 >"$work/limited.json"
+limit_answers+="$(http_post "$key0" "$work/limited.json" -H "Idempotency-Key: limited-1")/$(remaining) "
+printf '%s' '{"consumers":[{}]}' >"$work/limited-bad.json"
+limit_answers+="$(http_post "$key0" "$work/limited-bad.json")/$(remaining) "
+printf '%s' '{"consumers":[]}' >"$work/limited-empty.json"
+limit_answers+="$(http_post "$key0" "$work/limited-empty.json")/$(remaining) "
+for i in 2 3; do
     body_of 1 "limited$i" >"$work/limited.json"
-    limit_answers+="$(http_post "$key0" "$work/limited.json" -H "Idempotency-Key: limited-$i")/$(sed -n 's/^x-ratelimit-remaining: *\([0-9]*\).*/\1/Ip' "$work/headers") "
+    limit_answers+="$(http_post "$key0" "$work/limited.json" -H "Idempotency-Key: limited-$i")/$(remaining) "
 done
 limit_retry=$(sed -n 's/^retry-after: *\([0-9]*\).*/\1/Ip' "$work/headers")
 psql_db -c "SELECT fanfare.set_rate_limit('$org0', NULL)" >/dev/null
-check "router: 200 (Remaining 1), 200 (Remaining 0), then 429 with Retry-After ($limit_answers, Retry-After $limit_retry)" \
-    [ "$limit_answers" = "200/1 200/0 429/0 " ] && [ -n "$limit_retry" ]
+check "router: 200, 400, empty 200, 200 (Remaining 3 to 0), then 429 with Retry-After ($limit_answers, Retry-After $limit_retry)" \
+    [ "$limit_answers" = "200/3 400/2 200/1 200/0 429/0 " ] && [ -n "$limit_retry" ]
 check "router: the 429 reached no shard (2 rows and 2 keys of the limited batch, on shard 0)" \
     [ "$(shard_sql 0 -c "SELECT count(*) FROM fanfare.consumers WHERE email LIKE 'limited%'")/$(shard_sql 0 -c "SELECT count(*) FROM fanfare.idempotency_keys WHERE key LIKE 'limited-%'")" = 2/2 ]
 # (and they go again: the checks below count this tenant's rows)

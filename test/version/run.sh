@@ -133,5 +133,11 @@ cp README.md "$work/s/"; cp src/sqlstates.h "$work/s/src/"
 sed -i 's/^\(.*`55N01`.*| \)409 |$/\1410 |/' "$work/s/README.md"
 if out=$(tools/check-sqlstates.sh "$work/s" 2>&1); then fail "a README status that differs is found" "$out"
 else ok "a README status that differs is found: $(tail -1 <<<"$out")"; fi
+# and a fanfare code written as a literal in C, the router's included
+mkdir -p "$work/r/src" "$work/r/router"
+cp README.md "$work/r/"; cp src/sqlstates.h "$work/r/src/"
+{ cat router/shard_error.c; echo 'static const char shard_busy[] = "55N01";'; } >"$work/r/router/shard_error.c"
+if out=$(tools/check-sqlstates.sh "$work/r" 2>&1); then fail "a fanfare SQLSTATE literal in router C is found" "$out"
+else ok "a fanfare SQLSTATE literal in router C is found: $(tail -1 <<<"$out")"; fi
 
 summary

@@ -271,4 +271,23 @@ for line in lines:
 ' "$work/gw-three.out"; then
     ok "--log-format json: every access log line is one JSON object with the logfmt fields"
 else fail "--log-format json" "$(head -3 "$work/gw-three.out")"; fi
+section "the default limit, for a database owner who is not a superuser"
+# fanfare.rate_limit is PGC_SUSET; README: a superuser grants SET ON
+# PARAMETER, then the owner sets the database's default
+owner=fanfare_rl_owner_$$
+owner_db=fanfare_rl_owner_db_$$
+psql_db -c "CREATE ROLE $owner LOGIN" >/dev/null && psql_db -c "CREATE DATABASE $owner_db OWNER $owner" >/dev/null ||
+    abort "the owner's database"
+as_owner_sql() { psql -X -q -At -U "$owner" -d "$owner_db" "$@" 2>&1; }
+check "without the grant, the owner cannot set the default" \
+    bash -c '! psql -X -q -At -v ON_ERROR_STOP=1 -U "$1" -d "$2" -c "ALTER DATABASE $2 SET fanfare.rate_limit = 7" >/dev/null 2>&1' _ "$owner" "$owner_db"
+psql_db -c "GRANT SET ON PARAMETER fanfare.rate_limit TO $owner" >/dev/null
+check "granted SET ON PARAMETER, the owner sets the database's default, which new sessions use" \
+    [ "$(as_owner_sql -c "ALTER DATABASE $owner_db SET fanfare.rate_limit = 7" && as_owner_sql -c "SHOW fanfare.rate_limit")" = 7 ]
+check "an API role still cannot change it" \
+    bash -c '! psql -X -q -At -v ON_ERROR_STOP=1 -d "$1" -c "SET ROLE fanfare_api" -c "SET fanfare.rate_limit = 0" >/dev/null 2>&1' _ "$owner_db"
+psql_db -c "DROP DATABASE $owner_db" >/dev/null
+psql_db -c "REVOKE SET ON PARAMETER fanfare.rate_limit FROM $owner" >/dev/null
+psql_db -c "DROP ROLE $owner" >/dev/null
+
 summary ratelimit

@@ -169,7 +169,7 @@ wire_batch_create(const char *data, int len, bool check_encoding,
 		report_body_problem(&problem);
 	batch_context_init_for(&wb->batch, org, actor, 0);
 	response_texts_begin(&wb->texts, &body);
-	batch_create(&wb->batch, &body, NULL, &wb->texts, NULL, &idem);
+	batch_create(&wb->batch, &body, &wb->texts.sink, NULL, &idem);
 	return wb;
 }
 
@@ -526,7 +526,7 @@ fanfare_post_consumers_batch(PG_FUNCTION_ARGS)
 	wb = palloc0(sizeof(WireBatch));
 	batch_context_init_for(&wb->batch, &org, tenant_actor(), 0);
 	response_texts_begin(&wb->texts, &body);
-	if (batch_create(&wb->batch, &body, NULL, &wb->texts, &issues, &idem) < 0)
+	if (batch_create(&wb->batch, &body, &wb->texts.sink, &issues, &idem) < 0)
 	{
 		char	   *answer = issue_list_error_body(&issues);
 

@@ -16,18 +16,21 @@
  * The body is read in place (json_text.c): no jsonb and no tree of the
  * whole body.  The set-returning functions validate and insert the whole
  * batch on their first call, so any issue raises before a row is sent, and
- * then return one created consumer's JSON per row.  Each consumer's record
- * is kept, packed, while the body is walked (response.c), and its JSON is
- * printed from it when the row is sent: no element is decoded twice, and
- * the response is never held whole.  Called in a select
- * list they stream; called in FROM, the executor materialises their rows.
+ * then return one created consumer's JSON per row.  Each consumer's JSON is
+ * printed once, from the record the walk made, when it is staged
+ * (response.c), into the tuplestore the functions return (SFRM_Materialize,
+ * which the executor accepts in FROM and in the select list alike): no
+ * element is decoded twice, and past work_mem the rows wait in a temporary
+ * file, so the response is never held whole in memory.
  */
 #include "postgres.h"
 
+#include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "mb/pg_wchar.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
@@ -143,23 +146,17 @@ report_body_problem(const BodyProblem *problem)
 
 /* ---- one batch, then its rows ---- */
 
-typedef struct WireBatch
-{
-	BatchContext batch;
-	ResponseTexts texts;		/* each created consumer's record */
-	int			next;			/* the next consumer to return */
-} WireBatch;
-
 /*
- * Read, validate, stage and insert; any problem raises.  With an
- * idempotency key (NULL: none), its lookup comes first: a key in use or
- * reused with another body is answered before the body is read.
+ * Read, validate, stage and insert, each created consumer's JSON printed
+ * into texts; any problem raises.  With an idempotency key (NULL: none),
+ * its lookup comes first: a key in use or reused with another body is
+ * answered before the body is read.
  */
-static WireBatch *
-wire_batch_create(const char *data, int len, bool check_encoding,
+static void
+wire_batch_create(ResponseTexts *texts, const char *data, int len, bool check_encoding,
 				  const pg_uuid_t *org, const char *actor, const char *key)
 {
-	WireBatch  *wb = palloc0(sizeof(WireBatch));
+	BatchContext batch;
 	JsonValue	body;
 	BodyProblem problem;
 	Idempotency idem;
@@ -167,65 +164,50 @@ wire_batch_create(const char *data, int len, bool check_encoding,
 	idempotency_begin(&idem, org, key, data, len);
 	if (!read_body(data, len, check_encoding, &body, &problem))
 		report_body_problem(&problem);
-	batch_context_init_for(&wb->batch, org, actor, 0);
-	response_texts_begin(&wb->texts, &body);
-	batch_create(&wb->batch, &body, &wb->texts.sink, NULL, &idem);
-	return wb;
+	batch_context_init_for(&batch, org, actor, 0);
+	batch_create(&batch, &body, &texts->sink, NULL, &idem);
 }
 
-/* The next row: a json datum in the caller's (per-row) memory. */
-static Datum
-wire_next_row(WireBatch *wb)
-{
-	StringInfoData out;
+typedef void (*WireStart) (FunctionCallInfo fcinfo, ResponseTexts *texts);
 
-	initStringInfo(&out);
-	enlargeStringInfo(&out, 2048);	/* a consumer is 1.2 to 2 kB of text */
-	appendStringInfoSpaces(&out, VARHDRSZ);
-	response_texts_next(&wb->texts, &wb->batch, &out);
-	wb->next++;
-	SET_VARSIZE(out.data, out.len);
-	return PointerGetDatum(out.data);
-}
-
-typedef WireBatch *(*WireStart) (FunctionCallInfo fcinfo);
-
-/* The end of the rows, or of a query that stopped reading them early. */
-static void
-wire_rows_end(Datum arg)
-{
-	response_texts_end(&((WireBatch *) DatumGetPointer(arg))->texts);
-}
-
-/* The set-returning protocol shared by the SETOF json entry points. */
+/*
+ * The set-returning protocol shared by the SETOF json entry points: the
+ * whole batch on the one call, its rows in a tuplestore of the query's that
+ * the executor reads (and ends, however the query ends).
+ */
 static Datum
 wire_rows(FunctionCallInfo fcinfo, WireStart start)
 {
-	FuncCallContext *funcctx;
-	WireBatch  *wb;
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	MemoryContext caller_cxt = CurrentMemoryContext;
+	MemoryContext batch_cxt;
+	TupleDesc	desc;
+	Tuplestorestate *store;
+	ResponseTexts texts;
 
-	if (SRF_IS_FIRSTCALL())
-	{
-		MemoryContext old;
+	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo) ||
+		(rsinfo->allowedModes & SFRM_Materialize) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("set-valued function called in context that cannot accept a set")));
 
-		funcctx = SRF_FIRSTCALL_INIT();
-		old = MemoryContextSwitchTo(funcctx->multi_call_memory_ctx);
-		wb = start(fcinfo);
-		funcctx->user_fctx = wb;
-		MemoryContextSwitchTo(old);
-		/* the kept texts' temporary file is closed however the query ends */
-		RegisterExprContextCallback(((ReturnSetInfo *) fcinfo->resultinfo)->econtext,
-									wire_rows_end, PointerGetDatum(wb));
-	}
-	funcctx = SRF_PERCALL_SETUP();
-	wb = funcctx->user_fctx;
-	if (wb->next < wb->batch.n)
-		SRF_RETURN_NEXT(funcctx, wire_next_row(wb));
-	/* done: wb goes with the call's memory, so the callback goes first */
-	UnregisterExprContextCallback(((ReturnSetInfo *) fcinfo->resultinfo)->econtext,
-								  wire_rows_end, PointerGetDatum(wb));
-	response_texts_end(&wb->texts);
-	SRF_RETURN_DONE(funcctx);
+	MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
+	desc = CreateTemplateTupleDesc(1);
+	TupleDescInitEntry(desc, 1, "consumer", JSONOID, -1, 0);
+	store = tuplestore_begin_heap((rsinfo->allowedModes & SFRM_Materialize_Random) != 0,
+								  false, work_mem);
+
+	batch_cxt = AllocSetContextCreate(caller_cxt, "fanfare batch", ALLOCSET_DEFAULT_SIZES);
+	MemoryContextSwitchTo(batch_cxt);
+	response_texts_begin(&texts, store, desc);
+	start(fcinfo, &texts);
+	MemoryContextSwitchTo(caller_cxt);
+	MemoryContextDelete(batch_cxt);
+
+	rsinfo->returnMode = SFRM_Materialize;
+	rsinfo->setResult = store;
+	rsinfo->setDesc = desc;
+	return (Datum) 0;
 }
 
 static void
@@ -240,8 +222,8 @@ require_body(FunctionCallInfo fcinfo, int arg)
 
 /* ---- fanfare.import_consumers(body text) ---- */
 
-static WireBatch *
-import_start(FunctionCallInfo fcinfo)
+static void
+import_start(FunctionCallInfo fcinfo, ResponseTexts *texts)
 {
 	text	   *body;
 	pg_uuid_t	org;
@@ -249,8 +231,8 @@ import_start(FunctionCallInfo fcinfo)
 	require_body(fcinfo, 0);
 	org = tenant_require_organization_id();
 	body = PG_GETARG_TEXT_PP(0);
-	return wire_batch_create(VARDATA_ANY(body), VARSIZE_ANY_EXHDR(body), false,
-							 &org, tenant_actor(), idempotency_key_setting());
+	wire_batch_create(texts, VARDATA_ANY(body), VARSIZE_ANY_EXHDR(body), false,
+					  &org, tenant_actor(), idempotency_key_setting());
 }
 
 PG_FUNCTION_INFO_V1(fanfare_import_consumers);
@@ -276,9 +258,9 @@ set_local(const char *name, const char *value)
  * the transaction, then the body's bytes (argument body_arg) with the
  * Idempotency-Key header's value (key_arg, if the call has it).
  */
-static WireBatch *
-tenant_bytes_start(FunctionCallInfo fcinfo, const pg_uuid_t *org, const char *actor,
-				   int body_arg, int key_arg)
+static void
+tenant_bytes_start(FunctionCallInfo fcinfo, ResponseTexts *texts, const pg_uuid_t *org,
+				   const char *actor, int body_arg, int key_arg)
 {
 	char	   *idempotency_key = NULL;
 	bytea	   *body;
@@ -293,12 +275,12 @@ tenant_bytes_start(FunctionCallInfo fcinfo, const pg_uuid_t *org, const char *ac
 		idempotency_key = idempotency_key_from_header(text_to_cstring(PG_GETARG_TEXT_PP(key_arg)));
 	require_body(fcinfo, body_arg);
 	body = PG_GETARG_BYTEA_PP(body_arg);
-	return wire_batch_create(VARDATA_ANY(body), VARSIZE_ANY_EXHDR(body), true, org, actor,
-							 idempotency_key);
+	wire_batch_create(texts, VARDATA_ANY(body), VARSIZE_ANY_EXHDR(body), true, org, actor,
+					  idempotency_key);
 }
 
-static WireBatch *
-api_import_start(FunctionCallInfo fcinfo)
+static void
+api_import_start(FunctionCallInfo fcinfo, ResponseTexts *texts)
 {
 	char	   *key = PG_ARGISNULL(0) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(0));
 	pg_uuid_t	org;
@@ -307,7 +289,7 @@ api_import_start(FunctionCallInfo fcinfo)
 	/* the key first: nothing of the body is read for an unknown key */
 	api_key_authenticate(key, &org, &actor);
 	rate_limit_enforce(&org);
-	return tenant_bytes_start(fcinfo, &org, actor, 1, 2);
+	tenant_bytes_start(fcinfo, texts, &org, actor, 1, 2);
 }
 
 PG_FUNCTION_INFO_V1(fanfare_api_import_consumers);
@@ -324,8 +306,8 @@ fanfare_api_import_consumers(PG_FUNCTION_ARGS)
  * The gateway's path on a shard: the router authenticated the key and names
  * the tenant and the actor (router/, fanfare_router).
  */
-static WireBatch *
-shard_import_start(FunctionCallInfo fcinfo)
+static void
+shard_import_start(FunctionCallInfo fcinfo, ResponseTexts *texts)
 {
 	pg_uuid_t	org;
 
@@ -335,7 +317,7 @@ shard_import_start(FunctionCallInfo fcinfo)
 				 errmsg("no organization for this request"),
 				 errdetail("The router names the organization and the actor of every call.")));
 	org = *PG_GETARG_UUID_P(0);
-	return tenant_bytes_start(fcinfo, &org, text_to_cstring(PG_GETARG_TEXT_PP(1)), 2, 3);
+	tenant_bytes_start(fcinfo, texts, &org, text_to_cstring(PG_GETARG_TEXT_PP(1)), 2, 3);
 }
 
 PG_FUNCTION_INFO_V1(fanfare_shard_wire_import);
@@ -427,27 +409,6 @@ postgrest_idempotency_header(bool *conflict)
 	return value != NULL ? value : alias;
 }
 
-/* The created consumers as one json array, in the current memory context. */
-static Datum
-wire_array(WireBatch *wb)
-{
-	StringInfoData out;
-
-	initStringInfo(&out);
-	appendStringInfoSpaces(&out, VARHDRSZ);
-	appendStringInfoChar(&out, '[');
-	for (int i = 0; i < wb->batch.n; i++)
-	{
-		if (i > 0)
-			appendStringInfoChar(&out, ',');
-		response_texts_next(&wb->texts, &wb->batch, &out);
-	}
-	appendStringInfoChar(&out, ']');
-	SET_VARSIZE(out.data, out.len);
-	response_texts_end(&wb->texts);
-	return PointerGetDatum(out.data);
-}
-
 PG_FUNCTION_INFO_V1(fanfare_post_consumers_batch);
 
 /*
@@ -467,7 +428,9 @@ fanfare_post_consumers_batch(PG_FUNCTION_ARGS)
 	pg_uuid_t	org;
 	JsonValue	body;
 	BodyProblem problem;
-	WireBatch  *wb;
+	BatchContext batch;
+	ResponseTexts texts;
+	StringInfoData array;
 	IssueList	issues;
 	Datum		result;
 	char	   *header;
@@ -511,6 +474,9 @@ fanfare_post_consumers_batch(PG_FUNCTION_ARGS)
 	if (idem.state == IDEMPOTENCY_MISMATCH)
 		return postgrest_answer(422, IDEMPOTENCY_REUSED_BODY);
 
+	/* the answer's array outlives the batch's memory */
+	initStringInfo(&array);
+	appendStringInfoSpaces(&array, VARHDRSZ);
 	batch_cxt = AllocSetContextCreate(caller_cxt, "fanfare batch", ALLOCSET_DEFAULT_SIZES);
 	MemoryContextSwitchTo(batch_cxt);
 	if (!read_body(VARDATA_ANY(body_text), VARSIZE_ANY_EXHDR(body_text), false, &body, &problem))
@@ -523,14 +489,12 @@ fanfare_post_consumers_batch(PG_FUNCTION_ARGS)
 		return result;
 	}
 
-	wb = palloc0(sizeof(WireBatch));
-	batch_context_init_for(&wb->batch, &org, tenant_actor(), 0);
-	response_texts_begin(&wb->texts, &body);
-	if (batch_create(&wb->batch, &body, &wb->texts.sink, &issues, &idem) < 0)
+	batch_context_init_for(&batch, &org, tenant_actor(), 0);
+	response_array_begin(&texts, &array);
+	if (batch_create(&batch, &body, &texts.sink, &issues, &idem) < 0)
 	{
 		char	   *answer = issue_list_error_body(&issues);
 
-		response_texts_end(&wb->texts);
 		MemoryContextSwitchTo(caller_cxt);
 		result = postgrest_answer(400, answer);
 		MemoryContextDelete(batch_cxt);
@@ -541,7 +505,8 @@ fanfare_post_consumers_batch(PG_FUNCTION_ARGS)
 	if (idem.state == IDEMPOTENCY_REPLAY)
 		set_local("response.headers",
 				  rate_limit_response_headers(&charge, "\"Idempotent-Replayed\": \"true\""));
-	result = wire_array(wb);
+	response_array_end(&texts);
+	SET_VARSIZE(array.data, array.len);
 	MemoryContextDelete(batch_cxt);
-	return result;
+	return PointerGetDatum(array.data);
 }

@@ -409,6 +409,44 @@ postgrest_idempotency_header(bool *conflict)
 	return value != NULL ? value : alias;
 }
 
+/*
+ * Read, validate and create the batch, the created consumers printed into
+ * array as one JSON array.  Returns NULL, or the 400 body (in the caller's
+ * memory) when the body is not JSON or has issues: then nothing is stored.
+ */
+static char *
+postgrest_create(text *body_text, const pg_uuid_t *org, const Idempotency *idem,
+				 StringInfo array)
+{
+	MemoryContext caller_cxt = CurrentMemoryContext;
+	MemoryContext batch_cxt;
+	JsonValue	body;
+	BodyProblem problem;
+	BatchContext batch;
+	ResponseTexts texts;
+	IssueList	issues;
+	char	   *answer = NULL;
+
+	batch_cxt = AllocSetContextCreate(caller_cxt, "fanfare batch", ALLOCSET_DEFAULT_SIZES);
+	MemoryContextSwitchTo(batch_cxt);
+	if (!read_body(VARDATA_ANY(body_text), VARSIZE_ANY_EXHDR(body_text), false, &body, &problem))
+		answer = issue_body_not_json(problem.received, problem.reason);
+	else
+	{
+		batch_context_init_for(&batch, org, tenant_actor(), 0);
+		response_array_begin(&texts, array);
+		if (batch_create(&batch, &body, &texts.sink, &issues, idem) < 0)
+			answer = issue_list_error_body(&issues);
+		else
+			response_array_end(&texts);
+	}
+	MemoryContextSwitchTo(caller_cxt);
+	if (answer != NULL)
+		answer = pstrdup(answer);
+	MemoryContextDelete(batch_cxt);
+	return answer;
+}
+
 PG_FUNCTION_INFO_V1(fanfare_post_consumers_batch);
 
 /*
@@ -422,17 +460,10 @@ PG_FUNCTION_INFO_V1(fanfare_post_consumers_batch);
 Datum
 fanfare_post_consumers_batch(PG_FUNCTION_ARGS)
 {
-	MemoryContext caller_cxt = CurrentMemoryContext;
-	MemoryContext batch_cxt;
 	text	   *body_text;
 	pg_uuid_t	org;
-	JsonValue	body;
-	BodyProblem problem;
-	BatchContext batch;
-	ResponseTexts texts;
 	StringInfoData array;
-	IssueList	issues;
-	Datum		result;
+	char	   *answer;
 	char	   *header;
 	const char *key;
 	Idempotency idem;
@@ -474,39 +505,15 @@ fanfare_post_consumers_batch(PG_FUNCTION_ARGS)
 	if (idem.state == IDEMPOTENCY_MISMATCH)
 		return postgrest_answer(422, IDEMPOTENCY_REUSED_BODY);
 
-	/* the answer's array outlives the batch's memory */
+	/* the answer's array is in the caller's memory */
 	initStringInfo(&array);
 	appendStringInfoSpaces(&array, VARHDRSZ);
-	batch_cxt = AllocSetContextCreate(caller_cxt, "fanfare batch", ALLOCSET_DEFAULT_SIZES);
-	MemoryContextSwitchTo(batch_cxt);
-	if (!read_body(VARDATA_ANY(body_text), VARSIZE_ANY_EXHDR(body_text), false, &body, &problem))
-	{
-		char	   *answer = issue_body_not_json(problem.received, problem.reason);
-
-		MemoryContextSwitchTo(caller_cxt);
-		result = postgrest_answer(400, answer);
-		MemoryContextDelete(batch_cxt);
-		return result;
-	}
-
-	batch_context_init_for(&batch, &org, tenant_actor(), 0);
-	response_array_begin(&texts, &array);
-	if (batch_create(&batch, &body, &texts.sink, &issues, &idem) < 0)
-	{
-		char	   *answer = issue_list_error_body(&issues);
-
-		MemoryContextSwitchTo(caller_cxt);
-		result = postgrest_answer(400, answer);
-		MemoryContextDelete(batch_cxt);
-		return result;
-	}
-
-	MemoryContextSwitchTo(caller_cxt);
+	answer = postgrest_create(body_text, &org, &idem, &array);
+	if (answer != NULL)
+		return postgrest_answer(400, answer);
 	if (idem.state == IDEMPOTENCY_REPLAY)
 		set_local("response.headers",
 				  rate_limit_response_headers(&charge, "\"Idempotent-Replayed\": \"true\""));
-	response_array_end(&texts);
 	SET_VARSIZE(array.data, array.len);
-	MemoryContextDelete(batch_cxt);
 	return PointerGetDatum(array.data);
 }

@@ -158,10 +158,10 @@ ROLLBACK;
 DROP OWNED BY wire_legacy_caller;
 DROP ROLE wire_legacy_caller;
 
--- a batch whose printed consumers pass work_mem: they go to a temporary file
--- and come back whole (escaped strings, numbers, instants, metadata), the same
--- consumers as the jsonb path creates; a query that stops reading early (in
--- the select list or in FROM) leaves no temporary file behind
+-- a batch whose kept records pass work_mem: they go to a temporary file and
+-- come back whole (escaped strings, numbers, instants, metadata), the same
+-- consumers as the jsonb path creates; a query that stops reading early
+-- leaves no temporary file behind
 BEGIN;
 SET LOCAL work_mem = '64kB';
 SET LOCAL fanfare.max_batch_size = 2000;

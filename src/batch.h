@@ -71,26 +71,30 @@ extern void response_begin(ResponseWriter *w, int n);
 extern Jsonb *response_finish(ResponseWriter *w);
 
 /*
- * As JSON text (the wire path): each consumer printed once, compact, keys in
- * the document's order, when it is staged.  Either one json row per
- * consumer in a tuplestore (in memory up to work_mem, then a temporary
- * file), which the set-returning functions hand to the executor as their
- * result, or appended to one JSON array (PostgREST's single json value).
+ * As JSON text (the wire path): each consumer's record kept, packed, as it
+ * is staged (in memory up to work_mem, then in a temporary file), and
+ * printed compact, in the document's order, when it is sent.
  */
 typedef struct ResponseTexts
 {
 	ResponseSink sink;
-	Tuplestorestate *store;		/* rows of one json column; or NULL and */
+	const char *base;			/* the body's text, which spans point into */
+	uint32		base_len;
+	Tuplestorestate *store;
 	TupleDesc	desc;
-	StringInfo	array;			/* the array's text */
-	StringInfoData row;			/* the consumer being printed, as a varlena */
-	int			count;			/* consumers printed */
+	struct TupleTableSlot *slot;
+	StringInfoData buf;			/* records not yet in the store, as a varlena */
+	StringInfoData block;		/* the records being printed */
+	int			pos;			/* the next one's offset in block */
+	int			count;			/* records kept */
+	int			returned;		/* records printed */
+	ConsumerValues consumer;	/* the one being printed */
 } ResponseTexts;
 
-extern void response_texts_begin(ResponseTexts *texts, Tuplestorestate *store,
-								 TupleDesc desc);
-extern void response_array_begin(ResponseTexts *texts, StringInfo array);
-extern void response_array_end(ResponseTexts *texts);
+extern void response_texts_begin(ResponseTexts *texts, const JsonValue *body);
+extern void response_texts_next(ResponseTexts *texts, const BatchContext *batch,
+								StringInfo out);
+extern void response_texts_end(ResponseTexts *texts);
 
 /* ---- consumer_insert.c: the rows, and the one INSERT ---- */
 typedef struct StagedRows

@@ -16,21 +16,18 @@
  * The body is read in place (json_text.c): no jsonb and no tree of the
  * whole body.  The set-returning functions validate and insert the whole
  * batch on their first call, so any issue raises before a row is sent, and
- * then return one created consumer's JSON per row.  Each consumer's JSON is
- * printed once, from the record the walk made, when it is staged
- * (response.c), into the tuplestore the functions return (SFRM_Materialize,
- * which the executor accepts in FROM and in the select list alike): no
- * element is decoded twice, and past work_mem the rows wait in a temporary
- * file, so the response is never held whole in memory.
+ * then return one created consumer's JSON per row.  Each consumer's record
+ * is kept, packed, while the body is walked (response.c), and its JSON is
+ * printed from it when the row is sent: no element is decoded twice, and
+ * the response is never held whole.  Called in a select
+ * list they stream; called in FROM, the executor materialises their rows.
  */
 #include "postgres.h"
 
-#include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "mb/pg_wchar.h"
-#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
@@ -146,17 +143,23 @@ report_body_problem(const BodyProblem *problem)
 
 /* ---- one batch, then its rows ---- */
 
-/*
- * Read, validate, stage and insert, each created consumer's JSON printed
- * into texts; any problem raises.  With an idempotency key (NULL: none),
- * its lookup comes first: a key in use or reused with another body is
- * answered before the body is read.
- */
-static void
-wire_batch_create(ResponseTexts *texts, const char *data, int len, bool check_encoding,
-				  const pg_uuid_t *org, const char *actor, const char *key)
+typedef struct WireBatch
 {
 	BatchContext batch;
+	ResponseTexts texts;		/* each created consumer's record */
+	int			next;			/* the next consumer to return */
+} WireBatch;
+
+/*
+ * Read, validate, stage and insert; any problem raises.  With an
+ * idempotency key (NULL: none), its lookup comes first: a key in use or
+ * reused with another body is answered before the body is read.
+ */
+static WireBatch *
+wire_batch_create(const char *data, int len, bool check_encoding,
+				  const pg_uuid_t *org, const char *actor, const char *key)
+{
+	WireBatch  *wb = palloc0(sizeof(WireBatch));
 	JsonValue	body;
 	BodyProblem problem;
 	Idempotency idem;
@@ -164,50 +167,65 @@ wire_batch_create(ResponseTexts *texts, const char *data, int len, bool check_en
 	idempotency_begin(&idem, org, key, data, len);
 	if (!read_body(data, len, check_encoding, &body, &problem))
 		report_body_problem(&problem);
-	batch_context_init_for(&batch, org, actor, 0);
-	batch_create(&batch, &body, &texts->sink, NULL, &idem);
+	batch_context_init_for(&wb->batch, org, actor, 0);
+	response_texts_begin(&wb->texts, &body);
+	batch_create(&wb->batch, &body, &wb->texts.sink, NULL, &idem);
+	return wb;
 }
 
-typedef void (*WireStart) (FunctionCallInfo fcinfo, ResponseTexts *texts);
+/* The next row: a json datum in the caller's (per-row) memory. */
+static Datum
+wire_next_row(WireBatch *wb)
+{
+	StringInfoData out;
 
-/*
- * The set-returning protocol shared by the SETOF json entry points: the
- * whole batch on the one call, its rows in a tuplestore of the query's that
- * the executor reads (and ends, however the query ends).
- */
+	initStringInfo(&out);
+	enlargeStringInfo(&out, 2048);	/* a consumer is 1.2 to 2 kB of text */
+	appendStringInfoSpaces(&out, VARHDRSZ);
+	response_texts_next(&wb->texts, &wb->batch, &out);
+	wb->next++;
+	SET_VARSIZE(out.data, out.len);
+	return PointerGetDatum(out.data);
+}
+
+typedef WireBatch *(*WireStart) (FunctionCallInfo fcinfo);
+
+/* The end of the rows, or of a query that stopped reading them early. */
+static void
+wire_rows_end(Datum arg)
+{
+	response_texts_end(&((WireBatch *) DatumGetPointer(arg))->texts);
+}
+
+/* The set-returning protocol shared by the SETOF json entry points. */
 static Datum
 wire_rows(FunctionCallInfo fcinfo, WireStart start)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	MemoryContext caller_cxt = CurrentMemoryContext;
-	MemoryContext batch_cxt;
-	TupleDesc	desc;
-	Tuplestorestate *store;
-	ResponseTexts texts;
+	FuncCallContext *funcctx;
+	WireBatch  *wb;
 
-	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo) ||
-		(rsinfo->allowedModes & SFRM_Materialize) == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("set-valued function called in context that cannot accept a set")));
+	if (SRF_IS_FIRSTCALL())
+	{
+		MemoryContext old;
 
-	MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
-	desc = CreateTemplateTupleDesc(1);
-	TupleDescInitEntry(desc, 1, "consumer", JSONOID, -1, 0);
-	store = tuplestore_begin_heap((rsinfo->allowedModes & SFRM_Materialize_Random) != 0,
-								  false, work_mem);
-
-	batch_cxt = AllocSetContextCreate(caller_cxt, "fanfare batch", ALLOCSET_DEFAULT_SIZES);
-	MemoryContextSwitchTo(batch_cxt);
-	response_texts_begin(&texts, store, desc);
-	start(fcinfo, &texts);
-	MemoryContextSwitchTo(caller_cxt);
-	MemoryContextDelete(batch_cxt);
-
-	rsinfo->returnMode = SFRM_Materialize;
-	rsinfo->setResult = store;
-	rsinfo->setDesc = desc;
-	return (Datum) 0;
+		funcctx = SRF_FIRSTCALL_INIT();
+		old = MemoryContextSwitchTo(funcctx->multi_call_memory_ctx);
+		wb = start(fcinfo);
+		funcctx->user_fctx = wb;
+		MemoryContextSwitchTo(old);
+		/* the kept texts' temporary file is closed however the query ends */
+		RegisterExprContextCallback(((ReturnSetInfo *) fcinfo->resultinfo)->econtext,
+									wire_rows_end, PointerGetDatum(wb));
+	}
+	funcctx = SRF_PERCALL_SETUP();
+	wb = funcctx->user_fctx;
+	if (wb->next < wb->batch.n)
+		SRF_RETURN_NEXT(funcctx, wire_next_row(wb));
+	/* done: wb goes with the call's memory, so the callback goes first */
+	UnregisterExprContextCallback(((ReturnSetInfo *) fcinfo->resultinfo)->econtext,
+								  wire_rows_end, PointerGetDatum(wb));
+	response_texts_end(&wb->texts);
+	SRF_RETURN_DONE(funcctx);
 }
 
 static void
@@ -222,8 +240,8 @@ require_body(FunctionCallInfo fcinfo, int arg)
 
 /* ---- fanfare.import_consumers(body text) ---- */
 
-static void
-import_start(FunctionCallInfo fcinfo, ResponseTexts *texts)
+static WireBatch *
+import_start(FunctionCallInfo fcinfo)
 {
 	text	   *body;
 	pg_uuid_t	org;
@@ -231,8 +249,8 @@ import_start(FunctionCallInfo fcinfo, ResponseTexts *texts)
 	require_body(fcinfo, 0);
 	org = tenant_require_organization_id();
 	body = PG_GETARG_TEXT_PP(0);
-	wire_batch_create(texts, VARDATA_ANY(body), VARSIZE_ANY_EXHDR(body), false,
-					  &org, tenant_actor(), idempotency_key_setting());
+	return wire_batch_create(VARDATA_ANY(body), VARSIZE_ANY_EXHDR(body), false,
+							 &org, tenant_actor(), idempotency_key_setting());
 }
 
 PG_FUNCTION_INFO_V1(fanfare_import_consumers);
@@ -258,9 +276,9 @@ set_local(const char *name, const char *value)
  * the transaction, then the body's bytes (argument body_arg) with the
  * Idempotency-Key header's value (key_arg, if the call has it).
  */
-static void
-tenant_bytes_start(FunctionCallInfo fcinfo, ResponseTexts *texts, const pg_uuid_t *org,
-				   const char *actor, int body_arg, int key_arg)
+static WireBatch *
+tenant_bytes_start(FunctionCallInfo fcinfo, const pg_uuid_t *org, const char *actor,
+				   int body_arg, int key_arg)
 {
 	char	   *idempotency_key = NULL;
 	bytea	   *body;
@@ -275,12 +293,12 @@ tenant_bytes_start(FunctionCallInfo fcinfo, ResponseTexts *texts, const pg_uuid_
 		idempotency_key = idempotency_key_from_header(text_to_cstring(PG_GETARG_TEXT_PP(key_arg)));
 	require_body(fcinfo, body_arg);
 	body = PG_GETARG_BYTEA_PP(body_arg);
-	wire_batch_create(texts, VARDATA_ANY(body), VARSIZE_ANY_EXHDR(body), true, org, actor,
-					  idempotency_key);
+	return wire_batch_create(VARDATA_ANY(body), VARSIZE_ANY_EXHDR(body), true, org, actor,
+							 idempotency_key);
 }
 
-static void
-api_import_start(FunctionCallInfo fcinfo, ResponseTexts *texts)
+static WireBatch *
+api_import_start(FunctionCallInfo fcinfo)
 {
 	char	   *key = PG_ARGISNULL(0) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(0));
 	pg_uuid_t	org;
@@ -289,7 +307,7 @@ api_import_start(FunctionCallInfo fcinfo, ResponseTexts *texts)
 	/* the key first: nothing of the body is read for an unknown key */
 	api_key_authenticate(key, &org, &actor);
 	rate_limit_enforce(&org);
-	tenant_bytes_start(fcinfo, texts, &org, actor, 1, 2);
+	return tenant_bytes_start(fcinfo, &org, actor, 1, 2);
 }
 
 PG_FUNCTION_INFO_V1(fanfare_api_import_consumers);
@@ -306,8 +324,8 @@ fanfare_api_import_consumers(PG_FUNCTION_ARGS)
  * The gateway's path on a shard: the router authenticated the key and names
  * the tenant and the actor (router/, fanfare_router).
  */
-static void
-shard_import_start(FunctionCallInfo fcinfo, ResponseTexts *texts)
+static WireBatch *
+shard_import_start(FunctionCallInfo fcinfo)
 {
 	pg_uuid_t	org;
 
@@ -317,7 +335,7 @@ shard_import_start(FunctionCallInfo fcinfo, ResponseTexts *texts)
 				 errmsg("no organization for this request"),
 				 errdetail("The router names the organization and the actor of every call.")));
 	org = *PG_GETARG_UUID_P(0);
-	tenant_bytes_start(fcinfo, texts, &org, text_to_cstring(PG_GETARG_TEXT_PP(1)), 2, 3);
+	return tenant_bytes_start(fcinfo, &org, text_to_cstring(PG_GETARG_TEXT_PP(1)), 2, 3);
 }
 
 PG_FUNCTION_INFO_V1(fanfare_shard_wire_import);
@@ -409,6 +427,20 @@ postgrest_idempotency_header(bool *conflict)
 	return value != NULL ? value : alias;
 }
 
+/* The created consumers as one JSON array, appended to array. */
+static void
+wire_array(ResponseTexts *texts, const BatchContext *batch, StringInfo array)
+{
+	appendStringInfoChar(array, '[');
+	for (int i = 0; i < batch->n; i++)
+	{
+		if (i > 0)
+			appendStringInfoChar(array, ',');
+		response_texts_next(texts, batch, array);
+	}
+	appendStringInfoChar(array, ']');
+}
+
 /*
  * Read, validate and create the batch, the created consumers printed into
  * array as one JSON array.  Returns NULL, or the 400 body (in the caller's
@@ -434,11 +466,12 @@ postgrest_create(text *body_text, const pg_uuid_t *org, const Idempotency *idem,
 	else
 	{
 		batch_context_init_for(&batch, org, tenant_actor(), 0);
-		response_array_begin(&texts, array);
+		response_texts_begin(&texts, &body);
 		if (batch_create(&batch, &body, &texts.sink, &issues, idem) < 0)
 			answer = issue_list_error_body(&issues);
 		else
-			response_array_end(&texts);
+			wire_array(&texts, &batch, array);	/* array keeps its context */
+		response_texts_end(&texts);
 	}
 	MemoryContextSwitchTo(caller_cxt);
 	if (answer != NULL)

@@ -11,9 +11,8 @@
  *   - as jsonb, for create_consumers(jsonb): rows written into one buffer in
  *     jsonb's binary layout while the batch is validated, so no JsonbValue
  *     tree is built (keys in jsonb's order);
- *   - as JSON text, for the wire path: each consumer once, when it is
- *     staged, compact as JSON.stringify writes it, keys in the document's
- *     property order, into a tuplestore of json rows or one JSON array.
+ *   - as JSON text, for the wire path: one consumer at a time, compact as
+ *     JSON.stringify writes it, keys in the document's property order.
  * The keys are the same for every row: their order and bytes are worked
  * out once per backend.
  */
@@ -22,6 +21,7 @@
 #include <math.h>
 
 #include "catalog/pg_type.h"
+#include "executor/tuptable.h"
 #include "miscadmin.h"
 #include "utils/fmgrprotos.h"
 #include "utils/memutils.h"
@@ -374,6 +374,7 @@ response_text_consumer(StringInfo out, const BatchContext *batch,
 {
 	JsonPrinter p;
 
+	response_init_once();
 	json_printer_init(&p, out, MaxAllocSize);
 	appendStringInfoChar(out, '{');
 	for (int i = 0; i < NENTRIES; i++)
@@ -415,66 +416,275 @@ response_text_consumer(StringInfo out, const BatchContext *batch,
 	appendStringInfoChar(out, '}');
 }
 
-/* ---- the text printer ---- */
+/*
+ * ---- the wire path's kept records ----
+ *
+ * What the text response needs of a staged consumer, packed: for each
+ * present field its index, its JSON kind and its decoded value (a number, an
+ * instant, a coordinate pair, or a span: an offset into the body's text, or
+ * the bytes themselves when the reader decoded escapes).  About a third of
+ * the element's size, so a batch's records rarely leave memory, and the
+ * element is never read again: the text is printed from the record.
+ */
+#define RECORD_END 0xFF
+#define SPAN_INLINE PG_UINT32_MAX
 
-/* The text printer's add: the consumer's JSON, printed once, kept or appended. */
+static void
+put_bytes(StringInfo buf, const void *p, int n)
+{
+	appendBinaryStringInfo(buf, (const char *) p, n);
+}
+
+/* What a field's record holds after its kind byte. */
+typedef enum RecordPayload
+{
+	PAYLOAD_NONE,				/* booleans: the kind says it */
+	PAYLOAD_NUMBER,
+	PAYLOAD_INSTANT,
+	PAYLOAD_PAIR,				/* coordinates */
+	PAYLOAD_SPAN				/* strings, metadata */
+} RecordPayload;
+
+static RecordPayload
+record_payload(FieldKind kind)
+{
+	static const RecordPayload payloads[] = {
+		[FK_BOOL] = PAYLOAD_NONE,
+		[FK_OBOOL] = PAYLOAD_NONE,
+		[FK_STATUS] = PAYLOAD_SPAN,
+		[FK_RANK] = PAYLOAD_NUMBER,
+		[FK_SCORE] = PAYLOAD_NUMBER,
+		[FK_COUNT] = PAYLOAD_NUMBER,
+		[FK_DECIMAL] = PAYLOAD_SPAN,
+		[FK_TIMESTAMP] = PAYLOAD_INSTANT,
+		[FK_TEXT] = PAYLOAD_SPAN,
+		[FK_EMAIL] = PAYLOAD_SPAN,
+		[FK_GEO] = PAYLOAD_PAIR,
+		[FK_METADATA] = PAYLOAD_SPAN,
+	};
+
+	return payloads[kind];
+}
+
+/* A string or container value: where it is in the body, or its bytes. */
+static void
+pack_span(StringInfo buf, const ResponseTexts *texts, const JsonValue *v)
+{
+	uint32		len = v->len;
+	uint32		offset = SPAN_INLINE;
+
+	if (v->data >= texts->base && len <= texts->base_len &&
+		(uint32) (v->data - texts->base) <= texts->base_len - len)
+		offset = (uint32) (v->data - texts->base);
+	put_bytes(buf, &offset, sizeof(offset));
+	put_bytes(buf, &len, sizeof(len));
+	if (offset == SPAN_INLINE)
+		put_bytes(buf, v->data, len);
+}
+
+/* One consumer's record, appended to buf. */
+static void
+pack_record(StringInfo buf, const ResponseTexts *texts, const ConsumerValues *consumer)
+{
+	for (int f = 0; f < FIELD_COUNT; f++)
+	{
+		const FieldValue *fv = &consumer->fields[f];
+		uint8		head[2] = {(uint8) f, (uint8) fv->value.kind};
+
+		if (!fv->present)
+			continue;
+		put_bytes(buf, head, sizeof(head));
+		switch (record_payload(field_catalogue[f].kind))
+		{
+			case PAYLOAD_NONE:
+				break;
+			case PAYLOAD_NUMBER:
+				put_bytes(buf, &fv->number, sizeof(double));
+				break;
+			case PAYLOAD_INSTANT:
+				put_bytes(buf, &fv->timestamp, sizeof(TimestampTz));
+				break;
+			case PAYLOAD_PAIR:
+				put_bytes(buf, &fv->latitude, sizeof(double));
+				put_bytes(buf, &fv->longitude, sizeof(double));
+				break;
+			case PAYLOAD_SPAN:
+				pack_span(buf, texts, &fv->value);
+				break;
+		}
+	}
+	appendStringInfoChar(buf, (char) RECORD_END);
+}
+
+/* Read n bytes at *p into out. */
+static inline void
+get_bytes(const char **p, void *out, int n)
+{
+	memcpy(out, *p, n);
+	*p += n;
+}
+
+static void
+unpack_span(const char **p, const ResponseTexts *texts, JsonValue *v)
+{
+	uint32		offset;
+	uint32		len;
+
+	get_bytes(p, &offset, sizeof(offset));
+	get_bytes(p, &len, sizeof(len));
+	if (offset == SPAN_INLINE)
+	{
+		json_from_text_span(v, v->kind, *p, len);
+		*p += len;
+	}
+	else
+		json_from_text_span(v, v->kind, texts->base + offset, len);
+}
+
+/*
+ * The record at p back into consumer (what the text response reads).
+ * Returns where the next record starts.
+ */
+static const char *
+unpack_record(const char *p, const ResponseTexts *texts, ConsumerValues *consumer)
+{
+	uint8		f;
+
+	for (int i = 0; i < FIELD_COUNT; i++)
+		consumer->fields[i].present = false;
+	while ((f = (uint8) *p++) != RECORD_END)
+	{
+		FieldValue *fv = &consumer->fields[f];
+
+		Assert(f < FIELD_COUNT);
+		fv->present = true;
+		fv->value.kind = (JsonKind) (uint8) *p++;
+		switch (record_payload(field_catalogue[f].kind))
+		{
+			case PAYLOAD_NONE:
+				break;
+			case PAYLOAD_NUMBER:
+				get_bytes(&p, &fv->number, sizeof(double));
+				break;
+			case PAYLOAD_INSTANT:
+				get_bytes(&p, &fv->timestamp, sizeof(TimestampTz));
+				break;
+			case PAYLOAD_PAIR:
+				get_bytes(&p, &fv->latitude, sizeof(double));
+				get_bytes(&p, &fv->longitude, sizeof(double));
+				break;
+			case PAYLOAD_SPAN:
+				unpack_span(&p, texts, &fv->value);
+				break;
+		}
+	}
+	return p;
+}
+
+/*
+ * Records are kept in blocks of about RECORD_BLOCK bytes, one tuple each:
+ * the tuplestore's memory is then what the records take, not a chunk per
+ * record, and a file holds few, large tuples.
+ */
+#define RECORD_BLOCK 32768
+
+static void response_texts_add(ResponseSink *sink, const BatchContext *batch,
+							   const ConsumerValues *consumer,
+							   const Jsonb *stored_metadata);
+
+/*
+ * An empty store for a body read as text (body: its root), in the current
+ * memory context, which it must share.
+ */
+void
+response_texts_begin(ResponseTexts *texts, const JsonValue *body)
+{
+	texts->sink.add = response_texts_add;
+	texts->sink.prints_stored_metadata = false;
+	texts->base = body->data;
+	texts->base_len = body->len;
+	texts->desc = CreateTemplateTupleDesc(1);
+	TupleDescInitEntry(texts->desc, 1, "records", BYTEAOID, -1, 0);
+	texts->store = tuplestore_begin_heap(false, false, work_mem);
+	texts->slot = MakeSingleTupleTableSlot(texts->desc, &TTSOpsMinimalTuple);
+	initStringInfo(&texts->buf);
+	appendStringInfoSpaces(&texts->buf, VARHDRSZ);
+	initStringInfo(&texts->block);
+	texts->pos = 0;
+	texts->count = 0;
+	texts->returned = 0;
+}
+
+/* The records packed since the last block, as one tuple. */
+static void
+flush_block(ResponseTexts *texts)
+{
+	Datum		value = PointerGetDatum(texts->buf.data);
+	bool		isnull = false;
+
+	if (texts->buf.len == VARHDRSZ)
+		return;
+	SET_VARSIZE(texts->buf.data, texts->buf.len);
+	tuplestore_putvalues(texts->store, texts->desc, &value, &isnull);
+	resetStringInfo(&texts->buf);
+	appendStringInfoSpaces(&texts->buf, VARHDRSZ);
+}
+
+/* The text printer's add: keep one staged consumer's record. */
 static void
 response_texts_add(ResponseSink *sink, const BatchContext *batch,
 				   const ConsumerValues *consumer, const Jsonb *stored_metadata)
 {
 	ResponseTexts *texts = (ResponseTexts *) sink;
-	Datum		value;
-	bool		isnull = false;
 
-	if (texts->array)
-	{
-		if (texts->count > 0)
-			appendStringInfoChar(texts->array, ',');
-		response_text_consumer(texts->array, batch, consumer);
-	}
-	else
-	{
-		resetStringInfo(&texts->row);
-		appendStringInfoSpaces(&texts->row, VARHDRSZ);
-		response_text_consumer(&texts->row, batch, consumer);
-		SET_VARSIZE(texts->row.data, texts->row.len);
-		value = PointerGetDatum(texts->row.data);
-		tuplestore_putvalues(texts->store, texts->desc, &value, &isnull);
-	}
+	Assert(consumer->index == texts->count);
+	pack_record(&texts->buf, texts, consumer);
 	texts->count++;
+	if (texts->buf.len >= RECORD_BLOCK)
+		flush_block(texts);
 }
 
+/* The next block of records, copied into texts->block (the caller's memory may go). */
 static void
-texts_init(ResponseTexts *texts)
+next_block(ResponseTexts *texts)
 {
-	response_init_once();
-	memset(texts, 0, sizeof(*texts));
-	texts->sink.add = response_texts_add;
-	texts->sink.prints_stored_metadata = false;
+	bytea	   *records;
+	bool		isnull;
+
+	flush_block(texts);
+	if (!tuplestore_gettupleslot(texts->store, true, false, texts->slot))
+		elog(ERROR, "no more consumers to return");
+	records = (bytea *) DatumGetPointer(slot_getattr(texts->slot, 1, &isnull));
+	/* a block comes back uncompressed, its header maybe short */
+	Assert(!isnull && !VARATT_IS_COMPRESSED(records) && !VARATT_IS_EXTERNAL(records));
+	resetStringInfo(&texts->block);
+	appendBinaryStringInfo(&texts->block, VARDATA_ANY(records), VARSIZE_ANY_EXHDR(records));
+	texts->pos = 0;
+	/* a tuple read back from the file is in the caller's memory: free it now */
+	ExecClearTuple(texts->slot);
 }
 
-/* Print into store: desc is its one json column. */
+/* Append the next kept consumer's JSON text to out, in staging order. */
 void
-response_texts_begin(ResponseTexts *texts, Tuplestorestate *store, TupleDesc desc)
+response_texts_next(ResponseTexts *texts, const BatchContext *batch, StringInfo out)
 {
-	texts_init(texts);
-	texts->store = store;
-	texts->desc = desc;
-	initStringInfo(&texts->row);
-	enlargeStringInfo(&texts->row, 2048);	/* a consumer is 1.2 to 2 kB of text */
+	const char *p;
+
+	if (texts->pos >= texts->block.len)
+		next_block(texts);
+	texts->consumer.index = texts->returned++;
+	p = unpack_record(texts->block.data + texts->pos, texts, &texts->consumer);
+	texts->pos = p - texts->block.data;
+	response_text_consumer(out, batch, &texts->consumer);
 }
 
-/* Print into one JSON array: "[" now, response_array_end() closes it. */
+/* Close the store and its temporary file, if any; done at most once. */
 void
-response_array_begin(ResponseTexts *texts, StringInfo array)
+response_texts_end(ResponseTexts *texts)
 {
-	texts_init(texts);
-	texts->array = array;
-	appendStringInfoChar(array, '[');
-}
-
-void
-response_array_end(ResponseTexts *texts)
-{
-	appendStringInfoChar(texts->array, ']');
+	if (texts->store == NULL)
+		return;
+	ExecDropSingleTupleTableSlot(texts->slot);
+	tuplestore_end(texts->store);
+	texts->store = NULL;
 }

@@ -43,15 +43,31 @@ extern int	batch_add_consumer(BatchContext *batch, const ConsumerValues *consume
 
 /* ---- response.c: the 200 body ---- */
 
+/*
+ * Where the 200 body goes: each created consumer is handed to add as it is
+ * staged, in input order.  stored_metadata is its metadata as stored when
+ * the response must print that form (the value was rebuilt), else NULL.
+ * Two implementations: the jsonb writer and the JSON text printer.
+ */
+typedef struct ResponseSink ResponseSink;
+typedef void (*ResponseSinkAdd) (ResponseSink *sink, const BatchContext *batch,
+								 const ConsumerValues *consumer,
+								 const Jsonb *stored_metadata);
+
+struct ResponseSink
+{
+	ResponseSinkAdd add;
+	bool		prints_stored_metadata; /* reads stored_metadata (see above) */
+};
+
 /* As jsonb (create_consumers), written in jsonb's binary layout. */
 typedef struct ResponseWriter
 {
+	ResponseSink sink;
 	JsonbArrayWriter array;		/* jsonb_util.c lays out the bytes */
 } ResponseWriter;
 
 extern void response_begin(ResponseWriter *w, int n);
-extern void response_add(ResponseWriter *w, const BatchContext *batch,
-						 const ConsumerValues *consumer, const Jsonb *metadata);
 extern Jsonb *response_finish(ResponseWriter *w);
 
 /*
@@ -61,6 +77,7 @@ extern Jsonb *response_finish(ResponseWriter *w);
  */
 typedef struct ResponseTexts
 {
+	ResponseSink sink;
 	const char *base;			/* the body's text, which spans point into */
 	uint32		base_len;
 	Tuplestorestate *store;
@@ -75,7 +92,6 @@ typedef struct ResponseTexts
 } ResponseTexts;
 
 extern void response_texts_begin(ResponseTexts *texts, const JsonValue *body);
-extern void response_texts_add(ResponseTexts *texts, const ConsumerValues *consumer);
 extern void response_texts_next(ResponseTexts *texts, const BatchContext *batch,
 								StringInfo out);
 extern void response_texts_end(ResponseTexts *texts);
@@ -148,8 +164,7 @@ extern void idempotency_outcome(const char *outcome);
  * ---- create_consumers.c: one batch, all steps ----
  *
  * Validate, stage, check emails and insert a body for the batch's tenant.
- * With a ResponseWriter, the jsonb response is written on the way; with
- * ResponseTexts, each consumer's JSON text.  Any
+ * Each staged consumer goes to response (if not NULL) on the way.  Any
  * issue raises 22023 with the 400 body as DETAIL unless issues_out is
  * given: then the issues are left there, nothing is stored, and the caller
  * answers.  With idem (a key), a new batch stores its key in the same
@@ -158,8 +173,7 @@ extern void idempotency_outcome(const char *outcome);
  * Returns the number of consumers created (or replayed).
  */
 extern int	batch_create(BatchContext *batch, const JsonValue *body,
-						 ResponseWriter *response, ResponseTexts *texts,
-						 IssueList *issues_out, const Idempotency *idem);
+						 ResponseSink *response, IssueList *issues_out, const Idempotency *idem);
 
 /* Raise the validation error: the 400 body is the DETAIL. */
 extern void report_issues(const IssueList *issues) pg_attribute_noreturn();

@@ -286,30 +286,6 @@ staged_rows_add(StagedRows *rows, const BatchContext *batch,
 
 /* ---- metadata as stored ---- */
 
-/*
- * A number of the request text as numeric: as sent, as jsonb's own input
- * would keep it; or, when numeric cannot hold it as written (too many
- * digits after the point, as in 1e-20000), as JSON.parse reads it, which is
- * what the contract's service would store.
- */
-static Numeric
-numeric_from_text(const JsonValue *v)
-{
-	char		buf[32];
-	char	   *text;
-
-	if (js_number_fits_numeric(v->data, v->len))
-		text = pnstrdup(v->data, v->len);
-	else
-	{
-		js_number_format(json_number(v), buf);
-		text = buf;
-	}
-	return DatumGetNumeric(DirectFunctionCall3(numeric_in, CStringGetDatum(text),
-											   ObjectIdGetDatum(InvalidOid),
-											   Int32GetDatum(-1)));
-}
-
 /* A metadata scalar as JSON.stringify(JSON.parse(x)) leaves it. */
 static void
 scalar_value(const JsonValue *v, JsonbValue *jv)
@@ -327,9 +303,7 @@ scalar_value(const JsonValue *v, JsonbValue *jv)
 			else
 			{
 				jv->type = jbvNumeric;
-				jv->val.numeric = json_number_stored(v);
-				if (jv->val.numeric == NULL)
-					jv->val.numeric = numeric_from_text(v);
+				jv->val.numeric = json_number_numeric(v);
 			}
 			break;
 		case JSON_TRUE:

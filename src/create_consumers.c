@@ -141,8 +141,7 @@ typedef struct CreateState
 {
 	BatchContext *batch;
 	StagedRows	rows;
-	ResponseWriter *response;
-	ResponseTexts *texts;
+	ResponseSink *response;		/* or NULL */
 	bool		replay;			/* nothing staged: the batch as its first request made it */
 } CreateState;
 
@@ -158,16 +157,16 @@ add_consumer(void *arg, const ConsumerValues *consumer)
 	if (metadata_field >= 0 && consumer->fields[metadata_field].present)
 		metadata = &consumer->fields[metadata_field];
 	/* the stored form: for the row, and for a response that rebuilds it */
-	if (metadata && (!state->replay || (state->response && metadata->rebuild)))
+	if (metadata && (!state->replay ||
+					 (state->response && state->response->prints_stored_metadata &&
+					  metadata->rebuild)))
 		stored_metadata = metadata_for_storage(metadata);
 	batch_add_consumer(state->batch, consumer);
 	if (!state->replay)
 		staged_rows_add(&state->rows, state->batch, consumer, stored_metadata);
 	if (state->response)
-		response_add(state->response, state->batch, consumer,
-					 metadata && metadata->rebuild ? stored_metadata : NULL);
-	if (state->texts)
-		response_texts_add(state->texts, consumer);
+		state->response->add(state->response, state->batch, consumer,
+							 metadata && metadata->rebuild ? stored_metadata : NULL);
 }
 
 /*
@@ -216,14 +215,14 @@ batch_context_replay(BatchContext *batch, const Idempotency *idem)
 }
 
 int
-batch_create(BatchContext *batch, const JsonValue *body, ResponseWriter *response,
-			 ResponseTexts *texts, IssueList *issues_out, const Idempotency *idem)
+batch_create(BatchContext *batch, const JsonValue *body, ResponseSink *response,
+			 IssueList *issues_out, const Idempotency *idem)
 {
 	IssueList	local;
 	IssueList  *issues = issues_out ? issues_out : &local;
 	bool		replay = idem != NULL && idem->state == IDEMPOTENCY_REPLAY;
 	bool		store = idem != NULL && idem->state == IDEMPOTENCY_NEW;
-	CreateState state = {batch, {0}, response, texts, replay};
+	CreateState state = {batch, {0}, response, replay};
 
 	issue_list_init(issues, fanfare_max_issues);
 	if (replay)
@@ -310,7 +309,7 @@ fanfare_create_consumers(PG_FUNCTION_ARGS)
 	response_begin(&response, expected);
 	MemoryContextSwitchTo(batch_cxt);
 
-	batch_create(&batch, &body, &response, NULL, NULL, &idem);
+	batch_create(&batch, &body, &response.sink, NULL, &idem);
 
 	MemoryContextSwitchTo(caller_cxt);
 	result = response_finish(&response);

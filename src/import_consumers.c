@@ -169,7 +169,7 @@ wire_batch_create(const char *data, int len, bool check_encoding,
 		report_body_problem(&problem);
 	batch_context_init_for(&wb->batch, org, actor, 0);
 	response_texts_begin(&wb->texts, &body);
-	batch_create(&wb->batch, &body, NULL, &wb->texts, NULL, &idem);
+	batch_create(&wb->batch, &body, &wb->texts.sink, NULL, &idem);
 	return wb;
 }
 
@@ -446,25 +446,57 @@ postgrest_idempotency_header(bool *conflict)
 	return value != NULL ? value : alias;
 }
 
-/* The created consumers as one json array, in the current memory context. */
-static Datum
-wire_array(WireBatch *wb)
+/* The created consumers as one JSON array, appended to array. */
+static void
+wire_array(ResponseTexts *texts, const BatchContext *batch, StringInfo array)
 {
-	StringInfoData out;
-
-	initStringInfo(&out);
-	appendStringInfoSpaces(&out, VARHDRSZ);
-	appendStringInfoChar(&out, '[');
-	for (int i = 0; i < wb->batch.n; i++)
+	appendStringInfoChar(array, '[');
+	for (int i = 0; i < batch->n; i++)
 	{
 		if (i > 0)
-			appendStringInfoChar(&out, ',');
-		response_texts_next(&wb->texts, &wb->batch, &out);
+			appendStringInfoChar(array, ',');
+		response_texts_next(texts, batch, array);
 	}
-	appendStringInfoChar(&out, ']');
-	SET_VARSIZE(out.data, out.len);
-	response_texts_end(&wb->texts);
-	return PointerGetDatum(out.data);
+	appendStringInfoChar(array, ']');
+}
+
+/*
+ * Read, validate and create the batch, the created consumers printed into
+ * array as one JSON array.  Returns NULL, or the 400 body (in the caller's
+ * memory) when the body is not JSON or has issues: then nothing is stored.
+ */
+static char *
+postgrest_create(text *body_text, const pg_uuid_t *org, const Idempotency *idem,
+				 StringInfo array)
+{
+	MemoryContext caller_cxt = CurrentMemoryContext;
+	MemoryContext batch_cxt;
+	JsonValue	body;
+	BodyProblem problem;
+	BatchContext batch;
+	ResponseTexts texts;
+	IssueList	issues;
+	char	   *answer = NULL;
+
+	batch_cxt = AllocSetContextCreate(caller_cxt, "fanfare batch", ALLOCSET_DEFAULT_SIZES);
+	MemoryContextSwitchTo(batch_cxt);
+	if (!read_body(VARDATA_ANY(body_text), VARSIZE_ANY_EXHDR(body_text), false, &body, &problem))
+		answer = issue_body_not_json(problem.received, problem.reason);
+	else
+	{
+		batch_context_init_for(&batch, org, tenant_actor(), 0);
+		response_texts_begin(&texts, &body);
+		if (batch_create(&batch, &body, &texts.sink, &issues, idem) < 0)
+			answer = issue_list_error_body(&issues);
+		else
+			wire_array(&texts, &batch, array);	/* array keeps its context */
+		response_texts_end(&texts);
+	}
+	MemoryContextSwitchTo(caller_cxt);
+	if (answer != NULL)
+		answer = pstrdup(answer);
+	MemoryContextDelete(batch_cxt);
+	return answer;
 }
 
 PG_FUNCTION_INFO_V1(fanfare_post_consumers_batch);
@@ -480,15 +512,10 @@ PG_FUNCTION_INFO_V1(fanfare_post_consumers_batch);
 Datum
 fanfare_post_consumers_batch(PG_FUNCTION_ARGS)
 {
-	MemoryContext caller_cxt = CurrentMemoryContext;
-	MemoryContext batch_cxt;
 	text	   *body_text;
 	pg_uuid_t	org;
-	JsonValue	body;
-	BodyProblem problem;
-	WireBatch  *wb;
-	IssueList	issues;
-	Datum		result;
+	StringInfoData array;
+	char	   *answer;
 	char	   *header;
 	const char *key;
 	Idempotency idem;
@@ -530,37 +557,15 @@ fanfare_post_consumers_batch(PG_FUNCTION_ARGS)
 	if (idem.state == IDEMPOTENCY_MISMATCH)
 		return postgrest_answer(422, IDEMPOTENCY_REUSED_BODY);
 
-	batch_cxt = AllocSetContextCreate(caller_cxt, "fanfare batch", ALLOCSET_DEFAULT_SIZES);
-	MemoryContextSwitchTo(batch_cxt);
-	if (!read_body(VARDATA_ANY(body_text), VARSIZE_ANY_EXHDR(body_text), false, &body, &problem))
-	{
-		char	   *answer = issue_body_not_json(problem.received, problem.reason);
-
-		MemoryContextSwitchTo(caller_cxt);
-		result = postgrest_answer(400, answer);
-		MemoryContextDelete(batch_cxt);
-		return result;
-	}
-
-	wb = palloc0(sizeof(WireBatch));
-	batch_context_init_for(&wb->batch, &org, tenant_actor(), 0);
-	response_texts_begin(&wb->texts, &body);
-	if (batch_create(&wb->batch, &body, NULL, &wb->texts, &issues, &idem) < 0)
-	{
-		char	   *answer = issue_list_error_body(&issues);
-
-		response_texts_end(&wb->texts);
-		MemoryContextSwitchTo(caller_cxt);
-		result = postgrest_answer(400, answer);
-		MemoryContextDelete(batch_cxt);
-		return result;
-	}
-
-	MemoryContextSwitchTo(caller_cxt);
+	/* the answer's array is in the caller's memory */
+	initStringInfo(&array);
+	appendStringInfoSpaces(&array, VARHDRSZ);
+	answer = postgrest_create(body_text, &org, &idem, &array);
+	if (answer != NULL)
+		return postgrest_answer(400, answer);
 	if (idem.state == IDEMPOTENCY_REPLAY)
 		set_local("response.headers",
 				  rate_limit_response_headers(&charge, "\"Idempotent-Replayed\": \"true\""));
-	result = wire_array(wb);
-	MemoryContextDelete(batch_cxt);
-	return result;
+	SET_VARSIZE(array.data, array.len);
+	return PointerGetDatum(array.data);
 }

@@ -156,8 +156,7 @@ print_json_value(JsonPrinter *p, const JsonValue *v)
 	if (write_json_literal(out, v->kind))
 		return;
 	/* a text container is read again by each level that prints it */
-	if (!(json_is_container(v) && json_text_span(v) == 0) &&
-		!json_printer_read(p, v->len))
+	if (!json_printer_read(p, json_text_span(v)))
 		return;
 	switch (v->kind)
 	{

@@ -61,6 +61,5 @@ extern const char *json_text_value(const char *p, const char *end, JsonValue *v)
 extern const char *json_text_value_end(const char *p, const char *end);
 extern void json_text_value_at(const char *start, const char *end, JsonValue *value);
 extern const char *json_text_skip_space(const char *p);
-extern double js_number_parse(const char *s, int len);
 
 #endif							/* JSON_TEXT_H */

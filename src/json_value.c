@@ -9,6 +9,8 @@
 
 #include "common/hashfn.h"
 #include "miscadmin.h"
+#include "utils/fmgrprotos.h"
+#include "utils/numeric.h"
 
 #include "fanfare.h"
 #include "json_text.h"
@@ -549,12 +551,31 @@ json_container_jsonb(const JsonValue *container)
 	return copy;
 }
 
-/* The numeric a number read from jsonb is stored as; NULL from text. */
+/*
+ * A finite number as numeric: from jsonb the numeric it is stored as; from
+ * text as sent, as jsonb's own input would keep it, or, when numeric cannot
+ * hold it as written (too many digits after the point, as in 1e-20000), as
+ * JSON.parse reads it, which is what the contract's service would store.
+ */
 Numeric
-json_number_stored(const JsonValue *number)
+json_number_numeric(const JsonValue *number)
 {
+	char		buf[32];
+	char	   *text;
+
 	Assert(number->kind == JSON_NUMBER);
-	return number->source == FROM_JSONB ? (Numeric) number->data : NULL;
+	if (number->source == FROM_JSONB)
+		return (Numeric) number->data;
+	if (js_number_fits_numeric(number->data, number->len))
+		text = pnstrdup(number->data, number->len);
+	else
+	{
+		js_number_format(json_number(number), buf);
+		text = buf;
+	}
+	return DatumGetNumeric(DirectFunctionCall3(numeric_in, CStringGetDatum(text),
+											   ObjectIdGetDatum(InvalidOid),
+											   Int32GetDatum(-1)));
 }
 
 /* Bytes of request text the value spans: 0 for a container read from jsonb. */

@@ -97,13 +97,13 @@ extern bool json_number_is_infinite(const JsonValue *v);
 /*
  * What only the reader knows, asked without naming it: an array's length
  * when it is known without reading the array (jsonb), the jsonb datum of a
- * container stored as one (NULL from text), the numeric of a number stored
- * as one (NULL from text), and the bytes of request text a value spans
- * (what printing it reads; 0 for a jsonb container).
+ * container stored as one (NULL from text), a finite number as numeric
+ * (whichever reader it came from), and the bytes of request text a value
+ * spans (what printing it reads; 0 for a jsonb container).
  */
 extern bool json_array_length_known(const JsonValue *array, int *n);
 extern Jsonb *json_container_jsonb(const JsonValue *container);
-extern Numeric json_number_stored(const JsonValue *number);
+extern Numeric json_number_numeric(const JsonValue *number);
 extern uint32 json_text_span(const JsonValue *v);
 
 /* Object member by key; of a key given twice, the last. */

@@ -323,19 +323,12 @@ put_value(StringInfo buf, const ResponseValue *rv, const Jsonb *rebuilt_metadata
 
 /* ---- as jsonb: the response array ---- */
 
-void
-response_begin(ResponseWriter *w, int n)
-{
-	response_init_once();
-	/* a consumer takes about 1.5 kB */
-	jsonb_array_begin(&w->array, n, 1536);
-}
-
-/* Append one created consumer; metadata is its rewritten metadata, if any. */
-void
-response_add(ResponseWriter *w, const BatchContext *batch,
+/* The jsonb writer's add: one created consumer appended to the array. */
+static void
+response_add(ResponseSink *sink, const BatchContext *batch,
 			 const ConsumerValues *consumer, const Jsonb *metadata)
 {
+	ResponseWriter *w = (ResponseWriter *) sink;
 	StringInfo	buf = &w->array.buf;
 	JEntry		values[NENTRIES];
 	int			element_start = buf->len;
@@ -354,6 +347,16 @@ response_add(ResponseWriter *w, const BatchContext *batch,
 	}
 	jsonb_array_element_end(&w->array, element_start,
 							jsonb_object_end(buf, &jsonb_keys, jentries, values));
+}
+
+void
+response_begin(ResponseWriter *w, int n)
+{
+	response_init_once();
+	w->sink.add = response_add;
+	w->sink.prints_stored_metadata = true;
+	/* a consumer takes about 1.5 kB */
+	jsonb_array_begin(&w->array, n, 1536);
 }
 
 Jsonb *
@@ -585,6 +588,10 @@ unpack_record(const char *p, const ResponseTexts *texts, ConsumerValues *consume
  */
 #define RECORD_BLOCK 32768
 
+static void response_texts_add(ResponseSink *sink, const BatchContext *batch,
+							   const ConsumerValues *consumer,
+							   const Jsonb *stored_metadata);
+
 /*
  * An empty store for a body read as text (body: its root), in the current
  * memory context, which it must share.
@@ -592,6 +599,8 @@ unpack_record(const char *p, const ResponseTexts *texts, ConsumerValues *consume
 void
 response_texts_begin(ResponseTexts *texts, const JsonValue *body)
 {
+	texts->sink.add = response_texts_add;
+	texts->sink.prints_stored_metadata = false;
 	texts->base = body->data;
 	texts->base_len = body->len;
 	texts->desc = CreateTemplateTupleDesc(1);
@@ -621,10 +630,13 @@ flush_block(ResponseTexts *texts)
 	appendStringInfoSpaces(&texts->buf, VARHDRSZ);
 }
 
-/* Keep one staged consumer's record. */
-void
-response_texts_add(ResponseTexts *texts, const ConsumerValues *consumer)
+/* The text printer's add: keep one staged consumer's record. */
+static void
+response_texts_add(ResponseSink *sink, const BatchContext *batch,
+				   const ConsumerValues *consumer, const Jsonb *stored_metadata)
 {
+	ResponseTexts *texts = (ResponseTexts *) sink;
+
 	Assert(consumer->index == texts->count);
 	pack_record(&texts->buf, texts, consumer);
 	texts->count++;

@@ -39,8 +39,9 @@ static const struct config_enum_entry issue_formats[] = {
 	{NULL, 0, false}
 };
 
-void
-_PG_init(void)
+/* The batch's bounds and the issues' form. */
+static void
+define_batch_settings(void)
 {
 	DefineCustomIntVariable("fanfare.max_batch_size",
 							"Most consumers one batch may create.",
@@ -70,6 +71,12 @@ _PG_init(void)
 							 ISSUE_FORMAT_OPENAPI, issue_formats,
 							 PGC_USERSET, 0,
 							 NULL, NULL, NULL);
+}
+
+/* The request's tenant, actor and idempotency key. */
+static void
+define_request_settings(void)
+{
 	DefineCustomStringVariable("fanfare.organization_id",
 							   "Organization (tenant) the current request acts for.",
 							   "A uuid; the gateway sets it per transaction. When empty, the organization_id claim of request.jwt.claims is used.",
@@ -105,6 +112,12 @@ _PG_init(void)
 							   "",
 							   PGC_USERSET, 0,
 							   NULL, NULL, NULL);
+}
+
+/* Rate limits (rate_limit.c). */
+static void
+define_rate_limit_settings(void)
+{
 	DefineCustomIntVariable("fanfare.rate_limit",
 							"Requests per minute an organization may make, unless fanfare.set_rate_limit() gave it its own limit.",
 							"0 turns the limit off. Counted in shared memory: fanfare must be in shared_preload_libraries, else there is no limit.",
@@ -147,6 +160,15 @@ _PG_init(void)
 							   "",
 							   PGC_USERSET, 0,
 							   NULL, NULL, NULL);
+}
+
+/* Settings, the field catalogue, and rate limits' shared memory. */
+void
+_PG_init(void)
+{
+	define_batch_settings();
+	define_request_settings();
+	define_rate_limit_settings();
 #if PG_VERSION_NUM >= 150000
 	MarkGUCPrefixReserved("fanfare");
 #else

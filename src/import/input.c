@@ -293,6 +293,125 @@ ndjson_next(struct input *in, struct row *row, struct input_error *err)
 }
 
 /*
+ * One byte of the element being read.  True when it ends the element (a
+ * scalar's terminator is left to be read again, after the element).
+ */
+static bool
+element_byte(struct input *in, char c)
+{
+	if (in->in_string)
+	{
+		row_append(in, &c, 1);
+		if (c == '\n')
+			in->line++;
+		if (in->escape)
+			in->escape = false;
+		else if (c == '\\')
+			in->escape = true;
+		else if (c == '"')
+			in->in_string = false;
+		return false;
+	}
+	if (in->scalar && (c == ',' || c == ']' || is_space(c)))
+	{
+		in->chunk_pos--;
+		in->as = AS_AFTER_ELEMENT;
+		return true;
+	}
+	row_append(in, &c, 1);
+	if (c == '\n')
+		in->line++;
+	if (c == '"')
+		in->in_string = true;
+	else if (c == '{' || c == '[')
+		in->depth++;
+	else if ((c == '}' || c == ']') && --in->depth == 0 && !in->scalar)
+	{
+		in->as = AS_AFTER_ELEMENT;
+		return true;
+	}
+	return false;
+}
+
+/* A structural error: the array cannot be read further (-2). */
+static int
+array_broken(struct input *in, struct input_error *err, const char *message)
+{
+	set_error(err, in->line, "%s", message);
+	in->as = AS_BROKEN;
+	return -2;
+}
+
+/*
+ * One byte around the elements: the wrapper {"consumers": [, the commas,
+ * the brackets.  0 to go on, -2 on a structural error.
+ */
+static int
+structure_byte(struct input *in, char c, struct input_error *err)
+{
+	static const char literal[] = "\"consumers\"";
+	const size_t literal_len = sizeof(literal) - 1;
+	const char *bad_wrapper = "an object input must be {\"consumers\": [...]}";
+
+	if (c == '\n')
+		in->line++;
+	if (in->as == AS_WRAPPER && in->wrapper_len > 0 && in->wrapper_len < literal_len)
+		return c == literal[in->wrapper_len++] ? 0 : array_broken(in, err, bad_wrapper);
+	if (is_space(c))
+		return 0;
+	switch (in->as)
+	{
+		case AS_START:
+			if (c != '[' && c != '{')
+				return array_broken(in, err, "expected a JSON array or {\"consumers\": [...]}");
+			in->as = c == '[' ? AS_BEFORE_ELEMENT : AS_WRAPPER;
+			return 0;
+		case AS_WRAPPER:
+			if (in->wrapper_len == 0 && c == '"')
+				in->wrapper_len = 1;
+			else if (in->wrapper_len == literal_len && c == ':')
+				in->wrapper_len++;
+			else if (in->wrapper_len == literal_len + 1 && c == '[')
+			{
+				in->need_brace = true;
+				in->as = AS_BEFORE_ELEMENT;
+			}
+			else
+				return array_broken(in, err, bad_wrapper);
+			return 0;
+		case AS_BEFORE_ELEMENT:
+		case AS_AFTER_ELEMENT:
+			if (c == ']' && (in->as == AS_AFTER_ELEMENT || in->element == 0))
+				in->as = AS_AFTER_ARRAY;
+			else if (c == ',' && in->as == AS_AFTER_ELEMENT)
+				in->as = AS_BEFORE_ELEMENT;
+			else if (in->as == AS_AFTER_ELEMENT || c == ']' || c == ',')
+				return array_broken(in, err, "expected an element, ',' or ']' in the JSON array");
+			else
+			{
+				row_start(in);
+				in->as = AS_ELEMENT;
+				in->scalar = (c != '{' && c != '[');
+				in->depth = 0;
+				in->in_string = false;
+				in->escape = false;
+				in->chunk_pos--;	/* the element's first byte */
+			}
+			return 0;
+		case AS_AFTER_ARRAY:
+			if (c == '}' && in->need_brace)
+			{
+				in->need_brace = false;
+				return 0;
+			}
+			return array_broken(in, err, "unexpected bytes after the JSON array");
+		default:
+			set_error(err, in->line, "%s", "the JSON array cannot be read further");
+			return -2;
+	}
+}
+
+/*
  * JSON array: the next element.  Structural errors (no array, bytes after
  * it, the end of the input inside it) are fatal (-2); an element that does
  * not parse is a row error (-1).
@@ -300,9 +419,6 @@ ndjson_next(struct input *in, struct row *row, struct input_error *err)
 static int
 array_next(struct input *in, struct row *row, struct input_error *err)
 {
-	static const char literal[] = "\"consumers\"";
-	const size_t literal_len = sizeof(literal) - 1;
-
 	for (;;)
 	{
 		char		c;
@@ -313,129 +429,19 @@ array_next(struct input *in, struct row *row, struct input_error *err)
 				return -2;
 			if (in->as == AS_AFTER_ARRAY && !in->need_brace)
 				return 0;
-			set_error(err, in->line, "%s", "the input ends inside the JSON array (truncated file?)");
-			in->as = AS_BROKEN;
-			return -2;
+			return array_broken(in, err, "the input ends inside the JSON array (truncated file?)");
 		}
 		c = in->chunk[in->chunk_pos++];
-		if (in->as == AS_ELEMENT)
+		if (in->as != AS_ELEMENT)
 		{
-			if (in->in_string)
-			{
-				row_append(in, &c, 1);
-				if (c == '\n')
-					in->line++;
-				if (in->escape)
-					in->escape = false;
-				else if (c == '\\')
-					in->escape = true;
-				else if (c == '"')
-					in->in_string = false;
-				continue;
-			}
-			if (in->scalar && (c == ',' || c == ']' || is_space(c)))
-			{
-				in->chunk_pos--;	/* read again after the element */
-				in->as = AS_AFTER_ELEMENT;
-				goto element_done;
-			}
-			row_append(in, &c, 1);
-			if (c == '\n')
-				in->line++;
-			if (c == '"')
-				in->in_string = true;
-			else if (c == '{' || c == '[')
-				in->depth++;
-			else if ((c == '}' || c == ']') && --in->depth == 0 && !in->scalar)
-			{
-				in->as = AS_AFTER_ELEMENT;
-				goto element_done;
-			}
-			continue;
-	element_done:
-			row->element = ++in->element;
-			if (!row_parse(in, row, err))
-				return -1;
-			return 1;
-		}
-		if (c == '\n')
-			in->line++;
-		if (in->as == AS_WRAPPER && in->wrapper_len > 0 && in->wrapper_len < literal_len)
-		{
-			if (c != literal[in->wrapper_len++])
-				goto bad_wrapper;
-			continue;
-		}
-		if (is_space(c))
-			continue;
-		switch (in->as)
-		{
-			case AS_START:
-				if (c == '[')
-					in->as = AS_BEFORE_ELEMENT;
-				else if (c == '{')
-					in->as = AS_WRAPPER;
-				else
-				{
-					set_error(err, in->line, "%s", "expected a JSON array or {\"consumers\": [...]}");
-					in->as = AS_BROKEN;
-					return -2;
-				}
-				break;
-			case AS_WRAPPER:
-				if (in->wrapper_len == 0 && c == '"')
-					in->wrapper_len = 1;
-				else if (in->wrapper_len == literal_len && c == ':')
-					in->wrapper_len++;
-				else if (in->wrapper_len == literal_len + 1 && c == '[')
-				{
-					in->need_brace = true;
-					in->as = AS_BEFORE_ELEMENT;
-				}
-				else
-					goto bad_wrapper;
-				break;
-			case AS_BEFORE_ELEMENT:
-			case AS_AFTER_ELEMENT:
-				if (c == ']' && (in->as == AS_AFTER_ELEMENT || in->element == 0))
-					in->as = AS_AFTER_ARRAY;
-				else if (c == ',' && in->as == AS_AFTER_ELEMENT)
-					in->as = AS_BEFORE_ELEMENT;
-				else if (in->as == AS_AFTER_ELEMENT || c == ']' || c == ',')
-				{
-					set_error(err, in->line, "%s", "expected an element, ',' or ']' in the JSON array");
-					in->as = AS_BROKEN;
-					return -2;
-				}
-				else
-				{
-					row_start(in);
-					in->as = AS_ELEMENT;
-					in->scalar = (c != '{' && c != '[');
-					in->depth = 0;
-					in->in_string = false;
-					in->escape = false;
-					in->chunk_pos--;	/* the element's first byte */
-				}
-				break;
-			case AS_AFTER_ARRAY:
-				if (c == '}' && in->need_brace)
-				{
-					in->need_brace = false;
-					break;
-				}
-				set_error(err, in->line, "%s", "unexpected bytes after the JSON array");
-				in->as = AS_BROKEN;
+			if (structure_byte(in, c, err) < 0)
 				return -2;
-			default:
-				set_error(err, in->line, "%s", "the JSON array cannot be read further");
-				return -2;
+			continue;
 		}
-		continue;
-bad_wrapper:
-		set_error(err, in->line, "%s", "an object input must be {\"consumers\": [...]}");
-		in->as = AS_BROKEN;
-		return -2;
+		if (!element_byte(in, c))
+			continue;
+		row->element = ++in->element;
+		return row_parse(in, row, err) ? 1 : -1;
 	}
 }
 

@@ -79,6 +79,8 @@ struct run
 	double		done_synced;	/* when a "done" record was last synced */
 	bool		rejects_dirty;	/* written since its last sync */
 	bool		output_dirty;
+	char	   *spath;			/* the state file; NULL for a dry run */
+	char	   *url;			/* POST here */
 };
 
 /* --help */
@@ -136,38 +138,40 @@ int_option(const char *name, const char *value, long min, long max)
 	return v;
 }
 
+/* The long options, and the values getopt_long returns for them. */
+enum
+{
+	O_URL = 256, O_KEY, O_FORMAT, O_BATCH, O_CONC, O_STATE, O_REJECTS, O_OUTPUT,
+	O_SPLIT, O_IGNORE, O_SKIP, O_PGREST, O_RETRIES, O_TIMEOUT, O_MAXROW, O_QUIET,
+	O_DRY_RUN, O_HELP, O_VERSION
+};
+static const struct option longopts[] = {
+	{"url", required_argument, NULL, O_URL},
+	{"key", required_argument, NULL, O_KEY},
+	{"format", required_argument, NULL, O_FORMAT},
+	{"batch-size", required_argument, NULL, O_BATCH},
+	{"concurrency", required_argument, NULL, O_CONC},
+	{"state", required_argument, NULL, O_STATE},
+	{"rejects", required_argument, NULL, O_REJECTS},
+	{"output", required_argument, NULL, O_OUTPUT},
+	{"split-rejected", no_argument, NULL, O_SPLIT},
+	{"ignore-unknown-columns", no_argument, NULL, O_IGNORE},
+	{"skip-invalid-lines", no_argument, NULL, O_SKIP},
+	{"postgrest", no_argument, NULL, O_PGREST},
+	{"retries", required_argument, NULL, O_RETRIES},
+	{"timeout", required_argument, NULL, O_TIMEOUT},
+	{"max-row", required_argument, NULL, O_MAXROW},
+	{"quiet", no_argument, NULL, O_QUIET},
+	{"dry-run", no_argument, NULL, O_DRY_RUN},
+	{"help", no_argument, NULL, O_HELP},
+	{"version", no_argument, NULL, O_VERSION},
+	{NULL, 0, NULL, 0}
+};
+
 /* Reads the command line into o; exits 2 on a usage error. */
 static void
 parse_options(int argc, char **argv, struct options *o)
 {
-	enum
-	{
-		O_URL = 256, O_KEY, O_FORMAT, O_BATCH, O_CONC, O_STATE, O_REJECTS, O_OUTPUT,
-		O_SPLIT, O_IGNORE, O_SKIP, O_PGREST, O_RETRIES, O_TIMEOUT, O_MAXROW, O_QUIET,
-		O_DRY_RUN, O_HELP, O_VERSION
-	};
-	static const struct option longopts[] = {
-		{"url", required_argument, NULL, O_URL},
-		{"key", required_argument, NULL, O_KEY},
-		{"format", required_argument, NULL, O_FORMAT},
-		{"batch-size", required_argument, NULL, O_BATCH},
-		{"concurrency", required_argument, NULL, O_CONC},
-		{"state", required_argument, NULL, O_STATE},
-		{"rejects", required_argument, NULL, O_REJECTS},
-		{"output", required_argument, NULL, O_OUTPUT},
-		{"split-rejected", no_argument, NULL, O_SPLIT},
-		{"ignore-unknown-columns", no_argument, NULL, O_IGNORE},
-		{"skip-invalid-lines", no_argument, NULL, O_SKIP},
-		{"postgrest", no_argument, NULL, O_PGREST},
-		{"retries", required_argument, NULL, O_RETRIES},
-		{"timeout", required_argument, NULL, O_TIMEOUT},
-		{"max-row", required_argument, NULL, O_MAXROW},
-		{"quiet", no_argument, NULL, O_QUIET},
-		{"dry-run", no_argument, NULL, O_DRY_RUN},
-		{"help", no_argument, NULL, O_HELP},
-		{"version", no_argument, NULL, O_VERSION},
-		{NULL, 0, NULL, 0}
-	};
 	int			c;
 
 	memset(o, 0, sizeof(*o));
@@ -391,6 +395,47 @@ input_short(struct run *r)
 	return false;
 }
 
+/*
+ * Reads rows into b up to the batch size or the end of the input.  False
+ * (b freed, the run's input failed) on a row that cannot be read, unless
+ * --skip-invalid-lines makes it a reject of the batch.
+ */
+static bool
+fill_batch(struct run *r, struct batch *b)
+{
+	while (b->nrows < r->opts->batch_size && !r->input_done)
+	{
+		struct input_error err;
+		int			got = input_next(r->in, &b->rows[b->nrows], &err);
+
+		if (got == 1)
+		{
+			batch_keep_row(b, &b->rows[b->nrows]);
+			b->nrows++;
+			continue;
+		}
+		if (got == 0)
+		{
+			r->input_done = true;
+			break;
+		}
+		if (got == -1 && r->opts->skip_invalid_lines)
+		{
+			batch_add_invalid(b, &err, false);
+			continue;
+		}
+		fprintf(stderr, "%sfanfare-import: %s: line %ld: %s%s\n", r->progress.tty ? "\r\n" : "",
+				r->opts->input, err.line, err.message,
+				got == -1 ? " (--skip-invalid-lines goes on past such rows)" : "");
+		r->input_done = true;
+		r->input_failed = true;
+		/* the rows before the error in this batch are not sent either */
+		batch_free(b);
+		return false;
+	}
+	return true;
+}
+
 /* Reads the next batch into the window; false when nothing was added. */
 static bool
 read_batch(struct run *r)
@@ -401,36 +446,8 @@ read_batch(struct run *r)
 	for (;;)
 	{
 		b = batch_new(r->next_no, r->opts->batch_size);
-		while (b->nrows < r->opts->batch_size && !r->input_done)
-		{
-			struct input_error err;
-			int			got = input_next(r->in, &b->rows[b->nrows], &err);
-
-			if (got == 1)
-			{
-				batch_keep_row(b, &b->rows[b->nrows]);
-				b->nrows++;
-				continue;
-			}
-			if (got == 0)
-			{
-				r->input_done = true;
-				break;
-			}
-			if (got == -1 && r->opts->skip_invalid_lines)
-			{
-				batch_add_invalid(b, &err, false);
-				continue;
-			}
-			fprintf(stderr, "%sfanfare-import: %s: line %ld: %s%s\n", r->progress.tty ? "\r\n" : "",
-					r->opts->input, err.line, err.message,
-					got == -1 ? " (--skip-invalid-lines goes on past such rows)" : "");
-			r->input_done = true;
-			r->input_failed = true;
-			/* the rows before the error in this batch are not sent either */
-			batch_free(b);
+		if (!fill_batch(r, b))
 			return false;
-		}
 		if (b->nrows == 0 && json_array_size(b->rejects) == 0)
 		{
 			batch_free(b);
@@ -770,17 +787,150 @@ dry_run_probe(struct sender *sender)
 	return code;
 }
 
+/*
+ * Opens the input, the journal (none for a dry run), the result files and
+ * the sender.  Returns -1, or the exit status when it cannot.
+ */
+static int
+run_open(struct run *r)
+{
+	struct options *opts = r->opts;
+	struct input_error err = {0};
+	char		errbuf[256];
+	struct sender_options so;
+
+	r->in = input_open(opts->input, opts->format, opts->ignore_unknown_columns, opts->max_row, &err);
+	if (r->in == NULL)
+	{
+		fprintf(stderr, "fanfare-import: %s: %s\n", opts->input, err.message);
+		return EXIT_USAGE;
+	}
+	/* a dry run stores nothing, so it has nothing to resume: no state file */
+	r->spath = opts->dry_run ? NULL : state_path(opts);
+	if (r->spath != NULL)
+	{
+		r->journal = journal_open(r->spath, opts->batch_size, &r->st, errbuf, sizeof(errbuf));
+		if (r->journal == NULL)
+		{
+			fprintf(stderr, "fanfare-import: %s: %s\n", r->spath, errbuf);
+			return EXIT_USAGE;
+		}
+	}
+	else
+	{
+		/* no state file: still one run id for the keys of this run */
+		strcpy(r->st.chain, "-");
+		snprintf(r->st.run_id, sizeof(r->st.run_id), "%08lx%08lx", random(), random());
+	}
+	/* the chain starts at "-" and is checked where the last run left it */
+	strcpy(r->chain, "-");
+	if (r->st.chain[0] == '\0')
+		strcpy(r->st.chain, "-");
+	r->rejects = open_result(opts->rejects, r->st.rejects_offset);
+	r->output = open_result(opts->output, r->st.output_offset);
+	r->url = endpoint(opts);
+	so.url = r->url;
+	so.key = opts->key;
+	so.concurrency = opts->concurrency;
+	so.timeout = opts->timeout;
+	so.idempotency = !opts->dry_run;
+	so.dry_run = opts->dry_run;
+	so.want_2xx_body = opts->output != NULL;
+	r->sender = sender_new(&so);
+	r->wmax = 4 * opts->concurrency;
+	r->win = calloc(r->wmax, sizeof(*r->win));
+	if (r->win == NULL || r->url == NULL)
+	{
+		fprintf(stderr, "fanfare-import: out of memory\n");
+		return EXIT_GAVE_UP;
+	}
+	r->progress.tty = isatty(2) && !opts->quiet;
+	r->progress.quiet = opts->quiet;
+	r->progress.start = now_seconds();
+	r->progress.last_draw = r->progress.start;
+	r->progress.total_estimate = -1;
+	r->progress.dry_run = opts->dry_run;
+	return -1;
+}
+
+/* Releases what run_open opened (any part of it). */
+static void
+run_free(struct run *r)
+{
+	if (r->rejects)
+		fclose(r->rejects);
+	if (r->output)
+		fclose(r->output);
+	journal_close(r->journal);
+	for (int i = 0; i < r->wlen; i++)
+		batch_free(win_at(r, i));
+	free(r->win);
+	if (r->sender)
+		sender_free(r->sender);
+	if (r->in)
+		input_close(r->in);
+	journal_state_free(&r->st);
+	free(r->url);
+	free(r->spath);
+}
+
+/* Reads, sends and finishes batches until the input is done or the run stops. */
+static void
+run_loop(struct run *r)
+{
+	for (;;)
+	{
+		struct batch *answered[64];
+		int			n;
+		int			ready = 0;
+		long		done_no;
+
+		/*
+		 * What is ready goes out first, in the turn its answer-freed slot
+		 * came back, before reading more (about half a millisecond of CPU
+		 * for 500 rows); then what was read goes out below.
+		 */
+		start_sends(r);
+		for (int i = 0; i < r->wlen; i++)
+			ready += win_at(r, i)->state == B_READY;
+		while (!r->input_done && !r->stopping && r->wlen < r->wmax && ready < r->opts->concurrency)
+		{
+			if (!read_batch(r))
+				break;
+			ready++;
+		}
+		done_no = -1;
+		while (r->wlen > 0 && win_at(r, 0)->state == B_FINISHED && !r->stopping)
+		{
+			done_no = win_at(r, 0)->no;
+			finish_batch(r, win_at(r, 0));
+			batch_free(win_at(r, 0));
+			memmove(r->win, r->win + 1, (--r->wlen) * sizeof(*r->win));
+		}
+		if (done_no >= 0)
+			commit_done(r, done_no);
+		if (r->wlen == 0 && (r->input_done || r->stopping))
+			break;
+		if (r->stopping && sender_in_flight(r->sender) == 0)
+			break;
+		start_sends(r);
+		n = sender_wait(r->sender, wait_ms(r), answered, 64);
+		for (int i = 0; i < n; i++)
+			take_answer(r, answered[i]);
+		if (input_size(r->in) > 0 && input_bytes_read(r->in) > 0)
+			r->progress.total_estimate = (long) ((double) r->progress.rows_read * input_size(r->in) /
+												 input_bytes_read(r->in));
+		progress_update(&r->progress, false);
+	}
+}
+
 /* Opens the input, the state and the results, then runs the loop. */
 int
 main(int argc, char **argv)
 {
 	struct options opts;
 	struct run	r;
-	struct input_error err = {0};
-	char	   *spath;
-	char	   *url;
-	char		errbuf[256];
-	struct sender_options so;
+	int			code;
 
 	signal(SIGPIPE, SIG_IGN);
 	/*
@@ -796,142 +946,25 @@ main(int argc, char **argv)
 	memset(&r, 0, sizeof(r));
 	r.opts = &opts;
 	r.st.last_done = -1;
-	r.in = input_open(opts.input, opts.format, opts.ignore_unknown_columns, opts.max_row, &err);
-	if (r.in == NULL)
+	code = run_open(&r);
+	if (code < 0 && opts.dry_run)
+		code = dry_run_probe(r.sender);
+	if (code >= 0)
 	{
-		fprintf(stderr, "fanfare-import: %s: %s\n", opts.input, err.message);
-		return EXIT_USAGE;
+		run_free(&r);
+		return code;
 	}
-	/* a dry run stores nothing, so it has nothing to resume: no state file */
-	spath = opts.dry_run ? NULL : state_path(&opts);
-	if (spath != NULL)
-	{
-		r.journal = journal_open(spath, opts.batch_size, &r.st, errbuf, sizeof(errbuf));
-		if (r.journal == NULL)
-		{
-			fprintf(stderr, "fanfare-import: %s: %s\n", spath, errbuf);
-			free(spath);
-			return EXIT_USAGE;
-		}
-	}
-	else
-	{
-		/* no state file: still one run id for the keys of this run */
-		strcpy(r.st.chain, "-");
-		snprintf(r.st.run_id, sizeof(r.st.run_id), "%08lx%08lx", random(), random());
-	}
-	/* the chain starts at "-" and is checked where the last run left it */
-	strcpy(r.chain, "-");
-	if (r.st.chain[0] == '\0')
-		strcpy(r.st.chain, "-");
-	r.rejects = open_result(opts.rejects, r.st.rejects_offset);
-	r.output = open_result(opts.output, r.st.output_offset);
-	url = endpoint(&opts);
-	so.url = url;
-	so.key = opts.key;
-	so.concurrency = opts.concurrency;
-	so.timeout = opts.timeout;
-	so.idempotency = !opts.dry_run;
-	so.dry_run = opts.dry_run;
-	so.want_2xx_body = opts.output != NULL;
-	r.sender = sender_new(&so);
-	r.wmax = 4 * opts.concurrency;
-	r.win = calloc(r.wmax, sizeof(*r.win));
-	if (r.win == NULL || url == NULL)
-	{
-		fprintf(stderr, "fanfare-import: out of memory\n");
-		free(r.win);
-		return EXIT_GAVE_UP;
-	}
-	r.progress.tty = isatty(2) && !opts.quiet;
-	r.progress.quiet = opts.quiet;
-	r.progress.start = now_seconds();
-	r.progress.last_draw = r.progress.start;
-	r.progress.total_estimate = -1;
-	r.progress.dry_run = opts.dry_run;
-	if (opts.dry_run)
-	{
-		int			code = dry_run_probe(r.sender);
-
-		if (code >= 0)
-		{
-			if (r.rejects)
-				fclose(r.rejects);
-			if (r.output)
-				fclose(r.output);
-			free(r.win);
-			sender_free(r.sender);
-			input_close(r.in);
-			free(url);
-			return code;
-		}
-	}
-
-	for (;;)
-	{
-		struct batch *answered[64];
-		int			n;
-		int			ready = 0;
-		long		done_no;
-
-		/*
-		 * What is ready goes out first, in the turn its answer-freed slot
-		 * came back, before reading more (about half a millisecond of CPU
-		 * for 500 rows); then what was read goes out below.
-		 */
-		start_sends(&r);
-		for (int i = 0; i < r.wlen; i++)
-			ready += win_at(&r, i)->state == B_READY;
-		while (!r.input_done && !r.stopping && r.wlen < r.wmax && ready < opts.concurrency)
-		{
-			if (!read_batch(&r))
-				break;
-			ready++;
-		}
-		done_no = -1;
-		while (r.wlen > 0 && win_at(&r, 0)->state == B_FINISHED && !r.stopping)
-		{
-			done_no = win_at(&r, 0)->no;
-			finish_batch(&r, win_at(&r, 0));
-			batch_free(win_at(&r, 0));
-			memmove(r.win, r.win + 1, (--r.wlen) * sizeof(*r.win));
-		}
-		if (done_no >= 0)
-			commit_done(&r, done_no);
-		if (r.wlen == 0 && (r.input_done || r.stopping))
-			break;
-		if (r.stopping && sender_in_flight(r.sender) == 0)
-			break;
-		start_sends(&r);
-		n = sender_wait(r.sender, wait_ms(&r), answered, 64);
-		for (int i = 0; i < n; i++)
-			take_answer(&r, answered[i]);
-		if (input_size(r.in) > 0 && input_bytes_read(r.in) > 0)
-			r.progress.total_estimate = (long) ((double) r.progress.rows_read * input_size(r.in) /
-												input_bytes_read(r.in));
-		progress_update(&r.progress, false);
-	}
+	run_loop(&r);
 	if (!r.stopping && !r.input_failed && r.journal)
 		journal_complete(r.journal);
 	progress_summary(&r.progress, stderr);
-	if (r.rejects)
-		fclose(r.rejects);
-	if (r.output)
-		fclose(r.output);
-	journal_close(r.journal);
 	if (r.exit_code == 0 && r.input_failed)
 		r.exit_code = EXIT_USAGE;
 	if (r.exit_code == 0 && (r.progress.rejected > 0 || r.st.rejected > 0))
 		r.exit_code = EXIT_SOME_REJECTED;
 	if (r.exit_code == 0 && r.stopping)
 		r.exit_code = EXIT_GAVE_UP;
-	for (int i = 0; i < r.wlen; i++)
-		batch_free(win_at(&r, i));
-	free(r.win);
-	sender_free(r.sender);
-	input_close(r.in);
-	journal_state_free(&r.st);
-	free(url);
-	free(spath);
-	return r.exit_code;
+	code = r.exit_code;
+	run_free(&r);
+	return code;
 }

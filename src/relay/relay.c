@@ -630,6 +630,73 @@ build_retry_schedule_array(void)
 	strcat(retry_schedule_array, "}");
 }
 
+/*
+ * The drain after SIGINT/SIGTERM: starts it, and says whether the loop is
+ * over (everything recorded, or the drain's time is up).
+ */
+static bool
+drain_over(long long now, long long *drain_deadline)
+{
+	if (stop_requested && *drain_deadline == 0)
+	{
+		*drain_deadline = now + (long long) config.timeout_s * 1000 + 1000;
+		fprintf(stderr, "fanfare-relay: stopping: %d requests in flight\n", n_in_flight);
+	}
+	if (*drain_deadline && n_in_flight == 0 && (results == NULL || conn == NULL))
+		return true;
+	if (*drain_deadline && now > *drain_deadline)
+	{
+		fprintf(stderr, "fanfare-relay: %d requests still in flight at the end of the drain (they will be sent again)\n",
+				n_in_flight);
+		abandon_in_flight();
+		return true;
+	}
+	return false;
+}
+
+/*
+ * Waits for a transfer, a NOTIFY or the next claim (at most 200 ms while
+ * disconnected or draining); *wake is set by a NOTIFY.  False when the
+ * database connection was lost.
+ */
+static bool
+wait_for_work(bool *wake, long long next_claim, long long drain_deadline)
+{
+	struct curl_waitfd wfd;
+	unsigned int n_wfd = 0;
+	long		wait_ms;
+	PGnotify   *note;
+
+	if (conn)
+	{
+		wfd.fd = PQsocket(conn);
+		wfd.events = CURL_WAIT_POLLIN;
+		wfd.revents = 0;
+		n_wfd = 1;
+	}
+	wait_ms = *wake ? 0 : next_claim - now_ms(false);
+	if (wait_ms > 1000 || conn == NULL || drain_deadline)
+		wait_ms = wait_ms > 200 ? 200 : wait_ms;
+	if (wait_ms < 0)
+		wait_ms = 0;
+	if (n_in_flight >= config.max_in_flight && wait_ms < 50)
+		wait_ms = 50;			/* full: only transfers can make room */
+	curl_multi_poll(multi, n_wfd ? &wfd : NULL, n_wfd, (int) wait_ms, NULL);
+	if (conn == NULL)
+		return true;
+	if (!PQconsumeInput(conn))
+	{
+		drop_connection("connection lost");
+		return false;
+	}
+	while ((note = PQnotifies(conn)) != NULL)
+	{
+		*wake = true;
+		PQfreemem(note);
+	}
+	return true;
+}
+
 /* The loop; returns the exit status. */
 static int
 run(void)
@@ -643,26 +710,10 @@ run(void)
 	for (;;)
 	{
 		long long	now = now_ms(false);
-		struct curl_waitfd wfd;
-		unsigned int n_wfd = 0;
 		int			running;
-		long		wait_ms;
 
-		if (stop_requested && drain_deadline == 0)
-		{
-			drain_deadline = now + (long long) config.timeout_s * 1000 + 1000;
-			fprintf(stderr, "fanfare-relay: stopping: %d requests in flight\n", n_in_flight);
-		}
-		if (drain_deadline && n_in_flight == 0 && (results == NULL || conn == NULL))
+		if (drain_over(now, &drain_deadline))
 			break;
-		if (drain_deadline && now > drain_deadline)
-		{
-			fprintf(stderr, "fanfare-relay: %d requests still in flight at the end of the drain (they will be sent again)\n",
-					n_in_flight);
-			abandon_in_flight();
-			break;
-		}
-
 		if (conn == NULL && now >= next_connect)
 		{
 			next_connect = now + 1000;
@@ -688,38 +739,7 @@ run(void)
 			wake = true;
 		if (results && conn)
 			continue;
-
-		if (conn)
-		{
-			wfd.fd = PQsocket(conn);
-			wfd.events = CURL_WAIT_POLLIN;
-			wfd.revents = 0;
-			n_wfd = 1;
-		}
-		wait_ms = wake ? 0 : next_claim - now_ms(false);
-		if (wait_ms > 1000 || conn == NULL || drain_deadline)
-			wait_ms = wait_ms > 200 ? 200 : wait_ms;
-		if (wait_ms < 0)
-			wait_ms = 0;
-		if (n_in_flight >= config.max_in_flight && wait_ms < 50)
-			wait_ms = 50;		/* full: only transfers can make room */
-		curl_multi_poll(multi, n_wfd ? &wfd : NULL, n_wfd, (int) wait_ms, NULL);
-
-		if (conn)
-		{
-			PGnotify   *note;
-
-			if (!PQconsumeInput(conn))
-			{
-				drop_connection("connection lost");
-				continue;
-			}
-			while ((note = PQnotifies(conn)) != NULL)
-			{
-				wake = true;
-				PQfreemem(note);
-			}
-		}
+		wait_for_work(&wake, next_claim, drain_deadline);
 	}
 	if (conn && results)
 	{

@@ -58,12 +58,21 @@ run() {
         wrk -t2 -c8 -d"${duration}s" --timeout 30s -s bench/gateway.lua "http://127.0.0.1:$port/consumers/batch" |
         awk -F'\t' '/^RESULT/ { printf "%.0f %d\n", $2 / $3, $6 }'
 }
-echo "# 1-row requests/s through the gateway, limits on (not reached) vs off, interleaved"
+echo "# 1-row requests/s through the gateway, limits on (not reached) vs off, interleaved;"
+echo "# one unmeasured run of each first (the gateway's pool and the backends warm up),"
+echo "# and each round's first side alternates, so that neither always runs first"
+run "$key_on" >/dev/null
+run "$key_off" >/dev/null
 printf 'round\ton\toff\ton/off\n'
 sum_on=0 sum_off=0
 for r in $(seq 1 "$rounds"); do
-    read -r a errs_a < <(run "$key_on")
-    read -r b errs_b < <(run "$key_off")
+    if [ $((r % 2)) = 1 ]; then
+        read -r a errs_a < <(run "$key_on")
+        read -r b errs_b < <(run "$key_off")
+    else
+        read -r b errs_b < <(run "$key_off")
+        read -r a errs_a < <(run "$key_on")
+    fi
     [ "$errs_a" = 0 ] && [ "$errs_b" = 0 ] || echo "# errors: on $errs_a, off $errs_b"
     printf '%d\t%d\t%d\t%.3f\n' "$r" "$a" "$b" "$(echo "$a / $b" | bc -l)"
     sum_on=$((sum_on + a)) sum_off=$((sum_off + b))

@@ -77,7 +77,7 @@ import:
 clean: clean-import
 clean-import:
 	$(MAKE) -C src/import clean
-# the import suite at full size: 100,000 rows per format, a 1 GB NDJSON stream
+# the import suite with a 1 GB NDJSON stream (make check-import: 200 MB)
 import-long:
 	FANFARE_IMPORT_LONG=1 test/import/run.sh
 # --- the webhook relay (src/relay, its own Makefile; links libpq, libcurl,

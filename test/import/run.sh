@@ -26,9 +26,9 @@
 #     state file; against a server that does not apply Prefer: tx=rollback,
 #     exit 2 after the probe alone.
 #
-#   test/import/run.sh       (make check-import) ROWS=10000 rows per format,
-#                            a 200 MB stream
-#   make import-long         100,000 rows per format, a 1 GB stream
+#   test/import/run.sh       (make check-import) ROWS=100000 rows per format
+#                            (issue 21's round trip), a 200 MB stream
+#   make import-long         the same rows, a 1 GB stream
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
@@ -48,7 +48,7 @@ if [ "${FANFARE_IMPORT_LONG:-0}" = 1 ]; then
     rows=${ROWS:-100000}
     stream_mb=${STREAM_MB:-1024}
 else
-    rows=${ROWS:-10000}
+    rows=${ROWS:-100000}
     stream_mb=${STREAM_MB:-200}
 fi
 importer=$root/src/import/fanfare-import

@@ -800,7 +800,9 @@ GRANT EXECUTE ON FUNCTION fanfare.organization_rate_limit(uuid) TO fanfare_api;
 -- rollback is a private exception (SQLSTATE FFD01) raised after the rows
 -- are kept and caught by this block alone; every other error passes
 -- through unchanged.  No idempotency key: a dry run neither records nor
--- replays one.
+-- replays one.  The rollback undoes the call's rate limit report
+-- (fanfare.rate_limit_status) but not its charge, so the report is set
+-- again after it.
 
 CREATE FUNCTION fanfare.api_import_consumers_dry_run(secret_key text, body bytea)
     RETURNS SETOF json
@@ -809,16 +811,21 @@ CREATE FUNCTION fanfare.api_import_consumers_dry_run(secret_key text, body bytea
 AS $$
 DECLARE
     kept pg_catalog.json[];
+    limit_status text;
 BEGIN
     BEGIN
         SELECT pg_catalog.array_agg(c.consumer ORDER BY c.n) INTO kept
           FROM fanfare.api_import_consumers(api_import_consumers_dry_run.secret_key,
                                             api_import_consumers_dry_run.body, NULL)
                WITH ORDINALITY AS c(consumer, n);
+        limit_status := pg_catalog.current_setting('fanfare.rate_limit_status', true);
         RAISE EXCEPTION 'dry run rolled back' USING ERRCODE = 'FFD01';
     EXCEPTION WHEN SQLSTATE 'FFD01' THEN
         NULL;
     END;
+    IF limit_status <> '' THEN
+        PERFORM pg_catalog.set_config('fanfare.rate_limit_status', limit_status, true);
+    END IF;
     RETURN QUERY SELECT k.consumer FROM pg_catalog.unnest(kept) WITH ORDINALITY AS k(consumer, n) ORDER BY k.n;
 END
 $$;
@@ -856,42 +863,3 @@ REVOKE ALL ON FUNCTION fanfare.api_import_consumers_dry_run(text, bytea) FROM PU
 REVOKE ALL ON FUNCTION fanfare.shard_import_consumers_dry_run(uuid, text, bytea) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION fanfare.api_import_consumers_dry_run(text, bytea) TO fanfare_api;
 GRANT EXECUTE ON FUNCTION fanfare.shard_import_consumers_dry_run(uuid, text, bytea) TO fanfare_router;
-
-
-------------------------------------------------------------------------------
--- Rate limit report without a notice per call (issue 20)
-------------------------------------------------------------------------------
--- With fanfare.rate_limit_report on, a call reports its rate limit in
--- fanfare.rate_limit_status (transaction-local), which the gateway reads as
--- a column of its statement; only a call that answers no row sends the
--- 01N01 notice.  The dry run rolls its call back, setting included, but
--- not the charge (shared memory): it sets the report again after the
--- rollback.
-
-CREATE OR REPLACE FUNCTION fanfare.api_import_consumers_dry_run(secret_key text, body bytea)
-    RETURNS SETOF json
-    LANGUAGE plpgsql VOLATILE SECURITY DEFINER ROWS 500
-    SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    kept pg_catalog.json[];
-    limit_status text;
-BEGIN
-    BEGIN
-        SELECT pg_catalog.array_agg(c.consumer ORDER BY c.n) INTO kept
-          FROM fanfare.api_import_consumers(api_import_consumers_dry_run.secret_key,
-                                            api_import_consumers_dry_run.body, NULL)
-               WITH ORDINALITY AS c(consumer, n);
-        limit_status := pg_catalog.current_setting('fanfare.rate_limit_status', true);
-        RAISE EXCEPTION 'dry run rolled back' USING ERRCODE = 'FFD01';
-    EXCEPTION WHEN SQLSTATE 'FFD01' THEN
-        NULL;
-    END;
-    IF limit_status <> '' THEN
-        PERFORM pg_catalog.set_config('fanfare.rate_limit_status', limit_status, true);
-    END IF;
-    RETURN QUERY SELECT k.consumer FROM pg_catalog.unnest(kept) WITH ORDINALITY AS k(consumer, n) ORDER BY k.n;
-END
-$$;
-
--- END rate limit report section

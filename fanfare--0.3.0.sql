@@ -619,27 +619,36 @@ $$;
 COMMENT ON FUNCTION fanfare.tenant_export_consumers(uuid, uuid, integer) IS
     'One page of an organization''s consumers for a tenant move: at most max_rows rows with id after after_id (NULL: from the first), in id order, as a jsonb array of rows.';
 
+-- A tenant move (fanfare_router.copy_organization) copies consumers that
+-- exist already: they are not created, so they write no consumer.created
+-- event on the target (fanfare_webhook.outbox = off for the insert, set
+-- back after it).  The organization's endpoints, events and deliveries stay
+-- on the source (whose relay drains what is pending there): register the
+-- endpoints on the target before the move (README, "Webhooks").
 CREATE FUNCTION fanfare.tenant_import_consumers(organization_id uuid, rows jsonb) RETURNS bigint
     LANGUAGE plpgsql VOLATILE STRICT SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     n bigint;
+    outbox text := pg_catalog.current_setting('fanfare_webhook.outbox', true);
 BEGIN
     IF EXISTS (SELECT FROM pg_catalog.jsonb_array_elements(tenant_import_consumers.rows) r
                 WHERE r ->> 'organization_id' IS DISTINCT FROM tenant_import_consumers.organization_id::pg_catalog.text) THEN
         RAISE EXCEPTION 'rows of another organization in a tenant import'
             USING ERRCODE = '22023';
     END IF;
+    PERFORM pg_catalog.set_config('fanfare_webhook.outbox', 'off', true);
     INSERT INTO fanfare.consumers
     SELECT * FROM pg_catalog.jsonb_populate_recordset(NULL::fanfare.consumers, tenant_import_consumers.rows);
     GET DIAGNOSTICS n = ROW_COUNT;
+    PERFORM pg_catalog.set_config('fanfare_webhook.outbox', coalesce(outbox, ''), true);
     RETURN n;
 END
 $$;
 
 COMMENT ON FUNCTION fanfare.tenant_import_consumers(uuid, jsonb) IS
-    'Inserts a page of tenant_export_consumers into this shard as it is (ids, times and actors kept); every row must belong to the organization named.';
+    'Inserts a page of tenant_export_consumers into this shard as it is (ids, times and actors kept), with fanfare_webhook.outbox off: copied consumers write no consumer.created event; every row must belong to the organization named.';
 
 CREATE FUNCTION fanfare.tenant_export_idempotency_keys(organization_id uuid, after_key text, max_rows integer)
     RETURNS jsonb
@@ -1395,36 +1404,6 @@ REVOKE ALL ON TABLE fanfare.webhook_events FROM PUBLIC;
 REVOKE ALL ON TABLE fanfare.webhook_deliveries FROM PUBLIC;
 REVOKE ALL ON TABLE fanfare.webhook_attempts FROM PUBLIC;
 REVOKE ALL ON TABLE fanfare.webhook_event_batches FROM PUBLIC;
--- A tenant move (fanfare_router.copy_organization) copies consumers that
--- exist already: they are not created, so they write no consumer.created
--- event on the target (fanfare_webhook.outbox = off for the insert, set
--- back after it).  The organization's endpoints, events and deliveries stay
--- on the source (whose relay drains what is pending there): register the
--- endpoints on the target before the move (README, "Webhooks").
-CREATE OR REPLACE FUNCTION fanfare.tenant_import_consumers(organization_id uuid, rows jsonb) RETURNS bigint
-    LANGUAGE plpgsql VOLATILE STRICT SECURITY DEFINER
-    SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    n bigint;
-    outbox text := pg_catalog.current_setting('fanfare_webhook.outbox', true);
-BEGIN
-    IF EXISTS (SELECT FROM pg_catalog.jsonb_array_elements(tenant_import_consumers.rows) r
-                WHERE r ->> 'organization_id' IS DISTINCT FROM tenant_import_consumers.organization_id::pg_catalog.text) THEN
-        RAISE EXCEPTION 'rows of another organization in a tenant import'
-            USING ERRCODE = '22023';
-    END IF;
-    PERFORM pg_catalog.set_config('fanfare_webhook.outbox', 'off', true);
-    INSERT INTO fanfare.consumers
-    SELECT * FROM pg_catalog.jsonb_populate_recordset(NULL::fanfare.consumers, tenant_import_consumers.rows);
-    GET DIAGNOSTICS n = ROW_COUNT;
-    PERFORM pg_catalog.set_config('fanfare_webhook.outbox', coalesce(outbox, ''), true);
-    RETURN n;
-END
-$$;
-
-COMMENT ON FUNCTION fanfare.tenant_import_consumers(uuid, jsonb) IS
-    'Inserts a page of tenant_export_consumers into this shard as it is (ids, times and actors kept), with fanfare_webhook.outbox off: copied consumers write no consumer.created event; every row must belong to the organization named.';
 
 REVOKE ALL ON FUNCTION fanfare.consumers_outbox() FROM PUBLIC;
 REVOKE ALL ON FUNCTION fanfare.expand_webhook_events(integer) FROM PUBLIC;
@@ -1536,7 +1515,9 @@ GRANT EXECUTE ON FUNCTION fanfare.organization_rate_limit(uuid) TO fanfare_api;
 -- rollback is a private exception (SQLSTATE FFD01) raised after the rows
 -- are kept and caught by this block alone; every other error passes
 -- through unchanged.  No idempotency key: a dry run neither records nor
--- replays one.
+-- replays one.  The rollback undoes the call's rate limit report
+-- (fanfare.rate_limit_status) but not its charge, so the report is set
+-- again after it.
 
 CREATE FUNCTION fanfare.api_import_consumers_dry_run(secret_key text, body bytea)
     RETURNS SETOF json
@@ -1545,16 +1526,21 @@ CREATE FUNCTION fanfare.api_import_consumers_dry_run(secret_key text, body bytea
 AS $$
 DECLARE
     kept pg_catalog.json[];
+    limit_status text;
 BEGIN
     BEGIN
         SELECT pg_catalog.array_agg(c.consumer ORDER BY c.n) INTO kept
           FROM fanfare.api_import_consumers(api_import_consumers_dry_run.secret_key,
                                             api_import_consumers_dry_run.body, NULL)
                WITH ORDINALITY AS c(consumer, n);
+        limit_status := pg_catalog.current_setting('fanfare.rate_limit_status', true);
         RAISE EXCEPTION 'dry run rolled back' USING ERRCODE = 'FFD01';
     EXCEPTION WHEN SQLSTATE 'FFD01' THEN
         NULL;
     END;
+    IF limit_status <> '' THEN
+        PERFORM pg_catalog.set_config('fanfare.rate_limit_status', limit_status, true);
+    END IF;
     RETURN QUERY SELECT k.consumer FROM pg_catalog.unnest(kept) WITH ORDINALITY AS k(consumer, n) ORDER BY k.n;
 END
 $$;
@@ -1592,42 +1578,3 @@ REVOKE ALL ON FUNCTION fanfare.api_import_consumers_dry_run(text, bytea) FROM PU
 REVOKE ALL ON FUNCTION fanfare.shard_import_consumers_dry_run(uuid, text, bytea) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION fanfare.api_import_consumers_dry_run(text, bytea) TO fanfare_api;
 GRANT EXECUTE ON FUNCTION fanfare.shard_import_consumers_dry_run(uuid, text, bytea) TO fanfare_router;
-
-
-------------------------------------------------------------------------------
--- Rate limit report without a notice per call (issue 20)
-------------------------------------------------------------------------------
--- With fanfare.rate_limit_report on, a call reports its rate limit in
--- fanfare.rate_limit_status (transaction-local), which the gateway reads as
--- a column of its statement; only a call that answers no row sends the
--- 01N01 notice.  The dry run rolls its call back, setting included, but
--- not the charge (shared memory): it sets the report again after the
--- rollback.
-
-CREATE OR REPLACE FUNCTION fanfare.api_import_consumers_dry_run(secret_key text, body bytea)
-    RETURNS SETOF json
-    LANGUAGE plpgsql VOLATILE SECURITY DEFINER ROWS 500
-    SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    kept pg_catalog.json[];
-    limit_status text;
-BEGIN
-    BEGIN
-        SELECT pg_catalog.array_agg(c.consumer ORDER BY c.n) INTO kept
-          FROM fanfare.api_import_consumers(api_import_consumers_dry_run.secret_key,
-                                            api_import_consumers_dry_run.body, NULL)
-               WITH ORDINALITY AS c(consumer, n);
-        limit_status := pg_catalog.current_setting('fanfare.rate_limit_status', true);
-        RAISE EXCEPTION 'dry run rolled back' USING ERRCODE = 'FFD01';
-    EXCEPTION WHEN SQLSTATE 'FFD01' THEN
-        NULL;
-    END;
-    IF limit_status <> '' THEN
-        PERFORM pg_catalog.set_config('fanfare.rate_limit_status', limit_status, true);
-    END IF;
-    RETURN QUERY SELECT k.consumer FROM pg_catalog.unnest(kept) WITH ORDINALITY AS k(consumer, n) ORDER BY k.n;
-END
-$$;
-
--- END rate limit report section

@@ -20,7 +20,7 @@ OBJS = \
 	src/tenant_context.o \
 	src/uuidv7.o \
 	src/keys.o \
-	src/consumer_insert.o \
+	src/staged_rows.o \
 	src/email_uniqueness.o \
 	src/response.o \
 	src/create_consumers.o \

@@ -20,7 +20,7 @@ OBJS = \
 	src/tenant_context.o \
 	src/uuidv7.o \
 	src/keys.o \
-	src/consumer_insert.o \
+	src/staged_rows.o \
 	src/email_uniqueness.o \
 	src/response.o \
 	src/create_consumers.o \
@@ -131,7 +131,7 @@ soak:
 	test/soak/run.sh
 
 # --- release and packaging (see README.md, "Packages", and CONTRIBUTING.md) ---
-.PHONY: deb check-version check-package check-static check-assert
+.PHONY: deb check-version check-package check-static check-assert check-modules
 
 # the Debian packages postgresql-15-fanfare and fanfare-gateway, into dist/
 deb:
@@ -145,9 +145,12 @@ check-version:
 check-package:
 	test/package/run.sh
 
-# the clang static analyzer over the extension and the gateway
+# the clang static analyzer over the extension and the gateway, and the
+# modules' borders (tools/check-modules.sh, alone: make check-modules)
 check-static:
 	test/static/run.sh
+check-modules: $(OBJS)
+	tools/check-modules.sh
 
 # the pg_regress suite against an assert-enabled build of the extension
 check-assert:

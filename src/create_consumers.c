@@ -23,6 +23,19 @@
 #include "utils/timestamp.h"
 
 #include "batch.h"
+#include "create_consumers.h"
+#include "email_uniqueness.h"
+#include "fanfare.h"
+#include "field_catalogue.h"
+#include "idempotency.h"
+#include "issue_list.h"
+#include "json_value.h"
+#include "response.h"
+#include "staged_rows.h"
+#include "tenant_context.h"
+#include "timestamp_check.h"
+#include "uuidv7.h"
+#include "validate.h"
 
 #define ID_BLOCK 256			/* ids drawn at once when the count is unknown */
 
@@ -36,7 +49,7 @@ batch_context_init_for(BatchContext *batch, const pg_uuid_t *org, const char *ac
 	uuid_format(&batch->organization_id, batch->organization_text);
 	batch->actor = pstrdup(actor);
 	batch->created_at = GetCurrentStatementStartTimestamp();
-	js_iso_string(batch->created_at, batch->created_at_text);
+	timestamp_format_iso(batch->created_at, batch->created_at_text);
 	batch->ids_wanted = true;
 	batch->allocated = Max(expected, 0);
 	if (batch->allocated > 0)
@@ -121,7 +134,7 @@ batch_add_consumer(BatchContext *batch, const ConsumerValues *consumer)
 }
 
 void
-report_issues(const IssueList *issues)
+batch_report_issues(const IssueList *issues)
 {
 	char	   *body = issue_list_error_body(issues);
 	char	   *first = issue_summary(&issues->items[0]);
@@ -154,13 +167,14 @@ add_consumer(void *arg, const ConsumerValues *consumer)
 
 	if (state->replay && consumer->index >= state->batch->ids_given)
 		elog(ERROR, "the replayed batch has more consumers than its first request created");
-	if (metadata_field >= 0 && consumer->fields[metadata_field].present)
-		metadata = &consumer->fields[metadata_field];
+	if (field_metadata_index >= 0 &&
+		consumer->fields[field_metadata_index].present)
+		metadata = &consumer->fields[field_metadata_index];
 	/* the stored form: for the row, and for a response that rebuilds it */
 	if (metadata && (!state->replay ||
 					 (state->response && state->response->prints_stored_metadata &&
 					  metadata->rebuild)))
-		stored_metadata = metadata_for_storage(metadata);
+		stored_metadata = staged_rows_metadata(metadata);
 	batch_add_consumer(state->batch, consumer);
 	if (!state->replay)
 		staged_rows_add(&state->rows, state->batch, consumer, stored_metadata);
@@ -203,7 +217,7 @@ static void
 batch_context_replay(BatchContext *batch, const Idempotency *idem)
 {
 	batch->created_at = idem->created_at;
-	js_iso_string(batch->created_at, batch->created_at_text);
+	timestamp_format_iso(batch->created_at, batch->created_at_text);
 	batch->actor = idem->created_by;
 	batch->ids = idem->ids;
 	batch->ids_given = idem->n;
@@ -229,7 +243,7 @@ batch_create(BatchContext *batch, const JsonValue *body, ResponseSink *response,
 		batch_context_replay(batch, idem);
 	else
 		staged_rows_begin(&state.rows, batch);
-	batch_walk(body, issues, add_consumer, &state, NULL);
+	validate_batch(body, issues, add_consumer, &state, NULL);
 	if (replay && issues->total == 0 && batch->n != idem->n)
 		elog(ERROR, "the replayed batch has %d consumers, its first request created %d",
 			 batch->n, idem->n);
@@ -247,7 +261,7 @@ batch_create(BatchContext *batch, const JsonValue *body, ResponseSink *response,
 	if (issues->total > 0)
 	{
 		if (!issues_out)
-			report_issues(issues);
+			batch_report_issues(issues);
 		return -1;
 	}
 	if (replay)
@@ -345,7 +359,7 @@ fanfare_validate_consumers(PG_FUNCTION_ARGS)
 	batch_context_init(&batch, 0);
 	batch.ids_wanted = false;
 	issue_list_init(&issues, fanfare_max_issues);
-	batch_walk(&body, &issues, note_consumer, &batch, NULL);
+	validate_batch(&body, &issues, note_consumer, &batch, NULL);
 
 	if (issues.total == 0 && batch.n > 0)
 	{

@@ -12,7 +12,7 @@
  */
 #include "postgres.h"
 
-#include "fanfare.h"
+#include "email_check.h"
 
 static inline bool
 is_alnum_ascii(unsigned char c)

@@ -7,7 +7,7 @@
  * reported) nor reuse one a live consumer of the organization has.  The
  * unique index consumers_org_email_key is what settles races between
  * concurrent batches: an INSERT it refuses is undone as a whole
- * (consumer_insert.c) and the taken emails are then looked up and reported
+ * (staged_rows.c) and the taken emails are then looked up and reported
  * here, so a race never ends in a unique-violation error and no duplicate is
  * ever stored.
  */
@@ -20,6 +20,9 @@
 #include "utils/builtins.h"
 
 #include "batch.h"
+#include "email_uniqueness.h"
+#include "issue_list.h"
+#include "json_value.h"
 
 /*
  * Mark the second and later occurrences of an email within the batch.

@@ -12,6 +12,7 @@
 #include "utils/memutils.h"
 
 #include "fanfare.h"
+#include "field_catalogue.h"
 #include "rate_limit.h"
 
 PG_MODULE_MAGIC;
@@ -25,11 +26,6 @@ char	   *fanfare_actor_setting = NULL;
 char	   *fanfare_idempotency_key_setting = NULL;
 char	   *fanfare_idempotency_outcome = NULL;
 int			fanfare_idempotency_ttl = 86400;
-int			fanfare_rate_limit = 1000;
-int			fanfare_rate_limit_window = 60;
-int			fanfare_rate_limit_organizations = 10000;
-bool		fanfare_rate_limit_report = false;
-char	   *fanfare_rate_limit_status = NULL;
 
 void		_PG_init(void);
 

@@ -16,7 +16,7 @@
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 
-#include "fanfare.h"
+#include "field_catalogue.h"
 #include "json_value.h"
 
 const FieldDef field_catalogue[] = {
@@ -80,7 +80,7 @@ static int8 field_hash_slots[FIELD_HASH_SIZE];
 static uint32 field_hash_seed;
 
 int			field_name_length[FIELD_COUNT];
-int			metadata_field = -1;
+int			field_metadata_index = -1;
 
 /* The slot of key[0..len) in field_hash_slots under seed. */
 static inline uint32
@@ -123,7 +123,7 @@ field_catalogue_init(void)
 	{
 		field_name_length[i] = strlen(field_catalogue[i].name);
 		if (field_catalogue[i].kind == FK_METADATA)
-			metadata_field = i;
+			field_metadata_index = i;
 	}
 	while (!field_hash_try(seed))
 		seed++;
@@ -148,7 +148,7 @@ field_index(const char *name, int len)
  * an object has no fields.
  */
 void
-element_fields(const JsonValue *element, JsonValue *slots, bool *found)
+field_element_slots(const JsonValue *element, JsonValue *slots, bool *found)
 {
 	JsonMemberScan scan;
 	JsonValue	key;

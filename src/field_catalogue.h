@@ -50,12 +50,13 @@ extern const FieldDef field_catalogue[FIELD_COUNT];
 #define field_count FIELD_COUNT
 
 extern int	field_name_length[];	/* strlen of each name */
-extern int	metadata_field;		/* index of the FK_METADATA field, or -1 */
+extern int	field_metadata_index;	/* index of the FK_METADATA field, or -1 */
 
 extern void field_catalogue_init(void);
 extern int	field_index(const char *name, int len);
 
 /* An element's values by catalogue field (found[f] false when absent). */
-extern void element_fields(const JsonValue *element, JsonValue *slots, bool *found);
+extern void field_element_slots(const JsonValue *element, JsonValue *slots,
+								bool *found);
 
 #endif							/* FIELD_CATALOGUE_H */

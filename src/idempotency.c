@@ -46,6 +46,9 @@
 #include "lib/stringinfo.h"
 
 #include "batch.h"
+#include "errcodes.h"
+#include "fanfare.h"
+#include "idempotency.h"
 #include "issue_list.h"
 
 #define KEY_MAX 255

@@ -33,8 +33,17 @@
 #include "utils/memutils.h"
 
 #include "batch.h"
+#include "create_consumers.h"
+#include "errcodes.h"
+#include "idempotency.h"
+#include "issue_list.h"
 #include "json_text.h"
+#include "json_value.h"
+#include "keys.h"
 #include "rate_limit.h"
+#include "response.h"
+#include "tenant_context.h"
+#include "uuidv7.h"
 
 /* the 400 issue's received when Idempotency-Key and its alias disagree */
 #define IDEMPOTENCY_KEYS_DIFFER "different values in Idempotency-Key and X-Idempotency-Key"

@@ -27,8 +27,11 @@
 #include "miscadmin.h"
 
 #include "fanfare.h"
+#include "field_catalogue.h"
 #include "issue_list.h"
+#include "js_number.h"
 #include "json_print.h"
+#include "json_value.h"
 
 /*
  * An empty list whose issues live in the current memory context, wherever
@@ -224,7 +227,7 @@ write_batch_output(JsonPrinter *p, const JsonValue *consumers)
 			appendStringInfoChar(p->out, ',');
 		first_element = false;
 		appendStringInfoChar(p->out, '{');
-		element_fields(&element, slots, found);
+		field_element_slots(&element, slots, found);
 		for (int f = 0; f < FIELD_COUNT; f++)
 		{
 			const FieldDef *field = &field_catalogue[f];
@@ -242,16 +245,16 @@ write_batch_output(JsonPrinter *p, const JsonValue *consumers)
 
 				appendStringInfoString(p->out, "{\"latitude\":");
 				json_lookup(value, "latitude", 8, &coordinate);
-				print_json_value(p, &coordinate);
+				json_print_value(p, &coordinate);
 				appendStringInfoString(p->out, ",\"longitude\":");
 				json_lookup(value, "longitude", 9, &coordinate);
-				print_json_value(p, &coordinate);
+				json_print_value(p, &coordinate);
 				appendStringInfoChar(p->out, '}');
 			}
 			else if (field->kind == FK_METADATA)
-				print_record_output(p, value);
+				json_print_record_output(p, value);
 			else
-				print_json_value(p, value);
+				json_print_value(p, value);
 		}
 		appendStringInfoChar(p->out, '}');
 	}
@@ -270,20 +273,20 @@ write_path_item(IssueWriter *w, const PathItem *item)
 	if (item->input_null)
 		appendStringInfoString(out, "null");
 	else
-		print_json_value(&w->p, &item->input);
+		json_print_value(&w->p, &item->input);
 	if (item->is_array)
 		appendStringInfo(out, w->openapi ? ",\"key\":\"%d\"" : ",\"key\":%d", item->index);
 	else
 	{
 		appendStringInfoString(out, ",\"key\":");
-		write_json_string(out, item->key, item->keylen);
+		json_print_string(out, item->key, item->keylen);
 	}
 	if (item->value_null)
 		appendStringInfoString(out, ",\"value\":null");
 	else if (!item->origin_key)
 	{
 		appendStringInfoString(out, ",\"value\":");
-		print_json_value(&w->p, &item->value);
+		json_print_value(&w->p, &item->value);
 	}
 	appendStringInfoChar(out, '}');
 }
@@ -302,7 +305,7 @@ issue_message(const Issue *issue, StringInfo scratch, int *received_at)
 	if (issue->received)
 		appendStringInfoString(scratch, issue->received);
 	else
-		write_received(scratch, &issue->input);
+		json_print_received(scratch, &issue->input);
 }
 
 static void write_issue(IssueWriter *w, const Issue *issue, StringInfo scratch);
@@ -413,7 +416,7 @@ write_issue(IssueWriter *w, const Issue *issue, StringInfo scratch)
 	if (issue->input_kind == INPUT_NODE)
 	{
 		appendStringInfoString(out, ",\"input\":");
-		print_json_value(&w->p, &issue->input);
+		json_print_value(&w->p, &issue->input);
 	}
 	else if (issue->input_kind == INPUT_BATCH_OUTPUT)
 	{
@@ -422,18 +425,18 @@ write_issue(IssueWriter *w, const Issue *issue, StringInfo scratch)
 	}
 	appendStringInfoString(out, ",\"expected\":");
 	if (issue->expected)
-		write_json_string(out, issue->expected, strlen(issue->expected));
+		json_print_string(out, issue->expected, strlen(issue->expected));
 	else if (w->openapi)
-		write_json_string(out, issue->type, strlen(issue->type));
+		json_print_string(out, issue->type, strlen(issue->type));
 	else
 		appendStringInfoString(out, "null");
 	appendStringInfoString(out, ",\"received\":");
-	write_json_string(out, scratch->data + received_at, scratch->len - received_at);
+	json_print_string(out, scratch->data + received_at, scratch->len - received_at);
 	appendStringInfoString(out, ",\"message\":");
 	if (issue->message)
-		write_json_string(out, issue->message, strlen(issue->message));
+		json_print_string(out, issue->message, strlen(issue->message));
 	else
-		write_json_string(out, scratch->data, scratch->len);
+		json_print_string(out, scratch->data, scratch->len);
 
 	if (issue->requirement == REQ_NUMBER)
 	{

@@ -17,7 +17,7 @@
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
 
-#include "fanfare.h"
+#include "js_number.h"
 
 /*
  * The numeric on-disk header (see numeric.c): it is stable across releases
@@ -82,7 +82,7 @@ numeric_parts(Numeric num, NumericParts *parts)
  * only they need the full conversion to find out.
  */
 bool
-numeric_is_huge(Numeric num)
+js_number_is_huge(Numeric num)
 {
 	NumericParts parts;
 
@@ -124,7 +124,7 @@ exact_double(uint64 mantissa, int exp10, bool neg)
  * strtod, which rounds correctly and overflows to +-Infinity like JSON.parse.
  */
 double
-numeric_to_js_double(Numeric num)
+js_number_from_numeric(Numeric num)
 {
 	NumericParts parts;
 	char	   *text;
@@ -427,7 +427,7 @@ js_number_format(double d, char *buf)
  * JSON.stringify would print it.
  */
 Numeric
-js_double_to_numeric(double d)
+js_number_to_numeric(double d)
 {
 	char		buf[32];
 

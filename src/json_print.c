@@ -14,8 +14,9 @@
 
 #include "miscadmin.h"
 
-#include "fanfare.h"
+#include "js_number.h"
 #include "json_print.h"
+#include "json_value.h"
 
 /* limit bounds both what is written after out->len and what is read. */
 void
@@ -57,7 +58,7 @@ json_printer_full(JsonPrinter *p)
 }
 
 void
-write_json_string(StringInfo out, const char *s, int len)
+json_print_string(StringInfo out, const char *s, int len)
 {
 	static const char hex[] = "0123456789abcdef";
 	int			run = 0;
@@ -111,7 +112,7 @@ write_json_string(StringInfo out, const char *s, int len)
 
 /* true, false or null; false when the kind is none of them. */
 bool
-write_json_literal(StringInfo out, JsonKind kind)
+json_print_literal(StringInfo out, JsonKind kind)
 {
 	switch (kind)
 	{
@@ -130,7 +131,7 @@ write_json_literal(StringInfo out, JsonKind kind)
 }
 
 void
-write_json_number(StringInfo out, double d)
+json_print_number(StringInfo out, double d)
 {
 	char		buf[32];
 
@@ -141,7 +142,7 @@ write_json_number(StringInfo out, double d)
 }
 
 void
-print_json_value(JsonPrinter *p, const JsonValue *v)
+json_print_value(JsonPrinter *p, const JsonValue *v)
 {
 	StringInfo	out = p->out;
 
@@ -153,7 +154,7 @@ print_json_value(JsonPrinter *p, const JsonValue *v)
 		appendStringInfoString(out, "null");
 		return;
 	}
-	if (write_json_literal(out, v->kind))
+	if (json_print_literal(out, v->kind))
 		return;
 	/* a text container is read again by each level that prints it */
 	if (!json_printer_read(p, json_text_span(v)))
@@ -161,10 +162,10 @@ print_json_value(JsonPrinter *p, const JsonValue *v)
 	switch (v->kind)
 	{
 		case JSON_STRING:
-			write_json_string(out, v->data, v->len);
+			json_print_string(out, v->data, v->len);
 			break;
 		case JSON_NUMBER:
-			write_json_number(out, json_number(v));
+			json_print_number(out, json_number(v));
 			break;
 		case JSON_TRUE:
 		case JSON_FALSE:
@@ -189,10 +190,10 @@ print_json_value(JsonPrinter *p, const JsonValue *v)
 					first = false;
 					if (object)
 					{
-						write_json_string(out, key.data, key.len);
+						json_print_string(out, key.data, key.len);
 						appendStringInfoChar(out, ':');
 					}
-					print_json_value(p, &child);
+					json_print_value(p, &child);
 				}
 				json_iter_end(&it);
 				appendStringInfoChar(out, object ? '}' : ']');
@@ -201,7 +202,7 @@ print_json_value(JsonPrinter *p, const JsonValue *v)
 	}
 }
 
-/* print_record_output's visitor */
+/* json_print_record_output's visitor */
 typedef struct RecordOutput
 {
 	JsonPrinter *p;
@@ -216,28 +217,28 @@ print_record_entry(void *arg, const char *key, int keylen, const JsonValue *valu
 	if (!ro->first)
 		appendStringInfoChar(ro->p->out, ',');
 	ro->first = false;
-	write_json_string(ro->p->out, key, keylen);
+	json_print_string(ro->p->out, key, keylen);
 	appendStringInfoChar(ro->p->out, ':');
-	print_json_value(ro->p, value);
+	json_print_value(ro->p, value);
 	return !json_printer_full(ro->p);
 }
 
 void
-print_record_output(JsonPrinter *p, const JsonValue *record)
+json_print_record_output(JsonPrinter *p, const JsonValue *record)
 {
 	RecordOutput ro = {p, true};
 
 	appendStringInfoChar(p->out, '{');
-	record_foreach(record, print_record_entry, &ro);
+	json_record_foreach(record, print_record_entry, &ro);
 	appendStringInfoChar(p->out, '}');
 }
 
 void
-write_received(StringInfo out, const JsonValue *v)
+json_print_received(StringInfo out, const JsonValue *v)
 {
 	char		buf[32];
 
-	if (write_json_literal(out, v->kind))
+	if (json_print_literal(out, v->kind))
 		return;
 	switch (v->kind)
 	{

@@ -39,21 +39,21 @@ extern bool json_printer_full(JsonPrinter *p);
 extern bool json_printer_read(JsonPrinter *p, Size bytes);
 
 /* A JSON string literal, escaped as JSON.stringify escapes. */
-extern void write_json_string(StringInfo out, const char *s, int len);
+extern void json_print_string(StringInfo out, const char *s, int len);
 
 /* true, false or null for those kinds; false (nothing written) otherwise. */
-extern bool write_json_literal(StringInfo out, JsonKind kind);
+extern bool json_print_literal(StringInfo out, JsonKind kind);
 
 /* A double as JSON.stringify prints it (non-finite: null). */
-extern void write_json_number(StringInfo out, double d);
+extern void json_print_number(StringInfo out, double d);
 
 /* Any value, containers in JavaScript property order. */
-extern void print_json_value(JsonPrinter *p, const JsonValue *v);
+extern void json_print_value(JsonPrinter *p, const JsonValue *v);
 
-/* A metadata value as the schema outputs it (see record_foreach). */
-extern void print_record_output(JsonPrinter *p, const JsonValue *record);
+/* A metadata value as the schema outputs it (see json_record_foreach). */
+extern void json_print_record_output(JsonPrinter *p, const JsonValue *record);
 
 /* Valibot's "received": strings quoted but not escaped, containers by kind. */
-extern void write_received(StringInfo out, const JsonValue *v);
+extern void json_print_received(StringInfo out, const JsonValue *v);
 
 #endif							/* JSON_PRINT_H */

@@ -18,6 +18,7 @@
 #include "miscadmin.h"
 
 #include "json_text.h"
+#include "json_value.h"
 
 /* Bytes that end a run of ordinary string characters. */
 static bool string_special[256];

@@ -12,9 +12,10 @@
 #include "utils/fmgrprotos.h"
 #include "utils/numeric.h"
 
-#include "fanfare.h"
+#include "js_number.h"
 #include "json_text.h"
 #include "json_value.h"
+#include "jsonb_util.h"
 
 /* ---- jsonb ---- */
 
@@ -102,7 +103,7 @@ json_number(const JsonValue *v)
 {
 	Assert(v->kind == JSON_NUMBER);
 	if (v->source == FROM_JSONB)
-		return numeric_to_js_double((Numeric) v->data);
+		return js_number_from_numeric((Numeric) v->data);
 	return js_number_parse(v->data, v->len);
 }
 
@@ -113,7 +114,7 @@ json_number_is_infinite(const JsonValue *v)
 	if (v->kind != JSON_NUMBER)
 		return false;
 	/* from jsonb, only numbers of 1e300 and more need the conversion */
-	if (v->source == FROM_JSONB && !numeric_is_huge((Numeric) v->data))
+	if (v->source == FROM_JSONB && !js_number_is_huge((Numeric) v->data))
 		return false;
 	return !isfinite(json_number(v));
 }
@@ -122,7 +123,7 @@ json_number_is_infinite(const JsonValue *v)
 
 /* "0".."4294967294" without leading zeros: JavaScript iterates these first. */
 bool
-is_array_index_key(const char *key, int len)
+json_is_array_index_key(const char *key, int len)
 {
 	uint64		v = 0;
 
@@ -139,7 +140,7 @@ is_array_index_key(const char *key, int len)
 
 /* Keys a JavaScript record skips: they are neither validated nor kept. */
 bool
-is_prototype_key(const char *key, int len)
+json_is_prototype_key(const char *key, int len)
 {
 	return (len == 9 && memcmp(key, "__proto__", 9) == 0) ||
 		(len == 11 && memcmp(key, "constructor", 11) == 0) ||
@@ -296,7 +297,7 @@ text_object_entries(JsonIter *it)
 
 		for (int i = 0; i < n; i++)
 			if (members[i].value_end != MEMBER_DROPPED &&
-				is_array_index_key(members[i].key, members[i].keylen) == (pass == 0))
+				json_is_array_index_key(members[i].key, members[i].keylen) == (pass == 0))
 				order[norder++] = i;
 		if (pass == 0 && norder - first > 1)
 			qsort_arg(order, norder, sizeof(int), index_key_cmp, members);
@@ -350,7 +351,7 @@ json_iter_next(JsonIter *it, JsonValue *key, JsonValue *value)
 				int			i = it->index++;
 
 				container_child(jc, i, &k);
-				if (is_array_index_key(k.data, k.len) == (it->pass == 0))
+				if (json_is_array_index_key(k.data, k.len) == (it->pass == 0))
 				{
 					JsonbNode	node;
 
@@ -501,7 +502,7 @@ json_lookup(const JsonValue *object, const char *key, int keylen, JsonValue *val
 }
 
 bool
-record_foreach(const JsonValue *record, RecordEntryFn fn, void *arg)
+json_record_foreach(const JsonValue *record, RecordEntryFn fn, void *arg)
 {
 	JsonIter	it;
 	JsonValue	key = {0};
@@ -518,7 +519,7 @@ record_foreach(const JsonValue *record, RecordEntryFn fn, void *arg)
 			if (!fn(arg, name, strlen(name), &value))
 				break;
 		}
-		else if (is_prototype_key(key.data, key.len))
+		else if (json_is_prototype_key(key.data, key.len))
 			differs = true;
 		else if (!fn(arg, key.data, key.len, &value))
 			break;

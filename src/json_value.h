@@ -157,8 +157,8 @@ extern void json_members_init(JsonMemberScan *scan, const JsonValue *object);
 extern bool json_members_next(JsonMemberScan *scan, JsonValue *key, JsonValue *value);
 
 /* JavaScript's view of record keys (metadata). */
-extern bool is_prototype_key(const char *key, int len);
-extern bool is_array_index_key(const char *key, int len);
+extern bool json_is_prototype_key(const char *key, int len);
+extern bool json_is_array_index_key(const char *key, int len);
 
 /*
  * A record's entries as Valibot's record() visits them: an array's items
@@ -170,6 +170,6 @@ extern bool is_array_index_key(const char *key, int len);
  */
 typedef bool (*RecordEntryFn) (void *arg, const char *key, int keylen,
 							   const JsonValue *value);
-extern bool record_foreach(const JsonValue *record, RecordEntryFn fn, void *arg);
+extern bool json_record_foreach(const JsonValue *record, RecordEntryFn fn, void *arg);
 
 #endif							/* JSON_VALUE_H */

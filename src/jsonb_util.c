@@ -20,8 +20,9 @@
 #include "utils/fmgrprotos.h"
 #include "utils/memutils.h"
 
-#include "fanfare.h"
+#include "js_number.h"
 #include "jsonb_util.h"
+#include "pg_compat.h"
 
 static Numeric small_ints[6];	/* 0..5: every rank, most counts */
 
@@ -79,7 +80,7 @@ jsonb_put_double(StringInfo buf, double d)
 	small_ints_init();
 	if (d == 0)
 		return jsonb_put_numeric(buf, small_ints[0]);
-	return jsonb_put_numeric(buf, js_double_to_numeric(d));
+	return jsonb_put_numeric(buf, js_number_to_numeric(d));
 }
 
 /* An integral number (ranks, counts). */

@@ -16,7 +16,8 @@
 #include "utils/builtins.h"
 #include "utils/uuid.h"
 
-#include "fanfare.h"
+#include "errcodes.h"
+#include "keys.h"
 
 #define KEY_BYTES_MIN 16
 #define KEY_BYTES_MAX 1024

@@ -51,8 +51,15 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
-#include "fanfare.h"
+#include "errcodes.h"
 #include "rate_limit.h"
+
+/* the settings of rate limits (fanfare.c registers them as GUCs) */
+int			fanfare_rate_limit = 1000;
+int			fanfare_rate_limit_window = 60;
+int			fanfare_rate_limit_organizations = 10000;
+bool		fanfare_rate_limit_report = false;
+char	   *fanfare_rate_limit_status = NULL;
 
 /* a backend forgets its cached limits beyond this many organizations */
 #define LIMIT_CACHE_MAX 10000

@@ -10,7 +10,7 @@
 
 #include "utils/uuid.h"
 
-/* settings (fanfare.c defines them) */
+/* settings: rate_limit.c holds them, fanfare.c registers them as GUCs */
 extern int	fanfare_rate_limit;			/* requests per window; 0 = off */
 extern int	fanfare_rate_limit_window;	/* seconds; 60 but in tests */
 extern int	fanfare_rate_limit_organizations;	/* entries of the shared table */

@@ -27,8 +27,15 @@
 #include "utils/memutils.h"
 
 #include "batch.h"
+#include "field_catalogue.h"
 #include "json_print.h"
 #include "json_text.h"
+#include "json_value.h"
+#include "jsonb_util.h"
+#include "response.h"
+#include "timestamp_check.h"
+#include "uuidv7.h"
+#include "validate.h"
 
 /* Response properties the request does not carry. */
 typedef enum ServerField
@@ -244,7 +251,7 @@ field_value(int field, const FieldValue *fv, ResponseValue *rv)
 			decimal_text(&fv->value, rv);
 			break;
 		case FK_TIMESTAMP:
-			string_value(rv, rv->buf, js_iso_string(fv->timestamp, rv->buf));
+			string_value(rv, rv->buf, timestamp_format_iso(fv->timestamp, rv->buf));
 			break;
 		case FK_GEO:
 			rv->kind = RV_GEO;
@@ -386,30 +393,30 @@ response_text_consumer(StringInfo out, const BatchContext *batch,
 		switch (rv.kind)
 		{
 			case RV_NULL:
-				write_json_literal(out, JSON_NULL);
+				json_print_literal(out, JSON_NULL);
 				break;
 			case RV_FALSE:
-				write_json_literal(out, JSON_FALSE);
+				json_print_literal(out, JSON_FALSE);
 				break;
 			case RV_TRUE:
-				write_json_literal(out, JSON_TRUE);
+				json_print_literal(out, JSON_TRUE);
 				break;
 			case RV_INTEGER:
 			case RV_DOUBLE:
-				write_json_number(out, rv.number);
+				json_print_number(out, rv.number);
 				break;
 			case RV_STRING:
-				write_json_string(out, rv.string, rv.len);
+				json_print_string(out, rv.string, rv.len);
 				break;
 			case RV_GEO:
 				appendStringInfoString(out, "{\"latitude\":");
-				write_json_number(out, rv.number);
+				json_print_number(out, rv.number);
 				appendStringInfoString(out, ",\"longitude\":");
-				write_json_number(out, rv.longitude);
+				json_print_number(out, rv.longitude);
 				appendStringInfoChar(out, '}');
 				break;
 			case RV_METADATA:
-				print_record_output(&p, &rv.metadata->value);
+				json_print_record_output(&p, &rv.metadata->value);
 				break;
 		}
 	}

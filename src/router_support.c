@@ -16,7 +16,8 @@
 #include "funcapi.h"
 #include "utils/builtins.h"
 
-#include "fanfare.h"
+#include "keys.h"
+#include "tenant_context.h"
 
 PG_FUNCTION_INFO_V1(fanfare_authenticate_key);
 

@@ -17,6 +17,7 @@
 #include "utils/guc.h"
 
 #include "fanfare.h"
+#include "tenant_context.h"
 
 /* Parse the usual text forms of a uuid (hyphens optional); false if not one. */
 static bool

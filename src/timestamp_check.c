@@ -15,7 +15,7 @@
  */
 #include "postgres.h"
 
-#include "fanfare.h"
+#include "timestamp_check.h"
 
 static inline bool
 digit(char c)
@@ -150,7 +150,7 @@ parse_offset(const char *s, int len, int *pos, int *offset_minutes)
  * otherwise sets *result to the instant.
  */
 bool
-iso_timestamp_parse(const char *s, int len, TimestampTz *result)
+timestamp_parse_iso(const char *s, int len, TimestampTz *result)
 {
 	int			year,
 				month,
@@ -230,7 +230,7 @@ put_digits(char *p, int n, int width)
 }
 
 int
-js_iso_string(TimestampTz ts, char *buf)
+timestamp_format_iso(TimestampTz ts, char *buf)
 {
 	int64		ms = ts / 1000 - (ts % 1000 < 0 ? 1 : 0);	/* floor */
 	int64		days = ms / 86400000 - (ms % 86400000 < 0 ? 1 : 0);

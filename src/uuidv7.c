@@ -13,7 +13,7 @@
 #include "port.h"
 #include "utils/timestamp.h"
 
-#include "fanfare.h"
+#include "uuidv7.h"
 
 static uint64 last_unix_ms = 0;
 static uint32 last_counter = 0;

@@ -19,8 +19,12 @@
 #include "miscadmin.h"
 #include "utils/memutils.h"
 
+#include "email_check.h"
 #include "fanfare.h"
+#include "field_catalogue.h"
+#include "issue_list.h"
 #include "json_value.h"
+#include "timestamp_check.h"
 #include "validate.h"
 
 #define MAX_SAFE_INTEGER 9007199254740991.0
@@ -352,7 +356,7 @@ check_metadata(ElementContext *ec, const JsonValue *metadata, FieldValue *fv)
 		type_issue(ec, ec->field->name, metadata, "record", "Object");
 		return;
 	}
-	if (record_foreach(metadata, check_metadata_entry, &mc))
+	if (json_record_foreach(metadata, check_metadata_entry, &mc))
 		fv->rebuild = true;		/* stored as the record's output */
 }
 
@@ -407,7 +411,7 @@ check_field(ElementContext *ec, const FieldDef *field, const JsonValue *value,
 		case FK_TIMESTAMP:
 			if (value->kind != JSON_STRING)
 				type_issue(ec, field->name, value, "string", "string");
-			else if (!iso_timestamp_parse(value->data, value->len, &fv->timestamp))
+			else if (!timestamp_parse_iso(value->data, value->len, &fv->timestamp))
 				field_issue(ec, "validation", "iso_timestamp", "timestamp", NULL,
 							field->name, value)->requirement = REQ_REGEX;
 			break;
@@ -451,7 +455,7 @@ check_element(IssueList *issues, int index, const JsonValue *element,
 	}
 
 	/* an array passes Valibot's object check and then lacks every key */
-	element_fields(element, slots, found);
+	field_element_slots(element, slots, found);
 	values->index = index;
 	values->element = *element;
 	for (int field = 0; field < FIELD_COUNT; field++)
@@ -479,8 +483,8 @@ max_length_issue(IssueList *issues, const JsonValue *consumers, int n)
 }
 
 int
-batch_walk(const JsonValue *body, IssueList *issues, ConsumerSink sink, void *sink_arg,
-		   JsonValue *consumers_out)
+validate_batch(const JsonValue *body, IssueList *issues, ConsumerSink sink,
+			   void *sink_arg, JsonValue *consumers_out)
 {
 	JsonValue	consumers;
 	JsonIter	it;

@@ -6,7 +6,11 @@
 #ifndef VALIDATE_H
 #define VALIDATE_H
 
-#include "fanfare.h"
+#include "postgres.h"
+
+#include "datatype/timestamp.h"
+
+#include "field_catalogue.h"
 #include "issue_list.h"
 
 /* A field of one consumer, as validated. */
@@ -19,7 +23,7 @@ typedef struct FieldValue
 	double		latitude;		/* geo */
 	double		longitude;
 	bool		rebuild;		/* metadata: its stored form is not the
-								 * value itself (see metadata_for_storage) */
+								 * value itself (see staged_rows_metadata) */
 } FieldValue;
 
 /* One consumer that passed validation, in catalogue order. */
@@ -40,7 +44,7 @@ typedef void (*ConsumerSink) (void *arg, const ConsumerValues *consumer);
  * The caller must check issues->total before using what the sink received.
  * The consumers array itself is returned in *consumers when there is one.
  */
-extern int	batch_walk(const JsonValue *body, IssueList *issues,
-					   ConsumerSink sink, void *sink_arg, JsonValue *consumers);
+extern int	validate_batch(const JsonValue *body, IssueList *issues,
+						   ConsumerSink sink, void *sink_arg, JsonValue *consumers);
 
 #endif							/* VALIDATE_H */

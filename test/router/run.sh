@@ -835,6 +835,6 @@ check "fanfare's C writes rows through the executor (SPI): no raw heap or table 
 check "negative control: the grep finds such a call" \
     bash -c 'printf "x = heap_insert(rel, tup, 0, 0, NULL);\n" | grep -qE "\b($1)\s*\("' _ "$raw_heap"
 check "the insert is one SPI plan: INSERT INTO fanfare.consumers ... through SPI_execute_plan" \
-    bash -c 'grep -q "INSERT INTO fanfare.consumers" src/consumer_insert.c && grep -q "SPI_execute_plan" src/consumer_insert.c'
+    bash -c 'grep -q "INSERT INTO fanfare.consumers" src/staged_rows.c && grep -q "SPI_execute_plan" src/staged_rows.c'
 
 summary

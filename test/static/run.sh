@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # `make check-static`: the clang static analyzer (scan-build) over the
-# extension and the gateway.
+# extension and the gateway, then tools/check-modules.sh over the objects it
+# built (one header and one prefix per module, no two modules using each
+# other).
 #
 #   test/static/run.sh
 #
@@ -54,6 +56,10 @@ findings=$(grep -E '^[^ ]+:[0-9]+:[0-9]+: warning: .* \[(core|deadcode|unix|secu
         echo "$line"
     done || true)   # no finding: grep exits 1, which is not an error here
 grep -E '^scan-build: ' "$work/build.log" || true
+
+# the modules' borders (issue 18), from nm of the objects just built
+modules=0
+tools/check-modules.sh "$work/src" || modules=1
 if [ -n "$findings" ]; then
     echo "static: findings:"
     echo "$findings" | sed 's/^/  /'
@@ -66,6 +72,10 @@ if [ "$status" -ne 0 ]; then
         tail -n 30 "$work/build.log" >&2
     fi
     echo "static: FAILED; HTML report and build log kept in $work" >&2
+    exit 1
+fi
+if [ "$modules" -ne 0 ]; then
+    echo "static: FAILED: tools/check-modules.sh (above)" >&2
     exit 1
 fi
 echo "static: no findings"

@@ -1,5 +1,5 @@
 /*
- * consumer_insert.c
+ * staged_rows.c
  *	  Storing a validated batch with one INSERT.
  *
  * The rows of a batch are staged in a tuplestore while the batch is walked,
@@ -38,7 +38,11 @@
 #include "utils/syscache.h"
 
 #include "batch.h"
+#include "field_catalogue.h"
 #include "json_text.h"
+#include "json_value.h"
+#include "staged_rows.h"
+#include "validate.h"
 
 /* The batch whose rows the running INSERT reads (NULL outside of it). */
 static StagedRows *current_rows = NULL;
@@ -341,7 +345,7 @@ push_metadata_value(JsonbParseState **state, const JsonValue *value)
 	pushJsonbValue(state, WJB_VALUE, &jv);
 }
 
-/* metadata_for_storage's visitor */
+/* staged_rows_metadata's visitor */
 static bool
 push_record_entry(void *arg, const char *key, int keylen, const JsonValue *value)
 {
@@ -365,7 +369,7 @@ push_record_entry(void *arg, const char *key, int keylen, const JsonValue *value
  * sent), so both paths store the same value.
  */
 Jsonb *
-metadata_for_storage(const FieldValue *fv)
+staged_rows_metadata(const FieldValue *fv)
 {
 	JsonbParseState *state = NULL;
 	Jsonb	   *copy = fv->rebuild ? NULL : json_container_jsonb(&fv->value);
@@ -374,7 +378,7 @@ metadata_for_storage(const FieldValue *fv)
 		return copy;
 
 	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
-	record_foreach(&fv->value, push_record_entry, &state);
+	json_record_foreach(&fv->value, push_record_entry, &state);
 	return JsonbValueToJsonb(pushJsonbValue(&state, WJB_END_OBJECT, NULL));
 }
 

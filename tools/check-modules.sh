@@ -50,7 +50,12 @@ prefixes() {
 }
 
 shopt -s nullglob
-objs=("$src"/*.o)
+# the objects of today's sources: a stale X.o whose X.c was renamed or
+# removed is not a module any more
+objs=()
+for o in "$src"/*.o; do
+    [ -f "${o%.o}.c" ] && objs+=("$o")
+done
 if [ ${#objs[@]} -eq 0 ]; then
     echo "check-modules: no objects in $src (build first: make)" >&2
     exit 2

@@ -95,6 +95,18 @@ COMMENT ON FUNCTION fanfare_router.rate_limit_enforce(uuid) IS
 
 REVOKE ALL ON FUNCTION fanfare_router.rate_limit_enforce(uuid) FROM PUBLIC;
 
+-- The charge is reported in fanfare.rate_limit_status, which the gateway
+-- reads as a column; a call that answers no row (the shard's error, an
+-- empty batch) sends it as the 01N01 notice instead, as on a single node.
+CREATE FUNCTION fanfare_router.rate_limit_notice() RETURNS void
+    AS 'MODULE_PATHNAME', 'fanfare_rate_limit_notice'
+    LANGUAGE C VOLATILE;
+
+COMMENT ON FUNCTION fanfare_router.rate_limit_notice() IS
+    'Sends this transaction''s rate limit charge (rate_limit_enforce) as the 01N01 notice when fanfare.rate_limit_report is on; nothing without a charge.';
+
+REVOKE ALL ON FUNCTION fanfare_router.rate_limit_notice() FROM PUBLIC;
+
 CREATE OR REPLACE FUNCTION fanfare.api_import_consumers(key text, body bytea, idempotency_key text DEFAULT NULL)
     RETURNS SETOF json
     LANGUAGE plpgsql VOLATILE SECURITY DEFINER ROWS 500
@@ -129,9 +141,14 @@ BEGIN
     EXCEPTION WHEN OTHERS THEN
         GET STACKED DIAGNOSTICS s = RETURNED_SQLSTATE, m = MESSAGE_TEXT, d = PG_EXCEPTION_DETAIL, h = PG_EXCEPTION_HINT;
         PERFORM pg_catalog.set_config('client_min_messages', messages, true);
+        -- no row carries the rate limit: the notice does
+        PERFORM fanfare_router.rate_limit_notice();
         PERFORM fanfare_router.raise_shard_error(s, m, d, h);
     END;
     PERFORM pg_catalog.set_config('client_min_messages', messages, true);
+    IF first THEN
+        PERFORM fanfare_router.rate_limit_notice();
+    END IF;
 END
 $$;
 
@@ -362,67 +379,3 @@ COMMENT ON PROCEDURE fanfare_router.move_organization(uuid, integer, integer) IS
 DROP FUNCTION fanfare_router.lock_key(uuid);
 
 -- END tenant lock section
-
-------------------------------------------------------------------------------
--- Rate limit report without a notice per call (issue 20), on the router
-------------------------------------------------------------------------------
--- The router's charge (rate_limit_enforce) reports the limit in
--- fanfare.rate_limit_status, which the gateway reads as a column; a call
--- that answers no row (the shard's error, an empty batch) sends the charge
--- as the 01N01 notice instead (rate_limit_notice), as on a single node.
-
-CREATE FUNCTION fanfare_router.rate_limit_notice() RETURNS void
-    AS 'MODULE_PATHNAME', 'fanfare_rate_limit_notice'
-    LANGUAGE C VOLATILE;
-
-COMMENT ON FUNCTION fanfare_router.rate_limit_notice() IS
-    'Sends this transaction''s rate limit charge (rate_limit_enforce) as the 01N01 notice when fanfare.rate_limit_report is on; nothing without a charge.';
-
-REVOKE ALL ON FUNCTION fanfare_router.rate_limit_notice() FROM PUBLIC;
-
-CREATE OR REPLACE FUNCTION fanfare.api_import_consumers(key text, body bytea, idempotency_key text DEFAULT NULL)
-    RETURNS SETOF json
-    LANGUAGE plpgsql VOLATILE SECURITY DEFINER ROWS 500
-    SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    tenant record;
-    r record;
-    first boolean := true;
-    s text; m text; d text; h text;
-    messages text := current_setting('client_min_messages');
-BEGIN
-    -- the key first, on the router: nothing is sent to a shard for an unknown key
-    SELECT * INTO tenant FROM fanfare_router.authenticate_key(api_import_consumers.key);
-    -- the organization's rate limit, kept here for all the router's gateways
-    -- (54N01 when used up; its notice reaches the caller, hence no SET
-    -- client_min_messages on the function: PL/Proxy's notices are muted below)
-    PERFORM fanfare_router.rate_limit_enforce(tenant.organization_id);
-    PERFORM pg_catalog.set_config('client_min_messages', 'warning', true);
-    PERFORM pg_catalog.set_config('fanfare.organization_id', tenant.organization_id::pg_catalog.text, true);
-    PERFORM pg_catalog.set_config('fanfare.actor', tenant.actor, true);
-    BEGIN
-        FOR r IN SELECT * FROM fanfare_router.shard_import_consumers(tenant.organization_id, tenant.actor,
-                                                                      api_import_consumers.body,
-                                                                      api_import_consumers.idempotency_key) LOOP
-            IF first THEN
-                PERFORM fanfare_router.set_idempotency_outcome(r.outcome);
-                first := false;
-            END IF;
-            RETURN NEXT r.consumer;
-        END LOOP;
-    EXCEPTION WHEN OTHERS THEN
-        GET STACKED DIAGNOSTICS s = RETURNED_SQLSTATE, m = MESSAGE_TEXT, d = PG_EXCEPTION_DETAIL, h = PG_EXCEPTION_HINT;
-        PERFORM pg_catalog.set_config('client_min_messages', messages, true);
-        -- no row carries the rate limit: the notice does
-        PERFORM fanfare_router.rate_limit_notice();
-        PERFORM fanfare_router.raise_shard_error(s, m, d, h);
-    END;
-    PERFORM pg_catalog.set_config('client_min_messages', messages, true);
-    IF first THEN
-        PERFORM fanfare_router.rate_limit_notice();
-    END IF;
-END
-$$;
-
--- END rate limit report section

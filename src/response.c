@@ -497,10 +497,12 @@ pack_record(StringInfo buf, const ResponseTexts *texts, const ConsumerRecord *co
 	for (int f = 0; f < FIELD_COUNT; f++)
 	{
 		const ConsumerField *cf = &consumer->fields[f];
-		uint8		head[2] = {(uint8) f, (uint8) cf->value.kind};
+		uint8		head[2];
 
 		if (!cf->present)
-			continue;
+			continue;			/* an absent field's other members are unset */
+		head[0] = (uint8) f;
+		head[1] = (uint8) cf->value.kind;
 		put_bytes(buf, head, sizeof(head));
 		switch (record_payload(field_catalogue[f].kind))
 		{

@@ -16,6 +16,7 @@ OBJS = \
 	src/email_check.o \
 	src/timestamp_check.o \
 	src/issue_list.o \
+	src/consumer_record.o \
 	src/validate.o \
 	src/tenant_context.o \
 	src/uuidv7.o \

@@ -4,9 +4,10 @@
  *	  fanfare.create_consumers(jsonb) and fanfare.validate_consumers(jsonb).
  *
  * A batch runs in three steps, all inside the caller's transaction:
- *	1. walk the body once: every issue, and while there is none, each
- *	   consumer staged as a row (and, for the jsonb entry point, written
- *	   into the response);
+ *	1. walk the body once (validate.c): each element decoded into a record
+ *	   (consumer_record.c) and judged, every issue kept, and while there is
+ *	   none, each record staged as a row (and, for the jsonb entry point,
+ *	   written into the response);
  *	2. "Email already exists": duplicates within the batch, or stored ones
  *	   (only once every other check passed);
  *	3. one INSERT of the staged rows.
@@ -23,6 +24,7 @@
 #include "utils/timestamp.h"
 
 #include "batch.h"
+#include "consumer_record.h"
 #include "create_consumers.h"
 #include "email_uniqueness.h"
 #include "fanfare.h"
@@ -104,10 +106,10 @@ batch_grow(BatchContext *batch)
 }
 
 int
-batch_add_consumer(BatchContext *batch, const ConsumerValues *consumer)
+batch_add_consumer(BatchContext *batch, const ConsumerRecord *consumer)
 {
 	int			i = batch->n;
-	const FieldValue *email = NULL;
+	const ConsumerField *email = NULL;
 
 	Assert(consumer->index == i);
 	if (i == batch->allocated)
@@ -159,10 +161,10 @@ typedef struct CreateState
 } CreateState;
 
 static void
-add_consumer(void *arg, const ConsumerValues *consumer)
+add_consumer(void *arg, const ConsumerRecord *consumer)
 {
 	CreateState *state = arg;
-	const FieldValue *metadata = NULL;
+	const ConsumerField *metadata = NULL;
 	Jsonb	   *stored_metadata = NULL;
 
 	if (state->replay && consumer->index >= state->batch->ids_given)
@@ -333,7 +335,7 @@ fanfare_create_consumers(PG_FUNCTION_ARGS)
 
 /* validate_consumers' sink: the consumers' emails, for the unique check */
 static void
-note_consumer(void *arg, const ConsumerValues *consumer)
+note_consumer(void *arg, const ConsumerRecord *consumer)
 {
 	batch_add_consumer((BatchContext *) arg, consumer);
 }

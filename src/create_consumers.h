@@ -8,10 +8,10 @@
 #include "postgres.h"
 
 #include "batch.h"
+#include "consumer_record.h"
 #include "idempotency.h"
 #include "issue_list.h"
 #include "response.h"
-#include "validate.h"
 
 /* Tenant (required), actor and time; room for expected consumers. */
 extern void batch_context_init(BatchContext *batch, int expected);
@@ -21,7 +21,7 @@ extern void batch_context_init_for(BatchContext *batch, const pg_uuid_t *org,
 								   const char *actor, int expected);
 
 /* Stage one valid consumer: its id, element and email.  Returns its index. */
-extern int	batch_add_consumer(BatchContext *batch, const ConsumerValues *consumer);
+extern int	batch_add_consumer(BatchContext *batch, const ConsumerRecord *consumer);
 
 /*
  * Validate, stage, check emails and insert a body for the batch's tenant.

@@ -6,8 +6,9 @@
  * and counts are integers, aov/ltv decimal strings as numeric prints them,
  * timestamps UTC with milliseconds and Z as Date#toISOString prints them.
  * What each property holds is decided once, in response_value(), from the
- * field catalogue (absent fields take the catalogue's defaults) and the
- * batch; two writers print it:
+ * field catalogue (absent fields take the catalogue's defaults), the
+ * consumer's decoded record (consumer_record.h: the element is not read
+ * again) and the batch; two writers print it:
  *   - as jsonb, for create_consumers(jsonb): rows written into one buffer in
  *     jsonb's binary layout while the batch is validated, so no JsonbValue
  *     tree is built (keys in jsonb's order);
@@ -27,6 +28,7 @@
 #include "utils/memutils.h"
 
 #include "batch.h"
+#include "consumer_record.h"
 #include "field_catalogue.h"
 #include "json_print.h"
 #include "json_text.h"
@@ -35,7 +37,6 @@
 #include "response.h"
 #include "timestamp_check.h"
 #include "uuidv7.h"
-#include "validate.h"
 
 /* Response properties the request does not carry. */
 typedef enum ServerField
@@ -92,7 +93,7 @@ typedef struct ResponseValue
 	double		longitude;
 	const char *string;
 	int			len;
-	const FieldValue *metadata;
+	const ConsumerField *metadata;
 	char		buf[40];		/* id and timestamp text */
 } ResponseValue;
 
@@ -220,9 +221,9 @@ string_value(ResponseValue *rv, const char *s, int len)
 
 /* The value of one catalogue field of a consumer, or its default. */
 static void
-field_value(int field, const FieldValue *fv, ResponseValue *rv)
+field_value(int field, const ConsumerField *cf, ResponseValue *rv)
 {
-	if (!fv->present)
+	if (!cf->present)
 	{
 		*rv = field_defaults[field];
 		return;
@@ -231,36 +232,36 @@ field_value(int field, const FieldValue *fv, ResponseValue *rv)
 	{
 		case FK_BOOL:
 		case FK_OBOOL:
-			rv->kind = fv->value.kind == JSON_TRUE ? RV_TRUE : RV_FALSE;
+			rv->kind = cf->value.kind == JSON_TRUE ? RV_TRUE : RV_FALSE;
 			break;
 		case FK_STATUS:
 		case FK_TEXT:
 		case FK_EMAIL:
-			string_value(rv, fv->value.data, fv->value.len);
+			string_value(rv, cf->value.data, cf->value.len);
 			break;
 		case FK_RANK:
 		case FK_COUNT:
 			rv->kind = RV_INTEGER;
-			rv->number = fv->number;
+			rv->number = cf->number;
 			break;
 		case FK_SCORE:
 			rv->kind = RV_DOUBLE;
-			rv->number = fv->number + 0.0;	/* -0 is 0, as JSON.stringify prints it */
+			rv->number = cf->number + 0.0;	/* -0 is 0, as JSON.stringify prints it */
 			break;
 		case FK_DECIMAL:
-			decimal_text(&fv->value, rv);
+			decimal_text(&cf->value, rv);
 			break;
 		case FK_TIMESTAMP:
-			string_value(rv, rv->buf, timestamp_format_iso(fv->timestamp, rv->buf));
+			string_value(rv, rv->buf, timestamp_format_iso(cf->timestamp, rv->buf));
 			break;
 		case FK_GEO:
 			rv->kind = RV_GEO;
-			rv->number = fv->latitude + 0.0;
-			rv->longitude = fv->longitude + 0.0;
+			rv->number = cf->latitude.number + 0.0;
+			rv->longitude = cf->longitude.number + 0.0;
 			break;
 		case FK_METADATA:
 			rv->kind = RV_METADATA;
-			rv->metadata = fv;
+			rv->metadata = cf;
 			break;
 	}
 }
@@ -268,7 +269,7 @@ field_value(int field, const FieldValue *fv, ResponseValue *rv)
 /* What property e of the consumer holds: the one place that decides it. */
 static void
 response_value(const ResponseEntry *e, const BatchContext *batch,
-			   const ConsumerValues *consumer, ResponseValue *rv)
+			   const ConsumerRecord *consumer, ResponseValue *rv)
 {
 	switch (e->server)
 	{
@@ -333,7 +334,7 @@ put_value(StringInfo buf, const ResponseValue *rv, const Jsonb *rebuilt_metadata
 /* The jsonb writer's add: one created consumer appended to the array. */
 static void
 response_add(ResponseSink *sink, const BatchContext *batch,
-			 const ConsumerValues *consumer, const Jsonb *metadata)
+			 const ConsumerRecord *consumer, const Jsonb *metadata)
 {
 	ResponseWriter *w = (ResponseWriter *) sink;
 	StringInfo	buf = &w->array.buf;
@@ -377,7 +378,7 @@ response_finish(ResponseWriter *w)
 /* One consumer as JSON text, appended to out. */
 static void
 response_text_consumer(StringInfo out, const BatchContext *batch,
-					   const ConsumerValues *consumer)
+					   const ConsumerRecord *consumer)
 {
 	JsonPrinter p;
 
@@ -491,32 +492,34 @@ pack_span(StringInfo buf, const ResponseTexts *texts, const JsonValue *v)
 
 /* One consumer's record, appended to buf. */
 static void
-pack_record(StringInfo buf, const ResponseTexts *texts, const ConsumerValues *consumer)
+pack_record(StringInfo buf, const ResponseTexts *texts, const ConsumerRecord *consumer)
 {
 	for (int f = 0; f < FIELD_COUNT; f++)
 	{
-		const FieldValue *fv = &consumer->fields[f];
-		uint8		head[2] = {(uint8) f, (uint8) fv->value.kind};
+		const ConsumerField *cf = &consumer->fields[f];
+		uint8		head[2];
 
-		if (!fv->present)
-			continue;
+		if (!cf->present)
+			continue;			/* an absent field's other members are unset */
+		head[0] = (uint8) f;
+		head[1] = (uint8) cf->value.kind;
 		put_bytes(buf, head, sizeof(head));
 		switch (record_payload(field_catalogue[f].kind))
 		{
 			case PAYLOAD_NONE:
 				break;
 			case PAYLOAD_NUMBER:
-				put_bytes(buf, &fv->number, sizeof(double));
+				put_bytes(buf, &cf->number, sizeof(double));
 				break;
 			case PAYLOAD_INSTANT:
-				put_bytes(buf, &fv->timestamp, sizeof(TimestampTz));
+				put_bytes(buf, &cf->timestamp, sizeof(TimestampTz));
 				break;
 			case PAYLOAD_PAIR:
-				put_bytes(buf, &fv->latitude, sizeof(double));
-				put_bytes(buf, &fv->longitude, sizeof(double));
+				put_bytes(buf, &cf->latitude.number, sizeof(double));
+				put_bytes(buf, &cf->longitude.number, sizeof(double));
 				break;
 			case PAYLOAD_SPAN:
-				pack_span(buf, texts, &fv->value);
+				pack_span(buf, texts, &cf->value);
 				break;
 		}
 	}
@@ -553,7 +556,7 @@ unpack_span(const char **p, const ResponseTexts *texts, JsonValue *v)
  * Returns where the next record starts.
  */
 static const char *
-unpack_record(const char *p, const ResponseTexts *texts, ConsumerValues *consumer)
+unpack_record(const char *p, const ResponseTexts *texts, ConsumerRecord *consumer)
 {
 	uint8		f;
 
@@ -561,27 +564,27 @@ unpack_record(const char *p, const ResponseTexts *texts, ConsumerValues *consume
 		consumer->fields[i].present = false;
 	while ((f = (uint8) *p++) != RECORD_END)
 	{
-		FieldValue *fv = &consumer->fields[f];
+		ConsumerField *cf = &consumer->fields[f];
 
 		Assert(f < FIELD_COUNT);
-		fv->present = true;
-		fv->value.kind = (JsonKind) (uint8) *p++;
+		cf->present = true;
+		cf->value.kind = (JsonKind) (uint8) *p++;
 		switch (record_payload(field_catalogue[f].kind))
 		{
 			case PAYLOAD_NONE:
 				break;
 			case PAYLOAD_NUMBER:
-				get_bytes(&p, &fv->number, sizeof(double));
+				get_bytes(&p, &cf->number, sizeof(double));
 				break;
 			case PAYLOAD_INSTANT:
-				get_bytes(&p, &fv->timestamp, sizeof(TimestampTz));
+				get_bytes(&p, &cf->timestamp, sizeof(TimestampTz));
 				break;
 			case PAYLOAD_PAIR:
-				get_bytes(&p, &fv->latitude, sizeof(double));
-				get_bytes(&p, &fv->longitude, sizeof(double));
+				get_bytes(&p, &cf->latitude.number, sizeof(double));
+				get_bytes(&p, &cf->longitude.number, sizeof(double));
 				break;
 			case PAYLOAD_SPAN:
-				unpack_span(&p, texts, &fv->value);
+				unpack_span(&p, texts, &cf->value);
 				break;
 		}
 	}
@@ -596,7 +599,7 @@ unpack_record(const char *p, const ResponseTexts *texts, ConsumerValues *consume
 #define RECORD_BLOCK 32768
 
 static void response_texts_add(ResponseSink *sink, const BatchContext *batch,
-							   const ConsumerValues *consumer,
+							   const ConsumerRecord *consumer,
 							   const Jsonb *stored_metadata);
 
 /*
@@ -640,7 +643,7 @@ flush_block(ResponseTexts *texts)
 /* The text printer's add: keep one staged consumer's record. */
 static void
 response_texts_add(ResponseSink *sink, const BatchContext *batch,
-				   const ConsumerValues *consumer, const Jsonb *stored_metadata)
+				   const ConsumerRecord *consumer, const Jsonb *stored_metadata)
 {
 	ResponseTexts *texts = (ResponseTexts *) sink;
 

@@ -12,8 +12,8 @@
 #include "utils/tuplestore.h"
 
 #include "batch.h"
+#include "consumer_record.h"
 #include "jsonb_util.h"
-#include "validate.h"
 
 /*
  * Where the 200 body goes: each created consumer is handed to add as it is
@@ -23,7 +23,7 @@
  */
 typedef struct ResponseSink ResponseSink;
 typedef void (*ResponseSinkAdd) (ResponseSink *sink, const BatchContext *batch,
-								 const ConsumerValues *consumer,
+								 const ConsumerRecord *consumer,
 								 const Jsonb *stored_metadata);
 
 struct ResponseSink
@@ -60,7 +60,7 @@ typedef struct ResponseTexts
 	int			pos;			/* the next one's offset in block */
 	int			count;			/* records kept */
 	int			returned;		/* records printed */
-	ConsumerValues consumer;	/* the one being printed */
+	ConsumerRecord consumer;	/* the one being printed */
 } ResponseTexts;
 
 extern void response_texts_begin(ResponseTexts *texts, const JsonValue *body);

@@ -3,7 +3,8 @@
  *	  Storing a validated batch with one INSERT.
  *
  * The rows of a batch are staged in a tuplestore while the batch is walked,
- * then inserted by one prepared statement per backend:
+ * each built from the consumer's decoded record (consumer_record.h), then
+ * inserted by one prepared statement per backend:
  *
  *	 INSERT INTO fanfare.consumers (...)
  *	 SELECT * FROM fanfare.staged_consumer_rows() AS r(...)
@@ -38,11 +39,11 @@
 #include "utils/syscache.h"
 
 #include "batch.h"
+#include "consumer_record.h"
 #include "field_catalogue.h"
 #include "json_text.h"
 #include "json_value.h"
 #include "staged_rows.h"
-#include "validate.h"
 
 /* The batch whose rows the running INSERT reads (NULL outside of it). */
 static StagedRows *current_rows = NULL;
@@ -218,7 +219,7 @@ decimal_datum(const JsonValue *v)
 /* Add one consumer; allocations are the caller's per-element scratch. */
 void
 staged_rows_add(StagedRows *rows, const BatchContext *batch,
-				const ConsumerValues *consumer, const Jsonb *metadata)
+				const ConsumerRecord *consumer, const Jsonb *metadata)
 {
 	Datum		values[ROW_COLUMNS];
 	bool		nulls[ROW_COLUMNS] = {0};
@@ -232,10 +233,10 @@ staged_rows_add(StagedRows *rows, const BatchContext *batch,
 	for (int i = 0; i < FIELD_COUNT; i++)
 	{
 		const FieldDef *field = &field_catalogue[i];
-		const FieldValue *fv = &consumer->fields[i];
+		const ConsumerField *cf = &consumer->fields[i];
 		int			width = field->kind == FK_GEO ? 2 : 1;
 
-		if (!fv->present)
+		if (!cf->present)
 		{
 			for (int k = 0; k < width; k++, col++)
 			{
@@ -248,35 +249,35 @@ staged_rows_add(StagedRows *rows, const BatchContext *batch,
 		{
 			case FK_BOOL:
 			case FK_OBOOL:
-				values[col] = BoolGetDatum(fv->value.kind == JSON_TRUE);
+				values[col] = BoolGetDatum(cf->value.kind == JSON_TRUE);
 				break;
 			case FK_STATUS:
-				values[col] = fv->value.len == 6 ? rows->status_active : rows->status_inactive;
+				values[col] = cf->value.len == 6 ? rows->status_active : rows->status_inactive;
 				break;
 			case FK_RANK:
-				values[col] = Int16GetDatum((int16) fv->number);
+				values[col] = Int16GetDatum((int16) cf->number);
 				break;
 			case FK_SCORE:
 				/* + 0.0 turns -0 into 0, as JSON.stringify prints it */
-				values[col] = Float8GetDatum(fv->number + 0.0);
+				values[col] = Float8GetDatum(cf->number + 0.0);
 				break;
 			case FK_COUNT:
-				values[col] = Int64GetDatum((int64) fv->number);
+				values[col] = Int64GetDatum((int64) cf->number);
 				break;
 			case FK_DECIMAL:
-				values[col] = decimal_datum(&fv->value);
+				values[col] = decimal_datum(&cf->value);
 				break;
 			case FK_TIMESTAMP:
-				values[col] = TimestampTzGetDatum(fv->timestamp);
+				values[col] = TimestampTzGetDatum(cf->timestamp);
 				break;
 			case FK_TEXT:
 			case FK_EMAIL:
-				values[col] = PointerGetDatum(cstring_to_text_with_len(fv->value.data,
-																	   fv->value.len));
+				values[col] = PointerGetDatum(cstring_to_text_with_len(cf->value.data,
+																	   cf->value.len));
 				break;
 			case FK_GEO:
-				values[col++] = Float8GetDatum(fv->latitude + 0.0);
-				values[col] = Float8GetDatum(fv->longitude + 0.0);
+				values[col++] = Float8GetDatum(cf->latitude.number + 0.0);
+				values[col] = Float8GetDatum(cf->longitude.number + 0.0);
 				break;
 			case FK_METADATA:
 				values[col] = PointerGetDatum(metadata);
@@ -369,16 +370,16 @@ push_record_entry(void *arg, const char *key, int keylen, const JsonValue *value
  * sent), so both paths store the same value.
  */
 Jsonb *
-staged_rows_metadata(const FieldValue *fv)
+staged_rows_metadata(const ConsumerField *cf)
 {
 	JsonbParseState *state = NULL;
-	Jsonb	   *copy = fv->rebuild ? NULL : json_container_jsonb(&fv->value);
+	Jsonb	   *copy = cf->rebuild ? NULL : json_container_jsonb(&cf->value);
 
 	if (copy != NULL)
 		return copy;
 
 	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
-	json_record_foreach(&fv->value, push_record_entry, &state);
+	json_record_foreach(&cf->value, push_record_entry, &state);
 	return JsonbValueToJsonb(pushJsonbValue(&state, WJB_END_OBJECT, NULL));
 }
 

@@ -12,7 +12,7 @@
 #include "utils/tuplestore.h"
 
 #include "batch.h"
-#include "validate.h"
+#include "consumer_record.h"
 
 typedef struct StagedRows
 {
@@ -27,8 +27,8 @@ typedef struct StagedRows
 
 extern void staged_rows_begin(StagedRows *rows, const BatchContext *batch);
 extern void staged_rows_add(StagedRows *rows, const BatchContext *batch,
-							const ConsumerValues *consumer, const Jsonb *metadata);
-extern Jsonb *staged_rows_metadata(const FieldValue *fv);
+							const ConsumerRecord *consumer, const Jsonb *metadata);
+extern Jsonb *staged_rows_metadata(const ConsumerField *cf);
 extern bool staged_rows_insert(StagedRows *rows);
 
 #endif							/* FANFARE_STAGED_ROWS_H */

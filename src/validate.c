@@ -1,12 +1,22 @@
 /*
  * validate.c
- *	  The contract's validation of POST /consumers/batch bodies.
+ *	  The rules: the contract's validation of POST /consumers/batch bodies,
+ *	  and the walk of a batch that applies them.
  *
  * The normative definition is the Valibot 1.5.0 schema StrictBodySchema
  * (test/conformance/schema-strict.mjs); FORMAT.md and FORMAT-STRICT.md there
  * describe what it reports.  This file reproduces it on the body as
  * json_value.h reads it, from jsonb or from the request text: the same
  * verdict for every body and the same issues in the same order.
+ *
+ * The body's own rules (an object with a consumers array, max_length) read
+ * the body; each element is decoded once into a ConsumerRecord
+ * (consumer_record.c), and the element's rules judge that record, not the
+ * element.  Only where an issue's place needs more than the record holds
+ * (each bad metadata entry's key) do the rules read part of the element
+ * again, and only for an element that has that issue.  The walk stays here
+ * with the rules because the body's rules are part of it: what it adds
+ * beyond them is the per-element memory context and the sink.
  *
  * Order: the body, then each element in index order, each element's fields
  * in catalogue (schema) order, then max_length.  Valibot does not stop at
@@ -19,12 +29,12 @@
 #include "miscadmin.h"
 #include "utils/memutils.h"
 
+#include "consumer_record.h"
 #include "email_check.h"
 #include "fanfare.h"
 #include "field_catalogue.h"
 #include "issue_list.h"
 #include "json_value.h"
-#include "timestamp_check.h"
 #include "validate.h"
 
 #define MAX_SAFE_INTEGER 9007199254740991.0
@@ -32,13 +42,13 @@
 #define METADATA_SCALAR_EXPECTED "(string | number | boolean | null)"
 #define DECIMAL_REGEX_TEXT "/^\\d{1,12}(\\.\\d{1,8})?$/"
 
-/* What the walk of one element needs to place an issue. */
+/* What judging one element needs to place an issue. */
 typedef struct ElementContext
 {
 	IssueList  *issues;
 	int			index;
 	JsonValue	element;
-	const FieldDef *field;		/* the field being checked */
+	const FieldDef *field;		/* the field being judged */
 } ElementContext;
 
 /* A new issue about the value of field `name` of the current element. */
@@ -126,19 +136,17 @@ place_at_field(Issue *issue, void *arg)
 
 /* Ranks, scores and counts: a number, then the pipe's checks in order. */
 static void
-check_number_field(ElementContext *ec, const FieldDef *field,
-				   const JsonValue *value, FieldValue *fv)
+check_number_field(ElementContext *ec, const FieldDef *field, const ConsumerField *cf)
 {
+	const JsonValue *value = &cf->value;
 	FieldPlace	place = {ec, field->name, value};
-	double		d;
+	double		d = cf->number;
 
 	if (value->kind != JSON_NUMBER)
 	{
 		type_issue(ec, field->name, value, "number", "number");
 		return;
 	}
-	d = json_number(value);
-	fv->number = d;
 
 	switch (field->kind)
 	{
@@ -188,6 +196,22 @@ decimal_is_valid(const char *s, int len)
 	return true;
 }
 
+/*
+ * A string, then its format (a pattern, reported as a RegExp): matches says
+ * whether a string value has it.
+ */
+static void
+check_string_field(ElementContext *ec, const FieldDef *field, const JsonValue *value,
+				   bool matches, const char *type, const char *label,
+				   const char *expected)
+{
+	if (value->kind != JSON_STRING)
+		type_issue(ec, field->name, value, "string", "string");
+	else if (!matches)
+		field_issue(ec, "validation", type, label, expected,
+					field->name, value)->requirement = REQ_REGEX;
+}
+
 /* Places an issue at consumers.N.lastGeoCoordinates.<key>. */
 typedef struct GeoPlace
 {
@@ -210,46 +234,46 @@ place_at_geo(Issue *issue, void *arg)
 /* One coordinate: a required number within its bounds. */
 static void
 check_coordinate(ElementContext *ec, const JsonValue *geo, const char *key,
-				 double bound, const char *min_text, const char *max_text,
-				 double *out)
+				 const ConsumerCoordinate *c,
+				 double bound, const char *min_text, const char *max_text)
 {
-	JsonValue	value;
-	bool		found = geo->kind == JSON_OBJECT &&
-		json_lookup(geo, key, strlen(key), &value);
-	GeoPlace	place = {ec, geo, key, found ? &value : NULL};
+	const JsonValue *value = &c->value;
+	GeoPlace	place = {ec, geo, key, c->found ? value : NULL};
 	Issue	   *issue;
 
-	if (!found)
+	if (!c->found)
 	{
 		issue = missing_key_issue(ec->issues, key);
 		issue_path_element(issue, ec->index, &ec->element);
 		place_at_geo(issue, &place);
 		return;
 	}
-	if (value.kind != JSON_NUMBER)
+	if (value->kind != JSON_NUMBER)
 	{
 		issue = issue_add(ec->issues, "schema", "number", "type", "number");
-		issue_set_input(issue, &value);
+		issue_set_input(issue, value);
 		issue_path_element(issue, ec->index, &ec->element);
 		place_at_geo(issue, &place);
 		return;
 	}
-	*out = json_number(&value);
-	check_bounds(ec, key, &value, *out, -bound, min_text, bound, max_text,
+	check_bounds(ec, key, value, c->number, -bound, min_text, bound, max_text,
 				 place_at_geo, &place);
 }
 
+/* lastGeoCoordinates: an object with both coordinates. */
 static void
-check_geo(ElementContext *ec, const JsonValue *geo, FieldValue *fv)
+check_geo(ElementContext *ec, const ConsumerField *cf)
 {
+	const JsonValue *geo = &cf->value;
+
 	if (!json_is_container(geo))
 	{
 		type_issue(ec, ec->field->name, geo, "object", "Object");
 		return;
 	}
 	/* an array passes Valibot's object check and then lacks both keys */
-	check_coordinate(ec, geo, "latitude", 90, ">=-90", "<=90", &fv->latitude);
-	check_coordinate(ec, geo, "longitude", 180, ">=-180", "<=180", &fv->longitude);
+	check_coordinate(ec, geo, "latitude", &cf->latitude, 90, ">=-90", "<=90");
+	check_coordinate(ec, geo, "longitude", &cf->longitude, 180, ">=-180", "<=180");
 }
 
 /* ---- metadata ---- */
@@ -276,41 +300,16 @@ static const IssueTemplate object_options[] = {
 };
 
 /*
- * One record value: a scalar, or an array of scalars.  Anything else gets
- * the union issue above.
+ * One record value that fails the metadata rule (a scalar, or an array of
+ * scalars): the union issue above, at consumers.N.metadata.<key>.
  */
 static void
-check_metadata_value(ElementContext *ec, const JsonValue *metadata,
-					 const char *key, int keylen, const JsonValue *value,
-					 FieldValue *fv)
+metadata_value_issue(ElementContext *ec, const JsonValue *metadata,
+					 const char *key, int keylen, const JsonValue *value)
 {
-	Issue	   *issue;
-	bool		bad = value->kind == JSON_OBJECT;
-	JsonIter	it;
-	JsonValue	item;
+	Issue	   *issue = issue_add(ec->issues, "schema", "union", "type",
+								  METADATA_VALUE_EXPECTED);
 
-	if (!json_is_container(value))
-	{
-		if (json_number_is_infinite(value))
-			fv->rebuild = true;
-		return;
-	}
-	if (value->kind == JSON_ARRAY)
-	{
-		json_iter_init(&it, value);
-		while (json_iter_next(&it, NULL, &item))
-		{
-			if (json_is_container(&item))
-				bad = true;
-			else if (json_number_is_infinite(&item))
-				fv->rebuild = true;
-		}
-		json_iter_end(&it);
-	}
-	if (!bad)
-		return;
-
-	issue = issue_add(ec->issues, "schema", "union", "type", METADATA_VALUE_EXPECTED);
 	issue_set_input(issue, value);
 	issue_path_element(issue, ec->index, &ec->element);
 	issue_path_key(issue, &ec->element, ec->field->name, strlen(ec->field->name), metadata);
@@ -328,48 +327,54 @@ check_metadata_value(ElementContext *ec, const JsonValue *metadata,
 	}
 }
 
-/* check_metadata's visitor */
+/* check_metadata's visitor, on the failure path: each entry that fails */
 typedef struct MetadataCheck
 {
 	ElementContext *ec;
 	const JsonValue *metadata;
-	FieldValue *fv;
 } MetadataCheck;
 
 static bool
-check_metadata_entry(void *arg, const char *key, int keylen, const JsonValue *value)
+metadata_entry_issue(void *arg, const char *key, int keylen, const JsonValue *value)
 {
 	MetadataCheck *mc = arg;
+	bool		rebuild;		/* the record has it already */
 
-	check_metadata_value(mc->ec, mc->metadata, key, keylen, value, mc->fv);
+	if (consumer_record_metadata_value_fails(value, &rebuild))
+		metadata_value_issue(mc->ec, mc->metadata, key, keylen, value);
 	return true;
 }
 
-/* metadata: a record of metadata values, visited as Valibot's record does. */
+/*
+ * metadata: a record of metadata values, visited as Valibot's record does.
+ * The record says whether an entry fails; which ones, and under which key,
+ * is found by walking the metadata again: only for an element that has
+ * such an issue (the failure path), so a valid element's metadata is read
+ * once, by the decoder.
+ */
 static void
-check_metadata(ElementContext *ec, const JsonValue *metadata, FieldValue *fv)
+check_metadata(ElementContext *ec, const ConsumerField *cf)
 {
-	MetadataCheck mc = {ec, metadata, fv};
+	MetadataCheck mc = {ec, &cf->value};
 
-	if (!json_is_container(metadata))
+	if (!json_is_container(&cf->value))
 	{
-		type_issue(ec, ec->field->name, metadata, "record", "Object");
+		type_issue(ec, ec->field->name, &cf->value, "record", "Object");
 		return;
 	}
-	if (json_record_foreach(metadata, check_metadata_entry, &mc))
-		fv->rebuild = true;		/* stored as the record's output */
+	if (cf->metadata_fails)
+		json_record_foreach(&cf->value, metadata_entry_issue, &mc);
 }
 
 /* ---- one field, one element ---- */
 
+/* One field of the record, by its kind's rules. */
 static void
-check_field(ElementContext *ec, const FieldDef *field, const JsonValue *value,
-			FieldValue *fv)
+check_field(ElementContext *ec, const FieldDef *field, const ConsumerField *cf)
 {
-	bool		nullish = field->kind == FK_TIMESTAMP || field->kind == FK_TEXT ||
-		field->kind == FK_EMAIL || field->kind == FK_GEO || field->kind == FK_METADATA;
+	const JsonValue *value = &cf->value;
 
-	if (value == NULL)
+	if (!cf->present)
 	{
 		if (field->kind == FK_BOOL || field->kind == FK_STATUS)
 		{
@@ -380,10 +385,7 @@ check_field(ElementContext *ec, const FieldDef *field, const JsonValue *value,
 		}
 		return;
 	}
-	if (nullish && value->kind == JSON_NULL)
-		return;
 
-	fv->value = *value;
 	switch (field->kind)
 	{
 		case FK_BOOL:
@@ -399,71 +401,54 @@ check_field(ElementContext *ec, const FieldDef *field, const JsonValue *value,
 		case FK_RANK:
 		case FK_SCORE:
 		case FK_COUNT:
-			check_number_field(ec, field, value, fv);
+			check_number_field(ec, field, cf);
 			break;
 		case FK_DECIMAL:
-			if (value->kind != JSON_STRING)
-				type_issue(ec, field->name, value, "string", "string");
-			else if (!decimal_is_valid(value->data, value->len))
-				field_issue(ec, "validation", "regex", "format", DECIMAL_REGEX_TEXT,
-							field->name, value)->requirement = REQ_REGEX;
+			check_string_field(ec, field, value, value->kind == JSON_STRING &&
+							   decimal_is_valid(value->data, value->len),
+							   "regex", "format", DECIMAL_REGEX_TEXT);
 			break;
 		case FK_TIMESTAMP:
-			if (value->kind != JSON_STRING)
-				type_issue(ec, field->name, value, "string", "string");
-			else if (!timestamp_parse_iso(value->data, value->len, &fv->timestamp))
-				field_issue(ec, "validation", "iso_timestamp", "timestamp", NULL,
-							field->name, value)->requirement = REQ_REGEX;
+			check_string_field(ec, field, value, cf->timestamp_valid,
+							   "iso_timestamp", "timestamp", NULL);
 			break;
 		case FK_TEXT:
-			if (value->kind != JSON_STRING)
-				type_issue(ec, field->name, value, "string", "string");
+			check_string_field(ec, field, value, true, NULL, NULL, NULL);
 			break;
 		case FK_EMAIL:
-			if (value->kind != JSON_STRING)
-				type_issue(ec, field->name, value, "string", "string");
-			else if (!email_is_valid(value->data, value->len))
-				field_issue(ec, "validation", "email", "email", NULL,
-							field->name, value)->requirement = REQ_REGEX;
+			check_string_field(ec, field, value, value->kind == JSON_STRING &&
+							   email_is_valid(value->data, value->len),
+							   "email", "email", NULL);
 			break;
 		case FK_GEO:
-			check_geo(ec, value, fv);
+			check_geo(ec, cf);
 			break;
 		case FK_METADATA:
-			check_metadata(ec, value, fv);
+			check_metadata(ec, cf);
 			break;
 	}
-	fv->present = true;
 }
 
-/* One element: its fields, checked in schema order. */
+/* One decoded element: its fields, judged in schema order. */
 static void
-check_element(IssueList *issues, int index, const JsonValue *element,
-			  ConsumerValues *values)
+check_element(IssueList *issues, const ConsumerRecord *rec)
 {
-	ElementContext ec = {issues, index, *element, NULL};
-	JsonValue	slots[FIELD_COUNT];
-	bool		found[FIELD_COUNT];
+	ElementContext ec = {issues, rec->index, rec->element, NULL};
 
-	if (!json_is_container(element))
+	if (!json_is_container(&rec->element))
 	{
 		Issue	   *issue = issue_add(issues, "schema", "object", "type", "Object");
 
-		issue_set_input(issue, element);
-		issue_path_element(issue, index, element);
+		issue_set_input(issue, &rec->element);
+		issue_path_element(issue, rec->index, &rec->element);
 		return;
 	}
 
 	/* an array passes Valibot's object check and then lacks every key */
-	field_element_slots(element, slots, found);
-	values->index = index;
-	values->element = *element;
 	for (int field = 0; field < FIELD_COUNT; field++)
 	{
-		memset(&values->fields[field], 0, sizeof(FieldValue));
 		ec.field = &field_catalogue[field];
-		check_field(&ec, &field_catalogue[field],
-					found[field] ? &slots[field] : NULL, &values->fields[field]);
+		check_field(&ec, &field_catalogue[field], &rec->fields[field]);
 	}
 }
 
@@ -489,7 +474,7 @@ validate_batch(const JsonValue *body, IssueList *issues, ConsumerSink sink,
 	JsonValue	consumers;
 	JsonIter	it;
 	JsonValue	element;
-	ConsumerValues *values;
+	ConsumerRecord *record;
 	MemoryContext element_cxt;
 	MemoryContext old;
 	int			n = 0;
@@ -527,7 +512,7 @@ validate_batch(const JsonValue *body, IssueList *issues, ConsumerSink sink,
 	 */
 	emitting = sink != NULL &&
 		(!json_array_length_known(&consumers, &known) || batch_size_allowed(known));
-	values = palloc(sizeof(ConsumerValues));
+	record = palloc(sizeof(ConsumerRecord));
 	element_cxt = AllocSetContextCreate(CurrentMemoryContext, "fanfare element",
 										ALLOCSET_SMALL_SIZES);
 	json_iter_init(&it, &consumers);
@@ -538,11 +523,12 @@ validate_batch(const JsonValue *body, IssueList *issues, ConsumerSink sink,
 
 		CHECK_FOR_INTERRUPTS();
 		old = MemoryContextSwitchTo(element_cxt);
-		check_element(issues, n, &element, values);
+		consumer_record_decode(&element, n, record);
+		check_element(issues, record);
 		if (issues->total != before || !batch_size_allowed(n + 1))
 			emitting = false;
 		else if (emitting)
-			sink(sink_arg, values);
+			sink(sink_arg, record);
 		MemoryContextSwitchTo(old);
 		if (issues->nitems != kept)
 			element_cxt = AllocSetContextCreate(CurrentMemoryContext, "fanfare element",
@@ -553,7 +539,7 @@ validate_batch(const JsonValue *body, IssueList *issues, ConsumerSink sink,
 	}
 	json_iter_end(&it);
 	MemoryContextDelete(element_cxt);
-	pfree(values);
+	pfree(record);
 
 	if (!batch_size_allowed(n) && !issues->schema_seen)
 		max_length_issue(issues, &consumers, n);

@@ -1,40 +1,18 @@
 /*
  * validate.h
- *	  Walking a batch: every issue of every element, and the values of the
- *	  elements that pass.
+ *	  Walking a batch: every issue of every element, and the decoded record
+ *	  of each element that passes (validate.c).
  */
 #ifndef VALIDATE_H
 #define VALIDATE_H
 
 #include "postgres.h"
 
-#include "datatype/timestamp.h"
-
-#include "field_catalogue.h"
+#include "consumer_record.h"
 #include "issue_list.h"
 
-/* A field of one consumer, as validated. */
-typedef struct FieldValue
-{
-	bool		present;		/* key present with a non-null value */
-	JsonValue	value;			/* the value as sent */
-	double		number;			/* numbers: as JSON.parse reads them */
-	TimestampTz timestamp;		/* timestamps: the instant */
-	double		latitude;		/* geo */
-	double		longitude;
-	bool		rebuild;		/* metadata: its stored form is not the
-								 * value itself (see staged_rows_metadata) */
-} FieldValue;
-
-/* One consumer that passed validation, in catalogue order. */
-typedef struct ConsumerValues
-{
-	int			index;
-	JsonValue	element;
-	FieldValue	fields[FIELD_COUNT];
-} ConsumerValues;
-
-typedef void (*ConsumerSink) (void *arg, const ConsumerValues *consumer);
+/* What the walk hands each consumer that passes: its decoded record. */
+typedef void (*ConsumerSink) (void *arg, const ConsumerRecord *consumer);
 
 /*
  * Validate a body.  Issues go to *issues; while no issue has been found and

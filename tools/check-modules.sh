@@ -33,6 +33,7 @@ prefixes() {
         email_check) echo "email_is_" ;;
         timestamp_check) echo "timestamp_" ;;
         issue_list) echo "issue_" ;;
+        consumer_record) echo "consumer_record_" ;;
         validate) echo "validate_" ;;
         tenant_context) echo "tenant_" ;;
         uuidv7) echo "uuidv7_ uuid_" ;;

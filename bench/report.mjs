@@ -4,10 +4,11 @@
 //   node bench/report.mjs RAWDIR RESULTSDIR
 //
 // Reads RAWDIR/contenders.tsv (bench-driver lines labelled
-// contender/setting), RAWDIR/inserver.tsv, RAWDIR/gateway.tsv and
-// RAWDIR/meta.tsv; writes RESULTSDIR/latest.md and RAWDIR/chart.dat (rows/s
-// per contender, setting and batch size, for bench/chart.gp).  Times are
-// medians over the rounds; memory is the largest round.
+// contender/setting), RAWDIR/inserver.tsv (target, rows, round, ms per
+// call, 0.1.0's commit), RAWDIR/gateway.tsv and RAWDIR/meta.tsv; writes
+// RESULTSDIR/latest.md and RAWDIR/chart.dat (rows/s per contender, setting
+// and batch size, for bench/chart.gp).  Times are medians over the rounds;
+// memory is the largest round.
 
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -127,9 +128,13 @@ const ratio = (a, b, setting, n) => {
 };
 const verdict = (ok) => (ok === undefined ? 'not measured' : ok ? '**met**' : '**not met**');
 const times = (r) => (r === undefined ? '–' : `${fmt(r, 2)}×`);
+// issue 18: the wire path at least as fast as COPY (0.9× with a new connection per call)
+const COPY_TARGET = { new: 0.9, persistent: 1.0 };
 for (const [setting, sname] of SETTINGS) {
   const r = ratio('wire', 'copy', setting, 10000);
   targets.push([`wire path ≥ 0.5× (c) COPY rows/s at 10,000 rows, ${sname}`, times(r), verdict(r === undefined ? undefined : r >= 0.5)]);
+  targets.push([`issue 18: wire path ≥ ${fmt(COPY_TARGET[setting], 1)}× (c) COPY rows/s at 10,000 rows, ${sname}`,
+    times(r), verdict(r === undefined ? undefined : r >= COPY_TARGET[setting])]);
   for (const n of [500, 10000]) {
     const a = ratio('wire', 'plain', setting, n);
     targets.push([`wire path ≥ 3× (a) plain SQL rows/s at ${fmt(n)} rows, ${sname}`, times(a), verdict(a === undefined ? undefined : a >= 3)]);
@@ -153,18 +158,42 @@ for (const [setting, sname] of SETTINGS) {
     verdict(r === undefined ? undefined : r <= 1.25)]);
 }
 
-// in-server: create_consumers(jsonb) of this build against 0.1.0's
+// in-server: create_consumers(jsonb) of this build, of 0.1.0 and (a), by size:
+// inserver[target][rows] = {ref, ms: [one per round]}
+const INSERVER = [['current', 'this build'], ['baseline', '0.1.0'], ['plain', '(a) plain SQL']];
 const inserver = {};
 for (const [target, rows, , t, ref] of tsv('inserver.tsv')) {
-  (inserver[target] ??= { rows: +rows, ref, ms: [] }).ms.push(+t);
+  ((inserver[target] ??= {})[+rows] ??= { ref, ms: [] }).ms.push(+t);
+}
+const inserverSizes = [...new Set(Object.values(inserver).flatMap((x) => Object.keys(x).map(Number)))].sort((a, b) => a - b);
+const inserverMs = (target, rows) => (inserver[target]?.[rows] ? median(inserver[target][rows].ms) : undefined);
+const baselineRef = Object.values(inserver.baseline ?? {})[0]?.ref ?? '?';
+// ms per call with three decimals below 1 ms (the 1-row call)
+const msFine = (x) => (x !== undefined && x < 1 ? fmt(x, 3) : ms(x));
+{
+  const n = inserverSizes.length ? inserverSizes[inserverSizes.length - 1] : undefined;
+  const cur = inserverMs('current', n);
+  const old = inserverMs('baseline', n);
+  const r = cur !== undefined && old !== undefined ? cur / old : undefined;
+  targets.push([`create_consumers(jsonb), the body already jsonb in the server: no slower than 0.1.0 (${baselineRef})`,
+    r === undefined ? (meta.inserver_note || '–') : `${ms(cur)} ms vs ${ms(old)} ms for ${fmt(n)} consumers: ${fmt(r, 2)}× the time`,
+    verdict(r === undefined ? undefined : r <= 1.0)]);
+}
+for (const n of [500, 10000]) {
+  const cur = inserverMs('current', n);
+  const a = inserverMs('plain', n);
+  const r = cur !== undefined && a !== undefined ? a / cur : undefined;
+  targets.push([`issue 18: create_consumers(jsonb), the body already jsonb in the server, ≥ 5× (a) plain SQL rows/s (its body jsonb too) at ${fmt(n)} rows`,
+    r === undefined ? (meta.inserver_note || '–') : `${ms(cur)} ms vs ${ms(a)} ms: ${fmt(r, 2)}×`,
+    verdict(r === undefined ? undefined : r >= 5)]);
 }
 {
-  const cur = inserver.current;
-  const old = inserver.baseline;
-  const r = cur && old ? median(cur.ms) / median(old.ms) : undefined;
-  targets.push([`create_consumers(jsonb), the body already jsonb in the server: no slower than 0.1.0 (${old ? old.ref : '?'})`,
-    r === undefined ? (meta.inserver_note || '–') : `${ms(median(cur.ms))} ms vs ${ms(median(old.ms))} ms for ${fmt(cur.rows)} consumers: ${fmt(r, 2)}× the time`,
-    verdict(r === undefined ? undefined : r <= 1.0)]);
+  const cur = inserverMs('current', 1);
+  const old = inserverMs('baseline', 1);
+  const r = cur !== undefined && old !== undefined ? cur / old : undefined;
+  targets.push([`issue 18: the 1-row create_consumers(jsonb) call in the server no slower than 0.1.0 (${baselineRef}): ratio of medians ≤ 1.10 (noise)`,
+    r === undefined ? (meta.inserver_note || '–') : `${msFine(cur)} ms vs ${msFine(old)} ms: ${fmt(r, 2)}× the time`,
+    verdict(r === undefined ? undefined : r <= 1.1)]);
 }
 
 // gateway rows: gw[tool][rows][conns]
@@ -233,19 +262,41 @@ for (const [c, name] of [...CONTENDERS, ['wire-custom', 'fanfare wire path, cust
 out.push('');
 
 // --- in the server
-out.push('## create_consumers(jsonb) in the server, against 0.1.0');
+out.push('## create_consumers(jsonb) in the server, against 0.1.0 and (a)');
 out.push('');
-if (!inserver.current || !inserver.baseline) {
+if (!inserver.current || !inserver.baseline || !inserver.plain) {
   out.push(meta.inserver_note || 'Not measured.');
 } else {
-  out.push(`The body already jsonb in a temporary table, \`create_consumers(j)\` timed in a DO block (minimum of 3 calls per round, the table truncated between calls), ` +
-    `${inserver.current.ms.length} rounds alternating between this build and the 0.1.0 library (${inserver.baseline.ref}, built from git history, in a database of its own).`);
+  const rounds = inserver.current[inserverSizes[0]].ms.length;
+  out.push('The body already jsonb in the server (read into a temporary table), each call timed in a DO block: ' +
+    '`fanfare.create_consumers(body)` of this build and of the 0.1.0 library ' +
+    `(${baselineRef}, built from git history, in a database of its own), and (a), the statement of \`bench/plain_sql.sql\` ` +
+    'with the body as a jsonb variable of the block in place of `$1`. All three run as `bench_api` (`SET ROLE` after the bodies are read), a non-owner member of ' +
+    '`fanfare_api`, so row-level security applies, with `plan_cache_mode = force_generic_plan`. Per size: an untimed warm-up call, ' +
+    'then 3 passes over as many bodies as a driver round uses (each call its own consumers), the table truncated after each pass; ' +
+    `a round counts its best pass's mean per call. ${rounds} rounds, the three contenders interleaved; medians shown.`);
   out.push('');
-  out.push('| build | consumers | median ms | rounds (ms) |');
-  out.push('|---|---:|---:|---|');
-  for (const [key, name] of [['baseline', `0.1.0 (${inserver.baseline.ref})`], ['current', 'this build']]) {
-    const x = inserver[key];
-    out.push(`| ${name} | ${fmt(x.rows)} | ${ms(median(x.ms))} | ${x.ms.map((v) => ms(v)).join(', ')} |`);
+  out.push(`| rows | this build | 0.1.0 (${baselineRef}) | (a) plain SQL | this build / (a), rows/s | this build / 0.1.0, time |`);
+  out.push('|---:|---:|---:|---:|---:|---:|');
+  const cell = (target, n) => {
+    const t = inserverMs(target, n);
+    return t === undefined ? '–' : `${msFine(t)} ms · ${fmt(n / (t / 1000))} rows/s`;
+  };
+  for (const n of inserverSizes) {
+    const cur = inserverMs('current', n), old = inserverMs('baseline', n), a = inserverMs('plain', n);
+    out.push(`| ${fmt(n)} | ${cell('current', n)} | ${cell('baseline', n)} | ${cell('plain', n)} | ` +
+      `${cur && a ? fmt(a / cur, 2) + '×' : '–'} | ${cur && old ? fmt(cur / old, 2) + '×' : '–'} |`);
+  }
+  out.push('');
+  out.push('Rounds, ms per call:');
+  out.push('');
+  out.push('| rows | contender | rounds (ms) |');
+  out.push('|---:|---|---|');
+  for (const n of inserverSizes) {
+    for (const [target, name] of INSERVER) {
+      const x = inserver[target]?.[n];
+      if (x) out.push(`| ${fmt(n)} | ${name} | ${x.ms.map((v) => msFine(v)).join(', ')} |`);
+    }
   }
 }
 out.push('');

@@ -16,7 +16,8 @@
 #   copy      (c) COPY FROM STDIN of the same rows as CSV, as the table owner
 # each on a new connection per call and on a persistent connection (one that
 # has already made a call of that size), then create_consumers(jsonb) with the
-# body already in the server, this build against the last 0.1.0 build, then
+# body already in the server, this build against the last 0.1.0 build and
+# (a) at 1, 500 and 10 000 rows, then
 # the gateway with wrk against pgbench issuing the gateway's statement, and
 # the same work through a router over 1 and 2 shards (bench/router.sh),
 # and rate limits on vs off with the /metrics exposition (bench/ratelimit.sh).
@@ -215,12 +216,91 @@ if [ "$with_fanfare" = 1 ]; then
 fi
 
 # --- create_consumers(jsonb), the body already jsonb in the server --------------
-# This build against the last 0.1.0 build, side by side: the 0.1.0 library
-# is built from git history and its install script run, as plain objects,
-# in a database of its own (so that no backend loads both libraries).
+# Three contenders, rounds interleaved, at 1, 500 and 10 000 rows (those of
+# --sizes; else the largest size up to 10 000): this build's
+# create_consumers, the last 0.1.0 build's (its library built from git
+# history and its install script run, as plain objects, in a database of its
+# own, so that no backend loads both libraries), and (a), the statement of
+# bench/plain_sql.sql with the body as a jsonb variable of the DO block where
+# the driver binds $1.  Each round is one session per contender: the bodies
+# read into a temporary table as superuser, then SET ROLE bench_api (a
+# non-owner member of fanfare_api: row-level security applies to all three,
+# as to the driver's contenders) and, per size, one DO block: an untimed
+# warm-up call, then 3 passes over the size's bodies (as many calls as a
+# driver round makes, each with its own consumers), the table truncated after
+# each pass; a round's figure is the best pass's mean ms per call.  As many
+# rounds as batches under 10 000 get (5, --quick 3: (a) takes about a second
+# a call at 10 000 rows).
 : >"$raw/inserver.tsv"
 inserver_note=
 baseline_ref=
+inserver_sizes=(1)
+for n in "${size_list[@]}"; do
+    case $n in 500 | 10000) inserver_sizes+=("$n") ;; esac
+done
+if [ "${#inserver_sizes[@]}" = 1 ]; then
+    for n in "${size_list[@]}"; do
+        [ "$n" -gt 1 ] && [ "$n" -le 10000 ] && [ "$n" -gt "${inserver_sizes[-1]}" ] && inserver_sizes[1]=$n
+    done
+fi
+# the call each contender times, on the jsonb variable request_body
+# shellcheck disable=SC2016  # the statement's $1, not the shell's
+plain_call="$(sed -e '/^--/d' -e 's/\$1/request_body/g' bench/plain_sql.sql) INTO response;"
+inserver_call() {
+    case $1 in
+    current | baseline) echo "PERFORM fanfare.create_consumers(request_body);" ;;
+    plain) echo "$plain_call" ;;
+    esac
+}
+# inserver_round TARGET DATABASE ROUND: one round of TARGET, a line per size
+inserver_round() {
+    local target=$1 dbname=$2 round=$3 n k calls
+    {
+        echo "SET fanfare.organization_id = '$organization';"
+        echo "SET fanfare.max_batch_size = 1000000;"
+        echo "SET plan_cache_mode = force_generic_plan;"
+        echo "CREATE TEMP TABLE body (n int, k int, j jsonb);"
+        for n in "${inserver_sizes[@]}"; do
+            calls=$((2000 / n))
+            [ "$calls" -gt 200 ] && calls=200
+            [ "$calls" -lt 1 ] && calls=1
+            for ((k = 0; k < calls; k++)); do
+                echo "INSERT INTO body VALUES ($n, $k, pg_catalog.pg_read_file('$work/set/payload-$n.$k.json')::jsonb);"
+            done
+        done
+        echo "GRANT SELECT ON body TO bench_api;"
+        echo "SET ROLE bench_api;"
+        echo "CREATE TEMP TABLE t (n int, ms float8);"
+        for n in "${inserver_sizes[@]}"; do
+            cat <<SQL
+DO \$\$
+DECLARE
+    bodies jsonb[] := ARRAY(SELECT j FROM body WHERE n = $n ORDER BY k);
+    request_body jsonb;
+    response jsonb;
+    t0 timestamptz;
+    spent interval;
+BEGIN
+    FOR pass IN 0 .. 3 LOOP
+        spent := interval '0';
+        FOREACH request_body IN ARRAY CASE WHEN pass = 0 THEN bodies[1:1] ELSE bodies END LOOP
+            t0 := clock_timestamp();
+            $(inserver_call "$target")
+            spent := spent + (clock_timestamp() - t0);
+        END LOOP;
+        IF pass > 0 THEN
+            INSERT INTO t VALUES ($n, extract(epoch FROM spent) * 1000 / pg_catalog.array_length(bodies, 1));
+        END IF;
+        TRUNCATE fanfare.consumers;
+    END LOOP;
+END \$\$;
+SQL
+        done
+        echo "SELECT n, min(ms) FROM t GROUP BY n ORDER BY n;"
+    } | psql -X -q -At -v ON_ERROR_STOP=1 -d "$dbname" |
+        awk -F'|' -v t="$target" -v r="$round" -v ref="$baseline_ref" \
+            'BEGIN { OFS = "\t" } NF { print t, $1, r, $2, ref }' >>"$raw/inserver.tsv"
+}
 if [ "$with_fanfare" = 1 ] && git rev-parse --git-dir >/dev/null 2>&1; then
     # the commit that moved fanfare.control past 0.1.0; its parent is 0.1.0
     bump=$(git log -1 --format=%H -S"default_version = '0.1.0'" -- fanfare.control 2>/dev/null || true)
@@ -239,35 +319,20 @@ else
           sed -e '/^\\echo/d' -e '/pg_extension_config_dump/d' \
               -e "s|MODULE_PATHNAME|$base/fanfare.so|g" "$base/fanfare--0.1.0.sql"; } |
             psql -X -q -v ON_ERROR_STOP=1 -d fanfare_baseline >>"$raw/baseline-build.log" 2>&1
-        inserver_n=${size_list[-1]}
-        [ "$inserver_n" -gt 10000 ] && inserver_n=10000
-        for ((i = 1; i <= 5; i++)); do
-            for target in baseline current; do
+        # bench_api truncates between passes, inside its DO blocks
+        for dbname in "$db" fanfare_baseline; do
+            psql -X -q -v ON_ERROR_STOP=1 -d "$dbname" -c "GRANT TRUNCATE ON fanfare.consumers TO bench_api"
+        done
+        inserver_start=$SECONDS
+        for ((i = 1; i <= rounds_small; i++)); do
+            for target in baseline current plain; do
                 dbname=$db
                 [ "$target" = baseline ] && dbname=fanfare_baseline
-                psql -X -q -At -v ON_ERROR_STOP=1 -d "$dbname" -v body="$work/set/payload-$inserver_n.0.json" <<SQL |
-SET fanfare.organization_id = '$organization';
-SET fanfare.max_batch_size = 1000000;
-CREATE TEMP TABLE body AS SELECT pg_read_file(:'body')::jsonb AS j;
-SELECT fanfare.create_consumers(j) IS NOT NULL AS warm FROM body \gset
-TRUNCATE fanfare.consumers;
-CREATE TEMP TABLE t (ms float8);
-DO \$\$
-DECLARE t0 timestamptz; j jsonb := (SELECT j FROM body);
-BEGIN
-    FOR k IN 1 .. 3 LOOP
-        t0 := clock_timestamp();
-        PERFORM fanfare.create_consumers(j);
-        INSERT INTO t VALUES (extract(epoch FROM clock_timestamp() - t0) * 1000);
-        TRUNCATE fanfare.consumers;
-    END LOOP;
-END \$\$;
-SELECT min(ms) FROM t;
-SQL
-                    awk -v t="$target" -v n="$inserver_n" -v r="$i" -v ref="$baseline_ref" \
-                        'BEGIN { OFS = "\t" } NF { print t, n, r, $1, ref }' >>"$raw/inserver.tsv"
+                log "in the server: $target, ${inserver_sizes[*]} rows, round $i/$rounds_small"
+                inserver_round "$target" "$dbname" "$i"
             done
         done
+        log "in the server: $((SECONDS - inserver_start)) s"
     else
         inserver_note="not measured: the 0.1.0 library ($baseline_ref) did not build (see raw/baseline-build.log)"
     fi

@@ -420,17 +420,33 @@ rate_limit_body(const RateLimitCharge *charge)
 	return psprintf("{\"error\":\"Rate limit exceeded\",\"retryAfter\":%d}", charge->retry_after);
 }
 
+/*
+ * The status of a limited charge as the gateway parses it, with one parser,
+ * from both the 01N01 notice's DETAIL and fanfare.rate_limit_status:
+ * "limit=L remaining=R reset=EPOCH retry=SECONDS".
+ */
+#define RATE_LIMIT_STATUS_SIZE 96
+
+static void
+format_status(const RateLimitCharge *charge, char *status)
+{
+	snprintf(status, RATE_LIMIT_STATUS_SIZE,
+			 "limit=%d remaining=%d reset=" INT64_FORMAT " retry=%d",
+			 charge->limit, charge->remaining, charge->reset, charge->retry_after);
+}
+
 /* The 01N01 notice of a charge: DETAIL is what the gateway reads. */
 static void
 report_notice(const RateLimitCharge *charge)
 {
+	char		status[RATE_LIMIT_STATUS_SIZE];
+
+	format_status(charge, status);
 	ereport(NOTICE,
 			(errcode(ERRCODE_FANFARE_RATE_LIMIT_STATUS),
 			 errmsg("rate limit: %d of %d requests left in this window",
 					charge->remaining, charge->limit),
-			 errdetail_internal("limit=%d remaining=%d reset=" INT64_FORMAT " retry=%d",
-								charge->limit, charge->remaining, charge->reset,
-								charge->retry_after)));
+			 errdetail_internal("%s", status)));
 }
 
 /*
@@ -441,12 +457,10 @@ report_notice(const RateLimitCharge *charge)
 static void
 report_status(const RateLimitCharge *charge)
 {
-	char		status[96];
+	char		status[RATE_LIMIT_STATUS_SIZE];
 
 	if (charge->limited)
-		snprintf(status, sizeof(status),
-				 "limit=%d remaining=%d reset=" INT64_FORMAT " retry=%d",
-				 charge->limit, charge->remaining, charge->reset, charge->retry_after);
+		format_status(charge, status);
 	else if (fanfare_rate_limit_status == NULL || fanfare_rate_limit_status[0] == '\0')
 		return;
 	else

@@ -41,12 +41,16 @@ for contender in wire fanfare plain plpgsql copy; do
 done
 check "wire path with a custom plan, 10000 rows: 3 timed rounds" rounds_ok wire-custom/new 10000
 
-# inserver.tsv: create_consumers(jsonb) of this build and of 0.1.0, 5 rounds each
+# inserver.tsv: target rows round ms ref; create_consumers(jsonb) of this
+# build and of 0.1.0, and (a), the body already jsonb: 3 rounds each, per size
 inserver_ok() {
-    [ "$(awk -F'\t' -v t="$1" '$1 == t && $4 > 0' "$raw/inserver.tsv" 2>/dev/null | wc -l)" -eq 5 ]
+    [ "$(awk -F'\t' -v t="$1" -v r="$2" '$1 == t && $2 == r && $4 > 0' "$raw/inserver.tsv" 2>/dev/null | wc -l)" -eq 3 ]
 }
-check "create_consumers(jsonb) in the server, this build: 5 rounds" inserver_ok current
-check "create_consumers(jsonb) in the server, 0.1.0 built from git history: 5 rounds" inserver_ok baseline
+for rows in 1 500 10000; do
+    check "create_consumers(jsonb) in the server, this build, $rows rows: 3 rounds" inserver_ok current "$rows"
+    check "create_consumers(jsonb) in the server, 0.1.0 built from git history, $rows rows: 3 rounds" inserver_ok baseline "$rows"
+    check "(a) plain SQL in the server, the body already jsonb, $rows rows: 3 rounds" inserver_ok plain "$rows"
+done
 
 # gateway.tsv: tool rows connections requests duration p50 p99 errors
 cell_ok() {
@@ -73,6 +77,13 @@ for target in single router1 router2; do
 done
 check "report has the router section with its overhead per call" grep -q '^Router overhead per call' "$raw/latest.md"
 check "report written with the targets table" grep -q '^## Targets' "$raw/latest.md"
+# issue 18's targets, each with a verdict computed from this run
+issue18_ok() {
+    [ "$(grep -c '^| issue 18: .* | \*\*\(not \)\{0,1\}met\*\* |$' "$raw/latest.md")" -eq 5 ]
+}
+check "report shows issue 18's 5 targets, each met or not met" issue18_ok
+check "report has the in-server table of this build, 0.1.0 and (a)" \
+    grep -q '^## create_consumers(jsonb) in the server, against 0.1.0 and (a)' "$raw/latest.md"
 check "chart written" grep -q '<svg' "$raw/latest.svg"
 
 summary

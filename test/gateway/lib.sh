@@ -2,6 +2,8 @@
 # fanfare-gateway share: test/gateway/run.sh, test/reliability/run.sh and
 # test/soak/run.sh.  Loads tools/lib.sh (clusters, reporting).  PgBouncer
 # in front of the cluster: start_pgbouncer, stop_pgbouncer (on_exit it).
+# The kill -9 of fanfare-import at a batch of its journal (test/import and
+# test/router): kill_importer_at.
 #
 # Expects, before the functions are called: $work (a scratch directory), $db
 # (the suite's database), $login (the LOGIN role the gateway connects as),
@@ -180,3 +182,30 @@ INI
 }
 # pgbouncer_admin COMMAND: on PgBouncer's admin console
 pgbouncer_admin() { psql -X -q -At -h 127.0.0.1 -p "$pgb_port" -U postgres -d pgbouncer -c "$1" >/dev/null; }
+
+# --- fanfare-import ------------------------------------------------------------
+# importer_done JOURNAL: the last batch the importer's journal
+# (FILE.fanfare-import) records as done; 0 before the first
+importer_done() {
+    local n
+    n=$(sed -n 's/^done \([0-9]*\).*/\1/p' "$1" 2>/dev/null | tail -1)
+    echo "${n:-0}"
+}
+
+# kill_importer_at PID JOURNAL N: kill -9 of the importer PID (a child of
+# this shell, started with &, not a subshell around it, which the importer
+# would outlive) once its journal records batch N as done, or when it ends
+# on its own; then reaps it.  The journal is polled rather than a sleep of
+# fixed length waited, which would race a fast run (200 small batches can
+# take a tenth of a second).  Returns 0 when the importer was killed while
+# running (its journal does not say complete), 1 when it had finished.
+kill_importer_at() {
+    local pid=$1 journal=$2 target=$3
+    while kill -0 "$pid" 2>/dev/null; do
+        [ "$(importer_done "$journal")" -ge "$target" ] && break
+        sleep 0.002
+    done
+    kill -KILL "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+    ! grep -q '^complete' "$journal" 2>/dev/null
+}

@@ -169,30 +169,16 @@ audit "$org" "$work/cr.ndjson" "$work/ref.rej" && ok "crash: the uninterrupted r
     fail "crash: the uninterrupted run passes the audit"
 new_org crash
 preload "$key" "$work/cr.ndjson"
-# the last batch the crash run's journal says is done (0: none yet)
-last_done() {
-    local n
-    n=$(sed -n 's/^done \([0-9]*\).*/\1/p' "$work/cr.ndjson.fanfare-import" 2>/dev/null | tail -1)
-    echo "${n:-0}"
-}
 killed=0
+journal=$work/cr.ndjson.fanfare-import
 for attempt in 1 2 3; do
     FANFARE_SECRET_KEY=$key "$importer" --quiet "$work/cr.ndjson" --rejects "$work/cr.rej" --split-rejected \
         --concurrency 2 --batch-size 25 >/dev/null 2>>"$work/crash.err" &
     pid=$!
-    # killed once the journal says batch TARGET is done, 5 to 20 batches
-    # after where the attempt began (a sleep of fixed length would race a
-    # fast run: 200 small batches can take a tenth of a second)
-    target=$(( $(last_done) + 5 + RANDOM % 16 ))
-    while kill -0 "$pid" 2>/dev/null; do
-        [ "$(last_done)" -ge "$target" ] && break
-        sleep 0.002
-    done
-    kill -KILL "$pid" 2>/dev/null
-    wait "$pid" 2>/dev/null
-    # killed while running: the journal does not say complete
-    grep -q '^complete' "$work/cr.ndjson.fanfare-import" || killed=$((killed + 1))
-    note "kill -9 $attempt: $(count_of "$org") rows stored, batches done: $(sed -n 's/^done \([0-9]*\).*/\1/p' "$work/cr.ndjson.fanfare-import" | tail -1)"
+    # killed 5 to 20 batches after where the attempt began
+    kill_importer_at "$pid" "$journal" $(( $(importer_done "$journal") + 5 + RANDOM % 16 )) &&
+        killed=$((killed + 1))
+    note "kill -9 $attempt: $(count_of "$org") rows stored, batches done: $(importer_done "$journal")"
 done
 imp "$work/cr.ndjson" --rejects "$work/cr.rej" --split-rejected --batch-size 25
 check "crash: the importer was killed while running, 3 times" [ "$killed" = 3 ]
@@ -474,15 +460,7 @@ pg_token=$(jwt "$pg_org")
 FANFARE_SECRET_KEY=$pg_token "$importer" --quiet --postgrest --url "$pgrst_url" "$work/pgrst-cr.ndjson" \
     --rejects "$work/pgrst-cr.rej" --split-rejected --concurrency 2 --batch-size 25 >/dev/null 2>"$work/pgrst-crash.err" &
 pid=$!
-target=$((5 + RANDOM % 16))
-while kill -0 "$pid" 2>/dev/null; do
-    n=$(sed -n 's/^done \([0-9]*\).*/\1/p' "$work/pgrst-cr.ndjson.fanfare-import" 2>/dev/null | tail -1)
-    [ "${n:-0}" -ge "$target" ] && break
-    sleep 0.002
-done
-kill -KILL "$pid" 2>/dev/null
-wait "$pid" 2>/dev/null
-grep -q '^complete' "$work/pgrst-cr.ndjson.fanfare-import" && killed_pg=0 || killed_pg=1
+kill_importer_at "$pid" "$work/pgrst-cr.ndjson.fanfare-import" $((5 + RANDOM % 16)) && killed_pg=1 || killed_pg=0
 pimp "$pg_org" "$work/pgrst-cr.ndjson" --rejects "$work/pgrst-cr.rej" --split-rejected --batch-size 25
 check "postgrest: killed while running ($(count_of "$pg_org") rows at the end), the resumed run exits 1 (rows rejected)" \
     [ "$killed_pg/$rc" = 1/1 ]

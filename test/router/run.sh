@@ -209,7 +209,7 @@ webhooks_beside_shards
 # its Idempotency-Key (kept on the tenant's shard).
 section "fanfare-import through the router"
 import_through_router() {
-    local org key p other pid n target killed=0 rc want got lines want_lines same start=$SECONDS
+    local org key p other pid killed=0 rc want got lines want_lines same start=$SECONDS
     local file=$work/rtr.ndjson importer=$root/src/import/fanfare-import
     [ -x "$importer" ] || make -s -C "$root/src/import" >/dev/null || { fail "import: build src/import"; return; }
     read -r org key <<<"$(new_tenant "Importer")"
@@ -225,15 +225,7 @@ import_through_router() {
     FANFARE_SECRET_KEY=$key "$importer" --quiet --url "http://127.0.0.1:$port" "$file" --rejects "$work/rtr.rej" \
         --split-rejected --batch-size 25 --concurrency 2 >/dev/null 2>>"$work/rtr.err" &
     pid=$!
-    target=$((5 + RANDOM % 11))
-    while kill -0 "$pid" 2>/dev/null; do
-        n=$(sed -n 's/^done \([0-9]*\).*/\1/p' "$file.fanfare-import" 2>/dev/null | tail -1)
-        [ "${n:-0}" -ge "$target" ] && break
-        sleep 0.002
-    done
-    kill -KILL "$pid" 2>/dev/null
-    wait "$pid" 2>/dev/null
-    grep -q '^complete' "$file.fanfare-import" || killed=1
+    kill_importer_at "$pid" "$file.fanfare-import" $((5 + RANDOM % 11)) && killed=1
     run_import
     rc=$?
     check "import: killed while running, the resumed run exits 1 (rows rejected)" [ "$killed/$rc" = 1/1 ]

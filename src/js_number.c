@@ -368,6 +368,15 @@ js_number_format(double d, char *buf)
 	if (d == 0)
 		return sprintf(buf, "0");	/* also -0 */
 
+	/*
+	 * An integer below 2^53 in magnitude: its shortest round-tripping
+	 * digits are its own (a shorter string would be another integer, and
+	 * no other integer rounds to it), and JavaScript writes every integer
+	 * below 1e21 without an exponent.  The common case, so no Ryu.
+	 */
+	if (fabs(d) < 9007199254740992.0 && d == floor(d))
+		return pg_lltoa((int64) d, buf);
+
 	tmp[double_to_shortest_decimal_bufn(d, tmp)] = '\0';
 	p = tmp;
 	if (*p == '-')

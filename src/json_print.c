@@ -14,6 +14,7 @@
 
 #include "miscadmin.h"
 
+#include "byte_scan.h"
 #include "js_number.h"
 #include "json_print.h"
 #include "json_value.h"
@@ -61,53 +62,78 @@ void
 json_print_string(StringInfo out, const char *s, int len)
 {
 	static const char hex[] = "0123456789abcdef";
-	int			run = 0;
+	const char *p = s;
+	const char *end = s + len;
+	char	   *w;
 
-	appendStringInfoCharMacro(out, '"');
-	for (int i = 0; i < len; i++)
+	/*
+	 * Room for the common case at once: the quotes and every byte as it
+	 * is.  Runs of bytes that need no escape are copied whole, found eight
+	 * bytes at a time.
+	 */
+	enlargeStringInfo(out, len + 2);
+	w = out->data + out->len;
+	*w++ = '"';
+	for (;;)
 	{
-		unsigned char c = s[i];
-		const char *esc = NULL;
+		const char *run = p;
+		uint64		word;
 
-		if (c >= 0x20 && c != '"' && c != '\\')
-			continue;
-		switch (c)
+		while (end - p >= 8)
+		{
+			memcpy(&word, p, 8);
+			if (byte_scan_has_string_special(word))
+				break;
+			p += 8;
+		}
+		while (p < end && (unsigned char) *p >= 0x20 && *p != '"' && *p != '\\')
+			p++;
+		memcpy(w, run, p - run);
+		w += p - run;
+		if (p == end)
+			break;
+
+		/* an escape: up to six bytes for one, so room for the rest again */
+		out->len = w - out->data;
+		enlargeStringInfo(out, 6 + (end - p) + 1);
+		w = out->data + out->len;
+		*w++ = '\\';
+		switch (*p)
 		{
 			case '"':
-				esc = "\\\"";
+				*w++ = '"';
 				break;
 			case '\\':
-				esc = "\\\\";
+				*w++ = '\\';
 				break;
 			case '\b':
-				esc = "\\b";
+				*w++ = 'b';
 				break;
 			case '\f':
-				esc = "\\f";
+				*w++ = 'f';
 				break;
 			case '\n':
-				esc = "\\n";
+				*w++ = 'n';
 				break;
 			case '\r':
-				esc = "\\r";
+				*w++ = 'r';
 				break;
 			case '\t':
-				esc = "\\t";
+				*w++ = 't';
+				break;
+			default:
+				*w++ = 'u';
+				*w++ = '0';
+				*w++ = '0';
+				*w++ = hex[(unsigned char) *p >> 4];
+				*w++ = hex[(unsigned char) *p & 15];
 				break;
 		}
-		appendBinaryStringInfo(out, s + run, i - run);
-		run = i + 1;
-		if (esc)
-			appendStringInfoString(out, esc);
-		else
-		{
-			char		u[7] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15], 0};
-
-			appendStringInfoString(out, u);
-		}
+		p++;
 	}
-	appendBinaryStringInfo(out, s + run, len - run);
-	appendStringInfoCharMacro(out, '"');
+	*w++ = '"';
+	out->len = w - out->data;
+	out->data[out->len] = '\0';
 }
 
 /* true, false or null; false when the kind is none of them. */

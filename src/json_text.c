@@ -17,6 +17,7 @@
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 
+#include "byte_scan.h"
 #include "json_text.h"
 #include "json_value.h"
 
@@ -44,26 +45,6 @@ is_digit(char c)
 	return c >= '0' && c <= '9';
 }
 
-/*
- * Eight bytes at a time: a word in which no byte can be special is skipped
- * whole (the has_* tests may also flag a byte after a flagged one, which the
- * byte-wise loop then reads as ordinary).
- */
-#define BYTES_1 UINT64CONST(0x0101010101010101)
-#define BYTES_80 UINT64CONST(0x8080808080808080)
-
-static inline uint64
-has_byte_below(uint64 w, unsigned char n)
-{
-	return (w - BYTES_1 * n) & ~w & BYTES_80;
-}
-
-static inline uint64
-has_byte(uint64 w, unsigned char b)
-{
-	return has_byte_below(w ^ (BYTES_1 * b), 1);
-}
-
 /* The first '"' or '\\' at or after p, which a checked text has before end. */
 static inline const char *
 string_stop(const char *p, const char *end)
@@ -73,7 +54,7 @@ string_stop(const char *p, const char *end)
 	while (end - p >= 8)
 	{
 		memcpy(&w, p, 8);
-		if (has_byte(w, '"') | has_byte(w, '\\'))
+		if (byte_scan_has(w, '"') | byte_scan_has(w, '\\'))
 			break;
 		p += 8;
 	}
@@ -242,7 +223,7 @@ check_string(TextCheck *tc)
 		while (end - p >= 8)
 		{
 			memcpy(&w, p, 8);
-			if (has_byte(w, '"') | has_byte(w, '\\') | has_byte_below(w, 0x20))
+			if (byte_scan_has_string_special(w))
 				break;
 			p += 8;
 		}

@@ -368,6 +368,7 @@ json_text_read(const char *text, int len, JsonValue *root, int *offset)
 	int			depth = 0;
 	int			values = 0;
 	const char *root_start;
+	const char *root_value_end = NULL;	/* just past the root value */
 	JsonTextOutline *o;
 
 	if (!string_special_ready)
@@ -440,6 +441,8 @@ json_text_read(const char *text, int len, JsonValue *root, int *offset)
 
 		/* after a value: a separator, a closing bracket or the end */
 after_value:
+		if (depth == 0)
+			root_value_end = tc.p;
 		skip_space(&tc);
 		if (depth == 0)
 		{
@@ -512,11 +515,15 @@ key:
 		root->len = root_end - root_start;
 		root->outline = NULL;
 	}
-	else
+	else if (*root_start == '{' || *root_start == '[')
 	{
-		json_text_value(root_start, text + len, root);
+		/* where it ends is known: no second scan of the whole text */
+		json_from_text_span(root, *root_start == '{' ? JSON_OBJECT : JSON_ARRAY,
+							root_start, root_value_end - root_start);
 		root->outline = tc.root;
 	}
+	else
+		json_text_value(root_start, text + len, root);
 	return JSON_TEXT_OK;
 }
 

@@ -116,7 +116,9 @@ const copy = ir('CopyFrom');
 const steps = [
   ['wire path: the whole call', wire],
   ['· reading the text (json_text_read)', ir('json_text_read')],
-  ['· checking and staging every consumer (validate_batch)', ir('validate_batch')],
+  ['· the batch walk: every consumer decoded, judged and staged (validate_batch)', ir('validate_batch')],
+  ['· · decoding (consumer_record_decode)', ir('consumer_record_decode')],
+  ['· · staging: the row packed, the email kept (add_consumer)', ir('add_consumer')],
   ['· inserting the staged rows (staged_rows_insert)', ir('staged_rows_insert')],
   ['· printing the response rows (response_texts_next)', ir('response_texts_next')],
   ['COPY FROM STDIN, CSV: the whole call', copy],

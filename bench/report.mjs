@@ -394,6 +394,15 @@ out.push('');
   out.push('');
 }
 
+// --- instructions per call (bench/instructions.sh; full runs only)
+const instructions = join(rawDir, 'instructions.md');
+if (existsSync(instructions)) {
+  out.push('## Instructions per call: the wire path against COPY');
+  out.push('');
+  out.push(...readFileSync(instructions, 'utf8').trim().split('\n').filter((l) => !l.startsWith('# ')).slice(1));
+  out.push('');
+}
+
 // --- how the contenders differ
 out.push('## Contenders');
 out.push('');

@@ -507,6 +507,11 @@ if [ "$gateway" = 1 ]; then
     bench/ratelimit.sh $([ "$quick" = 1 ] && echo --quick) | tee "$raw/ratelimit.txt" ||
         log "the rate limit bench failed"
 fi
+# instructions per call, wire path against COPY (callgrind; about a minute,
+# so not in --quick): bench/instructions.sh, a cluster of its own
+if [ "$quick" = 0 ] && [ "$with_fanfare" = 1 ]; then
+    bench/instructions.sh --out "$raw/instructions.md" >/dev/null || log "the instruction count failed"
+fi
 node bench/report.mjs "$raw" "$results"
 gnuplot -e "datafile='$raw/chart.dat'; outfile='$results/latest.svg'" bench/chart.gp
 log "wrote $results/latest.md and $results/latest.svg"

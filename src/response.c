@@ -300,6 +300,22 @@ response_value(const ResponseEntry *e, const BatchContext *batch,
 
 /* ---- as jsonb (jsonb_util.c writes the bytes) ---- */
 
+/*
+ * Metadata, as stored: rebuilt, or else the value itself, which the jsonb
+ * writer gets only from the jsonb entry points, so as a jsonb container.
+ */
+static uint32
+put_metadata(StringInfo buf, const ResponseValue *rv, const Jsonb *rebuilt_metadata)
+{
+	const Jsonb *stored = rebuilt_metadata;
+
+	if (stored == NULL)
+		stored = json_container_jsonb(&rv->metadata->value);
+	if (stored == NULL)
+		elog(ERROR, "the jsonb response was given metadata that is not jsonb");
+	return jsonb_put_jsonb(buf, stored);
+}
+
 /* One property's value, in jsonb's layout; metadata: the stored form. */
 static uint32
 put_value(StringInfo buf, const ResponseValue *rv, const Jsonb *rebuilt_metadata)
@@ -321,10 +337,7 @@ put_value(StringInfo buf, const ResponseValue *rv, const Jsonb *rebuilt_metadata
 		case RV_GEO:
 			return jsonb_put_number_pair(buf, &geo_keys, rv->number, rv->longitude);
 		case RV_METADATA:
-			if (rebuilt_metadata)
-				return jsonb_put_jsonb(buf, rebuilt_metadata);
-			/* from jsonb (create_consumers), the value's own container */
-			return jsonb_put_container(buf, rv->metadata->value.data, rv->metadata->value.len);
+			return put_metadata(buf, rv, rebuilt_metadata);
 	}
 	return jsonb_put_null();
 }

@@ -425,8 +425,13 @@ json_members_init(JsonMemberScan *scan, const JsonValue *object)
 	scan->index = 0;
 	if (object->source == FROM_JSONB)
 	{
-		scan->n = JsonContainerSize(jsonb_container(object));
+		const JsonbContainer *jc = jsonb_container(object);
+
+		scan->n = JsonContainerSize(jc);
 		scan->pos = NULL;
+		/* keys are children 0..n-1, their values n..2n-1: walked in step */
+		cursor_init(&scan->keys, jc, 0);
+		cursor_init(&scan->values, jc, scan->n);
 	}
 	else
 	{
@@ -450,14 +455,13 @@ json_members_next(JsonMemberScan *scan, JsonValue *key, JsonValue *value)
 	}
 	if (scan->object->source == FROM_JSONB)
 	{
-		const JsonbContainer *jc = jsonb_container(scan->object);
 		JsonbNode	node;
 
 		if (scan->index >= scan->n)
 			return false;
-		container_child(jc, scan->index, &node);
+		cursor_next(&scan->keys, &node);
 		json_from_jsonb_node(&node, key);
-		container_child(jc, scan->n + scan->index, &node);
+		cursor_next(&scan->values, &node);
 		json_from_jsonb_node(&node, value);
 		scan->index++;
 		return true;

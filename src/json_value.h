@@ -150,7 +150,9 @@ typedef struct JsonMemberScan
 	const JsonValue *object;
 	int			index;
 	int			n;
-	const char *pos;
+	const char *pos;			/* text: where the next member begins */
+	ChildCursor keys;			/* jsonb: the next key, and its value */
+	ChildCursor values;
 } JsonMemberScan;
 
 extern void json_members_init(JsonMemberScan *scan, const JsonValue *object);

@@ -366,7 +366,12 @@ js_number_format(double d, char *buf)
 	if (isinf(d))
 		return sprintf(buf, d > 0 ? "Infinity" : "-Infinity");
 	if (d == 0)
-		return sprintf(buf, "0");	/* also -0 */
+	{
+		/* also -0; the commonest number of a response (the defaults) */
+		buf[0] = '0';
+		buf[1] = '\0';
+		return 1;
+	}
 
 	/*
 	 * An integer below 2^53 in magnitude: its shortest round-tripping

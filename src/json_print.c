@@ -143,13 +143,13 @@ json_print_literal(StringInfo out, JsonKind kind)
 	switch (kind)
 	{
 		case JSON_TRUE:
-			appendStringInfoString(out, "true");
+			appendBinaryStringInfo(out, "true", 4);
 			return true;
 		case JSON_FALSE:
-			appendStringInfoString(out, "false");
+			appendBinaryStringInfo(out, "false", 5);
 			return true;
 		case JSON_NULL:
-			appendStringInfoString(out, "null");
+			appendBinaryStringInfo(out, "null", 4);
 			return true;
 		default:
 			return false;

@@ -342,25 +342,12 @@ js_number_layout(char *out, const char *digits, int k, int n)
 }
 
 /*
- * Print a double as JavaScript's Number#toString does; returns the length.
- * The shortest round-tripping digits come from PostgreSQL's Ryu; only the
- * layout (where JavaScript switches to exponent form) is done here.
+ * The numbers js_number_format prints without Ryu, into buf; returns the
+ * length, or -1 for any other number.
  */
-int
-js_number_format(double d, char *buf)
+static int
+format_without_ryu(double d, char *buf)
 {
-	char		tmp[32];
-	char		raw[32];
-	char		shortened[32];
-	const char *digits;
-	int			nraw = 0;
-	int			before_point = -1;
-	int			exp10 = 0;
-	int			k;
-	int			n;
-	char	   *out = buf;
-	const char *p;
-
 	if (isnan(d))
 		return sprintf(buf, "NaN");
 	if (isinf(d))
@@ -381,6 +368,31 @@ js_number_format(double d, char *buf)
 	 */
 	if (fabs(d) < 9007199254740992.0 && d == floor(d))
 		return pg_lltoa((int64) d, buf);
+	return -1;
+}
+
+/*
+ * Print a double as JavaScript's Number#toString does; returns the length.
+ * The shortest round-tripping digits come from PostgreSQL's Ryu; only the
+ * layout (where JavaScript switches to exponent form) is done here.
+ */
+int
+js_number_format(double d, char *buf)
+{
+	char		tmp[32];
+	char		raw[32];
+	char		shortened[32];
+	const char *digits;
+	int			nraw = 0;
+	int			before_point = -1;
+	int			exp10 = 0;
+	int			k;
+	int			n;
+	char	   *out = buf;
+	const char *p;
+
+	if ((n = format_without_ryu(d, buf)) >= 0)
+		return n;
 
 	tmp[double_to_shortest_decimal_bufn(d, tmp)] = '\0';
 	p = tmp;

@@ -19,14 +19,6 @@
 #include "json_value.h"
 #include "timestamp_check.h"
 
-/* Kinds for which null means absent (the rest reject it, or require a value). */
-static inline bool
-kind_is_nullish(FieldKind kind)
-{
-	return kind == FK_TIMESTAMP || kind == FK_TEXT || kind == FK_EMAIL ||
-		kind == FK_GEO || kind == FK_METADATA;
-}
-
 /* One coordinate of a geo value: an object's member key, as a number. */
 static void
 decode_coordinate(const JsonValue *geo, const char *key, ConsumerCoordinate *c)
@@ -95,7 +87,7 @@ static void
 decode_field(const FieldDef *field, const JsonValue *value, ConsumerField *cf)
 {
 	cf->present = false;
-	if (value == NULL || (kind_is_nullish(field->kind) && value->kind == JSON_NULL))
+	if (value == NULL || (field_kind_is_nullish(field->kind) && value->kind == JSON_NULL))
 		return;
 	cf->present = true;
 	cf->value = *value;

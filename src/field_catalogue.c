@@ -231,7 +231,7 @@ fanfare_consumer_fields(PG_FUNCTION_ARGS)
 		values[0] = CStringGetTextDatum(field->name);
 		values[1] = CStringGetTextDatum(field->column);
 		values[2] = CStringGetTextDatum(kind_name(field->kind));
-		values[3] = BoolGetDatum(field->kind == FK_BOOL || field->kind == FK_STATUS);
+		values[3] = BoolGetDatum(field_kind_is_required(field->kind));
 		if (field->default_json)
 			values[4] = DirectFunctionCall1(jsonb_in, CStringGetDatum(field->default_json));
 		else

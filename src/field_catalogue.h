@@ -32,6 +32,21 @@ typedef enum FieldKind
 	FK_METADATA					/* record of scalars or scalar arrays (jsonb) */
 } FieldKind;
 
+/* A required field: absent is an issue (BOOL, STATUS). */
+static inline bool
+field_kind_is_required(FieldKind kind)
+{
+	return kind == FK_BOOL || kind == FK_STATUS;
+}
+
+/* A nullish field: null means absent (the others reject null, or require a value). */
+static inline bool
+field_kind_is_nullish(FieldKind kind)
+{
+	return kind == FK_TIMESTAMP || kind == FK_TEXT || kind == FK_EMAIL ||
+		kind == FK_GEO || kind == FK_METADATA;
+}
+
 typedef struct FieldDef
 {
 	const char *name;			/* JSON name, e.g. "activityRank" */

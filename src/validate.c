@@ -376,7 +376,7 @@ check_field(ElementContext *ec, const FieldDef *field, const ConsumerField *cf)
 
 	if (!cf->present)
 	{
-		if (field->kind == FK_BOOL || field->kind == FK_STATUS)
+		if (field_kind_is_required(field->kind))
 		{
 			Issue	   *issue = missing_key_issue(ec->issues, field->name);
 

@@ -22,7 +22,7 @@ SELECT c IS NOT NULL AS row,
        regexp_replace(current_setting('fanfare.rate_limit_status'), 'reset=[0-9]+ retry=[0-9]+$', 'reset=T retry=S') AS status,
        substring(current_setting('fanfare.rate_limit_status') from 'reset=([0-9]+)')::bigint
          - substring(current_setting('fanfare.rate_limit_status') from 'retry=([0-9]+)')::bigint
-         BETWEEN extract(epoch FROM clock_timestamp())::bigint - 1 AND extract(epoch FROM clock_timestamp())::bigint AS reset_is_now_plus_retry
+         BETWEEN extract(epoch FROM clock_timestamp())::bigint - 30 AND extract(epoch FROM clock_timestamp())::bigint AS reset_is_now_plus_retry
 FROM fanfare.api_import_consumers(:'sk',
     convert_to('{"consumers":[{"emailVerified":true,"phoneVerified":false,"status":"ACTIVE"}]}', 'UTF8')) AS c;
 -- a 400 counts too

@@ -19,15 +19,34 @@
 #include "json_value.h"
 #include "timestamp_check.h"
 
-/* One coordinate of a geo value: an object's member key, as a number. */
+/*
+ * The geo object's two coordinates, in one pass over its members (of a key
+ * given twice, the last, as json_lookup takes it).  An array passes
+ * Valibot's object check and then lacks both keys.
+ */
 static void
-decode_coordinate(const JsonValue *geo, const char *key, ConsumerCoordinate *c)
+decode_geo(const JsonValue *geo, ConsumerField *cf)
 {
-	/* an array passes Valibot's object check and then lacks both keys */
-	c->found = geo->kind == JSON_OBJECT &&
-		json_lookup(geo, key, strlen(key), &c->value);
-	if (c->found && c->value.kind == JSON_NUMBER)
-		c->number = json_number(&c->value);
+	JsonMemberScan scan;
+	JsonValue	key;
+	JsonValue	value;
+
+	cf->latitude.found = cf->longitude.found = false;
+	if (geo->kind != JSON_OBJECT)
+		return;
+	json_members_init(&scan, geo);
+	while (json_members_next(&scan, &key, &value))
+	{
+		ConsumerCoordinate *c = json_string_equals(&key, "latitude", 8) ? &cf->latitude :
+			json_string_equals(&key, "longitude", 9) ? &cf->longitude : NULL;
+
+		if (c == NULL)
+			continue;
+		c->found = true;
+		c->value = value;
+		if (value.kind == JSON_NUMBER)
+			c->number = json_number(&value);
+	}
 }
 
 /* The metadata rule on one entry's value (see consumer_record.h). */
@@ -103,12 +122,7 @@ decode_field(const FieldDef *field, const JsonValue *value, ConsumerField *cf)
 				timestamp_parse_iso(value->data, value->len, &cf->timestamp);
 			break;
 		case FK_GEO:
-			cf->latitude.found = cf->longitude.found = false;
-			if (json_is_container(value))
-			{
-				decode_coordinate(value, "latitude", &cf->latitude);
-				decode_coordinate(value, "longitude", &cf->longitude);
-			}
+			decode_geo(value, cf);
 			break;
 		case FK_METADATA:
 			decode_metadata(cf);

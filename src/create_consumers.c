@@ -117,9 +117,8 @@ batch_add_consumer(BatchContext *batch, const ConsumerRecord *consumer)
 	batch->elements[i] = consumer->element;
 	batch->emails[i] = NULL;
 	batch->email_lens[i] = 0;
-	for (int f = 0; f < FIELD_COUNT; f++)
-		if (field_catalogue[f].kind == FK_EMAIL && consumer->fields[f].present)
-			email = &consumer->fields[f];
+	if (field_email_index >= 0 && consumer->fields[field_email_index].present)
+		email = &consumer->fields[field_email_index];
 	if (email)
 	{
 		char	   *lowered = MemoryContextAlloc(batch->cxt, email->value.len + 1);

@@ -81,6 +81,7 @@ static uint32 field_hash_seed;
 
 int			field_name_length[FIELD_COUNT];
 int			field_metadata_index = -1;
+int			field_email_index = -1;
 
 /* The slot of key[0..len) in field_hash_slots under seed. */
 static inline uint32
@@ -111,8 +112,8 @@ field_hash_try(uint32 seed)
 }
 
 /*
- * Once per backend: the names' lengths, the metadata field and the perfect
- * hash.
+ * Once per backend: the names' lengths, the metadata and email fields and
+ * the perfect hash.
  */
 void
 field_catalogue_init(void)
@@ -124,6 +125,8 @@ field_catalogue_init(void)
 		field_name_length[i] = strlen(field_catalogue[i].name);
 		if (field_catalogue[i].kind == FK_METADATA)
 			field_metadata_index = i;
+		if (field_catalogue[i].kind == FK_EMAIL)
+			field_email_index = i;
 	}
 	while (!field_hash_try(seed))
 		seed++;

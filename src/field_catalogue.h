@@ -66,6 +66,7 @@ extern const FieldDef field_catalogue[FIELD_COUNT];
 
 extern int	field_name_length[];	/* strlen of each name */
 extern int	field_metadata_index;	/* index of the FK_METADATA field, or -1 */
+extern int	field_email_index;	/* index of the FK_EMAIL field, or -1 */
 
 extern void field_catalogue_init(void);
 extern int	field_index(const char *name, int len);

@@ -3,13 +3,17 @@
  *
  *   bench-driver --mode sql|copy --conn CONNINFO --admin CONNINFO
  *                --statement TEXT --data FILE --rows N --rounds R
- *                [--setup SQL] [--warmup FILE] [--prime FILE] [--result one|rows]
- *                [--fresh] [--repeat K] [--label NAME]
+ *                [--setup SQL] [--warmup FILE] [--prime FILE] [--result one|rows|none]
+ *                [--single-row] [--fresh] [--repeat K] [--expect-rows M]
+ *                [--label NAME]
+ *   bench-driver --page-fault-cost
  *
  * sql mode sends TEXT with the contents of FILE as its one text parameter
  * ($1), as an application (or the gateway) would, and reads the whole
  * result: one row (--result one: a function returning the batch as one
- * value) or one row per consumer (--result rows: a set-returning function).
+ * value), one row per consumer (--result rows: a set-returning function)
+ * or none (--result none: a command such as INSERT); with --single-row it
+ * reads the rows one at a time, as the gateway does.
  * copy mode sends TEXT (a COPY ... FROM STDIN) and streams FILE as the copy
  * data.  Before every call
  * Only the statement itself is timed, including sending the data and
@@ -20,7 +24,8 @@
  * one measurement.  The admin connection truncates fanfare.consumers once
  * per round, before the untimed warm-up call (which absorbs the replanning
  * a truncation causes), and checks afterwards that exactly K x N rows (plus
- * the warm-up's) are there.
+ * the warm-up's) are there; --expect-rows M says a call leaves M rows
+ * instead of N (0 for the floors' statements, which insert nothing).
  *
  * Connections: with --fresh, every round opens a new worker connection (so
  * that the backend's peak memory belongs to that round alone); otherwise one
@@ -47,6 +52,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <libpq-fe.h>
@@ -63,7 +69,10 @@ struct options
 	const char *prime_file;
 	const char *label;
 	bool		result_rows;
+	bool		result_none;	/* a command: no rows back */
+	bool		single_row;		/* read the rows one at a time */
 	long		rows;
+	long		expect_rows;	/* rows one call leaves in the table */
 	int			rounds;
 	int			repeat;
 	bool		fresh;
@@ -174,6 +183,38 @@ exec_ok(PGconn *conn, const char *sql)
 	PQclear(res);
 }
 
+/*
+ * --single-row: the statement's rows read one at a time (libpq's single-row
+ * mode, as the gateway reads them), so that the client never holds the whole
+ * result; true when it returned at least one row and no error.
+ */
+static bool
+run_single_row(PGconn *conn, const struct options *o, const char *data)
+{
+	const char *values[1] = {data};
+	PGresult   *res;
+	long		rows = 0;
+	bool		ok = true;
+
+	if (!PQsendQueryParams(conn, o->statement, 1, NULL, values, NULL, NULL, 0) ||
+		!PQsetSingleRowMode(conn))
+		die("PQsendQueryParams", conn);
+	while ((res = PQgetResult(conn)) != NULL)
+	{
+		ExecStatusType st = PQresultStatus(res);
+
+		if (st == PGRES_SINGLE_TUPLE)
+			rows++;
+		else if (st != PGRES_TUPLES_OK)
+		{
+			fprintf(stderr, "bench-driver: %s: %s", o->label, PQresultErrorMessage(res));
+			ok = false;
+		}
+		PQclear(res);
+	}
+	return ok && rows >= 1;
+}
+
 /* Runs the contender's statement once with the given data; false on error. */
 static bool
 run_statement(PGconn *conn, const struct options *o, const char *data, size_t len)
@@ -205,12 +246,15 @@ run_statement(PGconn *conn, const struct options *o, const char *data, size_t le
 		res = PQgetResult(conn);
 		ok = PQresultStatus(res) == PGRES_COMMAND_OK;
 	}
+	else if (o->single_row)
+		return run_single_row(conn, o, data);
 	else
 	{
 		const char *values[1] = {data};
 
 		res = PQexecParams(conn, o->statement, 1, NULL, values, NULL, NULL, 0);
-		ok = PQresultStatus(res) == PGRES_TUPLES_OK &&
+		ok = o->result_none ? PQresultStatus(res) == PGRES_COMMAND_OK :
+			PQresultStatus(res) == PGRES_TUPLES_OK &&
 			(o->result_rows ? PQntuples(res) >= 1 && !PQgetisnull(res, 0, 0)
 			 : PQntuples(res) == 1 && !PQgetisnull(res, 0, 0));
 	}
@@ -253,12 +297,60 @@ connect_worker(const struct options *o, const char *prime, size_t prime_len, PGc
 	return conn;
 }
 
+/*
+ * --page-fault-cost: what this host charges for memory a process touches
+ * for the first time, next to copying memory it already has.  Prints
+ * "fault_us copy_us": microseconds per 4 kB page to fault in fresh anonymous
+ * memory (the best of 3 passes over 64 MB), and to copy a page once it is
+ * resident.  A call that moves megabytes through fresh allocations pays the
+ * first figure for each page; where a fault costs ten microseconds (some
+ * virtual machines), that outweighs the work done on the bytes.
+ */
+static int
+page_fault_cost(void)
+{
+	size_t		size = 64 << 20;
+	size_t		pages = size / 4096;
+	double		fault_best = 0;
+	double		copy_best = 0;
+	int			pass;
+
+	for (pass = 0; pass < 3; pass++)
+	{
+		char	   *a = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		char	   *b = malloc(size);
+		double		t0;
+		double		fault_ms;
+		double		copy_ms;
+		size_t		i;
+
+		if (a == MAP_FAILED || b == NULL)
+			die("page-fault-cost: out of memory", NULL);
+		memset(b, 1, size);
+		t0 = now_ms();
+		for (i = 0; i < size; i += 4096)
+			a[i] = (char) i;
+		fault_ms = now_ms() - t0;
+		t0 = now_ms();
+		memcpy(a, b, size);
+		copy_ms = now_ms() - t0;
+		if (pass == 0 || fault_ms < fault_best)
+			fault_best = fault_ms;
+		if (pass == 0 || copy_ms < copy_best)
+			copy_best = copy_ms;
+		munmap(a, size);
+		free(b);
+	}
+	printf("%.3f\t%.4f\n", fault_best * 1000 / pages, copy_best * 1000 / pages);
+	return 0;
+}
+
 static void
 usage(void)
 {
 	fprintf(stderr, "usage: bench-driver --mode sql|copy --conn C --admin C --statement SQL "
 			"--data FILE --rows N --rounds R [--setup SQL] [--warmup FILE] [--prime FILE] "
-			"[--result one|rows] [--fresh] [--repeat K] "
+			"[--result one|rows|none] [--single-row] [--fresh] [--repeat K] [--expect-rows M] "
 			"[--label L]\n");
 	exit(2);
 }
@@ -266,7 +358,8 @@ usage(void)
 int
 main(int argc, char **argv)
 {
-	struct options o = {.mode = "sql", .label = "contender", .rounds = 1, .repeat = 1};
+	struct options o = {.mode = "sql", .label = "contender", .rounds = 1, .repeat = 1,
+	.expect_rows = -1};
 	PGconn	   *admin;
 	PGconn	   *conn = NULL;
 	char	  **datas;
@@ -288,6 +381,13 @@ main(int argc, char **argv)
 			o.fresh = true;
 			continue;
 		}
+		if (strcmp(a, "--single-row") == 0)
+		{
+			o.single_row = true;
+			continue;
+		}
+		if (strcmp(a, "--page-fault-cost") == 0)
+			return page_fault_cost();
 		if (v == NULL)
 			usage();
 		i++;
@@ -307,8 +407,12 @@ main(int argc, char **argv)
 			o.warmup_file = v;
 		else if (strcmp(a, "--prime") == 0)
 			o.prime_file = v;
-		else if (strcmp(a, "--result") == 0 && (strcmp(v, "one") == 0 || strcmp(v, "rows") == 0))
+		else if (strcmp(a, "--result") == 0 &&
+				 (strcmp(v, "one") == 0 || strcmp(v, "rows") == 0 || strcmp(v, "none") == 0))
+		{
 			o.result_rows = strcmp(v, "rows") == 0;
+			o.result_none = strcmp(v, "none") == 0;
+		}
 		else if (strcmp(a, "--label") == 0)
 			o.label = v;
 		else if (strcmp(a, "--rows") == 0)
@@ -317,12 +421,16 @@ main(int argc, char **argv)
 			o.rounds = atoi(v);
 		else if (strcmp(a, "--repeat") == 0)
 			o.repeat = atoi(v);
+		else if (strcmp(a, "--expect-rows") == 0)
+			o.expect_rows = atol(v);
 		else
 			usage();
 	}
 	if (!o.conn || !o.admin || !o.statement || !o.data_file || o.rows <= 0 || o.rounds <= 0 ||
 		o.repeat <= 0)
 		usage();
+	if (o.expect_rows < 0)
+		o.expect_rows = o.rows;
 
 	/* one data file per call of a round */
 	datas = calloc(o.repeat, sizeof(char *));
@@ -375,7 +483,7 @@ main(int argc, char **argv)
 			elapsed += now_ms() - t0;
 		}
 		{
-			long		want = o.rows * o.repeat + (warm ? 1 : 0);
+			long		want = o.expect_rows * o.repeat + (warm && o.expect_rows ? 1 : 0);
 			long		got = count_rows(admin);
 
 			if (got != want)

@@ -5,7 +5,8 @@
 //
 // Reads RAWDIR/contenders.tsv (bench-driver lines labelled
 // contender/setting), RAWDIR/inserver.tsv (target, rows, round, ms per
-// call, 0.1.0's commit), RAWDIR/gateway.tsv and RAWDIR/meta.tsv; writes
+// call, 0.1.0's commit), RAWDIR/floors.tsv and floors-host.txt (the wire
+// path's parts timed alone), RAWDIR/gateway.tsv and RAWDIR/meta.tsv; writes
 // RESULTSDIR/latest.md and RAWDIR/chart.dat (rows/s per contender, setting
 // and batch size, for bench/chart.gp).  Times are medians over the rounds;
 // memory is the largest round.
@@ -237,6 +238,49 @@ for (const n of sizes) {
   }
 }
 out.push('');
+
+// --- the wire path's floors (floors.tsv: bench-driver lines, one part each)
+const floors = {};
+for (const [label, rows, , t] of tsv('floors.tsv')) ((floors[label] ??= { rows: +rows, ms: [] }).ms.push(+t));
+if (Object.keys(floors).length) {
+  const n = Object.values(floors)[0].rows;
+  const f = (label) => (floors[label] ? median(floors[label].ms) : undefined);
+  const wire = at('wire', 'persistent', n)?.ms;
+  const copy = at('copy', 'persistent', n)?.ms;
+  const floor = ['receive', 'send', 'insert'].every((l) => f(l) !== undefined) ? f('receive') + f('send') + f('insert') : undefined;
+  const host = tsv('floors-host.txt')[0];
+  out.push(`## The wire path's floors at ${fmt(n)} rows, persistent connection`);
+  out.push('');
+  out.push('Each part of the wire path\'s call timed alone, on a connection that has made such a call before, ' +
+    `rounds interleaved (${Object.values(floors)[0].ms.length}), medians. The floor is what any implementation that takes ` +
+    'the body as one parameter, inserts the rows with the table\'s guarantees and returns them as rows pays before it reads a byte.');
+  out.push('');
+  out.push('| part | ms |');
+  out.push('|---|---:|');
+  const rowsOut = [
+    ['receive', 'receiving the body as a text parameter: `SELECT octet_length($1)`'],
+    ['send', `sending the call's ${fmt(n)} response rows, read back from a table (the 1-row body as \`$1\`)`],
+    ['insert', `inserting the call's ${fmt(n)} rows: \`INSERT … SELECT\` from a copy, as \`bench_api\` (row-level security, constraints, triggers)`],
+  ];
+  for (const [l, what] of rowsOut) out.push(`| ${what} | ${ms(f(l))} |`);
+  out.push(`| **floor: receive + send + insert** | **${ms(floor)}** |`);
+  out.push(`| the whole call, the response counted in the server instead of sent | ${ms(f('counted'))} |`);
+  out.push(`| the whole call, rows read one at a time (libpq single-row mode, as the gateway) | ${ms(f('single-row'))} |`);
+  out.push(`| the wire path (the throughput table; the client holds the whole result) | ${ms(wire)} |`);
+  out.push(`| (c) COPY, as the owner | ${ms(copy)} |`);
+  out.push('');
+  if (floor !== undefined && copy !== undefined)
+    out.push(`With this protocol the wire path can reach at most ${fmt(copy / floor, 2)}× COPY's rows/s here ` +
+      `(COPY ${ms(copy)} ms / floor ${ms(floor)} ms)` +
+      (wire === undefined ? '.' : wire > floor
+        ? `; reading, checking, staging and printing take the other ${ms(wire - floor)} ms of the call.`
+        : ': the parts alone took longer than the whole call (each is a statement of its own; a busy machine shows it most).'));
+  if (host)
+    out.push(`On this host a page (4 kB) of fresh memory costs ${fmt(+host[0], 2)} µs to fault in and ${fmt(+host[1], 2)} µs ` +
+      `to copy once resident (\`bench-driver --page-fault-cost\`): ${fmt(+host[0] / +host[1], 0)}×. ` +
+      'A megabyte received or sent through fresh allocations costs that many times more than its bytes.');
+  out.push('');
+}
 
 // --- memory
 out.push('## Peak backend memory');

@@ -215,6 +215,57 @@ if [ "$with_fanfare" = 1 ]; then
     done
 fi
 
+# --- the wire path's floors ---------------------------------------------------
+# What the wire path's call at 10 000 rows (or the largest size below) is
+# made of, each part timed alone on a persistent connection, rounds
+# interleaved: receiving the body (SELECT octet_length($1)), sending the
+# call's 10 000 response rows (read back from a table, the 1-row body as the
+# parameter), inserting its 10 000 rows (INSERT ... SELECT of the same rows,
+# as bench_api: row-level security, constraints and triggers as for the call),
+# the whole call with the response counted in the server instead of sent, and
+# the whole call read one row at a time (libpq's single-row mode, as the
+# gateway reads it).  report.mjs sets them next to the wire path and COPY.
+# And what this host charges for a page of fresh memory (floors-host.txt).
+: >"$raw/floors.tsv"
+floor_n=
+for n in "${size_list[@]}"; do
+    [ "$n" -le 10000 ] && floor_n=$n
+done
+if [ "$with_fanfare" = 1 ] && [ "${floor_n:-1}" -gt 1 ]; then
+    floor_data=$work/set/payload-$floor_n.0.json
+    psql -X -q -v ON_ERROR_STOP=1 -d "$db" <<SQL
+TRUNCATE fanfare.consumers;
+SET fanfare.organization_id = '$organization'; SET fanfare.actor = 'bench'; SET TimeZone = 'UTC';
+CREATE TABLE fanfare_bench.floor_rows AS
+    SELECT fanfare.import_consumers(pg_catalog.pg_read_file('$floor_data')) AS r;
+CREATE TABLE fanfare_bench.floor_staged AS SELECT * FROM fanfare.consumers;
+TRUNCATE fanfare.consumers;
+GRANT SELECT ON fanfare_bench.floor_rows, fanfare_bench.floor_staged TO fanfare_api;
+SQL
+    floor() {
+        local label=$1 data=$2 statement=$3
+        shift 3
+        "$work/bench-driver" --conn "$api" --admin "$admin" --setup "$setup" --label "$label" \
+            --statement "$statement" --data "$data" --prime "$data" --rows "$floor_n" --rounds 1 "$@" |
+            awk -v round="$i" 'BEGIN { FS = OFS = "\t" } { $3 = round; print }' >>"$raw/floors.tsv"
+    }
+    warm=$work/set/warmup.json
+    # shellcheck disable=SC2016  # the statements' $1, not the shell's
+    for ((i = 1; i <= rounds_big; i++)); do
+        log "wire path floors, $floor_n rows, round $i/$rounds_big"
+        floor receive "$floor_data" 'SELECT pg_catalog.octet_length($1)' --result one --expect-rows 0
+        floor send "$warm" 'SELECT r FROM fanfare_bench.floor_rows WHERE $1::text IS NOT NULL' \
+            --result rows --expect-rows 0
+        floor insert "$warm" \
+            'INSERT INTO fanfare.consumers SELECT * FROM fanfare_bench.floor_staged WHERE $1::text IS NOT NULL' \
+            --result none
+        floor counted "$floor_data" 'SELECT pg_catalog.count(*) FROM fanfare.import_consumers($1)' \
+            --result one --warmup "$warm"
+        floor single-row "$floor_data" 'SELECT fanfare.import_consumers($1)' --single-row --warmup "$warm"
+    done
+    "$work/bench-driver" --page-fault-cost >"$raw/floors-host.txt"
+fi
+
 # --- create_consumers(jsonb), the body already jsonb in the server --------------
 # Three contenders, rounds interleaved, at 1, 500 and 10 000 rows (those of
 # --sizes; else the largest size up to 10 000): this build's

@@ -217,15 +217,17 @@ fi
 
 # --- the wire path's floors ---------------------------------------------------
 # What the wire path's call at 10 000 rows (or the largest size below) is
-# made of, each part timed alone on a persistent connection, rounds
-# interleaved: receiving the body (SELECT octet_length($1)), sending the
-# call's 10 000 response rows (read back from a table, the 1-row body as the
-# parameter), inserting its 10 000 rows (INSERT ... SELECT of the same rows,
-# as bench_api: row-level security, constraints and triggers as for the call),
-# the whole call with the response counted in the server instead of sent, and
-# the whole call read one row at a time (libpq's single-row mode, as the
-# gateway reads it).  report.mjs sets them next to the wire path and COPY.
-# And what this host charges for a page of fresh memory (floors-host.txt).
+# made of, each part timed alone, rounds interleaved: receiving the body
+# (SELECT octet_length($1)) and inserting the call's rows (INSERT ... SELECT
+# of the same rows, as bench_api: row-level security, constraints and
+# triggers as for the call), on a new connection and on a persistent one;
+# sending the call's response rows (read back from a table); the whole call
+# with the response counted in the server instead of sent; and the whole call
+# read one row at a time (libpq's single-row mode, as the gateway reads it).
+# The statements that read a stored table take 'all' as $1 ('none' for their
+# untimed warm-up call, which plans the statement and inserts nothing or
+# sends one row).  report.mjs sets them next to the wire path and COPY.  And what
+# this host charges for a page of fresh memory (floors-host.txt).
 : >"$raw/floors.tsv"
 floor_n=
 for n in "${size_list[@]}"; do
@@ -233,6 +235,8 @@ for n in "${size_list[@]}"; do
 done
 if [ "$with_fanfare" = 1 ] && [ "${floor_n:-1}" -gt 1 ]; then
     floor_data=$work/set/payload-$floor_n.0.json
+    printf all >"$work/set/floor-all.txt"
+    printf none >"$work/set/floor-none.txt"
     psql -X -q -v ON_ERROR_STOP=1 -d "$db" <<SQL
 TRUNCATE fanfare.consumers;
 SET fanfare.organization_id = '$organization'; SET fanfare.actor = 'bench'; SET TimeZone = 'UTC';
@@ -242,26 +246,33 @@ CREATE TABLE fanfare_bench.floor_staged AS SELECT * FROM fanfare.consumers;
 TRUNCATE fanfare.consumers;
 GRANT SELECT ON fanfare_bench.floor_rows, fanfare_bench.floor_staged TO fanfare_api;
 SQL
+    # floor LABEL SETTING DATA WARMUP STATEMENT [DRIVER OPTIONS]: one round
     floor() {
-        local label=$1 data=$2 statement=$3
-        shift 3
-        "$work/bench-driver" --conn "$api" --admin "$admin" --setup "$setup" --label "$label" \
-            --statement "$statement" --data "$data" --prime "$data" --rows "$floor_n" --rounds 1 "$@" |
+        local label=$1 setting=$2 data=$3 warmup=$4 statement=$5 connection=(--prime "$3")
+        shift 5
+        [ "$setting" = new ] && connection=(--fresh)
+        "$work/bench-driver" --conn "$api" --admin "$admin" --setup "$setup" --label "$label/$setting" \
+            --statement "$statement" --data "$data" --warmup "$warmup" "${connection[@]}" \
+            --rows "$floor_n" --rounds 1 "$@" |
             awk -v round="$i" 'BEGIN { FS = OFS = "\t" } { $3 = round; print }' >>"$raw/floors.tsv"
     }
-    warm=$work/set/warmup.json
+    all=$work/set/floor-all.txt none=$work/set/floor-none.txt warm=$work/set/warmup.json
     # shellcheck disable=SC2016  # the statements' $1, not the shell's
     for ((i = 1; i <= rounds_big; i++)); do
         log "wire path floors, $floor_n rows, round $i/$rounds_big"
-        floor receive "$floor_data" 'SELECT pg_catalog.octet_length($1)' --result one --expect-rows 0
-        floor send "$warm" 'SELECT r FROM fanfare_bench.floor_rows WHERE $1::text IS NOT NULL' \
+        for setting in new persistent; do
+            floor receive "$setting" "$floor_data" "$warm" 'SELECT pg_catalog.octet_length($1)' \
+                --result one --expect-rows 0
+            floor insert "$setting" "$all" "$none" \
+                'INSERT INTO fanfare.consumers SELECT * FROM fanfare_bench.floor_staged WHERE $1 = '"'all'" \
+                --result none
+        done
+        floor send persistent "$all" "$none" \
+            'SELECT r FROM fanfare_bench.floor_rows LIMIT CASE WHEN $1 = '"'all'"' THEN NULL ELSE 1 END' \
             --result rows --expect-rows 0
-        floor insert "$warm" \
-            'INSERT INTO fanfare.consumers SELECT * FROM fanfare_bench.floor_staged WHERE $1::text IS NOT NULL' \
-            --result none
-        floor counted "$floor_data" 'SELECT pg_catalog.count(*) FROM fanfare.import_consumers($1)' \
-            --result one --warmup "$warm"
-        floor single-row "$floor_data" 'SELECT fanfare.import_consumers($1)' --single-row --warmup "$warm"
+        floor counted persistent "$floor_data" "$warm" \
+            'SELECT pg_catalog.count(*) FROM fanfare.import_consumers($1)' --result one
+        floor single-row persistent "$floor_data" "$warm" 'SELECT fanfare.import_consumers($1)' --single-row
     done
     "$work/bench-driver" --page-fault-cost >"$raw/floors-host.txt"
 fi

@@ -143,13 +143,13 @@ json_print_literal(StringInfo out, JsonKind kind)
 	switch (kind)
 	{
 		case JSON_TRUE:
-			appendBinaryStringInfo(out, "true", 4);
+			json_print_const(out, "true");
 			return true;
 		case JSON_FALSE:
-			appendBinaryStringInfo(out, "false", 5);
+			json_print_const(out, "false");
 			return true;
 		case JSON_NULL:
-			appendBinaryStringInfo(out, "null", 4);
+			json_print_const(out, "null");
 			return true;
 		default:
 			return false;
@@ -162,9 +162,9 @@ json_print_number(StringInfo out, double d)
 	char		buf[32];
 
 	if (!isfinite(d))
-		appendStringInfoString(out, "null");
+		json_print_const(out, "null");
 	else
-		appendBinaryStringInfo(out, buf, js_number_format(d, buf));
+		json_print_raw(out, buf, js_number_format(d, buf));
 }
 
 void
@@ -207,22 +207,22 @@ json_print_value(JsonPrinter *p, const JsonValue *v)
 				bool		first = true;
 
 				p->containers_charged += p->container_cost;
-				appendStringInfoChar(out, object ? '{' : '[');
+				appendStringInfoCharMacro(out, object ? '{' : '[');
 				json_iter_init(&it, v);
 				while (!json_printer_full(p) && json_iter_next(&it, &key, &child))
 				{
 					if (!first)
-						appendStringInfoChar(out, ',');
+						appendStringInfoCharMacro(out, ',');
 					first = false;
 					if (object)
 					{
 						json_print_string(out, key.data, key.len);
-						appendStringInfoChar(out, ':');
+						appendStringInfoCharMacro(out, ':');
 					}
 					json_print_value(p, &child);
 				}
 				json_iter_end(&it);
-				appendStringInfoChar(out, object ? '}' : ']');
+				appendStringInfoCharMacro(out, object ? '}' : ']');
 			}
 			break;
 	}
@@ -241,10 +241,10 @@ print_record_entry(void *arg, const char *key, int keylen, const JsonValue *valu
 	RecordOutput *ro = arg;
 
 	if (!ro->first)
-		appendStringInfoChar(ro->p->out, ',');
+		appendStringInfoCharMacro(ro->p->out, ',');
 	ro->first = false;
 	json_print_string(ro->p->out, key, keylen);
-	appendStringInfoChar(ro->p->out, ':');
+	appendStringInfoCharMacro(ro->p->out, ':');
 	json_print_value(ro->p, value);
 	return !json_printer_full(ro->p);
 }
@@ -254,9 +254,9 @@ json_print_record_output(JsonPrinter *p, const JsonValue *record)
 {
 	RecordOutput ro = {p, true};
 
-	appendStringInfoChar(p->out, '{');
+	appendStringInfoCharMacro(p->out, '{');
 	json_record_foreach(record, print_record_entry, &ro);
-	appendStringInfoChar(p->out, '}');
+	appendStringInfoCharMacro(p->out, '}');
 }
 
 void
@@ -269,9 +269,9 @@ json_print_received(StringInfo out, const JsonValue *v)
 	switch (v->kind)
 	{
 		case JSON_STRING:
-			appendStringInfoChar(out, '"');
+			appendStringInfoCharMacro(out, '"');
 			appendBinaryStringInfo(out, v->data, v->len);
-			appendStringInfoChar(out, '"');
+			appendStringInfoCharMacro(out, '"');
 			break;
 		case JSON_NUMBER:
 			/* String(x): Infinity prints as Infinity here */

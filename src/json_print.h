@@ -34,6 +34,29 @@ typedef struct JsonPrinter
 	bool		compact;
 } JsonPrinter;
 
+/*
+ * n bytes appended to out.  appendBinaryStringInfo() is two calls into the
+ * server per append, and the printers append a key, a literal or a packed
+ * field about a hundred times per consumer: when out has room, copy inline
+ * (a copy of a constant length compiles to a move).  out stays
+ * NUL-terminated either way.
+ */
+static inline void
+json_print_raw(StringInfo out, const void *data, int n)
+{
+	if (out->maxlen - out->len > n)
+	{
+		memcpy(out->data + out->len, data, n);
+		out->len += n;
+		out->data[out->len] = '\0';
+	}
+	else
+		appendBinaryStringInfo(out, (const char *) data, n);
+}
+
+/* A string constant appended to out, its length known at compile time. */
+#define json_print_const(out, lit) json_print_raw((out), (lit), sizeof(lit) - 1)
+
 extern void json_printer_init(JsonPrinter *p, StringInfo out, Size limit);
 extern bool json_printer_full(JsonPrinter *p);
 extern bool json_printer_read(JsonPrinter *p, Size bytes);

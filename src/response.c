@@ -397,12 +397,12 @@ response_text_consumer(StringInfo out, const BatchContext *batch,
 
 	response_init_once();
 	json_printer_init(&p, out, MaxAllocSize);
-	appendStringInfoChar(out, '{');
+	appendStringInfoCharMacro(out, '{');
 	for (int i = 0; i < NENTRIES; i++)
 	{
 		ResponseValue rv;
 
-		appendBinaryStringInfo(out, text_keys[i], text_key_lens[i]);
+		json_print_raw(out, text_keys[i], text_key_lens[i]);
 		response_value(&text_entries[i], batch, consumer, &rv);
 		switch (rv.kind)
 		{
@@ -423,18 +423,18 @@ response_text_consumer(StringInfo out, const BatchContext *batch,
 				json_print_string(out, rv.string, rv.len);
 				break;
 			case RV_GEO:
-				appendStringInfoString(out, "{\"latitude\":");
+				json_print_const(out, "{\"latitude\":");
 				json_print_number(out, rv.number);
-				appendStringInfoString(out, ",\"longitude\":");
+				json_print_const(out, ",\"longitude\":");
 				json_print_number(out, rv.longitude);
-				appendStringInfoChar(out, '}');
+				appendStringInfoCharMacro(out, '}');
 				break;
 			case RV_METADATA:
 				json_print_record_output(&p, &rv.metadata->value);
 				break;
 		}
 	}
-	appendStringInfoChar(out, '}');
+	appendStringInfoCharMacro(out, '}');
 }
 
 /*
@@ -453,7 +453,7 @@ response_text_consumer(StringInfo out, const BatchContext *batch,
 static void
 put_bytes(StringInfo buf, const void *p, int n)
 {
-	appendBinaryStringInfo(buf, (const char *) p, n);
+	json_print_raw(buf, p, n);
 }
 
 /* What a field's record holds after its kind byte. */
@@ -536,7 +536,7 @@ pack_record(StringInfo buf, const ResponseTexts *texts, const ConsumerRecord *co
 				break;
 		}
 	}
-	appendStringInfoChar(buf, (char) RECORD_END);
+	appendStringInfoCharMacro(buf, (char) RECORD_END);
 }
 
 /* Read n bytes at *p into out. */

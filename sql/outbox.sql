@@ -117,6 +117,26 @@ SELECT count(*) AS events FROM fanfare.webhook_events
 DROP TABLE pg_temp.new_consumers;
 DROP SCHEMA outbox_evil CASCADE;
 
+-- the check reads the organizations of the statement's rows once an
+-- endpoint is subscribed: an owner's statement of several organizations
+-- writes the events of the subscribed one, wherever its rows are, and of
+-- no other (the second of three; the last of 17, past the 16 it tells
+-- apart, with no other subscribed)
+SELECT array_agg(fanfare.create_organization('Many ' || i) ORDER BY i) AS many FROM generate_series(1, 19) i \gset
+SELECT count(*) AS endpoints FROM (
+    SELECT fanfare.create_webhook_endpoint((:'many'::uuid[])[2], 'https://hooks.example.com/second')
+    UNION ALL
+    SELECT fanfare.create_webhook_endpoint((:'many'::uuid[])[19], 'https://hooks.example.com/last')) e;
+INSERT INTO fanfare.consumers (organization_id, id, created_at, created_by, email, email_verified, phone_verified, status)
+SELECT o, gen_random_uuid(), now(), 'owner', 'm' || n || '@example.com', true, false, 'ACTIVE'
+  FROM unnest((:'many'::uuid[])[1:3]) WITH ORDINALITY AS t(o, n);
+INSERT INTO fanfare.consumers (organization_id, id, created_at, created_by, email, email_verified, phone_verified, status)
+SELECT o, gen_random_uuid(), now(), 'owner', 'n' || n || '@example.com', true, false, 'ACTIVE'
+  FROM unnest((:'many'::uuid[])[3:19]) WITH ORDINALITY AS t(o, n);
+SELECT array_position(:'many'::uuid[], v.organization_id) AS organization, count(*) AS events
+  FROM fanfare.webhook_events v WHERE v.organization_id = ANY (:'many'::uuid[])
+ GROUP BY 1 ORDER BY 1;
+
 -- fanfare_webhook.outbox = off: nothing written, as before
 SET fanfare_webhook.outbox = off;
 SELECT count(*) AS created FROM fanfare.import_consumers(

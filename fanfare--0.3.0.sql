@@ -856,17 +856,19 @@ SELECT pg_catalog.pg_extension_config_dump('fanfare.webhook_deliveries', '');
 SELECT pg_catalog.pg_extension_config_dump('fanfare.webhook_attempts', '');
 SELECT pg_catalog.pg_extension_config_dump('fanfare.webhook_event_batches', '');
 
--- The trigger function, in C (src/outbox.c).  The first query (a scan of the
--- small endpoints table) is all an insert costs while no organization has an
--- endpoint subscribed to consumer.created; the setting fanfare_webhook.outbox
--- = off skips even that for a transaction (a tenant move copies consumers
--- that exist already).  Otherwise it writes the events (one INSERT ... SELECT
--- from the transition table) and one batch row per organization; deliveries
--- come later, from fanfare.expand_webhook_events, so an endpoint costs the
--- insert nothing more.  Not SECURITY DEFINER: it switches to the table's
--- owner around its own queries only, whose every name is qualified, so the
--- inserting role needs no rights on the webhook tables and its search_path
--- does not matter, without the cost of a SECURITY DEFINER call.
+-- The trigger function, in C (src/outbox.c).  A scan of the small endpoints
+-- table (and, once it finds an endpoint subscribed to consumer.created, of
+-- the organizations of the inserted rows) is all an insert costs unless an
+-- organization of its rows has such an endpoint; the setting
+-- fanfare_webhook.outbox = off skips even that for a transaction (a tenant
+-- move copies consumers that exist already).  Otherwise it writes the events
+-- (one INSERT ... SELECT from the transition table) and one batch row per
+-- organization; deliveries come later, from fanfare.expand_webhook_events,
+-- so an endpoint costs the insert nothing more.  Not SECURITY DEFINER: it
+-- switches to the table's owner around its own write only, whose every name
+-- is qualified, so the inserting role needs no rights on the webhook tables
+-- and its search_path does not matter, without the cost of a SECURITY
+-- DEFINER call.
 CREATE FUNCTION fanfare.consumers_outbox() RETURNS trigger
     AS 'MODULE_PATHNAME', 'fanfare_consumers_outbox'
     LANGUAGE C;

@@ -28,12 +28,15 @@ OBJS = \
 	src/idempotency.o \
 	src/import_consumers.o \
 	src/router_support.o \
-	src/rate_limit.o
+	src/rate_limit.o \
+	src/outbox.o
 
 DATA = $(wildcard fanfare--*.sql)
 
 # pg_regress suites (sql/ + expected/) and isolation specs (test/isolation/)
 REGRESS = install validation defaults response tenancy limits errors issue_format wire numbers idempotency lifecycle security webhooks rate_limit dry_run upgrade
+# the webhook outbox trigger's own checks (src/outbox.c)
+REGRESS += outbox
 REGRESS_OPTS = --inputdir=.
 ISOLATION = email_race idempotency
 ISOLATION_OPTS = --inputdir=test/isolation --outputdir=output_iso

@@ -856,49 +856,22 @@ SELECT pg_catalog.pg_extension_config_dump('fanfare.webhook_deliveries', '');
 SELECT pg_catalog.pg_extension_config_dump('fanfare.webhook_attempts', '');
 SELECT pg_catalog.pg_extension_config_dump('fanfare.webhook_event_batches', '');
 
--- The trigger function.  The first query (a scan of the small endpoints table)
--- is all an insert costs while no organization has an endpoint subscribed
--- to consumer.created; the setting fanfare_webhook.outbox = off skips it
--- for a transaction (a tenant move copies consumers that exist already).
--- Otherwise it writes the events (one INSERT ... SELECT from the transition
--- table) and one batch row per organization; deliveries come later, from
--- fanfare.expand_webhook_events, so an endpoint costs the insert nothing more.
+-- The trigger function, in C (src/outbox.c).  A scan of the small endpoints
+-- table (and, once it finds an endpoint subscribed to consumer.created, of
+-- the organizations of the inserted rows) is all an insert costs unless an
+-- organization of its rows has such an endpoint; the setting
+-- fanfare_webhook.outbox = off skips even that for a transaction (a tenant
+-- move copies consumers that exist already).  Otherwise it writes the events
+-- (one INSERT ... SELECT from the transition table) and one batch row per
+-- organization; deliveries come later, from fanfare.expand_webhook_events,
+-- so an endpoint costs the insert nothing more.  Not SECURITY DEFINER: it
+-- switches to the table's owner around its own write only, whose every name
+-- is qualified, so the inserting role needs no rights on the webhook tables
+-- and its search_path does not matter, without the cost of a SECURITY
+-- DEFINER call.
 CREATE FUNCTION fanfare.consumers_outbox() RETURNS trigger
-    LANGUAGE plpgsql SECURITY DEFINER
-    SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    written bigint;
-BEGIN
-    IF NOT EXISTS (SELECT FROM fanfare.webhook_endpoints e
-                    WHERE e.enabled AND e.events @> '{consumer.created}')
-       OR pg_catalog.current_setting('fanfare_webhook.outbox', true) = 'off' THEN
-        RETURN NULL;
-    END IF;
-    WITH subscribed AS (
-        SELECT e.organization_id, pg_catalog.array_agg(e.id ORDER BY e.id) AS ids
-          FROM fanfare.webhook_endpoints e
-         WHERE e.enabled AND e.events @> '{consumer.created}'
-           AND e.organization_id IN (SELECT DISTINCT n.organization_id FROM new_consumers n)
-         GROUP BY e.organization_id
-    ), batch AS (
-        INSERT INTO fanfare.webhook_event_batches (organization_id, endpoint_ids, event_ids)
-        SELECT s.organization_id, s.ids,
-               ARRAY(SELECT n.id FROM new_consumers n WHERE n.organization_id = s.organization_id)
-          FROM subscribed s
-        RETURNING organization_id
-    )
-    INSERT INTO fanfare.webhook_events (organization_id, id, type, occurred_at, email, phone, full_name)
-    SELECT n.organization_id, n.id, 'consumer.created', n.created_at, n.email, n.phone, n.full_name
-      FROM new_consumers n
-     WHERE n.organization_id IN (SELECT b.organization_id FROM batch b);
-    GET DIAGNOSTICS written = ROW_COUNT;
-    IF written > 0 THEN
-        PERFORM pg_catalog.pg_notify('fanfare_webhooks', '');
-    END IF;
-    RETURN NULL;
-END
-$$;
+    AS 'MODULE_PATHNAME', 'fanfare_consumers_outbox'
+    LANGUAGE C;
 
 COMMENT ON FUNCTION fanfare.consumers_outbox() IS
     'Trigger: writes a consumer.created event per inserted consumer of an organization with an enabled endpoint subscribed to it, and a row in webhook_event_batches naming the events and those endpoints (expanded into deliveries by expand_webhook_events), in the same transaction; then notifies fanfare_webhooks (sent at commit).';

@@ -46,6 +46,7 @@ prefixes() {
         import_consumers) echo "-" ;;   # SQL entry points only
         router_support) echo "-" ;;     # SQL entry points only
         rate_limit) echo "rate_limit_ fanfare_rate_limit" ;; # and its settings
+        outbox) echo "-" ;;             # SQL entry point only
         *) return 1 ;;
     esac
 }

@@ -62,14 +62,18 @@ if [ -n "${FANFARE_GATEWAY_TARGET:-}" ]; then
 fi
 
 # --- HTTP --------------------------------------------------------------------
-# req METHOD PATH [curl args...]: sets $status; body and headers in $work
+# req METHOD PATH [curl args...]: sets $status; body and headers in $work.
+# HEAD goes as curl --head: with -X HEAD curl would wait for the body that
+# Content-Length announces, which never comes, until the gateway's idle
+# timeout (30 s) closes the connection
 req() {
-    local method=$1 path=$2
+    local method=$1 path=$2 how=(-X "$1")
     shift 2
+    [ "$method" = HEAD ] && how=(--head)
     : >"$work/headers"
     : >"$work/body"
     status=$(curl -sS --max-time 120 -o "$work/body" -D "$work/headers" -w '%{http_code}' \
-        -X "$method" "http://127.0.0.1:$port$path" "$@" 2>"$work/curl.err") || true
+        "${how[@]}" "http://127.0.0.1:$port$path" "$@" 2>"$work/curl.err") || true
     [ -n "$status" ] || status=000
 }
 header() { grep -i "^$1:" "$work/headers" | head -1 | cut -d: -f2- | sed 's/^ *//; s/\r$//'; }
@@ -147,6 +151,16 @@ t_health() {
     expect_body "GET /healthz body" '{"status":"ok"}'
     req HEAD /healthz
     expect_status "HEAD /healthz is 200" 200
+    check "HEAD /healthz: headers only, no body, and the connection closed (Connection: close)" head_without_body
+}
+# head_without_body: a HEAD /healthz on a raw connection gets a 200 whose
+# bytes end with the headers' blank line, and the gateway closes it (10 s)
+head_without_body() {
+    timeout 10 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
+        printf "HEAD /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" >&3; cat <&3' _ "$port" \
+        >"$work/head.raw" 2>/dev/null || return 1
+    head -1 "$work/head.raw" | grep -q '^HTTP/1\.[01] 200' &&
+        [ "$(tail -c 4 "$work/head.raw" | od -An -tx1 | tr -d ' \n')" = 0d0a0d0a ]
 }
 
 t_openapi() {

@@ -53,10 +53,11 @@ setup_db() {
 
 # hold_lock SECONDS: a session that blocks every write to fanfare.consumers
 # for a while (sets lock_pid), so that requests pile up inside the database;
-# returns once the lock is held (or after 5 s)
+# returns once the lock is held (or after 5 s).  The session's
+# application_name is fanfare-test-lock (release_lock ends it).
 hold_lock() {
     local i
-    psql_db -c "BEGIN; LOCK TABLE fanfare.consumers IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep($1); COMMIT;" >/dev/null 2>&1 &
+    PGAPPNAME=fanfare-test-lock psql_db -c "BEGIN; LOCK TABLE fanfare.consumers IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep($1); COMMIT;" >/dev/null 2>&1 &
     lock_pid=$!
     for i in $(seq 1 50); do
         [ "$(psql_db -c "SELECT count(*) FROM pg_catalog.pg_locks WHERE relation = 'fanfare.consumers'::regclass
@@ -64,6 +65,15 @@ hold_lock() {
         sleep 0.1
     done
     return 1
+}
+# release_lock: ends hold_lock's session before its SECONDS are up (its
+# sleep cancelled, its transaction rolled back, the lock gone) and waits for
+# it, for a test that has seen what the lock was for
+release_lock() {
+    psql_db -c "SELECT count(pg_catalog.pg_cancel_backend(pid)) FROM pg_catalog.pg_stat_activity
+        WHERE application_name = 'fanfare-test-lock'" >/dev/null
+    wait "$lock_pid" 2>/dev/null
+    lock_pid=
 }
 
 # --- the gateway -------------------------------------------------------------

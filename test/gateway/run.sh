@@ -62,14 +62,18 @@ if [ -n "${FANFARE_GATEWAY_TARGET:-}" ]; then
 fi
 
 # --- HTTP --------------------------------------------------------------------
-# req METHOD PATH [curl args...]: sets $status; body and headers in $work
+# req METHOD PATH [curl args...]: sets $status; body and headers in $work.
+# HEAD goes as curl --head: with -X HEAD curl would wait for the body that
+# Content-Length announces, which never comes, until the gateway's idle
+# timeout (30 s) closes the connection
 req() {
-    local method=$1 path=$2
+    local method=$1 path=$2 how=(-X "$1")
     shift 2
+    [ "$method" = HEAD ] && how=(--head)
     : >"$work/headers"
     : >"$work/body"
     status=$(curl -sS --max-time 120 -o "$work/body" -D "$work/headers" -w '%{http_code}' \
-        -X "$method" "http://127.0.0.1:$port$path" "$@" 2>"$work/curl.err") || true
+        "${how[@]}" "http://127.0.0.1:$port$path" "$@" 2>"$work/curl.err") || true
     [ -n "$status" ] || status=000
 }
 header() { grep -i "^$1:" "$work/headers" | head -1 | cut -d: -f2- | sed 's/^ *//; s/\r$//'; }
@@ -147,6 +151,16 @@ t_health() {
     expect_body "GET /healthz body" '{"status":"ok"}'
     req HEAD /healthz
     expect_status "HEAD /healthz is 200" 200
+    check "HEAD /healthz: headers only, no body, and the connection closed (Connection: close)" head_without_body
+}
+# head_without_body: a HEAD /healthz on a raw connection gets a 200 whose
+# bytes end with the headers' blank line, and the gateway closes it (10 s)
+head_without_body() {
+    timeout 10 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
+        printf "HEAD /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" >&3; cat <&3' _ "$port" \
+        >"$work/head.raw" 2>/dev/null || return 1
+    head -1 "$work/head.raw" | grep -q '^HTTP/1\.[01] 200' &&
+        [ "$(tail -c 4 "$work/head.raw" | od -An -tx1 | tr -d ' \n')" = 0d0a0d0a ]
 }
 
 t_openapi() {
@@ -200,11 +214,11 @@ t_auth() {
     check "nothing was created for the disabled organization" [ "$(count_rows "$orgC")" = 0 ]
 }
 
-# headers_only TOKEN: a POST that announces a 100 kB body and sends none;
-# prints the response (empty if none came within 3 s)
+# headers_only TOKEN [SECONDS]: a POST that announces a 100 kB body and
+# sends none; prints the response (empty if none came within SECONDS, 3)
 headers_only() {
     printf 'POST /consumers/batch HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nAuthorization: Bearer %s\r\nContent-Length: 100000\r\n\r\n' "$1" >"$work/headers-only"
-    timeout 3 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1; cat "$2" >&3; cat <&3' _ "$port" "$work/headers-only" 2>/dev/null | tr -d '\r'
+    timeout "${2:-3}" bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1; cat "$2" >&3; cat <&3' _ "$port" "$work/headers-only" 2>/dev/null | tr -d '\r'
 }
 
 # A token that cannot be a secret key is answered from the headers: its
@@ -221,7 +235,10 @@ t_key_shape() {
     out=$(headers_only "pk_live_$(printf 'a%.0s' $(seq 1 43))")
     check "a publishable key is 401 Secret key required before its body is sent" \
         matches "$out" '^HTTP/1.1 401.*\{"error":"Secret key required"\}$'
-    out=$(headers_only "sk_test_$(printf 'a%.0s' $(seq 1 43))")
+    # no answer is the right one here, so the whole wait is spent: 1 s, not
+    # 3; an answer from the headers alone would come as the 401s above do,
+    # at once, not after a second
+    out=$(headers_only "sk_test_$(printf 'a%.0s' $(seq 1 43))" 1)
     check "a token shaped like a secret key waits for its body" [ -z "$out" ]
     post "sk_live_doesnotexist0123456789" "$work/one.json"
     expect_body "a short sk_live_ token with a body is 401 Invalid secret key, as before" '{"error":"Invalid secret key"}'
@@ -383,10 +400,10 @@ t_idempotency() {
     check "409 comes at once, not after the first request (${took} ms)" [ "$took" -lt 1500 ]
     check "409 has Retry-After" [ -n "$(header Retry-After)" ]
     check "409 says why" [ "$(js 'b.error')" = "A request with this Idempotency-Key is still in progress" ]
+    # the 409 is in: the lock's remaining 2.5 s would only delay the first request
+    release_lock
     wait "$inflight_pid"
     code=$(cat "$work/idem-slow.code")
-    wait "$lock_pid"
-    lock_pid=
     check "the first request then completes with 200" [ "$code" = 200 ]
     post "$keyA" "$work/idem-slow.json" -H "Idempotency-Key: $k-slow"
     check "and the retry replays it" [ "$status/$(header Idempotent-Replayed)" = 200/true ]
@@ -1022,9 +1039,21 @@ else
     fail "the gateway starts"
 fi
 t_pool_timeout_and_shutdown
-t_per_ip_limit
+# Two tests never reach the target: the per-address limit (GET /live only)
+# and a database that never answers (test/gateway/stall_db.mjs, not the
+# target).  Against another target (the router suite) they would repeat the
+# single-node run's work exactly, so they run against a single node only.
+if [ -z "${FANFARE_GATEWAY_TARGET:-}" ]; then
+    t_per_ip_limit
+else
+    note "per-address connection limit: checked against a single node only (it never reaches the database)"
+fi
 t_slow_body_flood
-t_dead_database
+if [ -z "${FANFARE_GATEWAY_TARGET:-}" ]; then
+    t_dead_database
+else
+    note "a database that never answers: checked against a single node only (a stand-in, not the target)"
+fi
 t_stalled_database
 # PgBouncer in front of one fanfare database: its checks read that
 # database's rows and server log, which a router target does not have

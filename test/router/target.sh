@@ -46,7 +46,7 @@ server_logs() { echo "$FANFARE_TEST_DATADIR/server.log"; for_each_shard shard_lo
 
 # hold_lock SECONDS: every shard's fanfare.consumers locked for a while
 shard_lock() {
-    psql_at "$1" "$2" "$3" -c "BEGIN; LOCK TABLE fanfare.consumers IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep($4); COMMIT;" >/dev/null 2>&1 &
+    PGAPPNAME=fanfare-test-lock psql_at "$1" "$2" "$3" -c "BEGIN; LOCK TABLE fanfare.consumers IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep($4); COMMIT;" >/dev/null 2>&1 &
 }
 shard_locked() {
     [ "$(psql_at "$1" "$2" "$3" -c "SELECT count(*) FROM pg_catalog.pg_locks WHERE relation = 'fanfare.consumers'::regclass
@@ -61,6 +61,17 @@ hold_lock() {
         sleep 0.1
     done
     return 1
+}
+# release_lock: hold_lock's sessions ended at once on every shard (see
+# test/gateway/lib.sh)
+shard_unlock() {
+    psql_at "$1" "$2" "$3" -c "SELECT count(pg_catalog.pg_cancel_backend(pid)) FROM pg_catalog.pg_stat_activity
+        WHERE application_name = 'fanfare-test-lock'" >/dev/null
+}
+release_lock() {
+    for_each_shard shard_unlock
+    wait "$lock_pid" 2>/dev/null
+    lock_pid=
 }
 
 # the router has the directory's objects; the idempotency keys live on the shards

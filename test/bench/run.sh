@@ -50,13 +50,13 @@ for contender in wire fanfare plain plpgsql copy; do
 done
 check "wire path with a custom plan, 10000 rows: $rounds timed rounds" rounds_ok wire-custom/new 10000
 
-# floors.tsv: the wire path's parts timed alone at 10 000 rows, 3 rounds each
+# floors.tsv: the wire path's parts timed alone at 10 000 rows, $rounds rounds each
 floor_ok() {
-    [ "$(awk -F'\t' -v l="$1" '$1 == l && $2 == 10000 && $4 > 0' "$raw/floors.tsv" 2>/dev/null | wc -l)" -eq 3 ]
+    [ "$(awk -F'\t' -v l="$1" '$1 == l && $2 == 10000 && $4 > 0' "$raw/floors.tsv" 2>/dev/null | wc -l)" -eq "$rounds" ]
 }
 for part in receive/new receive/persistent insert/new insert/persistent send/persistent \
     counted/persistent single-row/persistent; do
-    check "wire path floor $part, 10000 rows: 3 timed rounds" floor_ok "$part"
+    check "wire path floor $part, 10000 rows: $rounds timed rounds" floor_ok "$part"
 done
 check "report has the floors section, each setting's bound against COPY" \
     grep -q '^- Persistent connection: with the body as one parameter the wire path can reach at most' "$raw/latest.md"

@@ -36,7 +36,7 @@ DATA = $(wildcard fanfare--*.sql)
 # pg_regress suites (sql/ + expected/) and isolation specs (test/isolation/)
 REGRESS = install validation defaults response tenancy limits errors issue_format wire numbers idempotency lifecycle security webhooks rate_limit dry_run upgrade
 # the webhook outbox trigger's own checks (src/outbox.c)
-REGRESS += outbox
+REGRESS += outbox taken_email
 REGRESS_OPTS = --inputdir=.
 ISOLATION = email_race idempotency
 ISOLATION_OPTS = --inputdir=test/isolation --outputdir=output_iso

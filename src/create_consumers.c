@@ -192,16 +192,18 @@ add_consumer(void *arg, const ConsumerRecord *consumer)
  * (REPEATABLE READ or SERIALIZABLE): that is a serialization failure.
  */
 static void
-check_emails_and_insert(BatchContext *batch, StagedRows *rows, IssueList *issues)
+check_emails_and_insert(BatchContext *batch, StagedRows *rows, IssueList *issues,
+						bool raises)
 {
 	bool	   *duplicate = palloc0(sizeof(bool) * batch->n);
 	int			before = issues->total;
 
 	if (email_duplicates_in_batch(batch, duplicate))
-		email_duplicates_stored(batch, duplicate, false);
-	else if (!staged_rows_insert(rows))
+		email_duplicates_stored(batch, duplicate, false, false);
+	else if (!staged_rows_insert(rows, batch->n, raises))
 	{
-		email_duplicates_stored(batch, duplicate, true);
+		/* a batch that went in in part must not find its own rows */
+		email_duplicates_stored(batch, duplicate, true, raises);
 		email_duplicate_issues(batch, duplicate, issues);
 		if (issues->total == before)
 			ereport(ERROR,
@@ -254,7 +256,7 @@ batch_create(BatchContext *batch, const JsonValue *body, ResponseSink *response,
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
 		if (batch->n > 0)
-			check_emails_and_insert(batch, &state.rows, issues);
+			check_emails_and_insert(batch, &state.rows, issues, issues_out == NULL);
 		if (store && issues->total == 0)
 			idempotency_store(idem, batch);
 		SPI_finish();
@@ -369,7 +371,7 @@ fanfare_validate_consumers(PG_FUNCTION_ARGS)
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
 		email_duplicates_in_batch(&batch, duplicate);
-		email_duplicates_stored(&batch, duplicate, false);
+		email_duplicates_stored(&batch, duplicate, false, false);
 		email_duplicate_issues(&batch, duplicate, &issues);
 		SPI_finish();
 	}

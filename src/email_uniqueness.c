@@ -77,21 +77,30 @@ email_order_cmp(const void *a, const void *b, void *arg)
 	return strcmp(emails[*(const int *) a], emails[*(const int *) b]);
 }
 
+/* The live consumers' emails of organization $1 among the lower-cased $2. */
+#define STORED_EMAILS \
+	"SELECT DISTINCT pg_catalog.lower(email) FROM fanfare.consumers " \
+	"WHERE organization_id OPERATOR(pg_catalog.=) $1 AND email IS NOT NULL AND NOT archived " \
+	"AND pg_catalog.lower(email) OPERATOR(pg_catalog.=) ANY ($2)"
+
 /*
  * Mark the consumers whose email a live consumer of the organization already
  * has.  The caller is connected to SPI.  With fresh, the lookup takes a new
  * snapshot (READ COMMITTED: it sees what a concurrent batch has just
- * committed); else it reads as the calling statement does.
+ * committed); else it reads as the calling statement does.  With
+ * not_own, the batch's own rows (its ids), which a batch that went in in
+ * part has stored, are not counted.
  */
 void
-email_duplicates_stored(const BatchContext *batch, bool *duplicate, bool fresh)
+email_duplicates_stored(const BatchContext *batch, bool *duplicate, bool fresh,
+						bool not_own)
 {
 	char	  **emails = batch->emails;
 	Datum	   *elems;
 	int			nelems = 0;
 	ArrayType  *array;
-	Datum		args[2];
-	Oid			types[2] = {UUIDOID, TEXTARRAYOID};
+	Datum		args[3];
+	Oid			types[3] = {UUIDOID, TEXTARRAYOID, UUIDARRAYOID};
 	int			ret;
 	int		   *order;
 	int			norder = 0;
@@ -105,11 +114,20 @@ email_duplicates_stored(const BatchContext *batch, bool *duplicate, bool fresh)
 	array = construct_array(elems, nelems, TEXTOID, -1, false, TYPALIGN_INT);
 	args[0] = UUIDPGetDatum(&batch->organization_id);
 	args[1] = PointerGetDatum(array);
+	if (not_own)
+	{
+		Datum	   *ids = palloc(sizeof(Datum) * batch->n);
 
-	ret = SPI_execute_with_args("SELECT DISTINCT pg_catalog.lower(email) FROM fanfare.consumers "
-								"WHERE organization_id OPERATOR(pg_catalog.=) $1 AND email IS NOT NULL AND NOT archived "
-								"AND pg_catalog.lower(email) OPERATOR(pg_catalog.=) ANY ($2)",
-								2, types, args, NULL, !fresh, 0);
+		Assert(batch->ids != NULL);
+		for (int i = 0; i < batch->n; i++)
+			ids[i] = UUIDPGetDatum(&batch->ids[i]);
+		args[2] = PointerGetDatum(construct_array(ids, batch->n, UUIDOID, UUID_LEN, false,
+												  TYPALIGN_CHAR));
+	}
+
+	ret = SPI_execute_with_args(not_own ? STORED_EMAILS " AND NOT id OPERATOR(pg_catalog.=) ANY ($3)" :
+								STORED_EMAILS,
+								not_own ? 3 : 2, types, args, NULL, !fresh, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "email lookup failed: %s", SPI_result_code_string(ret));
 

@@ -18,6 +18,18 @@
  * caller reports "Email already exists" (email_uniqueness.c).  This costs
  * one subtransaction per batch, where ON CONFLICT DO NOTHING cost a
  * speculative insertion per row (about 60% more time per row).
+ *
+ * A small batch whose caller raises its issues (so that an error undoes
+ * whatever the statement inserted) skips the subtransaction, in READ
+ * COMMITTED: its INSERT says ON CONFLICT DO NOTHING, and fewer rows than
+ * staged means an email was taken.  A subtransaction is dear for one row: it
+ * takes a subtransaction id (past 64 in one transaction, every snapshot in
+ * the cluster has to look further), and the statement trigger on the table
+ * leaves its 8 kB CurTransactionContext behind until the transaction ends,
+ * so a loop of one-row calls in one transaction paid a page fault or two
+ * per call.  Under REPEATABLE READ or SERIALIZABLE the subtransaction stays,
+ * so that a taken email the snapshot cannot see is the serialization failure
+ * it always was.
  */
 #include "postgres.h"
 
@@ -48,8 +60,9 @@
 /* The batch whose rows the running INSERT reads (NULL outside of it). */
 static StagedRows *current_rows = NULL;
 
-/* The prepared INSERT, kept for the life of the backend. */
+/* The prepared INSERTs, kept for the life of the backend. */
 static SPIPlanPtr insert_plan = NULL;
+static SPIPlanPtr skip_plan = NULL;	/* ON CONFLICT DO NOTHING */
 
 #define SERVER_COLUMNS 4		/* organization_id, id, created_at, created_by */
 #define ROW_COLUMNS (SERVER_COLUMNS + FIELD_COUNT + 1)	/* geo takes two */
@@ -128,8 +141,9 @@ staged_rows_desc(Oid status_type)
 	return desc;
 }
 
+/* The INSERT of the staged rows; skip_taken: rows whose email is taken are skipped. */
 static char *
-insert_statement(TupleDesc desc)
+insert_statement(TupleDesc desc, bool skip_taken)
 {
 	StringInfoData columns;
 	StringInfoData definitions;
@@ -145,8 +159,10 @@ insert_statement(TupleDesc desc)
 						 format_type_extended(att->atttypid, -1, FORMAT_TYPE_FORCE_QUALIFY));
 	}
 	return psprintf("INSERT INTO fanfare.consumers (%s) "
-					"SELECT * FROM fanfare.staged_consumer_rows() AS r(%s)",
-					columns.data, definitions.data);
+					"SELECT * FROM fanfare.staged_consumer_rows() AS r(%s)%s",
+					columns.data, definitions.data,
+					skip_taken ? " ON CONFLICT (organization_id, pg_catalog.lower(email))"
+					" WHERE email IS NOT NULL AND NOT archived DO NOTHING" : "");
 }
 
 /* A field's default (the catalogue's JSON text) as a value of its column. */
@@ -396,29 +412,64 @@ is_email_conflict(const ErrorData *edata)
 		strcmp(edata->constraint_name, EMAIL_INDEX) == 0;
 }
 
+/* The INSERT, prepared on first use and kept for the backend. */
+static SPIPlanPtr
+insert_prepared(SPIPlanPtr *plan, TupleDesc desc, bool skip_taken)
+{
+	if (*plan == NULL)
+	{
+		SPIPlanPtr	prepared = SPI_prepare(insert_statement(desc, skip_taken), 0, NULL);
+
+		if (prepared == NULL)
+			elog(ERROR, "could not prepare the consumers INSERT: %s",
+				 SPI_result_code_string(SPI_result));
+		SPI_keepplan(prepared);
+		*plan = prepared;
+	}
+	return *plan;
+}
+
 /*
- * Insert the staged rows; the caller is connected to SPI.  Returns false,
- * with nothing inserted, when an email is already taken (a batch that won a
- * race, or a stored consumer); any other error is raised as it is.
+ * The small batch's INSERT, no subtransaction (see the top of the file):
+ * true when every staged row went in.  On false the rows that went in are
+ * still there: the caller must raise.
+ */
+static bool
+insert_skipping_taken(StagedRows *rows, int count)
+{
+	StagedRows *outer = current_rows;
+	int			ret;
+
+	current_rows = rows;
+	ret = SPI_execute_plan(insert_prepared(&skip_plan, rows->desc, true), NULL, NULL, false, 0);
+	current_rows = outer;
+	if (ret != SPI_OK_INSERT)
+		elog(ERROR, "consumers INSERT failed: %s", SPI_result_code_string(ret));
+	if (!rows->consumed)
+		elog(ERROR, "consumers INSERT did not read the staged rows");
+	return SPI_processed == (uint64) count;
+}
+
+/*
+ * Insert the count staged rows; the caller is connected to SPI.  Returns
+ * false when an email is already taken (a batch that won a race, or a stored
+ * consumer); any other error is raised as it is.  On false nothing was
+ * inserted, unless raises: a caller that will raise an error when the batch
+ * fails, which undoes the statement's rows, lets a small batch go in without
+ * a subtransaction.
  */
 bool
-staged_rows_insert(StagedRows *rows)
+staged_rows_insert(StagedRows *rows, int count, bool raises)
 {
 	StagedRows *outer = current_rows;
 	MemoryContext cxt = CurrentMemoryContext;
 	ResourceOwner owner = CurrentResourceOwner;
 	volatile bool inserted = true;
+	SPIPlanPtr	plan;
 
-	if (insert_plan == NULL)
-	{
-		SPIPlanPtr	plan = SPI_prepare(insert_statement(rows->desc), 0, NULL);
-
-		if (plan == NULL)
-			elog(ERROR, "could not prepare the consumers INSERT: %s",
-				 SPI_result_code_string(SPI_result));
-		SPI_keepplan(plan);
-		insert_plan = plan;
-	}
+	if (raises && count <= STAGED_ROWS_SMALL_BATCH && !IsolationUsesXactSnapshot())
+		return insert_skipping_taken(rows, count);
+	plan = insert_prepared(&insert_plan, rows->desc, false);
 
 	BeginInternalSubTransaction(NULL);
 	MemoryContextSwitchTo(cxt);
@@ -426,7 +477,7 @@ staged_rows_insert(StagedRows *rows)
 	current_rows = rows;
 	PG_TRY();
 	{
-		int			ret = SPI_execute_plan(insert_plan, NULL, NULL, false, 0);
+		int			ret = SPI_execute_plan(plan, NULL, NULL, false, 0);
 
 		if (ret != SPI_OK_INSERT)
 			elog(ERROR, "consumers INSERT failed: %s", SPI_result_code_string(ret));

@@ -275,8 +275,9 @@ outbox_endpoint_subscribed(TupleTableSlot *slot, AttrNumber enabled_att,
 }
 
 /*
- * The primary key of fanfare.webhook_endpoints, opened, if it leads with
- * organization_id (it is (organization_id, id)); NULL otherwise.
+ * The primary key of fanfare.webhook_endpoints, opened, if it is a valid
+ * btree index leading with organization_id (it is (organization_id, id));
+ * NULL otherwise.
  */
 static Relation
 outbox_org_index(Relation rel, AttrNumber org_att)
@@ -287,7 +288,8 @@ outbox_org_index(Relation rel, AttrNumber org_att)
 	if (!OidIsValid(indexid))
 		return NULL;
 	index = index_open(indexid, AccessShareLock);
-	if (index->rd_rel->relam != BTREE_AM_OID ||
+	if (!index->rd_index->indisvalid ||
+		index->rd_rel->relam != BTREE_AM_OID ||
 		index->rd_index->indnkeyatts < 1 ||
 		index->rd_index->indkey.values[0] != org_att)
 	{

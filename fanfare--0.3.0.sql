@@ -856,10 +856,10 @@ SELECT pg_catalog.pg_extension_config_dump('fanfare.webhook_deliveries', '');
 SELECT pg_catalog.pg_extension_config_dump('fanfare.webhook_attempts', '');
 SELECT pg_catalog.pg_extension_config_dump('fanfare.webhook_event_batches', '');
 
--- The trigger function, in C (src/outbox.c).  A scan of the small endpoints
--- table (and, once it finds an endpoint subscribed to consumer.created, of
--- the organizations of the inserted rows) is all an insert costs unless an
--- organization of its rows has such an endpoint; the setting
+-- The trigger function, in C (src/outbox.c).  A look-up of the inserted
+-- rows' organizations in the endpoints table's primary key (nothing while
+-- that table has no block) is all an insert costs unless an organization
+-- of its rows has an endpoint subscribed to consumer.created; the setting
 -- fanfare_webhook.outbox = off skips even that for a transaction (a tenant
 -- move copies consumers that exist already).  Otherwise it writes the events
 -- (one INSERT ... SELECT from the transition table) and one batch row per

@@ -143,6 +143,57 @@ SELECT count(*) AS created FROM fanfare.import_consumers(
     '{"consumers":[{"email":"o6@example.com","emailVerified":true,"phoneVerified":false,"status":"ACTIVE"}]}');
 RESET fanfare_webhook.outbox;
 SELECT count(*) AS events FROM fanfare.webhook_events WHERE email = 'o6@example.com';
+
+-- the check looks the statement's organizations up in the primary key of
+-- fanfare.webhook_endpoints: subscribed endpoints of other organizations
+-- (150, on several pages), or its own organization's disabled one and
+-- unsubscribed one, do not make it run the write (here the write would
+-- fail: a table it writes is renamed away); its own subscribed one, found
+-- between those two, does
+SELECT array_agg(fanfare.create_organization('Probe ' || i) ORDER BY i) AS probe FROM generate_series(1, 4) i \gset
+INSERT INTO fanfare.webhook_endpoints (organization_id, id, url, events, secret)
+SELECT (:'probe'::uuid[])[o], 'whe_' || md5(o || '/' || n), 'https://hooks.example.com/probe', '{consumer.created}', 'whsec_probe'
+  FROM unnest('{1,2,4}'::int[]) o, generate_series(1, 50) n;
+SELECT pg_relation_size('fanfare.webhook_endpoints') > 8192 AS several_pages;
+BEGIN;
+ALTER TABLE fanfare.webhook_event_batches RENAME TO webhook_event_batches_away;
+INSERT INTO fanfare.consumers (organization_id, id, created_at, created_by, email, email_verified, phone_verified, status)
+VALUES ((:'probe'::uuid[])[3], gen_random_uuid(), now(), 'owner', 'p1@example.com', true, false, 'ACTIVE');
+ROLLBACK;
+INSERT INTO fanfare.webhook_endpoints (organization_id, id, url, events, secret, enabled)
+VALUES ((:'probe'::uuid[])[3], 'whe_' || repeat('1', 32), 'https://hooks.example.com/disabled', '{consumer.created}', 'whsec_probe', false),
+       ((:'probe'::uuid[])[3], 'whe_' || repeat('3', 32), 'https://hooks.example.com/other-event', '{consumer.updated}', 'whsec_probe', true);
+BEGIN;
+ALTER TABLE fanfare.webhook_event_batches RENAME TO webhook_event_batches_away;
+INSERT INTO fanfare.consumers (organization_id, id, created_at, created_by, email, email_verified, phone_verified, status)
+VALUES ((:'probe'::uuid[])[3], gen_random_uuid(), now(), 'owner', 'p2@example.com', true, false, 'ACTIVE');
+ROLLBACK;
+INSERT INTO fanfare.webhook_endpoints (organization_id, id, url, events, secret)
+VALUES ((:'probe'::uuid[])[3], 'whe_' || repeat('2', 32), 'https://hooks.example.com/subscribed', '{consumer.created}', 'whsec_probe');
+INSERT INTO fanfare.consumers (organization_id, id, created_at, created_by, email, email_verified, phone_verified, status)
+VALUES ((:'probe'::uuid[])[3], gen_random_uuid(), now(), 'owner', 'p3@example.com', true, false, 'ACTIVE');
+SELECT b.endpoint_ids = ARRAY['whe_' || repeat('2', 32)] AS endpoints_ok, cardinality(b.event_ids) AS events
+  FROM fanfare.webhook_event_batches b WHERE b.organization_id = (:'probe'::uuid[])[3];
+
+-- an emptied endpoints table: deleted rows (its pages remain) are not
+-- seen; truncated (no page), an endpoint registered earlier in the same
+-- transaction is
+DELETE FROM fanfare.webhook_endpoints;
+BEGIN;
+ALTER TABLE fanfare.webhook_event_batches RENAME TO webhook_event_batches_away;
+INSERT INTO fanfare.consumers (organization_id, id, created_at, created_by, email, email_verified, phone_verified, status)
+VALUES ((:'probe'::uuid[])[3], gen_random_uuid(), now(), 'owner', 'p4@example.com', true, false, 'ACTIVE');
+ROLLBACK;
+TRUNCATE fanfare.webhook_endpoints;
+SELECT pg_relation_size('fanfare.webhook_endpoints') AS truncated_size;
+BEGIN;
+INSERT INTO fanfare.webhook_endpoints (organization_id, id, url, events, secret)
+VALUES ((:'probe'::uuid[])[3], 'whe_' || repeat('4', 32), 'https://hooks.example.com/again', '{consumer.created}', 'whsec_probe');
+INSERT INTO fanfare.consumers (organization_id, id, created_at, created_by, email, email_verified, phone_verified, status)
+VALUES ((:'probe'::uuid[])[3], gen_random_uuid(), now(), 'owner', 'p5@example.com', true, false, 'ACTIVE');
+SELECT count(*) AS events FROM fanfare.webhook_events WHERE email = 'p5@example.com';
+COMMIT;
+
 RESET fanfare.organization_id;
 
 DROP ROLE fanfare_outbox_api;

@@ -19,17 +19,20 @@
  * one subtransaction per batch, where ON CONFLICT DO NOTHING cost a
  * speculative insertion per row (about 60% more time per row).
  *
- * A small batch whose caller raises its issues (so that an error undoes
- * whatever the statement inserted) skips the subtransaction, in READ
- * COMMITTED: its INSERT says ON CONFLICT DO NOTHING, and fewer rows than
- * staged means an email was taken.  A subtransaction is dear for one row: it
- * takes a subtransaction id (past 64 in one transaction, every snapshot in
- * the cluster has to look further), and the statement trigger on the table
- * leaves its 8 kB CurTransactionContext behind until the transaction ends,
- * so a loop of one-row calls in one transaction paid a page fault or two
- * per call.  Under REPEATABLE READ or SERIALIZABLE the subtransaction stays,
- * so that a taken email the snapshot cannot see is the serialization failure
- * it always was.
+ * A subtransaction is cheap once per transaction, dear many times over: each
+ * takes a subtransaction id (past 64 in one transaction every snapshot in
+ * the cluster has to read pg_subtrans), and the outbox's statement trigger
+ * leaves the subtransaction's 8 kB CurTransactionContext until the
+ * transaction ends, so a loop of one-row calls in one transaction grew by
+ * 8 kB and a page fault or two per call.  So once a transaction's inserts
+ * have taken STAGED_ROWS_SUBXACTS of them, a batch whose caller raises its
+ * issues (an error undoes whatever the statement inserted) goes in without
+ * one, in READ COMMITTED: its INSERT says ON CONFLICT DO NOTHING, and fewer
+ * rows than staged means an email was taken.  That costs about 15k
+ * instructions more per row (speculative insertion), which is why it is not
+ * the rule.  Under REPEATABLE READ or SERIALIZABLE the subtransaction stays,
+ * so that a taken email the snapshot cannot see is the serialization
+ * failure it always was.
  */
 #include "postgres.h"
 
@@ -43,6 +46,7 @@
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "storage/proc.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
@@ -429,8 +433,24 @@ insert_prepared(SPIPlanPtr *plan, TupleDesc desc, bool skip_taken)
 	return *plan;
 }
 
+/* The subtransactions this backend's current transaction has taken here. */
+static LocalTransactionId subxacts_lxid = InvalidLocalTransactionId;
+static int	subxacts_taken = 0;
+
+/* Whether the current transaction may take one more (see the top of the file). */
+static bool
+subtransaction_affordable(void)
+{
+	if (MyProc->lxid != subxacts_lxid)
+	{
+		subxacts_lxid = MyProc->lxid;
+		subxacts_taken = 0;
+	}
+	return subxacts_taken < STAGED_ROWS_SUBXACTS;
+}
+
 /*
- * The small batch's INSERT, no subtransaction (see the top of the file):
+ * The INSERT without a subtransaction (see the top of the file):
  * true when every staged row went in.  On false the rows that went in are
  * still there: the caller must raise.
  */
@@ -455,8 +475,8 @@ insert_skipping_taken(StagedRows *rows, int count)
  * false when an email is already taken (a batch that won a race, or a stored
  * consumer); any other error is raised as it is.  On false nothing was
  * inserted, unless raises: a caller that will raise an error when the batch
- * fails, which undoes the statement's rows, lets a small batch go in without
- * a subtransaction.
+ * fails, which undoes the statement's rows, lets the batch go in without a
+ * subtransaction once its transaction has taken STAGED_ROWS_SUBXACTS.
  */
 bool
 staged_rows_insert(StagedRows *rows, int count, bool raises)
@@ -466,9 +486,11 @@ staged_rows_insert(StagedRows *rows, int count, bool raises)
 	ResourceOwner owner = CurrentResourceOwner;
 	volatile bool inserted = true;
 	SPIPlanPtr	plan;
+	bool		affordable = subtransaction_affordable();
 
-	if (raises && count <= STAGED_ROWS_SMALL_BATCH && !IsolationUsesXactSnapshot())
+	if (raises && !affordable && !IsolationUsesXactSnapshot())
 		return insert_skipping_taken(rows, count);
+	subxacts_taken++;
 	plan = insert_prepared(&insert_plan, rows->desc, false);
 
 	BeginInternalSubTransaction(NULL);

@@ -30,11 +30,11 @@ extern void staged_rows_add(StagedRows *rows, const BatchContext *batch,
 							const ConsumerRecord *consumer, const Jsonb *metadata);
 extern Jsonb *staged_rows_metadata(const ConsumerField *cf);
 /*
- * Batches of at most this many rows whose caller raises when they fail go
- * in without a subtransaction (staged_rows.c): one row's subtransaction
- * costs about as much as sixteen rows' speculative insertions.
+ * Subtransactions a transaction's inserts take before the batches of callers
+ * that raise go in without one (staged_rows.c): a loop stays well below the
+ * 64 subtransaction ids a backend can cache, and keeps 64 kB at most.
  */
-#define STAGED_ROWS_SMALL_BATCH 16
+#define STAGED_ROWS_SUBXACTS 8
 
 extern bool staged_rows_insert(StagedRows *rows, int count, bool raises);
 

@@ -21,8 +21,9 @@
  *
  * A subtransaction is cheap once per transaction, dear many times over: each
  * takes a subtransaction id (past 64 in one transaction every snapshot in
- * the cluster has to read pg_subtrans), and the outbox's statement trigger
- * leaves the subtransaction's 8 kB CurTransactionContext until the
+ * the cluster has to read pg_subtrans), and with statement triggers on the
+ * table (the insert guard's; dropping the outbox's alone changes nothing)
+ * core keeps the subtransaction's 8 kB CurTransactionContext until the
  * transaction ends, so a loop of one-row calls in one transaction grew by
  * 8 kB and a page fault or two per call.  So once a transaction's inserts
  * have taken STAGED_ROWS_SUBXACTS of them, a batch whose caller raises its

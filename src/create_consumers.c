@@ -199,11 +199,10 @@ check_emails_and_insert(BatchContext *batch, StagedRows *rows, IssueList *issues
 	int			before = issues->total;
 
 	if (email_duplicates_in_batch(batch, duplicate))
-		email_duplicates_stored(batch, duplicate, false, false);
-	else if (!staged_rows_insert(rows, batch->n, raises))
+		email_duplicates_stored(batch, duplicate, false);
+	else if (!staged_rows_insert(rows, raises))
 	{
-		/* a batch that went in in part must not find its own rows */
-		email_duplicates_stored(batch, duplicate, true, raises);
+		email_duplicates_stored(batch, duplicate, true);
 		email_duplicate_issues(batch, duplicate, issues);
 		if (issues->total == before)
 			ereport(ERROR,
@@ -371,7 +370,7 @@ fanfare_validate_consumers(PG_FUNCTION_ARGS)
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
 		email_duplicates_in_batch(&batch, duplicate);
-		email_duplicates_stored(&batch, duplicate, false, false);
+		email_duplicates_stored(&batch, duplicate, false);
 		email_duplicate_issues(&batch, duplicate, &issues);
 		SPI_finish();
 	}

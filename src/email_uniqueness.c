@@ -77,23 +77,28 @@ email_order_cmp(const void *a, const void *b, void *arg)
 	return strcmp(emails[*(const int *) a], emails[*(const int *) b]);
 }
 
-/* The live consumers' emails of organization $1 among the lower-cased $2. */
-#define STORED_EMAILS \
-	"SELECT DISTINCT pg_catalog.lower(email) FROM fanfare.consumers " \
-	"WHERE organization_id OPERATOR(pg_catalog.=) $1 AND email IS NOT NULL AND NOT archived " \
-	"AND pg_catalog.lower(email) OPERATOR(pg_catalog.=) ANY ($2)"
+/* The batch's ids as a uuid[]: empty when it has none (a dry run). */
+static ArrayType *
+batch_ids_array(const BatchContext *batch)
+{
+	int			n = batch->ids ? batch->n : 0;
+	Datum	   *ids = palloc(sizeof(Datum) * Max(n, 1));
+
+	for (int i = 0; i < n; i++)
+		ids[i] = UUIDPGetDatum(&batch->ids[i]);
+	return construct_array(ids, n, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR);
+}
 
 /*
  * Mark the consumers whose email a live consumer of the organization already
  * has.  The caller is connected to SPI.  With fresh, the lookup takes a new
  * snapshot (READ COMMITTED: it sees what a concurrent batch has just
- * committed); else it reads as the calling statement does.  With
- * not_own, the batch's own rows (its ids), which a batch that went in in
- * part has stored, are not counted.
+ * committed); else it reads as the calling statement does.  The batch's
+ * own rows (its ids) do not count: a batch that went in without a
+ * subtransaction (staged_rows.c) has stored some of them.
  */
 void
-email_duplicates_stored(const BatchContext *batch, bool *duplicate, bool fresh,
-						bool not_own)
+email_duplicates_stored(const BatchContext *batch, bool *duplicate, bool fresh)
 {
 	char	  **emails = batch->emails;
 	Datum	   *elems;
@@ -114,20 +119,13 @@ email_duplicates_stored(const BatchContext *batch, bool *duplicate, bool fresh,
 	array = construct_array(elems, nelems, TEXTOID, -1, false, TYPALIGN_INT);
 	args[0] = UUIDPGetDatum(&batch->organization_id);
 	args[1] = PointerGetDatum(array);
-	if (not_own)
-	{
-		Datum	   *ids = palloc(sizeof(Datum) * batch->n);
+	args[2] = PointerGetDatum(batch_ids_array(batch));
 
-		Assert(batch->ids != NULL);
-		for (int i = 0; i < batch->n; i++)
-			ids[i] = UUIDPGetDatum(&batch->ids[i]);
-		args[2] = PointerGetDatum(construct_array(ids, batch->n, UUIDOID, UUID_LEN, false,
-												  TYPALIGN_CHAR));
-	}
-
-	ret = SPI_execute_with_args(not_own ? STORED_EMAILS " AND NOT id OPERATOR(pg_catalog.=) ANY ($3)" :
-								STORED_EMAILS,
-								not_own ? 3 : 2, types, args, NULL, !fresh, 0);
+	ret = SPI_execute_with_args("SELECT DISTINCT pg_catalog.lower(email) FROM fanfare.consumers "
+								"WHERE organization_id OPERATOR(pg_catalog.=) $1 AND email IS NOT NULL AND NOT archived "
+								"AND pg_catalog.lower(email) OPERATOR(pg_catalog.=) ANY ($2) "
+								"AND NOT id OPERATOR(pg_catalog.=) ANY ($3)",
+								3, types, args, NULL, !fresh, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "email lookup failed: %s", SPI_result_code_string(ret));
 

@@ -11,8 +11,7 @@
 #include "issue_list.h"
 
 extern bool email_duplicates_in_batch(const BatchContext *batch, bool *duplicate);
-extern void email_duplicates_stored(const BatchContext *batch, bool *duplicate, bool fresh,
-									bool not_own);
+extern void email_duplicates_stored(const BatchContext *batch, bool *duplicate, bool fresh);
 extern void email_duplicate_issues(const BatchContext *batch, const bool *duplicate,
 								   IssueList *issues);
 

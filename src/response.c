@@ -450,12 +450,6 @@ response_text_consumer(StringInfo out, const BatchContext *batch,
 #define RECORD_END 0xFF
 #define SPAN_INLINE PG_UINT32_MAX
 
-static void
-put_bytes(StringInfo buf, const void *p, int n)
-{
-	json_print_raw(buf, p, n);
-}
-
 /* What a field's record holds after its kind byte. */
 typedef enum RecordPayload
 {
@@ -497,10 +491,10 @@ pack_span(StringInfo buf, const ResponseTexts *texts, const JsonValue *v)
 	if (v->data >= texts->base && len <= texts->base_len &&
 		(uint32) (v->data - texts->base) <= texts->base_len - len)
 		offset = (uint32) (v->data - texts->base);
-	put_bytes(buf, &offset, sizeof(offset));
-	put_bytes(buf, &len, sizeof(len));
+	json_print_raw(buf, &offset, sizeof(offset));
+	json_print_raw(buf, &len, sizeof(len));
 	if (offset == SPAN_INLINE)
-		put_bytes(buf, v->data, len);
+		json_print_raw(buf, v->data, len);
 }
 
 /* One consumer's record, appended to buf. */
@@ -516,20 +510,20 @@ pack_record(StringInfo buf, const ResponseTexts *texts, const ConsumerRecord *co
 			continue;			/* an absent field's other members are unset */
 		head[0] = (uint8) f;
 		head[1] = (uint8) cf->value.kind;
-		put_bytes(buf, head, sizeof(head));
+		json_print_raw(buf, head, sizeof(head));
 		switch (record_payload(field_catalogue[f].kind))
 		{
 			case PAYLOAD_NONE:
 				break;
 			case PAYLOAD_NUMBER:
-				put_bytes(buf, &cf->number, sizeof(double));
+				json_print_raw(buf, &cf->number, sizeof(double));
 				break;
 			case PAYLOAD_INSTANT:
-				put_bytes(buf, &cf->timestamp, sizeof(TimestampTz));
+				json_print_raw(buf, &cf->timestamp, sizeof(TimestampTz));
 				break;
 			case PAYLOAD_PAIR:
-				put_bytes(buf, &cf->latitude.number, sizeof(double));
-				put_bytes(buf, &cf->longitude.number, sizeof(double));
+				json_print_raw(buf, &cf->latitude.number, sizeof(double));
+				json_print_raw(buf, &cf->longitude.number, sizeof(double));
 				break;
 			case PAYLOAD_SPAN:
 				pack_span(buf, texts, &cf->value);

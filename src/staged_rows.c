@@ -225,6 +225,7 @@ staged_rows_begin(StagedRows *rows, const BatchContext *batch)
 											  kind_type(field_catalogue[i].kind, status_type));
 	rows->created_by = PointerGetDatum(cstring_to_text(batch->actor));
 	rows->consumed = false;
+	rows->count = 0;
 }
 
 /* A numeric column from a valid aov/ltv string. */
@@ -308,6 +309,7 @@ staged_rows_add(StagedRows *rows, const BatchContext *batch,
 	}
 	Assert(col == ROW_COLUMNS);
 	tuplestore_putvalues(rows->store, rows->desc, values, nulls);
+	rows->count++;
 }
 
 /* ---- metadata as stored ---- */
@@ -451,38 +453,44 @@ subtransaction_affordable(void)
 }
 
 /*
- * The INSERT without a subtransaction (see the top of the file):
- * true when every staged row went in.  On false the rows that went in are
- * still there: the caller must raise.
+ * Run plan, the INSERT that reads rows (current_rows while it runs, error
+ * or not; a trigger may create consumers too, so the outer batch's rows are
+ * kept); returns how many rows it inserted.
  */
-static bool
-insert_skipping_taken(StagedRows *rows, int count)
+static uint64
+execute_insert(SPIPlanPtr plan, StagedRows *rows)
 {
 	StagedRows *outer = current_rows;
 	int			ret;
 
 	current_rows = rows;
-	ret = SPI_execute_plan(insert_prepared(&skip_plan, rows->desc, true), NULL, NULL, false, 0);
-	current_rows = outer;
+	PG_TRY();
+	{
+		ret = SPI_execute_plan(plan, NULL, NULL, false, 0);
+	}
+	PG_FINALLY();
+	{
+		current_rows = outer;
+	}
+	PG_END_TRY();
 	if (ret != SPI_OK_INSERT)
 		elog(ERROR, "consumers INSERT failed: %s", SPI_result_code_string(ret));
 	if (!rows->consumed)
 		elog(ERROR, "consumers INSERT did not read the staged rows");
-	return SPI_processed == (uint64) count;
+	return SPI_processed;
 }
 
 /*
- * Insert the count staged rows; the caller is connected to SPI.  Returns
- * false when an email is already taken (a batch that won a race, or a stored
+ * Insert the staged rows; the caller is connected to SPI.  Returns false
+ * when an email is already taken (a batch that won a race, or a stored
  * consumer); any other error is raised as it is.  On false nothing was
  * inserted, unless raises: a caller that will raise an error when the batch
  * fails, which undoes the statement's rows, lets the batch go in without a
  * subtransaction once its transaction has taken STAGED_ROWS_SUBXACTS.
  */
 bool
-staged_rows_insert(StagedRows *rows, int count, bool raises)
+staged_rows_insert(StagedRows *rows, bool raises)
 {
-	StagedRows *outer = current_rows;
 	MemoryContext cxt = CurrentMemoryContext;
 	ResourceOwner owner = CurrentResourceOwner;
 	volatile bool inserted = true;
@@ -490,29 +498,22 @@ staged_rows_insert(StagedRows *rows, int count, bool raises)
 	bool		affordable = subtransaction_affordable();
 
 	if (raises && !affordable && !IsolationUsesXactSnapshot())
-		return insert_skipping_taken(rows, count);
+		return execute_insert(insert_prepared(&skip_plan, rows->desc, true), rows) ==
+			(uint64) rows->count;
 	subxacts_taken++;
 	plan = insert_prepared(&insert_plan, rows->desc, false);
 
 	BeginInternalSubTransaction(NULL);
 	MemoryContextSwitchTo(cxt);
-	/* a trigger may create consumers too: keep the outer batch's rows */
-	current_rows = rows;
 	PG_TRY();
 	{
-		int			ret = SPI_execute_plan(plan, NULL, NULL, false, 0);
-
-		if (ret != SPI_OK_INSERT)
-			elog(ERROR, "consumers INSERT failed: %s", SPI_result_code_string(ret));
-		if (!rows->consumed)
-			elog(ERROR, "consumers INSERT did not read the staged rows");
+		execute_insert(plan, rows);
 		ReleaseCurrentSubTransaction();
 	}
 	PG_CATCH();
 	{
 		ErrorData  *edata;
 
-		current_rows = outer;
 		MemoryContextSwitchTo(cxt);
 		edata = CopyErrorData();
 		FlushErrorState();
@@ -526,7 +527,6 @@ staged_rows_insert(StagedRows *rows, int count, bool raises)
 		inserted = false;
 	}
 	PG_END_TRY();
-	current_rows = outer;
 	MemoryContextSwitchTo(cxt);
 	CurrentResourceOwner = owner;
 	return inserted;

@@ -23,6 +23,7 @@ typedef struct StagedRows
 	Datum		created_by;
 	Datum	   *defaults;		/* per field: its default as a column value */
 	bool		consumed;		/* handed to the INSERT */
+	int			count;			/* rows staged */
 } StagedRows;
 
 extern void staged_rows_begin(StagedRows *rows, const BatchContext *batch);
@@ -36,6 +37,6 @@ extern Jsonb *staged_rows_metadata(const ConsumerField *cf);
  */
 #define STAGED_ROWS_SUBXACTS 8
 
-extern bool staged_rows_insert(StagedRows *rows, int count, bool raises);
+extern bool staged_rows_insert(StagedRows *rows, bool raises);
 
 #endif							/* FANFARE_STAGED_ROWS_H */

@@ -77,11 +77,14 @@ email_order_cmp(const void *a, const void *b, void *arg)
 	return strcmp(emails[*(const int *) a], emails[*(const int *) b]);
 }
 
-/* The batch's ids as a uuid[]: empty when it has none (a dry run). */
+/*
+ * The batch's ids as a uuid[]: empty when it makes none (a dry run, whose
+ * ids array, if any, is not filled).
+ */
 static ArrayType *
 batch_ids_array(const BatchContext *batch)
 {
-	int			n = batch->ids ? batch->n : 0;
+	int			n = batch->ids_wanted ? batch->n : 0;
 	Datum	   *ids = palloc(sizeof(Datum) * Max(n, 1));
 
 	for (int i = 0; i < n; i++)

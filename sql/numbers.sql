@@ -37,3 +37,57 @@ SELECT json_array_length(fanfare.post_consumers_batch(:'body'::json)) AS created
        current_setting('response.status', true) AS status;
 SELECT metadata ->> 'tiny' AS tiny, metadata ->> 'zero' AS zero FROM fanfare.consumers WHERE organization_id = :'org';
 ROLLBACK;
+
+-- The jsonb path writes each number of its response as a numeric directly.
+-- It must be the numeric that the wire path's text (JavaScript's printing)
+-- reads back as: the same digits and the same scale, so that both responses
+-- print alike.  Chosen numbers first (a fraction, exponent forms both ways,
+-- the extremes of a double, integers with trailing zeros, one past 2^53
+-- that JavaScript shortens), then 3,000 random ones of every magnitude.
+SET fanfare.organization_id = '0190f5c2-7777-7000-8000-000000000009';
+SET fanfare.max_batch_size = 3000;
+CREATE TEMP TABLE chosen (i int, x float8);
+INSERT INTO chosen VALUES
+    (1, 0.1), (2, 1.5e-7), (3, 1e21), (4, 1e-7), (5, 123456789.125), (6, 5e-324),
+    (7, 1.7976931348623157e308), (8, -0.001), (9, 100), (10, 10000), (11, 12345678.9),
+    (12, 0.000001), (13, 58003624577995136), (14, -123e-20), (15, 1e-100), (16, 4.35e+30);
+SELECT jsonb_build_object('consumers', jsonb_agg(jsonb_build_object(
+           'emailVerified', true, 'phoneVerified', false, 'status', 'ACTIVE',
+           'activityScore', x, 'loyaltyBalance', -x) ORDER BY i)) AS chosen_body
+FROM chosen \gset
+BEGIN;
+WITH by_jsonb AS (
+    SELECT e, n FROM jsonb_array_elements(fanfare.create_consumers(:'chosen_body')) WITH ORDINALITY AS a(e, n)),
+by_text AS (
+    SELECT c, n FROM fanfare.import_consumers(:'chosen_body'::text) WITH ORDINALITY AS a(c, n))
+SELECT n, t.c -> 'activityScore' AS javascript, t.c -> 'loyaltyBalance' AS negated,
+       (j.e -> 'activityScore')::text = (t.c::jsonb -> 'activityScore')::text
+       AND (j.e -> 'loyaltyBalance')::text = (t.c::jsonb -> 'loyaltyBalance')::text AS same,
+       scale((j.e ->> 'activityScore')::numeric) AS scale
+FROM by_jsonb j JOIN by_text t USING (n) ORDER BY n;
+ROLLBACK;
+SELECT setseed(0.25);
+CREATE TEMP TABLE drawn AS
+SELECT i, (random() - 0.5) * power(10::float8, floor(random() * 600) - 300) AS x,
+       (random() - 0.5) * power(10::float8, floor(random() * 12) - 4) AS y,
+       floor(random() * power(10::float8, floor(random() * 16)))::bigint AS c,
+       (random() - 0.5) * 180 AS lat, (random() - 0.5) * 360 AS lon
+FROM generate_series(1, 3000) AS i;
+SELECT jsonb_build_object('consumers', jsonb_agg(jsonb_build_object(
+           'emailVerified', true, 'phoneVerified', false, 'status', 'ACTIVE',
+           'activityScore', x, 'monetaryScore', y, 'engagedCount', c,
+           'lastGeoCoordinates', jsonb_build_object('latitude', lat, 'longitude', lon)) ORDER BY i)) AS drawn_body
+FROM drawn \gset
+BEGIN;
+WITH by_jsonb AS (
+    SELECT e, n FROM jsonb_array_elements(fanfare.create_consumers(:'drawn_body')) WITH ORDINALITY AS a(e, n)),
+by_text AS (
+    SELECT c::jsonb AS e, n FROM fanfare.import_consumers(:'drawn_body'::text) WITH ORDINALITY AS a(c, n))
+SELECT count(*) AS compared,
+       count(*) FILTER (WHERE (j.e -> 'activityScore')::text <> (t.e -> 'activityScore')::text
+                           OR (j.e -> 'monetaryScore')::text <> (t.e -> 'monetaryScore')::text
+                           OR (j.e -> 'engagedCount')::text <> (t.e -> 'engagedCount')::text
+                           OR (j.e -> 'lastGeoCoordinates')::text <> (t.e -> 'lastGeoCoordinates')::text) AS differ,
+       count(*) FILTER (WHERE (j.e -> 'activityScore')::text ~ '\.\d*0$') AS trailing_zero
+FROM by_jsonb j JOIN by_text t USING (n);
+ROLLBACK;

@@ -372,12 +372,13 @@ format_without_ryu(double d, char *buf)
 }
 
 /*
- * Print a double as JavaScript's Number#toString does; returns the length.
- * The shortest round-tripping digits come from PostgreSQL's Ryu; only the
- * layout (where JavaScript switches to exponent form) is done here.
+ * The digits JavaScript prints for a finite, nonzero double that is not a
+ * safe integer: |d| = 0.out[0..k) * 10^*n, out without leading or trailing
+ * zeros; returns k.  The shortest round-tripping digits come from
+ * PostgreSQL's Ryu.
  */
-int
-js_number_format(double d, char *buf)
+static int
+js_number_digits(double d, char *out, int *n)
 {
 	char		tmp[32];
 	char		raw[32];
@@ -387,20 +388,12 @@ js_number_format(double d, char *buf)
 	int			before_point = -1;
 	int			exp10 = 0;
 	int			k;
-	int			n;
-	char	   *out = buf;
 	const char *p;
-
-	if ((n = format_without_ryu(d, buf)) >= 0)
-		return n;
 
 	tmp[double_to_shortest_decimal_bufn(d, tmp)] = '\0';
 	p = tmp;
 	if (*p == '-')
-	{
-		*out++ = '-';
 		p++;
-	}
 	/* mantissa digits, and how many of them stand before the point */
 	for (; *p && *p != 'e' && *p != 'E'; p++)
 	{
@@ -416,7 +409,6 @@ js_number_format(double d, char *buf)
 	if (*p)
 		exp10 = atoi(p + 1);
 
-	/* value = 0.digits * 10^n, digits without leading or trailing zeros */
 	digits = raw;
 	k = nraw;
 	while (k > 1 && *digits == '0')
@@ -427,7 +419,7 @@ js_number_format(double d, char *buf)
 	}
 	while (k > 1 && digits[k - 1] == '0')
 		k--;
-	n = before_point + exp10;
+	*n = before_point + exp10;
 
 	/*
 	 * Ryu gives the shortest digits strictly inside the double's rounding
@@ -436,32 +428,148 @@ js_number_format(double d, char *buf)
 	 * be shorter, e.g. 58003624577995136 prints as 58003624577995140.
 	 */
 	if (fabs(d) >= 9007199254740992.0)
-		k = shorten_at_interval_end(d, digits, k, &n, shortened);
+		k = shorten_at_interval_end(d, digits, k, n, shortened);
 	if (k < 0)
 	{
 		k = -k;
 		digits = shortened;
 	}
+	memcpy(out, digits, k);
+	return k;
+}
 
+/*
+ * Print a double as JavaScript's Number#toString does; returns the length.
+ * Only the layout (where JavaScript switches to exponent form) is done
+ * here; the digits are js_number_digits'.
+ */
+int
+js_number_format(double d, char *buf)
+{
+	char		digits[32];
+	int			k;
+	int			n;
+	char	   *out = buf;
+
+	if ((k = format_without_ryu(d, buf)) >= 0)
+		return k;
+	if (d < 0)
+		*out++ = '-';
+	k = js_number_digits(d, digits, &n);
 	out = js_number_layout(out, digits, k, n);
 	*out = '\0';
 	return out - buf;
 }
 
 /*
- * The numeric holding exactly the shortest decimal of a finite double, as
- * JSON.stringify would print it.
+ * Writing a numeric: the on-disk form numeric.c's make_result() gives
+ * (mirrored as numeric_parts() reads it): a 2-byte header, short when the
+ * display scale and weight fit, else a sign-and-scale word and a weight
+ * word; then the base-10000 digits, no leading or trailing zero digit.
  */
-Numeric
-js_number_to_numeric(double d)
+#define NUMH_POS				0x0000
+#define NUMH_DSCALE_MASK		0x3FFF
+#define NUMH_SHORT_DSCALE_SHIFT	7
+#define NUMH_SHORT_DSCALE_MAX	63
+#define NUMH_SHORT_WEIGHT_MAX	63
+#define NUMH_SHORT_WEIGHT_MIN	(-64)
+#define NBASE_DIGITS			4
+
+static int
+numeric_write(char *out, bool neg, int weight, int dscale, const uint16 *digits, int ndigits)
 {
-	char		buf[32];
+	int			at;
+
+	if (ndigits == 0)
+		neg = false, weight = 0;
+	if (dscale <= NUMH_SHORT_DSCALE_MAX &&
+		weight <= NUMH_SHORT_WEIGHT_MAX && weight >= NUMH_SHORT_WEIGHT_MIN)
+	{
+		uint16		h = NUMH_SHORT | (neg ? NUMH_SHORT_SIGN : 0) |
+			(dscale << NUMH_SHORT_DSCALE_SHIFT) |
+			(weight < 0 ? NUMH_SHORT_WEIGHT_SIGN : 0) |
+			(weight & NUMH_SHORT_WEIGHT_MASK);
+
+		memcpy(out, &h, sizeof(h));
+		at = sizeof(h);
+	}
+	else
+	{
+		uint16		h = (neg ? NUMH_NEG : NUMH_POS) | (dscale & NUMH_DSCALE_MASK);
+		int16		w = weight;
+
+		memcpy(out, &h, sizeof(h));
+		memcpy(out + sizeof(h), &w, sizeof(w));
+		at = sizeof(h) + sizeof(w);
+	}
+	memcpy(out + at, digits, ndigits * sizeof(uint16));
+	return at + ndigits * sizeof(uint16);
+}
+
+/* floor(e / NBASE_DIGITS) for any sign of e */
+static inline int
+nbase_group(int e)
+{
+	return e >= 0 ? e / NBASE_DIGITS : -((-e + NBASE_DIGITS - 1) / NBASE_DIGITS);
+}
+
+/*
+ * The numeric numeric_in makes of js_number_format(d)'s text, written at
+ * out without its varlena header (at most JS_NUMBER_NUMERIC_MAX bytes);
+ * returns its length.  d is finite.  Built from the digits directly:
+ * printing the text and parsing it back cost ten times as much.
+ */
+int
+js_number_numeric_bytes(double d, char *out)
+{
+	uint16		groups[8] = {0};
+	int			ngroups = 0;
+	bool		neg = d < 0;
 
 	Assert(isfinite(d));
-	js_number_format(d, buf);
-	return DatumGetNumeric(DirectFunctionCall3(numeric_in, CStringGetDatum(buf),
-											   ObjectIdGetDatum(InvalidOid),
-											   Int32GetDatum(-1)));
+	if (d == 0)
+		return numeric_write(out, false, 0, 0, groups, 0);
+	if (fabs(d) < 9007199254740992.0 && d == floor(d))
+	{
+		/* a safe integer: its base-10000 digits, least significant first */
+		uint64		v = (uint64) fabs(d);
+		uint16		rev[8] = {0};
+		int			nrev = 0;
+		int			weight;
+
+		while (v > 0)
+		{
+			rev[nrev++] = v % 10000;
+			v /= 10000;
+		}
+		weight = nrev - 1;
+		while (rev[ngroups] == 0)	/* trailing zero digits go */
+			ngroups++;
+		for (int i = nrev - 1, j = 0; i >= ngroups; i--, j++)
+			groups[j] = rev[i];
+		return numeric_write(out, neg, weight, 0, groups, nrev - ngroups);
+	}
+	else
+	{
+		char		digits[32];
+		int			n;
+		int			k = js_number_digits(d, digits, &n);
+		int			weight = nbase_group(n - 1);
+
+		/* digit i stands for 10^(n - 1 - i) */
+		for (int i = 0; i < k; i++)
+		{
+			int			e = n - 1 - i;
+			int			g = weight - nbase_group(e);
+			static const uint16 pow10[NBASE_DIGITS] = {1, 10, 100, 1000};
+
+			while (ngroups <= g)
+				groups[ngroups++] = 0;
+			groups[g] += (digits[i] - '0') * pow10[e - NBASE_DIGITS * nbase_group(e)];
+		}
+		/* k >= 1 and its last digit is not 0: no trailing zero digit */
+		return numeric_write(out, neg, weight, Max(0, k - n), groups, ngroups);
+	}
 }
 
 /*

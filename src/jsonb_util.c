@@ -24,8 +24,6 @@
 #include "jsonb_util.h"
 #include "pg_compat.h"
 
-static Numeric small_ints[6];	/* 0..5: every rank, most counts */
-
 /* Reserve n zero bytes at the end of the buffer (filled in later). */
 void
 jsonb_reserve(StringInfo buf, int n)
@@ -44,53 +42,24 @@ jsonb_pad(StringInfo buf)
 		appendStringInfoCharMacro(buf, '\0');
 }
 
-/* A numeric, always with a 4-byte header as jsonb stores them. */
-uint32
-jsonb_put_numeric(StringInfo buf, Numeric num)
-{
-	uint32		size = VARSIZE_ANY_EXHDR(num);
-	int			at;
-
-	jsonb_pad(buf);
-	at = buf->len;
-	jsonb_reserve(buf, VARHDRSZ);
-	SET_VARSIZE(buf->data + at, size + VARHDRSZ);
-	appendBinaryStringInfo(buf, VARDATA_ANY(num), size);
-	return JENTRY_ISNUMERIC;
-}
-
-/* The small integers' numerics, made once per backend. */
-static void
-small_ints_init(void)
-{
-	MemoryContext old;
-
-	if (small_ints[0] != NULL)
-		return;
-	old = MemoryContextSwitchTo(TopMemoryContext);
-	for (int i = 0; i < lengthof(small_ints); i++)
-		small_ints[i] = int64_to_numeric(i);
-	MemoryContextSwitchTo(old);
-}
-
-/* A number as JavaScript prints it (0 for -0). */
+/*
+ * A number as JavaScript prints it (0 for -0), as the numeric numeric_in
+ * makes of that text: written in place, no numeric built and copied.
+ */
 uint32
 jsonb_put_double(StringInfo buf, double d)
 {
-	small_ints_init();
-	if (d == 0)
-		return jsonb_put_numeric(buf, small_ints[0]);
-	return jsonb_put_numeric(buf, js_number_to_numeric(d));
-}
+	int			at;
+	int			size;
 
-/* An integral number (ranks, counts). */
-uint32
-jsonb_put_integer(StringInfo buf, double d)
-{
-	small_ints_init();
-	if (d >= 0 && d < lengthof(small_ints))
-		return jsonb_put_numeric(buf, small_ints[(int) d]);
-	return jsonb_put_numeric(buf, int64_to_numeric((int64) d));
+	jsonb_pad(buf);
+	at = buf->len;
+	enlargeStringInfo(buf, VARHDRSZ + JS_NUMBER_NUMERIC_MAX);
+	size = js_number_numeric_bytes(d, buf->data + at + VARHDRSZ);
+	SET_VARSIZE(buf->data + at, VARHDRSZ + size);
+	buf->len += VARHDRSZ + size;
+	buf->data[buf->len] = '\0';
+	return JENTRY_ISNUMERIC;
 }
 
 /* null, true and false: a JEntry type and no data */

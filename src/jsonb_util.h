@@ -165,9 +165,7 @@ jsonb_container_size(const char *container)
 
 /* ---- writing (jsonb_util.c): each put returns the child's JEntry type ---- */
 extern void jsonb_reserve(StringInfo buf, int n);
-extern uint32 jsonb_put_numeric(StringInfo buf, Numeric num);
 extern uint32 jsonb_put_double(StringInfo buf, double d);
-extern uint32 jsonb_put_integer(StringInfo buf, double d);
 extern uint32 jsonb_put_null(void);
 extern uint32 jsonb_put_bool(bool value);
 extern uint32 jsonb_put_string(StringInfo buf, const char *s, int len);

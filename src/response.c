@@ -329,7 +329,6 @@ put_value(StringInfo buf, const ResponseValue *rv, const Jsonb *rebuilt_metadata
 		case RV_TRUE:
 			return jsonb_put_bool(true);
 		case RV_INTEGER:
-			return jsonb_put_integer(buf, rv->number);
 		case RV_DOUBLE:
 			return jsonb_put_double(buf, rv->number);
 		case RV_STRING:

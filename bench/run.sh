@@ -292,7 +292,9 @@ fi
 # driver round makes, each with its own consumers), the table truncated after
 # each pass; a round's figure is the best pass's mean ms per call.  As many
 # rounds as batches under 10 000 get (5, --quick 3: (a) takes about a second
-# a call at 10 000 rows).
+# a call at 10 000 rows).  A fourth, interleaved with them, is this build's
+# floor: the rows its calls store, inserted alone by the same role in the
+# same way (inserver_insert_block).
 : >"$raw/inserver.tsv"
 inserver_note=
 baseline_ref=
@@ -314,26 +316,71 @@ inserver_call() {
     plain) echo "$plain_call" ;;
     esac
 }
+# inserver_insert_block N CALLS: the DO block of the floor, the call's rows
+# inserted alone: the rows each of the size's calls stores (staged_N_K, made
+# by running this build's call once as the owner), one static INSERT per
+# call, the passes and timing as for the calls
+inserver_insert_block() {
+    local n=$1 calls=$2 k
+    echo "DO \$\$"
+    echo "DECLARE t0 timestamptz; spent interval;"
+    echo "BEGIN"
+    echo "    FOR pass IN 0 .. 3 LOOP"
+    echo "        spent := interval '0';"
+    echo "        IF pass = 0 THEN"
+    echo "            INSERT INTO fanfare.consumers SELECT * FROM staged_${n}_0;"
+    echo "        ELSE"
+    for ((k = 0; k < calls; k++)); do
+        echo "            t0 := clock_timestamp();"
+        echo "            INSERT INTO fanfare.consumers SELECT * FROM staged_${n}_$k;"
+        echo "            spent := spent + (clock_timestamp() - t0);"
+    done
+    echo "            INSERT INTO t VALUES ($n, extract(epoch FROM spent) * 1000 / $calls);"
+    echo "        END IF;"
+    echo "        TRUNCATE fanfare.consumers;"
+    echo "    END LOOP;"
+    echo "END \$\$;"
+}
+# inserver_calls N: how many calls (bodies) a pass of size N makes, as a
+# driver round
+inserver_calls() {
+    local calls=$((2000 / $1))
+    [ "$calls" -gt 200 ] && calls=200
+    [ "$calls" -lt 1 ] && calls=1
+    echo "$calls"
+}
 # inserver_round TARGET DATABASE ROUND: one round of TARGET, a line per size
 inserver_round() {
-    local target=$1 dbname=$2 round=$3 n k calls
+    local target=$1 dbname=$2 round=$3 n k
     {
         echo "SET fanfare.organization_id = '$organization';"
         echo "SET fanfare.max_batch_size = 1000000;"
         echo "SET plan_cache_mode = force_generic_plan;"
         echo "CREATE TEMP TABLE body (n int, k int, j jsonb);"
         for n in "${inserver_sizes[@]}"; do
-            calls=$((2000 / n))
-            [ "$calls" -gt 200 ] && calls=200
-            [ "$calls" -lt 1 ] && calls=1
-            for ((k = 0; k < calls; k++)); do
+            for ((k = 0; k < $(inserver_calls "$n"); k++)); do
                 echo "INSERT INTO body VALUES ($n, $k, pg_catalog.pg_read_file('$work/set/payload-$n.$k.json')::jsonb);"
             done
         done
         echo "GRANT SELECT ON body TO bench_api;"
+        if [ "$target" = insert ]; then
+            for n in "${inserver_sizes[@]}"; do
+                [ "$n" -gt 1 ] || continue
+                for ((k = 0; k < $(inserver_calls "$n"); k++)); do
+                    echo "DO \$\$ BEGIN PERFORM fanfare.create_consumers(j) FROM body WHERE n = $n AND k = $k; END \$\$;"
+                    echo "CREATE TEMP TABLE staged_${n}_$k AS SELECT * FROM fanfare.consumers;"
+                    echo "TRUNCATE fanfare.consumers;"
+                    echo "GRANT SELECT ON staged_${n}_$k TO bench_api;"
+                done
+            done
+        fi
         echo "SET ROLE bench_api;"
         echo "CREATE TEMP TABLE t (n int, ms float8);"
         for n in "${inserver_sizes[@]}"; do
+            if [ "$target" = insert ]; then
+                [ "$n" -gt 1 ] && inserver_insert_block "$n" "$(inserver_calls "$n")"
+                continue
+            fi
             cat <<SQL
 DO \$\$
 DECLARE
@@ -387,7 +434,7 @@ else
         done
         inserver_start=$SECONDS
         for ((i = 1; i <= rounds_small; i++)); do
-            for target in baseline current plain; do
+            for target in baseline current plain insert; do
                 dbname=$db
                 [ "$target" = baseline ] && dbname=fanfare_baseline
                 log "in the server: $target, ${inserver_sizes[*]} rows, round $i/$rounds_small"

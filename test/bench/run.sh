@@ -62,7 +62,8 @@ check "report has the floors section, each setting's bound against COPY" \
     grep -q '^- Persistent connection: with the body as one parameter the wire path can reach at most' "$raw/latest.md"
 
 # inserver.tsv: target rows round ms ref; create_consumers(jsonb) of this
-# build and of 0.1.0, and (a), the body already jsonb: $rounds rounds each, per size
+# build and of 0.1.0, and (a), the body already jsonb, and this build's
+# rows inserted alone (above 1 row): $rounds rounds each, per size
 inserver_ok() {
     [ "$(awk -F'\t' -v t="$1" -v r="$2" '$1 == t && $2 == r && $4 > 0' "$raw/inserver.tsv" 2>/dev/null | wc -l)" -eq "$rounds" ]
 }
@@ -70,6 +71,9 @@ for rows in 1 500 10000; do
     check "create_consumers(jsonb) in the server, this build, $rows rows: $rounds rounds" inserver_ok current "$rows"
     check "create_consumers(jsonb) in the server, 0.1.0 built from git history, $rows rows: $rounds rounds" inserver_ok baseline "$rows"
     check "(a) plain SQL in the server, the body already jsonb, $rows rows: $rounds rounds" inserver_ok plain "$rows"
+    if [ "$rows" -gt 1 ]; then
+        check "the in-server floor, this build's rows inserted alone, $rows rows: $rounds rounds" inserver_ok insert "$rows"
+    fi
 done
 
 # gateway.tsv: tool rows connections requests duration p50 p99 errors
@@ -104,6 +108,8 @@ issue18_ok() {
 check "report shows issue 18's 5 targets, each met or not met" issue18_ok
 check "report has the in-server table of this build, 0.1.0 and (a)" \
     grep -q '^## create_consumers(jsonb) in the server, against 0.1.0 and (a)' "$raw/latest.md"
+check "report gives the in-server floor at 500 rows" \
+    grep -q '^- 500 rows: the insert takes .* 5× (a) needs the call at' "$raw/latest.md"
 check "chart written" grep -q '<svg' "$raw/latest.svg"
 
 summary

@@ -11,6 +11,12 @@ DROP EXTENSION IF EXISTS fanfare CASCADE;
 CREATE EXTENSION fanfare;
 RESET client_min_messages;
 
+-- The unique index that decides which batch gets an email.  Its predicate
+-- is written again in the C code (EMAIL_INDEX_PREDICATE: the stored-email
+-- lookup and the INSERT's ON CONFLICT); change both together.
+SELECT pg_catalog.pg_get_expr(indpred, indrelid) AS email_index_predicate
+FROM pg_catalog.pg_index WHERE indexrelid = 'fanfare.consumers_org_email_key'::regclass;
+
 SELECT fanfare.create_organization('Taken') AS org \gset
 SET fanfare.organization_id = :'org';
 SELECT jsonb_array_length(fanfare.create_consumers(

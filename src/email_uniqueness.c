@@ -125,7 +125,7 @@ email_duplicates_stored(const BatchContext *batch, bool *duplicate, bool fresh)
 	args[2] = PointerGetDatum(batch_ids_array(batch));
 
 	ret = SPI_execute_with_args("SELECT DISTINCT pg_catalog.lower(email) FROM fanfare.consumers "
-								"WHERE organization_id OPERATOR(pg_catalog.=) $1 AND email IS NOT NULL AND NOT archived "
+								"WHERE organization_id OPERATOR(pg_catalog.=) $1 AND " EMAIL_INDEX_PREDICATE " "
 								"AND pg_catalog.lower(email) OPERATOR(pg_catalog.=) ANY ($2) "
 								"AND NOT id OPERATOR(pg_catalog.=) ANY ($3)",
 								3, types, args, NULL, !fresh, 0);

@@ -57,6 +57,7 @@
 
 #include "batch.h"
 #include "consumer_record.h"
+#include "email_uniqueness.h"
 #include "field_catalogue.h"
 #include "json_text.h"
 #include "json_value.h"
@@ -167,7 +168,7 @@ insert_statement(TupleDesc desc, bool skip_taken)
 					"SELECT * FROM fanfare.staged_consumer_rows() AS r(%s)%s",
 					columns.data, definitions.data,
 					skip_taken ? " ON CONFLICT (organization_id, pg_catalog.lower(email))"
-					" WHERE email IS NOT NULL AND NOT archived DO NOTHING" : "");
+					" WHERE " EMAIL_INDEX_PREDICATE " DO NOTHING" : "");
 }
 
 /* A field's default (the catalogue's JSON text) as a value of its column. */

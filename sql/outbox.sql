@@ -186,6 +186,13 @@ VALUES ((:'probe'::uuid[])[3], gen_random_uuid(), now(), 'owner', 'p4@example.co
 ROLLBACK;
 TRUNCATE fanfare.webhook_endpoints;
 SELECT pg_relation_size('fanfare.webhook_endpoints') AS truncated_size;
+-- truncated, nothing is written and nothing is read: the write's table
+-- gone, the insert still succeeds
+BEGIN;
+ALTER TABLE fanfare.webhook_event_batches RENAME TO webhook_event_batches_away;
+INSERT INTO fanfare.consumers (organization_id, id, created_at, created_by, email, email_verified, phone_verified, status)
+VALUES ((:'probe'::uuid[])[3], gen_random_uuid(), now(), 'owner', 'p4b@example.com', true, false, 'ACTIVE');
+ROLLBACK;
 BEGIN;
 INSERT INTO fanfare.webhook_endpoints (organization_id, id, url, events, secret)
 VALUES ((:'probe'::uuid[])[3], 'whe_' || repeat('4', 32), 'https://hooks.example.com/again', '{consumer.created}', 'whsec_probe');

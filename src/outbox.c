@@ -31,8 +31,9 @@
  *   cannot divert anything.
  * - The check that decides whether there is anything to write (has an
  *   organization of the inserted rows an enabled endpoint subscribed to
- *   consumer.created?) is no query.  A fanfare.webhook_endpoints without a
- *   block (no endpoint ever registered) has none: nothing more is read.
+ *   consumer.created?) is no query.  A fanfare.webhook_endpoints whose
+ *   primary key never held an entry (no endpoint ever registered) has
+ *   none: nothing more is read (one shared buffer, no system call).
  *   Otherwise the statement's organizations are read from the transition
  *   table and each is looked up in the table's primary key (organization_id,
  *   id), through the index and table access methods, under a snapshot taken
@@ -59,6 +60,7 @@
 #include "postgres.h"
 
 #include "access/genam.h"
+#include "access/nbtree.h"
 #include "access/stratnum.h"
 #include "access/table.h"
 #include "access/tableam.h"
@@ -357,22 +359,46 @@ outbox_scan_all(Relation rel, Snapshot snapshot, AttrNumber enabled_att,
 }
 
 /*
+ * Whether the btree index has never held an entry: its metapage names no
+ * root page.  A btree gets its root with its first entry and keeps it
+ * (VACUUM never removes the root; TRUNCATE and REINDEX start an empty
+ * index), so a row committed before the caller's snapshot has its entry
+ * under a root by now.  Read from shared buffers: the table's size, asked
+ * instead, costs a system call (an lseek) on every statement.
+ */
+static bool
+outbox_index_never_filled(Relation index)
+{
+	Buffer		buf = ReadBuffer(index, BTREE_METAPAGE);
+	BTMetaPageData *meta;
+	bool		never_filled;
+
+	LockBuffer(buf, BUFFER_LOCK_SHARE);
+	meta = BTPageGetMeta(BufferGetPage(buf));
+	never_filled = meta->btm_root == P_NONE;
+	UnlockReleaseBuffer(buf);
+	return never_filled;
+}
+
+/*
  * Whether an enabled endpoint subscribed to consumer.created belongs to an
  * organization of the statement's rows: what the write would find, found
- * without a query.  In order: an endpoints table without a block (no
- * endpoint was ever registered, or it was truncated) has none, and the
- * transition table is not read; otherwise the statement's organizations
- * are read, and each is looked up in the primary key (organization_id,
- * id), so a statement of an organization without an endpoint costs a few
- * index probes however many endpoints other organizations have.  Past
- * OUTBOX_MAX_ORGS organizations (an owner's bulk statement; fanfare's own
- * hold one) the table is scanned for any subscribed endpoint, as before,
- * and the write decides: a full scan rather than a plain yes, so that a
- * deployment with no subscribed endpoint still writes nothing.  The
- * snapshot is the one SPI would take for a volatile function's query (the
- * command counter advanced, then the transaction snapshot: a new one in
- * READ COMMITTED).  May say yes when the write then finds nothing (past
- * OUTBOX_MAX_ORGS), never no when it would write.
+ * without a query.  In order: an endpoints table whose primary key never
+ * held an entry (no endpoint was ever registered, or the table was
+ * truncated) has none, and the transition table is not read; otherwise
+ * the statement's organizations are read, and each is looked up in the
+ * primary key (organization_id, id), so a statement of an organization
+ * without an endpoint costs a few index probes however many endpoints
+ * other organizations have.  Past OUTBOX_MAX_ORGS organizations (an
+ * owner's bulk statement; fanfare's own hold one), or without that primary
+ * key, the table is scanned for any subscribed endpoint, and the write
+ * decides: a full scan rather than a plain yes, so that a deployment with
+ * no subscribed endpoint still writes nothing.  The snapshot is the one
+ * SPI would take for a volatile function's query (the command counter
+ * advanced, then the transaction snapshot: a new one in READ COMMITTED),
+ * taken before the emptiness check, so that an endpoint committed before
+ * it cannot be missed.  May say yes when the write then finds nothing
+ * (past OUTBOX_MAX_ORGS), never no when it would write.
  */
 static bool
 outbox_any_subscribed(TriggerData *trigdata)
@@ -381,11 +407,7 @@ outbox_any_subscribed(TriggerData *trigdata)
 	Oid			relid = get_relname_relid("webhook_endpoints", nsp);
 	Relation	rel;
 	Relation	index;
-	AttrNumber	org_att;
-	AttrNumber	enabled_att;
-	AttrNumber	events_att;
 	Snapshot	snapshot;
-	OutboxOrgs	orgs;
 	bool		found;
 
 	if (!OidIsValid(relid))
@@ -393,36 +415,29 @@ outbox_any_subscribed(TriggerData *trigdata)
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("relation \"fanfare.webhook_endpoints\" does not exist")));
 	rel = table_open(relid, AccessShareLock);
-
-	/*
-	 * Every row a snapshot could see lies in a block of the table: without
-	 * one there is none (an insert extends the file at once; only TRUNCATE,
-	 * which waits for this lock, and VACUUM, of rows no snapshot sees,
-	 * shrink it).
-	 */
-	if (RelationGetNumberOfBlocks(rel) == 0)
-	{
-		table_close(rel, AccessShareLock);
-		return false;
-	}
-
-	org_att = outbox_column(rel, "organization_id");
-	enabled_att = outbox_column(rel, "enabled");
-	events_att = outbox_column(rel, "events");
-	outbox_read_orgs(trigdata, &orgs);
-	index = orgs.overflow ? NULL : outbox_org_index(rel, org_att);
+	index = outbox_org_index(rel, outbox_column(rel, "organization_id"));
 
 	CommandCounterIncrement();
 	snapshot = RegisterSnapshot(GetTransactionSnapshot());
-	if (index != NULL)
-	{
-		found = outbox_probe_orgs(rel, index, snapshot, &orgs,
-								  enabled_att, events_att);
-		index_close(index, AccessShareLock);
-	}
+	if (index != NULL ? outbox_index_never_filled(index) :
+		RelationGetNumberOfBlocks(rel) == 0)
+		found = false;
 	else
-		found = outbox_scan_all(rel, snapshot, enabled_att, events_att);
+	{
+		AttrNumber	enabled_att = outbox_column(rel, "enabled");
+		AttrNumber	events_att = outbox_column(rel, "events");
+		OutboxOrgs	orgs;
+
+		outbox_read_orgs(trigdata, &orgs);
+		if (index != NULL && !orgs.overflow)
+			found = outbox_probe_orgs(rel, index, snapshot, &orgs,
+									  enabled_att, events_att);
+		else
+			found = outbox_scan_all(rel, snapshot, enabled_att, events_att);
+	}
 	UnregisterSnapshot(snapshot);
+	if (index != NULL)
+		index_close(index, AccessShareLock);
 	table_close(rel, AccessShareLock);
 	return found;
 }

@@ -481,7 +481,10 @@ numeric_write(char *out, bool neg, int weight, int dscale, const uint16 *digits,
 	int			at;
 
 	if (ndigits == 0)
-		neg = false, weight = 0;
+	{
+		neg = false;
+		weight = 0;
+	}
 	if (dscale <= NUMH_SHORT_DSCALE_MAX &&
 		weight <= NUMH_SHORT_WEIGHT_MAX && weight >= NUMH_SHORT_WEIGHT_MIN)
 	{
@@ -517,7 +520,9 @@ nbase_group(int e)
  * The numeric numeric_in makes of js_number_format(d)'s text, written at
  * out without its varlena header (at most JS_NUMBER_NUMERIC_MAX bytes);
  * returns its length.  d is finite.  Built from the digits directly:
- * printing the text and parsing it back cost ten times as much.
+ * printing the text and parsing it back with numeric_in cost about 1,800
+ * instructions a number; this, about 750 for a fraction and 200 for an
+ * integer (callgrind).
  */
 int
 js_number_numeric_bytes(double d, char *out)

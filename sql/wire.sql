@@ -26,6 +26,15 @@ FROM fanfare.import_consumers('{"consumers":[{"emailVerified":true,"phoneVerifie
   "lastGeoCoordinates":{"longitude":-9.5,"latitude":38.75,"extra":1},"unknown":true}]}') AS c;
 ROLLBACK;
 
+-- -0 is printed 0 in every number of the response, as JSON.stringify
+-- prints it: a score, a rank, a count, the coordinates
+BEGIN;
+SELECT c->'activityScore' AS score, c->'activityRank' AS rank, c->'engagedCount' AS count,
+       c->'lastGeoCoordinates' AS geo
+FROM fanfare.import_consumers('{"consumers":[{"emailVerified":true,"phoneVerified":false,"status":"ACTIVE",
+  "activityScore":-0,"activityRank":-0,"engagedCount":-0,"lastGeoCoordinates":{"latitude":-0,"longitude":-0.0}}]}') AS c;
+ROLLBACK;
+
 -- metadata in JavaScript's property order: array-index keys first, then
 -- the others as written; of a key given twice the last value wins at the
 -- first one's place; __proto__ is skipped; 1e400 is Infinity, stored null

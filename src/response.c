@@ -19,8 +19,6 @@
  */
 #include "postgres.h"
 
-#include <math.h>
-
 #include "catalog/pg_type.h"
 #include "executor/tuptable.h"
 #include "miscadmin.h"
@@ -79,8 +77,7 @@ typedef enum ValueKind
 	RV_NULL,
 	RV_FALSE,
 	RV_TRUE,
-	RV_INTEGER,
-	RV_DOUBLE,
+	RV_NUMBER,					/* printed as JavaScript prints it, -0 as 0 */
 	RV_STRING,
 	RV_GEO,
 	RV_METADATA
@@ -143,8 +140,8 @@ default_value(const FieldDef *field, ResponseValue *rv)
 			rv->kind = RV_TRUE;
 			break;
 		case JSON_NUMBER:
+			rv->kind = RV_NUMBER;
 			rv->number = json_number(&v);
-			rv->kind = rv->number == floor(rv->number) ? RV_INTEGER : RV_DOUBLE;
 			break;
 		case JSON_STRING:
 			rv->kind = RV_STRING;
@@ -241,12 +238,9 @@ field_value(int field, const ConsumerField *cf, ResponseValue *rv)
 			break;
 		case FK_RANK:
 		case FK_COUNT:
-			rv->kind = RV_INTEGER;
-			rv->number = cf->number;
-			break;
 		case FK_SCORE:
-			rv->kind = RV_DOUBLE;
-			rv->number = cf->number + 0.0;	/* -0 is 0, as JSON.stringify prints it */
+			rv->kind = RV_NUMBER;
+			rv->number = cf->number;
 			break;
 		case FK_DECIMAL:
 			decimal_text(&cf->value, rv);
@@ -256,8 +250,8 @@ field_value(int field, const ConsumerField *cf, ResponseValue *rv)
 			break;
 		case FK_GEO:
 			rv->kind = RV_GEO;
-			rv->number = cf->latitude.number + 0.0;
-			rv->longitude = cf->longitude.number + 0.0;
+			rv->number = cf->latitude.number;
+			rv->longitude = cf->longitude.number;
 			break;
 		case FK_METADATA:
 			rv->kind = RV_METADATA;
@@ -328,8 +322,7 @@ put_value(StringInfo buf, const ResponseValue *rv, const Jsonb *rebuilt_metadata
 			return jsonb_put_bool(false);
 		case RV_TRUE:
 			return jsonb_put_bool(true);
-		case RV_INTEGER:
-		case RV_DOUBLE:
+		case RV_NUMBER:
 			return jsonb_put_double(buf, rv->number);
 		case RV_STRING:
 			return jsonb_put_string(buf, rv->string, rv->len);
@@ -414,8 +407,7 @@ response_text_consumer(StringInfo out, const BatchContext *batch,
 			case RV_TRUE:
 				json_print_literal(out, JSON_TRUE);
 				break;
-			case RV_INTEGER:
-			case RV_DOUBLE:
+			case RV_NUMBER:
 				json_print_number(out, rv.number);
 				break;
 			case RV_STRING:
